@@ -1,0 +1,38 @@
+# The two commands users and CI rely on: `make run` and `make test` (`make setup` is their first step).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SDK_PACKAGES := tencentcloud-sdk-python-common tencentcloud-sdk-python-clb
+LISTEN ?= 127.0.0.1:9180
+DATA_DIR ?= ./openclb-data
+
+.PHONY: setup run test test-fast gen-api check-api clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(BIN)/openclb: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[dev]'
+	# tccli pulls the intl SDK, which shares the `tencentcloud` package with the official
+	# Python SDK: reinstall the official one last so its models are the ones tests use.
+	$(BIN)/pip install -q --force-reinstall --no-deps $(SDK_PACKAGES)
+	touch $(BIN)/openclb
+
+setup: $(BIN)/openclb
+
+run: setup
+	$(BIN)/openclb serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+test: setup
+	$(BIN)/python -m openclb.api.codegen --check
+	$(BIN)/python -m pytest -n auto -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+gen-api: setup
+	$(BIN)/openclb gen-api
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,252 @@
+"""Generate ``openclb/api/types.py`` from tccli's machine-readable CLB spec (``api.json``).
+
+The spec is the contract: the request and response shapes the gateway validates against are
+never written by hand. This module reads ``tccli/services/clb/v20180317/api.json`` (from the
+installed ``tccli-intl-en`` package, or ``--api-json PATH``) and writes a deterministic Python
+module of ``spec.Action``/``spec.Shape``/``spec.Member`` literals: actions and shapes sorted by
+name, members in spec order. Only names, wire types, member kinds, requiredness and nesting are
+copied; the spec's prose and examples never enter the repository.
+
+How the flags are read, so that every shape carries exactly what its role uses:
+- request shapes (an action's ``input``) keep ``required`` only;
+- response shapes (an action's ``output``) keep ``output_required`` and ``value_allowed_null``;
+- nested objects keep all three. A few output-only objects state requiredness as ``required``
+  without ``output_required``; there ``required`` stands for ``output_required`` as well.
+Anything outside the known vocabulary (a new wire type, a member naming a missing object)
+stops generation with an error rather than guessing.
+
+Run ``python -m openclb.api.codegen [--api-json PATH] [--output PATH] [--check]`` (also reached as
+``openclb gen-api``). ``--check`` writes nothing and exits 1 with a diff summary when the file
+would change; CI runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import hashlib
+import importlib.metadata
+import importlib.resources
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from openclb.api.spec import KINDS_OF_SCALAR_TYPE, SCALAR_KINDS, WIRE_TYPES, Member
+
+SPEC_RESOURCE = "services/clb/v20180317/api.json"
+SOURCE_PACKAGE = "tccli-intl-en"
+COMMAND = "python -m openclb.api.codegen"
+DEFAULT_OUTPUT = Path(__file__).with_name("types.py")
+DIFF_LINES_SHOWN = 60
+LINE_WIDTH = 120
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_API_VERSION = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_VERSION_LABEL = re.compile(r"[A-Za-z0-9.+_-]+")
+
+
+class SpecError(Exception):
+    """``api.json`` says something this generator does not understand."""
+
+
+def _name(value: object, where: str) -> str:
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise SpecError(f"{where}: {value!r} is not a plain identifier")
+    return value
+
+
+def _flag(member: dict[str, Any], key: str, where: str) -> bool:
+    value = member.get(key, False)
+    if not isinstance(value, bool):
+        raise SpecError(f"{where}: {key} is {value!r}, not a boolean")
+    return value
+
+
+def _spec_member(member: Any, role: str, objects: dict[str, Any], where: str) -> Member:
+    if not isinstance(member, dict):
+        raise SpecError(f"{where}: member is not an object")
+    name = _name(member.get("name"), where)
+    where = f"{where}.{name}"
+    wire_type = member.get("type")
+    kind = _name(member.get("member"), where)
+    if wire_type not in WIRE_TYPES:
+        raise SpecError(f"{where}: unknown type {wire_type!r}")
+    if wire_type in KINDS_OF_SCALAR_TYPE and kind not in KINDS_OF_SCALAR_TYPE[wire_type]:
+        raise SpecError(f"{where}: type {wire_type} with member {kind!r}")
+    if wire_type == "object" and kind not in objects:
+        raise SpecError(f"{where}: object member names unknown shape {kind!r}")
+    if wire_type == "list" and kind not in SCALAR_KINDS and kind not in objects:
+        raise SpecError(f"{where}: list member names unknown kind {kind!r}")
+    required = _flag(member, "required", where)
+    output_required = _flag(member, "output_required", where) if "output_required" in member else required
+    return Member(
+        name,
+        wire_type,
+        kind,
+        required=required and role != "response",
+        output_required=output_required and role != "request",
+        value_allowed_null=_flag(member, "value_allowed_null", where) and role != "request",
+    )
+
+
+def _call(function: str, arguments: list[str], indent: str) -> str:
+    """``function(arguments),`` on one line, or one argument a line when that would pass the width."""
+    line = f"{indent}{function}({', '.join(arguments)}),"
+    if len(line) <= LINE_WIDTH:
+        return line
+    inner = "".join(f"{indent}    {argument},\n" for argument in arguments)
+    return f"{indent}{function}(\n{inner}{indent}),"
+
+
+def _render_member(member: Member) -> str:
+    arguments = [f'"{member.name}"', f'"{member.type}"', f'"{member.member}"']
+    flags = ("required", "output_required", "value_allowed_null")
+    arguments += [f"{flag}=True" for flag in flags if getattr(member, flag)]
+    return _call("M", arguments, "        ")
+
+
+def render(api: dict[str, Any], source_version: str, digest: str) -> str:
+    """The text of ``types.py`` for a parsed ``api.json``; same input, same bytes."""
+    if not (isinstance(api, dict) and isinstance(api.get("actions"), dict) and isinstance(api.get("objects"), dict)):
+        raise SpecError("api.json has no 'actions' and 'objects' maps")
+    api_version = (api.get("metadata") or {}).get("apiVersion")
+    if not isinstance(api_version, str) or not _API_VERSION.fullmatch(api_version):
+        raise SpecError(f"metadata.apiVersion is {api_version!r}")
+    if not _VERSION_LABEL.fullmatch(source_version):
+        raise SpecError(f"source version {source_version!r} is not a version label")
+    objects: dict[str, Any] = api["objects"]
+    roles: dict[str, str] = {}
+    action_lines = []
+    for action_name in sorted(api["actions"]):
+        action = api["actions"][action_name]
+        where = f"actions.{_name(action_name, 'actions')}"
+        if not isinstance(action, dict):
+            raise SpecError(f"{where}: not an object")
+        input_name = _name(action.get("input"), f"{where}.input")
+        output_name = _name(action.get("output"), f"{where}.output")
+        for shape_name, role in ((input_name, "request"), (output_name, "response")):
+            if shape_name not in objects:
+                raise SpecError(f"{where}: shape {shape_name!r} is not defined")
+            if roles.setdefault(shape_name, role) != role:
+                raise SpecError(f"{where}: {shape_name} is both a request and a response")
+        action_lines.append(_call("Action", [f'"{action_name}"', f'"{input_name}"', f'"{output_name}"'], "    "))
+
+    shape_lines = []
+    for shape_name in sorted(objects):
+        where = f"objects.{_name(shape_name, 'objects')}"
+        members = objects[shape_name].get("members") if isinstance(objects[shape_name], dict) else None
+        if not isinstance(members, list):
+            raise SpecError(f"{where}: no members list")
+        role = roles.get(shape_name, "object")
+        rendered = [_spec_member(m, role, objects, where) for m in members]
+        names = [member.name for member in rendered]
+        if len(set(names)) != len(names):
+            raise SpecError(f"{where}: duplicate member names")
+        if not rendered:
+            shape_lines.append(f'    Shape("{shape_name}", ()),')
+            continue
+        shape_lines.append(f'    Shape("{shape_name}", (')
+        shape_lines.extend(_render_member(member) for member in rendered)
+        shape_lines.append("    )),")
+
+    header = f'''# GENERATED by `{COMMAND}` (also `openclb gen-api`). Do not edit by hand.
+# Source: {SOURCE_PACKAGE} {source_version}, tccli/{SPEC_RESOURCE}
+# sha256: {digest}
+"""Request and response shapes of the Tencent Cloud CLB API {api_version}, generated from tccli's spec.
+
+Names, wire types, member kinds, requiredness and nesting only. ``openclb/api/spec.py`` defines
+the classes and the lookups; ``openclb/api/codegen.py`` says how the spec's flags are read. CI
+regenerates this file with ``--check`` and fails on any difference.
+"""
+
+from openclb.api.spec import Action, Shape
+from openclb.api.spec import Member as M
+
+API_VERSION = "{api_version}"
+SOURCE = "{SOURCE_PACKAGE} {source_version}"
+'''
+    parts = [header, "ACTIONS = (", *action_lines, ")", "", "SHAPES = (", *shape_lines, ")", ""]
+    return "\n".join(parts)
+
+
+def _installed_spec() -> tuple[bytes, str]:
+    try:
+        data = (importlib.resources.files("tccli") / SPEC_RESOURCE).read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        raise SpecError(f"cannot read tccli/{SPEC_RESOURCE}: install {SOURCE_PACKAGE} or pass --api-json") from exc
+    return data, _installed_version()
+
+
+def _installed_version() -> str:
+    try:
+        return importlib.metadata.version(SOURCE_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def generate(api_json: Path | None = None, source_version: str | None = None) -> str:
+    """Read the spec (given path, else the installed tccli's) and return the module text."""
+    if api_json is None:
+        data, version = _installed_spec()
+    else:
+        try:
+            data = api_json.read_bytes()
+        except OSError as exc:
+            raise SpecError(f"cannot read {api_json}: {exc.strerror}") from exc
+        version = _installed_version()
+    try:
+        api = json.loads(data)
+    except ValueError as exc:
+        raise SpecError(f"api.json is not valid JSON: {exc}") from exc
+    return render(api, source_version or version, hashlib.sha256(data).hexdigest())
+
+
+def _diff_summary(old: str, new: str, output: Path) -> str:
+    diff = list(
+        difflib.unified_diff(
+            old.splitlines(), new.splitlines(), f"{output} (checked in)", f"{output} (generated)", lineterm=""
+        )
+    )
+    added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
+    removed = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
+    lines = [f"{output} is out of date with the spec: +{added} -{removed} lines. Regenerate with `{COMMAND}`."]
+    lines.extend(diff[:DIFF_LINES_SHOWN])
+    if len(diff) > DIFF_LINES_SHOWN:
+        lines.append(f"... {len(diff) - DIFF_LINES_SHOWN} more diff lines")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m openclb.api.codegen`` and ``openclb gen-api``; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="openclb gen-api", description="Generate openclb/api/types.py from api.json")
+    parser.add_argument("--api-json", type=Path, help="path to api.json (default: the installed tccli's)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="module to write (default: %(default)s)")
+    parser.add_argument("--source-version", help=f"{SOURCE_PACKAGE} version to record (default: the installed one)")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the module would change")
+    args = parser.parse_args(argv)
+    try:
+        text = generate(args.api_json, args.source_version)
+    except SpecError as exc:
+        print(f"gen-api: {exc}", file=sys.stderr)
+        return 2
+    try:
+        current = args.output.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        current = ""
+    if args.check:
+        if current == text:
+            return 0
+        print(_diff_summary(current, text, args.output), file=sys.stderr)
+        return 1
+    if current == text:
+        print(f"{args.output} is up to date")
+        return 0
+    args.output.write_text(text, encoding="utf-8", newline="\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The HTTP front door: one endpoint at ``/`` that speaks Tencent Cloud API 3.0.
+
+Order of checks for every call, each failing with its documented code and nothing behind it
+touched: method → size → parse → authenticate (signature, key, timestamp, replay) → common
+parameters (Action, Version, Region, Language, Token) → rate limit → structural validation
+against the generated spec → dispatch to the action's handler. Every answer is HTTP 200 with
+the JSON envelope and a fresh RequestId, and one structured log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from openclb.api import auth, casing, errors, parser, regions, serializer, spec, validate
+from openclb.api.accounts import AccountRegistry
+from openclb.api.ratelimit import RateLimiter
+from openclb.services.context import Handler, RequestContext
+
+API_VERSION = "2018-03-17"
+LANGUAGES = frozenset({"zh-CN", "en-US"})
+READ_CHUNK = 64 * 1024
+
+log = logging.getLogger("openclb.api")
+
+
+@dataclass
+class Gateway:
+    """Turns raw HTTP requests into handler calls; stateless apart from its collaborators."""
+
+    accounts: AccountRegistry
+    handlers: Mapping[str, Handler]
+    rate_limiter: RateLimiter
+    auth_required: bool = True
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self._replay_guard = auth.NonceReplayGuard()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        request_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        outcome = {"account": None, "action": None}
+        try:
+            result = await self._serve(request, request_id, outcome)
+            body, code = serializer.success_body(result, request_id), "Success"
+        except errors.ApiError as error:
+            body, code = serializer.error_body(error, request_id), error.code
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            error = errors.InternalError()
+            body, code = serializer.error_body(error, request_id), error.code
+        log.info(
+            "api call",
+            extra={
+                "request_id": request_id,
+                "account": outcome["account"],
+                "action": outcome["action"],
+                "code": code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            },
+        )
+        return serializer.http_response(body)
+
+    async def _serve(self, request: web.Request, request_id: str, outcome: dict[str, Any]) -> dict[str, Any]:
+        raw = await read_raw_request(request)
+        call = parser.parse_call(raw)
+        outcome["action"] = call.action or None
+        if not call.action:
+            raise errors.MissingParameter("The request is missing a required parameter `Action`.")
+        account = self._authenticate(raw, call)
+        outcome["account"] = account.app_id
+        check_common_parameters(call, raw.host)
+        auth.check_token(account, call.token)
+        self.rate_limiter.check(account.app_id, call.action)
+        params = (
+            validate.validate_params(call.action, call.json_params)
+            if call.json_params is not None
+            else validate.params_from_flat(call.action, call.flat_params)
+        )
+        handler = self.handlers.get(call.action)
+        if handler is None:
+            raise errors.UnsupportedOperation(f"The action {call.action} is not implemented by openclb yet.")
+        context = RequestContext(
+            request_id=request_id,
+            app_id=account.app_id,
+            owner_uin=account.owner_uin,
+            region=call.region,
+            language=call.language or "zh-CN",
+        )
+        return await handler(context, casing.snake_keys(params))
+
+    def _authenticate(self, raw: parser.RawHttpRequest, call: parser.ApiCall) -> auth.Account:
+        lookup = self.accounts.lookup if self.auth_required else self.accounts.lookup_any
+        if not self.auth_required:
+            return _unverified_account(raw, call, lookup) or self.accounts.default
+        now = self.clock()
+        if call.kind is parser.SignatureKind.TC3:
+            if "authorization" not in raw.headers:
+                raise errors.AuthFailureInvalidAuthorization("The Authorization header is missing.")
+            tc3 = auth.Tc3Request(raw.method, raw.host, raw.query, raw.headers, raw.body)
+            return auth.verify_tc3(tc3, lookup, now)
+        return auth.verify_v1(raw.method, raw.host, call.signed_params, lookup, now, self._replay_guard)
+
+
+def _unverified_account(raw: parser.RawHttpRequest, call: parser.ApiCall, lookup) -> auth.Account | None:
+    """``--auth none``: take the SecretId the client names, if any, without checking anything."""
+    secret_id = call.signed_params.get("SecretId", "")
+    credential = raw.headers.get("authorization", "").partition("Credential=")[2]
+    secret_id = secret_id or credential.split("/", 1)[0]
+    return lookup(secret_id)
+
+
+def check_common_parameters(call: parser.ApiCall, host: str) -> None:
+    """Version, Action, Region and Language as the common-parameter docs define them."""
+    if not call.version:
+        raise errors.MissingParameter("The request is missing a required parameter `Version`.")
+    if call.version != API_VERSION:
+        raise errors.NoSuchVersion(f"The API version `{call.version}` does not exist; use {API_VERSION}.")
+    if call.action not in spec.ACTION_NAMES:
+        raise errors.InvalidAction(f"The requested action `{call.action}` does not exist.")
+    regions.check_region(call.region, host)
+    if call.language and call.language not in LANGUAGES:
+        raise errors.InvalidParameterValue(
+            f"The value `{call.language}` of parameter `Language` is invalid; use zh-CN or en-US."
+        )
+
+
+async def read_raw_request(request: web.Request) -> parser.RawHttpRequest:
+    """Method and size checks, then the request exactly as received (raw Host, query, body)."""
+    if request.method not in ("GET", "POST"):
+        raise errors.UnsupportedProtocol(f"The HTTP method {request.method} is not supported; use GET or POST.")
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    limit = parser.body_limit_for(request.method, headers)
+    body = b""
+    if request.method == "POST":
+        if (request.content_length or 0) > limit:
+            raise errors.RequestSizeLimitExceeded(f"The request body exceeds the {limit // 1024} KB limit.")
+        body = await _read_capped(request, limit)
+    _, _, query = request.raw_path.partition("?")
+    peer = request.remote or ""
+    return parser.RawHttpRequest(request.method, headers.get("host", ""), query, headers, body, peer)
+
+
+async def _read_capped(request: web.Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise errors.RequestSizeLimitExceeded(f"The request body exceeds the {limit // 1024} KB limit.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def build_http_app(gateway: Gateway, extra_routes: list[web.RouteDef] | None = None) -> web.Application:
+    """The aiohttp application: the API at ``/`` for every method, plus operational routes."""
+    app = web.Application(client_max_size=parser.TC3_POST_BODY_LIMIT + 1)
+    app.router.add_route("*", "/", gateway.handle)
+    app.router.add_routes(extra_routes or [])
+    return app

@@ -1,0 +1,100 @@
+"""Composition root: builds store, engine, worker and gateway from Settings, in order.
+
+Start order: store (migrations) → engine → worker (rebinds every listener, resumes unfinished
+tasks) → HTTP front door. Stop order is the reverse, so no API call is accepted that the
+worker could no longer carry out, and no port stays open after stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from openclb.api.accounts import load_registry
+from openclb.api.gateway import Gateway, build_http_app
+from openclb.api.ratelimit import RateLimiter
+from openclb.config import Settings
+from openclb.engine.base import Engine
+from openclb.engine.embedded.engine import EmbeddedEngine
+from openclb.services.clock import sortable_now
+from openclb.services.deps import Services
+from openclb.services.handlers import build_handlers
+from openclb.store.store import Store
+from openclb.tasks.worker import TaskWorker
+
+log = logging.getLogger("openclb.app")
+
+
+def build_engine(settings: Settings) -> Engine:
+    if settings.engine == "embedded":
+        return EmbeddedEngine(max_ports_per_listener=settings.max_port_range)
+    raise ValueError(f"unknown engine {settings.engine!r}; available: embedded")
+
+
+class OpenClb:
+    """One running openclb server; ``await start()``, then ``await stop()``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.generated_account = None
+        self._runner: web.AppRunner | None = None
+        self.port = settings.listen_port
+
+    async def start(self) -> None:
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        registry, self.generated_account = load_registry(
+            settings.accounts_file, settings.env_secret_id, settings.env_secret_key, settings.env_token
+        )
+        self.store = Store(settings.effective_store_url)
+        self.executor = ThreadPoolExecutor(max_workers=1 if self.store.is_sqlite else 4, thread_name_prefix="store")
+        self.engine = build_engine(settings)
+        await self.engine.start()
+        self.worker = TaskWorker(self.store, self.engine, self.executor, sortable_now)
+        await self.worker.start()
+        services = Services(self.store, self.worker, settings, self.executor)
+        limiter = RateLimiter(settings.rate_limit_default, settings.rate_limits)
+        gateway = Gateway(registry, build_handlers(services), limiter, auth_required=settings.auth_mode != "none")
+        self.accounts = registry
+        app = build_http_app(gateway, [web.get("/healthz", _healthz)])
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, settings.listen_host, settings.listen_port, reuse_address=True)
+        await site.start()
+        sockets = site._server.sockets if site._server else []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.settings.listen_host}:{self.port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.worker.close()
+        await self.engine.close()
+        self.executor.shutdown(wait=True)
+        self.store.close()
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def serve_forever(settings: Settings, announce) -> None:
+    """Run until SIGINT/SIGTERM; ``announce(server)`` prints the endpoint once it is up."""
+    import signal
+
+    server = OpenClb(settings)
+    await server.start()
+    announce(server)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()

@@ -1,0 +1,116 @@
+"""The ``openclb`` command: serve, accounts add|list|remove, gen-api.
+
+Names and flags here are a contract with users and CI (README, Makefile, .ci/run): keep them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from openclb.api import accounts as accounts_file
+from openclb.config import load_settings, parse_listen, parse_rate_limits
+from openclb.obs.logs import configure_logging
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="openclb", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the CLB API and the listeners")
+    serve.add_argument("--listen", default="127.0.0.1:9180", help="HOST:PORT of the API (default 127.0.0.1:9180)")
+    serve.add_argument("--data-dir", default="./openclb-data", help="where the store and accounts live")
+    serve.add_argument("--engine", default="embedded", choices=["embedded"], help="data plane engine")
+    serve.add_argument("--store", default=None, help="store URL (default: SQLite in the data dir), e.g. postgresql://...")
+    serve.add_argument("--auth", default="signature", choices=["signature", "none"],
+                       help="'none' accepts any credentials: throwaway local use only")
+    serve.add_argument("--vip-pool", default=None, help="CIDR the CLB VIPs are taken from (default 127.1.0.0/16)")
+    serve.add_argument("--rate-limit", action="append", default=[], metavar="ACTION=N",
+                       help="requests per second per account for ACTION (default 20)")
+    serve.add_argument("--log-level", default="INFO")
+
+    accounts = commands.add_parser("accounts", help="manage API keys in the data dir's accounts file")
+    account_commands = accounts.add_subparsers(dest="accounts_command", required=True)
+    add = account_commands.add_parser("add", help="add a SecretId/SecretKey pair")
+    add.add_argument("--data-dir", required=True)
+    add.add_argument("--secret-id", required=True)
+    add.add_argument("--secret-key", required=True)
+    add.add_argument("--app-id", type=int, default=None, help="add the key to this existing account")
+    add.add_argument("--token", default=None, help="a session token the key must be used with")
+    listing = account_commands.add_parser("list", help="list keys (secret keys are not shown)")
+    listing.add_argument("--data-dir", required=True)
+    remove = account_commands.add_parser("remove", help="remove a key")
+    remove.add_argument("--data-dir", required=True)
+    remove.add_argument("--secret-id", required=True)
+
+    gen = commands.add_parser("gen-api", help="regenerate openclb/api/types.py from the tccli spec")
+    gen.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _announce(server) -> None:
+    settings = server.settings
+    print(f"openclb serving the CLB API at {server.endpoint_url}", flush=True)
+    print(f"  data dir: {settings.data_dir.resolve()}  store: {server.store.url.split('@')[-1]}", flush=True)
+    if settings.auth_mode == "none":
+        print("  WARNING: --auth none: ANY credentials are accepted. Never expose this server.", flush=True)
+    if server.generated_account is not None:
+        account = server.generated_account
+        print("  A key pair was generated for this first start (shown once):", flush=True)
+        print(f"    OPENCLB_SECRET_ID={account.secret_id}", flush=True)
+        print(f"    OPENCLB_SECRET_KEY={account.secret_key}", flush=True)
+    elif settings.env_secret_id:
+        print("  credentials: OPENCLB_SECRET_ID/OPENCLB_SECRET_KEY from the environment", flush=True)
+    print(f"  list keys: openclb accounts list --data-dir {settings.data_dir}", flush=True)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    host, port = parse_listen(args.listen)
+    settings = load_settings(
+        listen_host=host,
+        listen_port=port,
+        data_dir=Path(args.data_dir),
+        engine=args.engine,
+        store_url=args.store,
+        auth_mode=args.auth,
+        vip_pool=args.vip_pool,
+        rate_limits=parse_rate_limits(args.rate_limit) or None,
+    )
+    configure_logging(args.log_level)
+    from openclb.app import serve_forever
+
+    try:
+        import uvloop  # noqa: F401  (the faster loop when installed)
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    runner(serve_forever(settings, _announce))
+    return 0
+
+
+def _accounts(args: argparse.Namespace) -> int:
+    path = Path(args.data_dir) / "accounts.json"
+    if args.accounts_command == "add":
+        account = accounts_file.add_account(path, args.secret_id, args.secret_key, args.app_id, token=args.token)
+        print(f"added {account.secret_id} to account AppId={account.app_id} OwnerUin={account.owner_uin}")
+    elif args.accounts_command == "list":
+        for account in accounts_file.read_accounts_file(path):
+            print(f"{account.secret_id}\tAppId={account.app_id}\tOwnerUin={account.owner_uin}")
+    elif not accounts_file.remove_account(path, args.secret_id):
+        print(f"no key {args.secret_id} in {path}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "accounts":
+        return _accounts(args)
+    from openclb.api import codegen
+
+    return codegen.main(args.rest)

@@ -1,0 +1,101 @@
+"""Settings: the one frozen object every component is built from.
+
+This is the only module that reads the environment. Everything else receives a
+``Settings`` (or the parts of it it needs) from ``app.py``, so tests build servers with
+exactly the settings they want and nothing leaks between them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_LISTEN = "127.0.0.1:9180"
+DEFAULT_VIP_POOL = "127.1.0.0/16"
+DEFAULT_RATE_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """Default quotas, as DescribeQuota reports them (docs 214/6187)."""
+
+    open_clb_per_region: int = 100
+    internal_clb_per_region: int = 100
+    listeners_per_clb: int = 50
+    rules_per_listener: int = 50
+    targets_per_listener: int = 200
+    snat_ips: int = 10
+    isp_clb: int = 15
+    full_port_range_listeners: int = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 9180
+    data_dir: Path = Path("./openclb-data")
+    engine: str = "embedded"
+    store_url: str = ""
+    auth_mode: str = "signature"
+    env_secret_id: str | None = None
+    env_secret_key: str | None = None
+    env_token: str | None = None
+    vip_pool: str = DEFAULT_VIP_POOL
+    rate_limit_default: int = DEFAULT_RATE_LIMIT
+    rate_limits: dict[str, int] = field(default_factory=dict)
+    quotas: Quotas = field(default_factory=Quotas)
+    canonical_hosts: tuple[str, ...] = ("clb.tencentcloudapi.com", "clb.intl.tencentcloudapi.com")
+    instance_addresses: dict[str, str] = field(default_factory=dict)
+    max_port_range: int = 1000
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.listen_host}:{self.listen_port}"
+
+    @property
+    def effective_store_url(self) -> str:
+        """SQLite in the data dir unless a store URL was given."""
+        return self.store_url or f"sqlite:///{(self.data_dir / 'openclb.db').resolve()}"
+
+    @property
+    def accounts_file(self) -> Path:
+        return self.data_dir / "accounts.json"
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """Split ``HOST:PORT`` (``[v6]:PORT`` allowed); raises ValueError on nonsense."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not (0 <= int(port) <= 65535):
+        raise ValueError(f"--listen must be HOST:PORT, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def parse_rate_limits(items: list[str]) -> dict[str, int]:
+    """``Action=N`` pairs into a dict; ``*=N`` is kept under ``*`` as the default."""
+    limits: dict[str, int] = {}
+    for item in items:
+        action, sep, count = item.partition("=")
+        if not sep or not count.isdigit():
+            raise ValueError(f"--rate-limit must be ACTION=N, got {item!r}")
+        limits[action] = int(count)
+    return limits
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (OPENCLB_*), then explicit overrides (the CLI's flags)."""
+    env = os.environ
+    settings = Settings(
+        env_secret_id=env.get("OPENCLB_SECRET_ID") or None,
+        env_secret_key=env.get("OPENCLB_SECRET_KEY") or None,
+        env_token=env.get("OPENCLB_TOKEN") or None,
+        store_url=env.get("OPENCLB_STORE", ""),
+        vip_pool=env.get("OPENCLB_VIP_POOL", DEFAULT_VIP_POOL),
+    )
+    settings = settings.with_(**{k: v for k, v in overrides.items() if v is not None})
+    ipaddress.ip_network(settings.vip_pool)
+    return settings

@@ -1,0 +1,1 @@
+"""Domain objects: frozen dataclasses and enums shared by services, store and tasks."""

@@ -1,0 +1,121 @@
+"""The resources openclb keeps, as frozen values, and the provisioning state machine.
+
+A row is written in a PENDING_* state together with the task that will make it real; the
+worker moves it to ACTIVE (or removes it) when the engine has answered. Only those two
+places change ``state``, always under a test-and-set in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Scope:
+    """(account, region): every stored row and every store call carries one."""
+
+    app_id: int
+    region: str
+
+
+class ProvisioningState(StrEnum):
+    PENDING_CREATE = "PENDING_CREATE"
+    PENDING_UPDATE = "PENDING_UPDATE"
+    PENDING_DELETE = "PENDING_DELETE"
+    ACTIVE = "ACTIVE"
+
+
+class TaskStatus(IntEnum):
+    """DescribeTaskStatus's Status: 0 succeeded, 1 failed, 2 running."""
+
+    SUCCEEDED = 0
+    FAILED = 1
+    RUNNING = 2
+
+
+class TaskKind(StrEnum):
+    CREATE_LOAD_BALANCER = "CreateLoadBalancer"
+    MODIFY_LOAD_BALANCER = "ModifyLoadBalancer"
+    DELETE_LOAD_BALANCER = "DeleteLoadBalancer"
+    RECONCILE_LISTENERS = "ReconcileListeners"
+
+
+class PortClass(StrEnum):
+    """Listener port spaces of one CLB (zh doc 214/6151): TCP-like and UDP-like protocols."""
+
+    TCP = "TCP"
+    UDP = "UDP"
+
+    @classmethod
+    def of(cls, protocol: str) -> PortClass:
+        return cls.UDP if protocol in ("UDP", "QUIC") else cls.TCP
+
+
+@dataclass(frozen=True)
+class LoadBalancer:
+    id: str
+    app_id: int
+    region: str
+    name: str
+    lb_type: str
+    vip: str
+    status: int
+    state: ProvisioningState
+    created_at: str
+    delete_protect: bool = False
+    busy_task_id: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Listener:
+    id: str
+    app_id: int
+    region: str
+    lb_id: str
+    protocol: str
+    port: int
+    end_port: int
+    name: str
+    state: ProvisioningState
+    created_at: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    pending_task_id: str | None = None
+    previous_settings: dict[str, Any] | None = None
+
+    @property
+    def ports(self) -> range:
+        return range(self.port, (self.end_port or self.port) + 1)
+
+    @property
+    def port_class(self) -> PortClass:
+        return PortClass.of(self.protocol)
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    app_id: int
+    region: str
+    kind: TaskKind
+    lb_ids: tuple[str, ...]
+    status: TaskStatus
+    created_at: str
+    message: str | None = None
+    finished_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Certificate:
+    id: str
+    app_id: int
+    name: str
+    cert_type: str
+    cert_pem: str
+    key_pem: str | None
+    fingerprint: str
+    algorithm: str
+    not_after: str
+    created_at: str

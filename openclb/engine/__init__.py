@@ -1,0 +1,1 @@
+"""Data planes behind the Engine contract; never imports api, services or store."""

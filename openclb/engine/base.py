@@ -1,0 +1,66 @@
+"""The contract between the control plane and a data plane.
+
+The worker hands an engine the full desired state of one CLB; the engine makes it so and
+answers, per listener, whether that listener now serves. A listener that cannot serve (its
+port is held by another process, no permission for a low port) is reported with an
+``EngineError`` carrying a message fit for the API user and one for the operator; the other
+listeners of the CLB are not affected by it. Engines never read the store or the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from openclb.engine.desired import LoadBalancerState
+
+
+@dataclass(frozen=True)
+class EngineError:
+    """Why a listener could not be served: ``user_message`` goes to DescribeTaskStatus."""
+
+    user_message: str
+    operator_message: str = ""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """Outcome of one apply: listener ids that failed, with why; every other one serves."""
+
+    failed: dict[str, EngineError] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    """Live health of one real server of one listener, as DescribeTargetHealth reports it."""
+
+    listener_id: str
+    ip: str
+    port: int
+    healthy: bool
+    detail: str  # Alive | Dead | Unknown | Close
+
+
+class Engine(Protocol):
+    async def start(self) -> None:
+        """Prepare to serve (health checker, timers). Called once before any apply."""
+
+    async def apply(self, state: LoadBalancerState) -> ApplyResult:
+        """Converge one CLB to ``state``: bind new listeners, update changed, close missing.
+
+        Idempotent. Returns once every listener in ``state`` accepts traffic (or failed) and
+        every removed listener's ports are closed.
+        """
+
+    async def remove(self, load_balancer_id: str) -> None:
+        """Stop serving every listener of one CLB."""
+
+    def health(self, load_balancer_id: str) -> list[TargetHealth]:
+        """Current health of every real server of one CLB."""
+
+    async def close(self) -> None:
+        """Stop everything; after this no port of ours is open."""

@@ -1,0 +1,95 @@
+"""The desired state the control plane hands to an engine: frozen, complete, per CLB.
+
+An engine reconciles towards one ``LoadBalancerState`` at a time: every listener in it must
+be serving as described, every listener of that CLB not in it must be gone. The state is a
+full picture, never a delta, so applying the same state twice changes nothing and a restart
+simply applies every CLB's state again. Nothing here knows about the API or the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Protocol(StrEnum):
+    TCP = "TCP"
+    UDP = "UDP"
+    HTTP = "HTTP"
+    HTTPS = "HTTPS"
+    TCP_SSL = "TCP_SSL"
+    QUIC = "QUIC"
+
+    @property
+    def is_datagram(self) -> bool:
+        """UDP and QUIC listen on UDP sockets; the others on TCP sockets."""
+        return self in (Protocol.UDP, Protocol.QUIC)
+
+
+class Scheduler(StrEnum):
+    WRR = "WRR"
+    LEAST_CONN = "LEAST_CONN"
+    IP_HASH = "IP_HASH"
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One real server: where to connect and how much traffic it gets (weight 0 = none new)."""
+
+    ip: str
+    port: int
+    weight: int = 10
+
+
+@dataclass(frozen=True)
+class HealthCheckSpec:
+    """Active health check settings as the listener's HealthCheck describes them."""
+
+    enabled: bool = True
+    check_type: str = "TCP"
+    timeout: int = 2
+    interval: int = 5
+    healthy_threshold: int = 3
+    unhealthy_threshold: int = 3
+    check_port: int | None = None
+    http_code_mask: int = 31
+    http_path: str = "/"
+    http_domain: str = ""
+    http_method: str = "HEAD"
+    http_version: str = "HTTP/1.1"
+    context_type: str = "TEXT"
+    send_context: str = ""
+    recv_context: str = ""
+
+
+@dataclass(frozen=True)
+class ListenerSpec:
+    """One listener as it must serve: its port (or port range), protocol and real servers."""
+
+    listener_id: str
+    protocol: Protocol
+    port: int
+    end_port: int = 0
+    scheduler: Scheduler = Scheduler.WRR
+    targets: tuple[TargetSpec, ...] = ()
+    health_check: HealthCheckSpec = field(default_factory=HealthCheckSpec)
+    session_expire_time: int = 0
+    session_type: str = "NORMAL"
+    max_conn: int = -1
+    max_cps: int = -1
+    idle_timeout: int = 900
+    deregister_target_rst: bool = False
+
+    @property
+    def ports(self) -> range:
+        """Every port this listener occupies: one, or Port..EndPort inclusive."""
+        return range(self.port, (self.end_port or self.port) + 1)
+
+
+@dataclass(frozen=True)
+class LoadBalancerState:
+    """Everything one CLB must be serving on its VIP."""
+
+    load_balancer_id: str
+    vip: str
+    listeners: tuple[ListenerSpec, ...] = ()

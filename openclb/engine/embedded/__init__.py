@@ -1,0 +1,16 @@
+"""The embedded data plane: every listener served in-process on the app's asyncio loop.
+
+Modules, from the socket-free core outwards:
+
+- ``balancer``: schedulers (smooth WRR, LEAST_CONN, IP_HASH), session pins, rate buckets;
+- ``quic``: connection ids from QUIC headers, for QUIC_CID session persistence;
+- ``binding``: all-or-nothing binding of a listener's ports and the messages for failures;
+- ``listener``: what every listener shares (targets, limits, counters, the idle sweep);
+- ``tcp``: TCP-class listeners and the plain TCP relay (the hot path);
+- ``udp``: UDP/QUIC listeners with one upstream socket per client flow;
+- ``engine``: ``EmbeddedEngine``, the ``Engine`` the worker drives.
+"""
+
+from openclb.engine.embedded.engine import EmbeddedEngine
+
+__all__ = ["EmbeddedEngine"]

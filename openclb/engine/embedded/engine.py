@@ -1,0 +1,184 @@
+"""The embedded engine: reconciles each CLB's listeners on the app's own event loop.
+
+``apply`` converges one CLB to its desired state in three steps, under a per-CLB lock so two
+applies of one CLB never interleave: close the listeners that are gone or must be rebound
+(VIP, protocol or ports changed) so their ports are free, update the others in place, then
+bind the new ones. It returns only when every listener in the state is accepting (or has
+failed, with the reason) and every removed listener's ports are released, so the caller can
+report success and a client can connect at once. A listener whose bind fails is not kept;
+the next apply tries it again. Applying an unchanged state touches nothing.
+
+The engine works on the default asyncio loop and on uvloop alike; the app chooses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+from openclb.engine.base import ApplyResult, EngineError, TargetHealth
+from openclb.engine.desired import ListenerSpec, LoadBalancerState, Protocol
+from openclb.engine.embedded.binding import BindFailure, bind_datagram_sockets, bind_stream_sockets
+from openclb.engine.embedded.listener import HealthView, ListenerCore, ListenerSettings, always_healthy
+from openclb.engine.embedded.tcp import StreamHandler, StreamListener, TcpRelay
+from openclb.engine.embedded.udp import DatagramListener
+
+
+class _LoadBalancer:
+    """The listeners one CLB is serving, by listener id."""
+
+    def __init__(self, vip: str) -> None:
+        self.vip = vip
+        self.listeners: dict[str, ListenerCore] = {}
+        self.lock = asyncio.Lock()
+
+
+class EmbeddedEngine:
+    """The default data plane: every protocol served in-process with asyncio.
+
+    Arguments (all optional):
+
+    - ``health_view(listener_id, ip, port) -> bool``: whether a target may take new
+      connections; supplied by the health checker. Default: every target is healthy.
+    - ``stream_handlers``: protocol → stream handler (see ``tcp.StreamHandler``) for
+      TCP-class protocols; a protocol not given uses the plain TCP relay.
+    - ``max_ports_per_listener``: a port range wider than this fails with an EngineError.
+    - ``max_udp_flows``: concurrent flows per UDP/QUIC listener; new flows beyond are dropped.
+    - ``quic_short_cid_length``: connection id length assumed in QUIC short headers.
+    - ``connect_timeout``/``connect_attempts``: per-attempt upstream connect timeout, and how
+      many targets a new TCP connection tries before it is closed.
+    - ``backlog``: listen backlog of each TCP port.
+    """
+
+    def __init__(
+        self,
+        *,
+        health_view: HealthView | None = None,
+        stream_handlers: Mapping[Protocol, StreamHandler] | None = None,
+        max_ports_per_listener: int = 1000,
+        max_udp_flows: int = 10_000,
+        quic_short_cid_length: int = 8,
+        connect_timeout: float = 5.0,
+        connect_attempts: int = 3,
+        backlog: int = 1024,
+    ) -> None:
+        self._settings = ListenerSettings(
+            health_view=health_view or always_healthy,
+            backlog=backlog,
+            connect_timeout=connect_timeout,
+            connect_attempts=max(1, connect_attempts),
+            max_udp_flows=max_udp_flows,
+            quic_short_cid_length=quic_short_cid_length,
+        )
+        self._stream_handlers: dict[Protocol, StreamHandler] = dict(stream_handlers or {})
+        self._max_ports = max_ports_per_listener
+        self._load_balancers: dict[str, _LoadBalancer] = {}
+
+    async def start(self) -> None:
+        """Nothing to prepare: listeners start their own timers when they open."""
+
+    async def apply(self, state: LoadBalancerState) -> ApplyResult:
+        while True:
+            balancer = self._load_balancers.get(state.load_balancer_id)
+            if balancer is None:
+                balancer = self._load_balancers[state.load_balancer_id] = _LoadBalancer(state.vip)
+            async with balancer.lock:
+                # A remove() that held the lock meanwhile retired this entry: start over.
+                if self._load_balancers.get(state.load_balancer_id) is balancer:
+                    return await self._reconcile(balancer, state)
+
+    async def _reconcile(self, balancer: _LoadBalancer, state: LoadBalancerState) -> ApplyResult:
+        wanted = {spec.listener_id: spec for spec in state.listeners}
+        for listener_id, listener in list(balancer.listeners.items()):
+            spec = wanted.get(listener_id)
+            if spec is None or self._must_rebind(listener, spec, state.vip):
+                del balancer.listeners[listener_id]
+                await listener.close()
+        balancer.vip = state.vip
+        failed: dict[str, EngineError] = {}
+        for spec in wanted.values():
+            listener = balancer.listeners.get(spec.listener_id)
+            if listener is not None:
+                listener.update(spec)
+                continue
+            try:
+                balancer.listeners[spec.listener_id] = await self._open(state, spec)
+            except BindFailure as failure:
+                failed[spec.listener_id] = failure.error
+        return ApplyResult(failed=failed)
+
+    def _must_rebind(self, listener: ListenerCore, spec: ListenerSpec, vip: str) -> bool:
+        current = listener.spec
+        return (
+            listener.vip != vip
+            or current.protocol != spec.protocol
+            or current.ports != spec.ports
+        )
+
+    async def _open(self, state: LoadBalancerState, spec: ListenerSpec) -> ListenerCore:
+        ports = spec.ports
+        if len(ports) == 0:
+            raise BindFailure(EngineError(
+                f"Port range {spec.port}-{spec.end_port} is empty",
+                f"listener {spec.listener_id}: end_port {spec.end_port} < port {spec.port}"))
+        if len(ports) > self._max_ports:
+            raise BindFailure(EngineError(
+                f"Port range {spec.port}-{spec.end_port} has {len(ports)} ports; "
+                f"at most {self._max_ports} are allowed per listener",
+                f"listener {spec.listener_id}: range exceeds max_ports_per_listener={self._max_ports}"))
+        listener: StreamListener | DatagramListener
+        if spec.protocol.is_datagram:
+            sockets = bind_datagram_sockets(state.vip, ports, spec.listener_id)
+            listener = DatagramListener(state.load_balancer_id, state.vip, spec, self._settings)
+        else:
+            sockets = bind_stream_sockets(state.vip, ports, self._settings.backlog, spec.listener_id)
+            handler = self._stream_handlers.get(spec.protocol, TcpRelay)
+            listener = StreamListener(state.load_balancer_id, state.vip, spec, self._settings, handler)
+        try:
+            await listener.open(sockets)
+        except OSError as exc:
+            raise BindFailure(EngineError(
+                f"Cannot serve port {spec.port} on {state.vip}: {exc.strerror or exc}",
+                f"listener {spec.listener_id}: opening server failed: {exc!r}")) from exc
+        return listener
+
+    async def remove(self, load_balancer_id: str) -> None:
+        balancer = self._load_balancers.get(load_balancer_id)
+        if balancer is None:
+            return
+        async with balancer.lock:
+            listeners, balancer.listeners = balancer.listeners, {}
+            for listener in listeners.values():
+                await listener.close()
+            if self._load_balancers.get(load_balancer_id) is balancer:
+                del self._load_balancers[load_balancer_id]
+
+    def health(self, load_balancer_id: str) -> list[TargetHealth]:
+        balancer = self._load_balancers.get(load_balancer_id)
+        if balancer is None:
+            return []
+        view = self._settings.health_view
+        report = []
+        for listener in balancer.listeners.values():
+            for target in listener.targets.values():
+                healthy = view(listener.listener_id, target.ip, target.port)
+                report.append(TargetHealth(
+                    listener_id=listener.listener_id, ip=target.ip, port=target.port,
+                    healthy=healthy, detail="Alive" if healthy else "Dead"))
+        return report
+
+    def stats(self) -> dict:
+        """``{load_balancer_id: {listener_id: counters}}``; see ``ListenerCore.stats``."""
+        return {
+            lb_id: {listener_id: listener.stats() for listener_id, listener in balancer.listeners.items()}
+            for lb_id, balancer in self._load_balancers.items()
+        }
+
+    def listener(self, load_balancer_id: str, listener_id: str) -> ListenerCore | None:
+        """The live listener object, for tests and diagnostics."""
+        balancer = self._load_balancers.get(load_balancer_id)
+        return balancer.listeners.get(listener_id) if balancer else None
+
+    async def close(self) -> None:
+        for load_balancer_id in list(self._load_balancers):
+            await self.remove(load_balancer_id)

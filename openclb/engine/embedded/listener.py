@@ -1,0 +1,243 @@
+"""What every embedded listener shares: targets, scheduling, limits, counters, the sweep.
+
+A listener is one ``ListenerSpec`` serving on one VIP, over one socket per port of its range.
+Its spec can be replaced in place (``update``) without touching its sockets or its
+established connections: targets keep their counters, new connections see the new weights,
+scheduler and limits at once. Removing a target leaves its connections running unless the
+spec says ``deregister_target_rst``, in which case they are reset.
+
+Per-connection bookkeeping is kept off the hot path: relays bump plain int attributes and
+set a ``busy`` flag; one coarse timer per listener (the sweep) turns ``busy`` into idle
+times, closes what idled past ``idle_timeout``, and refreshes and prunes session pins. There
+is never one timer per connection.
+
+A tracked connection (a TCP relay or a UDP flow) is any object with the attributes
+``client_ip``, ``target``, ``busy``, ``idle_since``, ``bytes_in``, ``bytes_out`` and the
+methods ``close()`` (graceful) and ``abort()`` (reset); bytes_in flows client → target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from openclb.engine.desired import ListenerSpec
+from openclb.engine.embedded.balancer import Balancer, SessionTable, TargetState, TokenBucket
+
+HealthView = Callable[[str, str, int], bool]
+
+MAX_SWEEP_INTERVAL = 1.0
+MIN_SWEEP_INTERVAL = 0.05
+
+
+def always_healthy(listener_id: str, ip: str, port: int) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class ListenerSettings:
+    """Engine-wide knobs every listener reads; set once on the engine's constructor."""
+
+    health_view: HealthView = always_healthy
+    backlog: int = 1024
+    connect_timeout: float = 5.0
+    connect_attempts: int = 3
+    max_udp_flows: int = 10_000
+    quic_short_cid_length: int = 8
+    max_session_entries: int = 100_000
+
+
+class ListenerCore:
+    """Run-time state of one listener, independent of TCP or UDP."""
+
+    kind = "?"
+
+    def __init__(self, load_balancer_id: str, vip: str, spec: ListenerSpec, settings: ListenerSettings) -> None:
+        self.load_balancer_id = load_balancer_id
+        self.vip = vip
+        self.spec = spec
+        self.settings = settings
+        self.targets: dict[tuple[str, int], TargetState] = {}
+        self.balancer = Balancer(spec.scheduler, self._is_healthy)
+        self.bucket: TokenBucket | None = None
+        self.connections: set = set()
+        self.total = 0
+        self.dropped = 0
+        self.closed_bytes_in = 0
+        self.closed_bytes_out = 0
+        self._sweep_handle: asyncio.TimerHandle | None = None
+        self._configure(spec)
+
+    @property
+    def listener_id(self) -> str:
+        return self.spec.listener_id
+
+    def _is_healthy(self, target: TargetState) -> bool:
+        return self.settings.health_view(self.spec.listener_id, target.ip, target.port)
+
+    # -- spec -------------------------------------------------------------------------
+
+    def update(self, spec: ListenerSpec) -> None:
+        """Serve ``spec`` from now on, keeping sockets and established connections."""
+        if spec != self.spec:
+            self._configure(spec)
+
+    def _configure(self, spec: ListenerSpec) -> None:
+        old = self.spec
+        self.spec = spec
+        self._set_targets(spec)
+        self.balancer.scheduler = spec.scheduler
+        if spec.session_expire_time > 0:
+            sessions = self.balancer.sessions
+            if sessions is None:
+                self.balancer.sessions = SessionTable(spec.session_expire_time, self.settings.max_session_entries)
+            else:
+                sessions.expire_seconds = spec.session_expire_time
+        else:
+            self.balancer.sessions = None
+        if spec.max_cps > 0:
+            if self.bucket is None or old.max_cps != spec.max_cps:
+                self.bucket = TokenBucket(spec.max_cps, time.monotonic())
+        else:
+            self.bucket = None
+
+    def _set_targets(self, spec: ListenerSpec) -> None:
+        wanted: dict[tuple[str, int], TargetState] = {}
+        for target_spec in spec.targets:
+            key = (target_spec.ip, target_spec.port)
+            state = wanted.get(key) or self.targets.get(key) or TargetState(target_spec.ip, target_spec.port, target_spec.weight)
+            state.weight = target_spec.weight
+            wanted[key] = state
+        for key, state in self.targets.items():
+            if key in wanted:
+                continue
+            state.removed = True
+            if spec.deregister_target_rst:
+                for connection in list(state.connections):
+                    connection.abort()
+        self.targets = wanted
+        self.balancer.set_targets(wanted.values())
+
+    # -- admission and accounting -------------------------------------------------------
+
+    def admit(self, now: float) -> bool:
+        """Whether a new connection may start now under max_conn and max_cps."""
+        max_conn = self.spec.max_conn
+        if max_conn > 0 and len(self.connections) >= max_conn:
+            self.dropped += 1
+            return False
+        if self.bucket is not None and not self.bucket.take(now):
+            self.dropped += 1
+            return False
+        return True
+
+    def pick(self, client_ip: str, now: float, exclude=()) -> TargetState | None:
+        return self.balancer.pick(client_ip, now, exclude)
+
+    def opened(self, connection, target: TargetState) -> None:
+        self.connections.add(connection)
+        self.total += 1
+        target.active += 1
+        target.total += 1
+        target.connections.add(connection)
+
+    def retarget(self, connection, old: TargetState, new: TargetState) -> None:
+        """Move a connection that is not yet established to another target (connect retry)."""
+        old.active -= 1
+        old.connections.discard(connection)
+        new.active += 1
+        new.total += 1
+        new.connections.add(connection)
+
+    def closed(self, connection) -> None:
+        if connection not in self.connections:
+            return
+        self.connections.discard(connection)
+        target = connection.target
+        target.active -= 1
+        target.connections.discard(connection)
+        target.bytes_in += connection.bytes_in
+        target.bytes_out += connection.bytes_out
+        self.closed_bytes_in += connection.bytes_in
+        self.closed_bytes_out += connection.bytes_out
+        sessions = self.balancer.sessions
+        if sessions is not None:
+            sessions.refresh(connection.client_ip, target, time.monotonic())
+
+    # -- the sweep --------------------------------------------------------------------
+
+    def start_sweeping(self) -> None:
+        self._schedule_sweep()
+
+    def stop_sweeping(self) -> None:
+        if self._sweep_handle is not None:
+            self._sweep_handle.cancel()
+            self._sweep_handle = None
+
+    def sweep_interval(self) -> float:
+        spans = [s for s in (self.spec.idle_timeout, self.spec.session_expire_time) if s > 0]
+        if not spans:
+            return MAX_SWEEP_INTERVAL
+        return max(MIN_SWEEP_INTERVAL, min(MAX_SWEEP_INTERVAL, min(spans) / 4))
+
+    def _schedule_sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._sweep_handle = loop.call_later(self.sweep_interval(), self._sweep)
+
+    def _sweep(self) -> None:
+        try:
+            self.sweep(time.monotonic())
+        finally:
+            self._schedule_sweep()
+
+    def sweep(self, now: float) -> None:
+        """Turn activity flags into idle times, close idle connections, prune pins."""
+        idle_timeout = self.spec.idle_timeout
+        sessions = self.balancer.sessions
+        for connection in list(self.connections):
+            if connection.busy:
+                connection.busy = False
+                connection.idle_since = now
+                if sessions is not None:
+                    sessions.refresh(connection.client_ip, connection.target, now)
+            elif idle_timeout > 0 and now - connection.idle_since >= idle_timeout:
+                connection.close()
+        if sessions is not None:
+            sessions.prune(now)
+
+    # -- reporting and shutdown -------------------------------------------------------
+
+    def abort_connections(self) -> None:
+        for connection in list(self.connections):
+            connection.abort()
+
+    def stats(self) -> dict:
+        """Counters of this listener and of each of its targets (live connections included)."""
+        live_in = live_out = 0
+        for connection in self.connections:
+            live_in += connection.bytes_in
+            live_out += connection.bytes_out
+        targets = []
+        for target in self.targets.values():
+            target_in, target_out = target.bytes_in, target.bytes_out
+            for connection in target.connections:
+                target_in += connection.bytes_in
+                target_out += connection.bytes_out
+            targets.append({
+                "ip": target.ip, "port": target.port, "weight": target.weight,
+                "active": target.active, "total": target.total,
+                "bytes_in": target_in, "bytes_out": target_out,
+            })
+        return {
+            "protocol": str(self.spec.protocol), "vip": self.vip,
+            "port": self.spec.port, "end_port": self.spec.end_port,
+            "active": len(self.connections), "total": self.total, "dropped": self.dropped,
+            "bytes_in": self.closed_bytes_in + live_in, "bytes_out": self.closed_bytes_out + live_out,
+            "targets": targets,
+        }
+
+    def target_port(self, target: TargetState, listen_port: int) -> int:
+        """A port-range listener maps its Nth port to the target's port + N (CLB behaviour)."""
+        return target.port + (listen_port - self.spec.port)

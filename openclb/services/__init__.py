@@ -1,0 +1,1 @@
+"""One module per resource: the action handlers, their rules and views."""

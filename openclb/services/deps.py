@@ -1,0 +1,56 @@
+"""What handlers work with: the store (run off the event loop), the task worker, settings.
+
+``start_task`` is the one way a write begins its asynchronous part: the handler's rows and
+the task (id = RequestId) commit together; the worker then carries the task out. The API
+answers after giving the task a short grace period, so a task that finishes in milliseconds
+is already settled when the client sees the answer and a sequential caller never meets
+``FailedOperation.ResourceInOperating``; a slower task simply keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from openclb.api import errors
+from openclb.config import Settings
+from openclb.domain.models import Task, TaskKind, TaskStatus
+from openclb.services.clock import sortable_now
+from openclb.services.context import RequestContext
+from openclb.store import store as store_module
+from openclb.store.store import Store
+from openclb.tasks.worker import TaskWorker
+
+TASK_GRACE_SECONDS = 1.0
+
+
+@dataclass
+class Services:
+    store: Store
+    worker: TaskWorker
+    settings: Settings
+    executor: Executor
+
+    async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
+
+    async def start_task(
+        self, ctx: RequestContext, kind: TaskKind, lb_ids: Sequence[str], write: Callable[[Task], None]
+    ) -> Task:
+        """Commit ``write``'s rows with a new running task, then hand the task to the worker."""
+        task = Task(ctx.request_id, ctx.app_id, ctx.region, kind, tuple(lb_ids), TaskStatus.RUNNING, sortable_now())
+        try:
+            await self.db(write, task)
+        except store_module.LoadBalancerBusy as exc:
+            raise errors.FailedOperationResourceInOperating(
+                f"The LoadBalancer {exc.args[0]} is being operated on by another task. Please try again later."
+            ) from exc
+        except store_module.LoadBalancerGone as exc:
+            raise errors.InvalidParameterLBIdNotFound(f"LoadBalancer not exist: {exc.args[0]}.") from exc
+        self.worker.submit(task)
+        await self.worker.wait(task.id, TASK_GRACE_SECONDS)
+        return task

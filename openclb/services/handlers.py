@@ -1,0 +1,32 @@
+"""The action table: API action name → the handler that serves it.
+
+An action of the spec that is not in this table is answered with UnsupportedOperation by the
+gateway, never with a fake success.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from openclb.services import details, listeners, load_balancers, task_status
+from openclb.services.context import Handler
+from openclb.services.deps import Services
+
+_ACTIONS = {
+    "CreateLoadBalancer": load_balancers.create_load_balancer,
+    "DescribeLoadBalancers": load_balancers.describe_load_balancers,
+    "DescribeLoadBalancersDetail": details.describe_load_balancers_detail,
+    "DeleteLoadBalancer": load_balancers.delete_load_balancer,
+    "ModifyLoadBalancerAttributes": load_balancers.modify_load_balancer_attributes,
+    "CreateListener": listeners.create_listener,
+    "DescribeListeners": listeners.describe_listeners,
+    "ModifyListener": listeners.modify_listener,
+    "DeleteListener": listeners.delete_listener,
+    "DeleteLoadBalancerListeners": listeners.delete_load_balancer_listeners,
+    "DescribeTaskStatus": task_status.describe_task_status,
+    "DescribeQuota": task_status.describe_quota,
+}
+
+
+def build_handlers(services: Services) -> dict[str, Handler]:
+    return {action: partial(handler, services) for action, handler in _ACTIONS.items()}

@@ -1,0 +1,138 @@
+"""Listener actions: CreateListener, DescribeListeners, ModifyListener, DeleteListener,
+DeleteLoadBalancerListeners.
+
+Handlers check the domain rules, then write the listener rows (PENDING_*) and their task in
+one transaction. Port clashes are caught by the store's unique constraint on
+(CLB, port class, port), so concurrent calls cannot both win; the worker binds the ports
+and settles the task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openclb.api import errors
+from openclb.domain.models import Listener, ProvisioningState, TaskKind
+from openclb.services import ids, listener_rules, views
+from openclb.services.certificates import CertificatePlan
+from openclb.services.clock import sortable_now
+from openclb.services.context import RequestContext
+from openclb.services.deps import Services
+from openclb.services.load_balancers import require_load_balancer
+from openclb.store.store import PortTaken, QuotaReached
+
+_STRUCTURAL = ("load_balancer_id", "ports", "protocol", "listener_names", "end_port", "full_end_ports",
+               "certificate", "multi_cert_info", "listener_id", "listener_name")
+
+
+def _plain_settings(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k not in _STRUCTURAL and v is not None}
+
+
+async def create_listener(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
+    protocol, ports = params["protocol"], params["ports"]
+    end_port = listener_rules.check_create_listener(params, services.settings.max_port_range)
+    plan = CertificatePlan(ctx.app_id, services.store.get_certificate)
+    settings = _plain_settings(params)
+    certificate = await services.db(listener_rules.resolve_certificate, plan, params, protocol)
+    if certificate is not None:
+        settings["certificate"] = certificate
+    names = params.get("listener_names") or [""] * len(ports)
+    created = sortable_now()
+    listeners = [
+        Listener(
+            id=ids.listener_id(), app_id=ctx.app_id, region=ctx.region, lb_id=lb.id, protocol=protocol,
+            port=port, end_port=end_port, name=name, state=ProvisioningState.PENDING_CREATE,
+            created_at=created, settings=settings, pending_task_id=ctx.request_id,
+        )
+        for port, name in zip(ports, names)
+    ]
+    quota = services.settings.quotas.listeners_per_clb
+    try:
+        await services.start_task(
+            ctx, TaskKind.RECONCILE_LISTENERS, [lb.id],
+            lambda task: services.store.add_listeners(ctx.scope, lb.id, listeners, task, quota, plan.uploads),
+        )
+    except PortTaken as exc:
+        raise errors.InvalidParameterPortCheckFailed(
+            f"Port {', '.join(map(str, ports))} conflicts with an existing listener of {lb.id} "
+            "(TCP, TCP_SSL, HTTP and HTTPS share one port space; UDP and QUIC another)."
+        ) from exc
+    except QuotaReached as exc:
+        raise errors.LimitExceeded(
+            f"The LoadBalancer {lb.id} has {exc.existing} listeners; the quota is {quota}."
+        ) from exc
+    return {"ListenerIds": [l.id for l in listeners]}
+
+
+async def describe_listeners(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
+    listener_ids = params.get("listener_ids")
+    if listener_ids is not None and len(listener_ids) > 100:
+        raise errors.InvalidParameterValueLength("At most 100 `ListenerIds` may be given.")
+    listener_rules.check_describe_filters(params)
+    found = [
+        listener
+        for listener in await services.db(services.store.list_listeners, ctx.scope, lb.id)
+        if (not listener_ids or listener.id in listener_ids)
+        and params.get("protocol") in (None, listener.protocol)
+        and params.get("port") in (None, listener.port)
+    ]
+    return {"Listeners": [views.listener(l) for l in found], "TotalCount": len(found)}
+
+
+async def _require_listeners(
+    services: Services, ctx: RequestContext, lb_id: str, listener_ids: list[str]
+) -> list[Listener]:
+    existing = {l.id: l for l in await services.db(services.store.list_listeners, ctx.scope, lb_id)}
+    missing = [lid for lid in listener_ids if lid not in existing]
+    if missing:
+        raise errors.InvalidParameter(f"some ListenerId {missing} not found in LoadBalancer {lb_id}.")
+    return [existing[lid] for lid in listener_ids]
+
+
+async def modify_listener(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
+    (listener,) = await _require_listeners(services, ctx, lb.id, [params["listener_id"]])
+    settings = listener_rules.merged_settings(listener, _plain_settings(params))
+    listener_rules.check_modify_listener(listener, params, settings)
+    plan = CertificatePlan(ctx.app_id, services.store.get_certificate)
+    if params.get("certificate") is not None or params.get("multi_cert_info") is not None:
+        settings["certificate"] = await services.db(
+            listener_rules.resolve_certificate, plan, params, listener.protocol, settings.get("sni_switch")
+        )
+    name = params.get("listener_name", listener.name)
+    await services.start_task(
+        ctx, TaskKind.RECONCILE_LISTENERS, [lb.id],
+        lambda task: services.store.change_listener(ctx.scope, listener, name, settings, task, plan.uploads),
+    )
+    return {}
+
+
+async def delete_listener(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
+    await _require_listeners(services, ctx, lb.id, [params["listener_id"]])
+    await services.start_task(
+        ctx, TaskKind.RECONCILE_LISTENERS, [lb.id],
+        lambda task: services.store.mark_listeners_deleted(ctx.scope, lb.id, [params["listener_id"]], task),
+    )
+    return {}
+
+
+async def delete_load_balancer_listeners(
+    services: Services, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
+    lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
+    listener_ids = list(dict.fromkeys(params.get("listener_ids") or []))
+    if len(listener_ids) > 20:
+        raise errors.InvalidParameterValueLength("At most 20 `ListenerIds` may be given.")
+    if listener_ids:
+        await _require_listeners(services, ctx, lb.id, listener_ids)
+    else:
+        listener_ids = [l.id for l in await services.db(services.store.list_listeners, ctx.scope, lb.id)]
+    await services.start_task(
+        ctx, TaskKind.RECONCILE_LISTENERS, [lb.id],
+        lambda task: services.store.mark_listeners_deleted(ctx.scope, lb.id, listener_ids, task),
+    )
+    return {}

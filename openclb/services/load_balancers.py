@@ -1,0 +1,200 @@
+"""CLB instance actions: create, describe, modify, delete.
+
+Every CLB gets its own VIP from the configured pool (loopback by default, so two CLBs can
+both listen on port 80). Creation and deletion are tasks like every other write;
+DescribeTaskStatus(TaskId) returns the new ids in LoadBalancerIds, which Terraform reads.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from openclb.api import errors
+from openclb.domain.models import LoadBalancer, ProvisioningState, TaskKind
+from openclb.services import ids, rules, views
+from openclb.services.clock import sortable_now
+from openclb.services.context import RequestContext
+from openclb.services.deps import Services
+from openclb.store.store import VipTaken
+
+_SETTINGS_KEPT = (
+    "vpc_id", "subnet_id", "project_id", "vip_isp", "tags", "internet_accessible", "sla_type",
+    "snat_pro", "load_balancer_pass_to_target", "lb_charge_type", "egress", "master_zone_id",
+)
+_VIP_ATTEMPTS = 5
+
+
+def allocate_vips(pool: str, used: set[str], count: int, wanted: str | None) -> list[str]:
+    """Free addresses of the pool, lowest first; a requested ``Vip`` must be free and in the pool."""
+    network = ipaddress.ip_network(pool)
+    if wanted is not None:
+        if ipaddress.ip_address(wanted) not in network or wanted in used:
+            raise errors.InvalidParameterValue(f"The Vip {wanted} is not a free address of this load balancer pool.")
+        return [wanted]
+    free = []
+    for address in network.hosts():
+        if str(address) not in used:
+            free.append(str(address))
+            if len(free) == count:
+                return free
+    raise errors.ResourceInsufficient("The VIP pool has no free address left.")
+
+
+async def create_load_balancer(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    lb_type = params["load_balancer_type"]
+    rules.check_enum("LoadBalancerType", lb_type, ("OPEN", "INTERNAL"))
+    rules.check_range("Forward", params.get("forward"), 1, 1)
+    rules.check_name("LoadBalancerName", params.get("load_balancer_name"))
+    number = params.get("number", 1)
+    rules.check_range("Number", number, 1, 20)
+    if params.get("vip") is not None and number != 1:
+        raise errors.InvalidParameterCombination("`Vip` can only be given when creating one load balancer.")
+    quota = services.settings.quotas.open_clb_per_region if lb_type == "OPEN" else services.settings.quotas.internal_clb_per_region
+    existing = await services.db(services.store.count_load_balancers, ctx.scope, lb_type)
+    if existing + number > quota:
+        raise errors.LimitExceeded(f"The quota of {quota} {lb_type} load balancers in {ctx.region} would be exceeded.")
+    settings = {k: params[k] for k in _SETTINGS_KEPT if params.get(k) is not None}
+    for _ in range(_VIP_ATTEMPTS):
+        used = await services.db(services.store.used_vips)
+        vips = allocate_vips(services.settings.vip_pool, used, number, params.get("vip"))
+        created = sortable_now()
+        lbs = [
+            LoadBalancer(
+                id=ids.load_balancer_id(),
+                app_id=ctx.app_id,
+                region=ctx.region,
+                name=params.get("load_balancer_name") or default_name(created, index),
+                lb_type=lb_type,
+                vip=vip,
+                status=0,
+                state=ProvisioningState.PENDING_CREATE,
+                created_at=created,
+                busy_task_id=ctx.request_id,
+                settings=settings,
+            )
+            for index, vip in enumerate(vips)
+        ]
+        try:
+            await services.start_task(
+                ctx, TaskKind.CREATE_LOAD_BALANCER, [lb.id for lb in lbs],
+                lambda task: services.store.insert_load_balancers(lbs, task),
+            )
+        except VipTaken:
+            continue
+        return {"LoadBalancerIds": [lb.id for lb in lbs], "DealName": ""}
+    raise errors.ResourceInsufficient("Could not allocate a VIP; please retry.")
+
+
+def default_name(created: str, index: int) -> str:
+    """The real service names unnamed CLBs after their creation time."""
+    stamp = created[:19].replace("-", "").replace(" ", "").replace(":", "")
+    return f"CLB-{stamp}{index or ''}"
+
+
+def _matches(lb: LoadBalancer, params: dict[str, Any]) -> bool:
+    """DescribeLoadBalancers filters: exact ids/VIPs/type, fuzzy name/domain/search key."""
+    if lb.state is ProvisioningState.PENDING_DELETE:
+        return False
+    view = None
+    checks = (
+        ("load_balancer_ids", lambda v: lb.id in v),
+        ("load_balancer_type", lambda v: lb.lb_type == v),
+        ("forward", lambda v: v in (1, -1)),
+        ("load_balancer_name", lambda v: v in lb.name),
+        ("load_balancer_vips", lambda v: lb.vip in v),
+        ("project_id", lambda v: int(lb.settings.get("project_id") or 0) == v),
+        ("vpc_id", lambda v: (lb.settings.get("vpc_id") or views.DEFAULT_VPC_ID) == v),
+        ("search_key", lambda v: v in lb.name or v in lb.vip or v in lb.id),
+        ("domain", lambda v: False),
+    )
+    for key, test in checks:
+        value = params.get(key)
+        if value is not None and value != [] and not test(value):
+            return False
+    for flt in params.get("filters") or []:
+        view = view or views.load_balancer(lb)
+        if not _filter_matches(lb, view, flt["name"], flt["values"]):
+            return False
+    return True
+
+
+def _filter_matches(lb: LoadBalancer, view: dict[str, Any], name: str, values: list[str]) -> bool:
+    tags = {t.get("tag_key"): t.get("tag_value") for t in lb.settings.get("tags", [])}
+    if name == "tag-key":
+        return any(v in tags for v in values)
+    if name.startswith("tag:"):
+        return tags.get(name[4:]) in values
+    simple = {
+        "charge-type": view["ChargeType"],
+        "internet-charge-type": view["NetworkAttributes"]["InternetChargeType"],
+        "master-zone-id": str(view["MasterZone"]["ZoneId"]),
+        "vip-isp": view["VipIsp"],
+        "sla-type": view["SlaType"],
+        "exclusive": str(view["Exclusive"]),
+        "function-name": "",
+    }
+    if name not in simple:
+        raise errors.InvalidParameterInvalidFilter(f"The filter name `{name}` is not supported.")
+    return simple[name] in values
+
+
+async def describe_load_balancers(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    offset, limit = params.get("offset", 0), params.get("limit", 20)
+    rules.check_range("Offset", offset, 0, 2**31)
+    rules.check_range("Limit", limit, 0, 100)
+    if len(params.get("load_balancer_ids") or []) > 20:
+        raise errors.InvalidParameterValueLength("At most 20 `LoadBalancerIds` may be given.")
+    order_by = params.get("order_by", "CreateTime")
+    rules.check_enum("OrderBy", order_by, ("LoadBalancerName", "CreateTime", "Domain", "LoadBalancerType"))
+    everything = await services.db(services.store.list_load_balancers, ctx.scope)
+    found = [lb for lb in everything if _matches(lb, params)]
+    sort_key = {"LoadBalancerName": lambda lb: lb.name, "LoadBalancerType": lambda lb: lb.lb_type}.get(
+        order_by, lambda lb: lb.created_at
+    )
+    found.sort(key=sort_key, reverse=params.get("order_type", 1) == 1)
+    page = found[offset : offset + (limit or 20)]
+    return {"TotalCount": len(found), "LoadBalancerSet": [views.load_balancer(lb) for lb in page]}
+
+
+async def require_load_balancer(services: Services, ctx: RequestContext, lb_id: str) -> LoadBalancer:
+    """The CLB of this account and region, or InvalidParameter.LBIdNotFound as clients expect."""
+    lb = await services.db(services.store.get_load_balancer, ctx.scope, lb_id)
+    if lb is None or lb.state is ProvisioningState.PENDING_DELETE:
+        raise errors.InvalidParameterLBIdNotFound(f"LoadBalancer not exist: {lb_id}.")
+    return lb
+
+
+async def delete_load_balancer(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    lb_ids = list(dict.fromkeys(params["load_balancer_ids"]))
+    if not 1 <= len(lb_ids) <= 20:
+        raise errors.InvalidParameterValueLength("Between 1 and 20 `LoadBalancerIds` must be given.")
+    for lb_id in lb_ids:
+        lb = await require_load_balancer(services, ctx, lb_id)
+        if lb.delete_protect:
+            raise errors.FailedOperation(f"The LoadBalancer {lb_id} has delete protection enabled.")
+    await services.start_task(
+        ctx, TaskKind.DELETE_LOAD_BALANCER, lb_ids,
+        lambda task: services.store.mark_load_balancers_deleted(ctx.scope, lb_ids, task),
+    )
+    return {}
+
+
+async def modify_load_balancer_attributes(
+    services: Services, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
+    lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
+    rules.check_name("LoadBalancerName", params.get("load_balancer_name"))
+    changes: dict[str, Any] = {}
+    if params.get("load_balancer_name") is not None:
+        changes["name"] = params["load_balancer_name"]
+    if params.get("delete_protect") is not None:
+        changes["delete_protect"] = params["delete_protect"]
+    kept = {k: params[k] for k in ("load_balancer_pass_to_target", "snat_pro") if params.get(k) is not None}
+    if kept:
+        changes["settings"] = {**lb.settings, **kept}
+    await services.start_task(
+        ctx, TaskKind.MODIFY_LOAD_BALANCER, [lb.id],
+        lambda task: services.store.modify_load_balancer(ctx.scope, lb.id, changes, task),
+    )
+    return {"DealName": ""}

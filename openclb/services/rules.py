@@ -1,0 +1,174 @@
+"""Domain rules on request values: small named checks, each citing the rule it enforces.
+
+Structure (types, required members, unknown members) was checked by the gateway from the
+spec; these functions check meaning: ranges, enums, which protocol a field applies to,
+cross-field rules. Sources: the 2018-03-17 spec's parameter documents, the CLB limits page
+(214/6187) and the listener overview (214/6151), as summarised in the digest (§3–4).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from openclb.api import errors
+
+L4_PROTOCOLS = frozenset({"TCP", "UDP", "TCP_SSL", "QUIC"})
+LISTENER_PROTOCOLS = ("TCP", "UDP", "HTTP", "HTTPS", "TCP_SSL", "QUIC")
+_HEX = re.compile(r"^[0-9A-Fa-f]*$")
+
+
+def check_enum(name: str, value: Any, allowed: Iterable[str]) -> None:
+    """Enumerated string parameters accept only their documented values."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise errors.InvalidParameterValue(
+            f"The value `{value}` of parameter `{name}` is invalid; valid values: {', '.join(allowed)}."
+        )
+
+
+def check_range(name: str, value: int | None, low: int, high: int) -> None:
+    """Integer parameters with a documented range (InvalidParameterValue.Range)."""
+    if value is not None and not low <= value <= high:
+        raise errors.InvalidParameterValueRange(f"The value {value} of parameter `{name}` must be in [{low}, {high}].")
+
+
+def check_name(name: str, value: str | None) -> None:
+    """Names: 1–80 characters; Unicode supplementary characters (emoji, rare CJK) are forbidden."""
+    if value is None:
+        return
+    if not 1 <= len(value) <= 80:
+        raise errors.InvalidParameterValueLength(f"The length of `{name}` must be 1 to 80 characters.")
+    if any(ord(ch) > 0xFFFF for ch in value):
+        raise errors.InvalidParameterValue(
+            f"`{name}` must not contain Unicode supplementary characters such as emoji."
+        )
+    if any(ord(ch) < 0x20 or ch == "\x7f" for ch in value):
+        raise errors.InvalidParameterValue(f"`{name}` must not contain control characters.")
+
+
+def check_ports(ports: Sequence[int]) -> None:
+    """Ports: 1–65535 each, no duplicates inside one request (InvalidParameterValue.Duplicate)."""
+    if not ports:
+        raise errors.InvalidParameterValue("`Ports` must contain at least one port.")
+    for index, port in enumerate(ports):
+        check_range(f"Ports.{index}", port, 1, 65535)
+    if len(set(ports)) != len(ports):
+        raise errors.InvalidParameterValueDuplicate("`Ports` contains the same port more than once.")
+
+
+def check_listener_names(names: Sequence[str] | None, ports: Sequence[int]) -> None:
+    """ListenerNames: one per port, in the same order; each a valid name."""
+    if names is None:
+        return
+    if len(names) != len(ports):
+        raise errors.InvalidParameterValue("`ListenerNames` must have exactly one name per port in `Ports`.")
+    for index, name in enumerate(names):
+        check_name(f"ListenerNames.{index}", name)
+
+
+def check_applies_to(name: str, value: Any, protocol: str, protocols: Iterable[str]) -> None:
+    """A parameter documented for some protocols only is refused on the others."""
+    protocols = tuple(protocols)
+    if value is not None and protocol not in protocols:
+        raise errors.InvalidParameterValue(
+            f"`{name}` applies only to {'/'.join(protocols)} listeners, not to {protocol}."
+        )
+
+
+def check_session_expire_time(value: int | None, protocol: str) -> None:
+    """SessionExpireTime: 0 (off) or 30–3600, TCP/UDP listeners only."""
+    if not value:
+        return
+    check_applies_to("SessionExpireTime", value, protocol, ("TCP", "UDP"))
+    check_range("SessionExpireTime", value, 30, 3600)
+
+
+def check_session_type(value: str | None, protocol: str, scheduler: str | None) -> None:
+    """SessionType: NORMAL or QUIC_CID; QUIC_CID only with UDP (and QUIC) listeners using WRR."""
+    if value is None:
+        return
+    check_enum("SessionType", value, ("NORMAL", "QUIC_CID"))
+    if value == "QUIC_CID":
+        if protocol not in ("UDP", "QUIC"):
+            raise errors.InvalidParameterValue("SessionType QUIC_CID is only available on UDP listeners.")
+        if (scheduler or "WRR") != "WRR":
+            raise errors.InvalidParameterValue("SessionType QUIC_CID requires Scheduler WRR.")
+
+
+def check_end_port(end_port: int | None, ports: Sequence[int]) -> None:
+    """EndPort: a port-range listener takes exactly one start port, and EndPort above it."""
+    if not end_port:
+        return
+    if len(ports) != 1:
+        raise errors.InvalidParameterValue("With `EndPort` exactly one start port must be given in `Ports`.")
+    check_range("EndPort", end_port, 1, 65535)
+    if end_port <= ports[0]:
+        raise errors.InvalidParameterValue("`EndPort` must be greater than the start port.")
+
+
+def check_idle_connect_timeout(value: int | None, protocol: str) -> None:
+    """IdleConnectTimeout: TCP/UDP listeners, 10–1980 seconds."""
+    if value is None:
+        return
+    check_applies_to("IdleConnectTimeout", value, protocol, ("TCP", "UDP"))
+    check_range("IdleConnectTimeout", value, 10, 1980)
+
+
+def check_connection_limits(max_conn: int | None, max_cps: int | None, protocol: str) -> None:
+    """MaxConn/MaxCps: -1 (unlimited) or a positive limit; layer-4 listeners only."""
+    for name, value in (("MaxConn", max_conn), ("MaxCps", max_cps)):
+        if value is None or value == -1:
+            continue
+        check_applies_to(name, value, protocol, L4_PROTOCOLS)
+        check_range(name, value, 1, 10_000_000)
+
+
+def check_health_check(hc: dict[str, Any] | None, protocol: str) -> None:
+    """HealthCheck ranges (TimeOut 2–60 and below IntervalTime 2–300, thresholds 2–10, HttpCode
+    1–31), CheckType per protocol, CUSTOM needs ContextType/SendContext/RecvContext, HEX is
+    even-length hex."""
+    if hc is None:
+        return
+    check_applies_to("HealthCheck", hc, protocol, L4_PROTOCOLS)
+    check_range("HealthCheck.HealthSwitch", hc.get("health_switch"), 0, 1)
+    check_range("HealthCheck.TimeOut", hc.get("time_out"), 2, 60)
+    check_range("HealthCheck.IntervalTime", hc.get("interval_time"), 2, 300)
+    check_range("HealthCheck.HealthNum", hc.get("health_num"), 2, 10)
+    check_range("HealthCheck.UnHealthNum", hc.get("un_health_num"), 2, 10)
+    check_range("HealthCheck.HttpCode", hc.get("http_code"), 1, 31)
+    check_range("HealthCheck.SourceIpType", hc.get("source_ip_type"), 0, 1)
+    if hc.get("check_port") not in (None, -1):
+        check_range("HealthCheck.CheckPort", hc.get("check_port"), 1, 65535)
+    if hc.get("time_out", 2) >= hc.get("interval_time", 5):
+        raise errors.InvalidParameterValue("HealthCheck.TimeOut must be less than HealthCheck.IntervalTime.")
+    check_type = hc.get("check_type")
+    if check_type is not None:
+        allowed = {"UDP": ("PING", "CUSTOM"), "QUIC": ("PING", "CUSTOM")}.get(protocol, ("TCP", "HTTP", "CUSTOM"))
+        check_enum("HealthCheck.CheckType", check_type, allowed)
+    if hc.get("http_check_method") is not None:
+        check_enum("HealthCheck.HttpCheckMethod", hc["http_check_method"].upper(), ("HEAD", "GET"))
+    if hc.get("http_version") is not None:
+        check_enum("HealthCheck.HttpVersion", hc["http_version"], ("HTTP/1.0", "HTTP/1.1"))
+    if check_type == "HTTP" and protocol in L4_PROTOCOLS:
+        if not hc.get("http_check_domain") or not hc.get("http_version"):
+            raise errors.MissingParameter(
+                "An HTTP health check on a TCP listener needs `HealthCheck.HttpCheckDomain` and `HealthCheck.HttpVersion`."
+            )
+    if check_type == "CUSTOM":
+        check_custom_check(hc)
+
+
+def check_custom_check(hc: dict[str, Any]) -> None:
+    """CUSTOM checks need ContextType (HEX|TEXT), SendContext and RecvContext (≤500 chars)."""
+    for key, wire in (("context_type", "ContextType"), ("send_context", "SendContext"), ("recv_context", "RecvContext")):
+        if not hc.get(key):
+            raise errors.MissingParameter(f"The request is missing a required parameter `HealthCheck.{wire}`.")
+    check_enum("HealthCheck.ContextType", hc["context_type"], ("HEX", "TEXT"))
+    for key, wire in (("send_context", "SendContext"), ("recv_context", "RecvContext")):
+        value = hc[key]
+        if len(value) > 500 or not value.isascii() or not value.isprintable():
+            raise errors.InvalidParameterValue(f"`HealthCheck.{wire}` must be at most 500 printable ASCII characters.")
+        if hc["context_type"] == "HEX" and (len(value) % 2 or not _HEX.match(value)):
+            raise errors.InvalidParameterValue(f"`HealthCheck.{wire}` must be an even-length hexadecimal string.")

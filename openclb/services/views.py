@@ -1,0 +1,249 @@
+"""Domain objects → the response objects the SDK models parse (the only PascalCase dicts).
+
+Every field the SDK's model has is filled with a real value or the real service's default.
+Fields the real API always returns are never null: Terraform dereferences
+``LoadBalancer.TargetRegionInfo``, ``Listener.SniSwitch``, ``HealthCheck.HealthSwitch`` and
+more (digest §6.8); the spec marks the rest as ``value_allowed_null``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openclb.domain.models import Listener, LoadBalancer, Task
+
+DEFAULT_VPC_ID = "vpc-openclb0"
+DEFAULT_ZONE_ID = 100003
+
+_L4_PROTOCOLS = frozenset({"TCP", "UDP", "TCP_SSL", "QUIC"})
+_L7_PROTOCOLS = frozenset({"HTTP", "HTTPS"})
+
+
+def _trim(stamp: str) -> str:
+    return stamp[:19]
+
+
+def zone_info(region: str) -> dict[str, Any]:
+    return {
+        "ZoneId": DEFAULT_ZONE_ID,
+        "Zone": f"{region}-1",
+        "ZoneName": f"{region} Zone 1",
+        "ZoneRegion": region,
+        "LocalZone": False,
+        "EdgeZone": False,
+    }
+
+
+def load_balancer(lb: LoadBalancer) -> dict[str, Any]:
+    s = lb.settings
+    vpc_id = s.get("vpc_id") or DEFAULT_VPC_ID
+    internet = s.get("internet_accessible") or {}
+    flags = ["DeleteProtect"] if lb.delete_protect else []
+    return {
+        "LoadBalancerId": lb.id,
+        "LoadBalancerName": lb.name,
+        "LoadBalancerType": lb.lb_type,
+        "Forward": 1,
+        "Domain": "",
+        "LoadBalancerVips": [lb.vip],
+        "Status": lb.status,
+        "CreateTime": _trim(lb.created_at),
+        "StatusTime": _trim(lb.created_at),
+        "ProjectId": int(s.get("project_id") or 0),
+        "VpcId": vpc_id,
+        "OpenBgp": 0,
+        "Snat": False,
+        "Isolation": 0,
+        "Log": None,
+        "SubnetId": s.get("subnet_id") or "",
+        "Tags": [{"TagKey": t.get("tag_key", ""), "TagValue": t.get("tag_value", "")} for t in s.get("tags", [])],
+        "SecureGroups": [],
+        "TargetRegionInfo": {"Region": lb.region, "VpcId": vpc_id, "NumericalVpcId": 0},
+        "AnycastZone": "",
+        "AddressIPVersion": "ipv4",
+        "NumericalVpcId": 0,
+        "VipIsp": s.get("vip_isp") or ("BGP" if lb.lb_type == "OPEN" else ""),
+        "MasterZone": zone_info(lb.region),
+        "BackupZoneSet": [],
+        "IsolatedTime": "0000-00-00 00:00:00",
+        "ExpireTime": "0000-00-00 00:00:00",
+        "ChargeType": s.get("lb_charge_type") or "POSTPAID_BY_HOUR",
+        "NetworkAttributes": {
+            "InternetChargeType": internet.get("internet_charge_type") or "TRAFFIC_POSTPAID_BY_HOUR",
+            "InternetMaxBandwidthOut": int(internet.get("internet_max_bandwidth_out") or 10),
+            "BandwidthpkgSubType": internet.get("bandwidthpkg_sub_type") or "",
+        },
+        "PrepaidAttributes": None,
+        "LogSetId": "",
+        "LogTopicId": "",
+        "AddressIPv6": None,
+        "ExtraInfo": {"ZhiTong": False, "TgwGroupName": ""},
+        "IsDDos": False,
+        "ConfigId": "",
+        "LoadBalancerPassToTarget": bool(s.get("load_balancer_pass_to_target", False)),
+        "ExclusiveCluster": {"L4Clusters": None, "L7Clusters": None, "ClassicalCluster": None},
+        "IPv6Mode": None,
+        "SnatPro": bool(s.get("snat_pro", False)),
+        "SnatIps": [],
+        "SlaType": s.get("sla_type") or "shared",
+        "IsBlock": False,
+        "IsBlockTime": "0000-00-00 00:00:00",
+        "LocalBgp": False,
+        "ClusterTag": None,
+        "MixIpTarget": False,
+        "Zones": None,
+        "NfvInfo": "n",
+        "HealthLogSetId": "",
+        "HealthLogTopicId": "",
+        "ClusterIds": None,
+        "AttributeFlags": flags,
+        "LoadBalancerDomain": "",
+        "Egress": s.get("egress") or "",
+        "Exclusive": 0,
+    }
+
+
+def load_balancer_detail(lb: LoadBalancer, listener: Listener | None) -> dict[str, Any]:
+    """One row of DescribeLoadBalancersDetail: a CLB, or one of its listeners."""
+    base = load_balancer(lb)
+    detail = {
+        "LoadBalancerId": lb.id,
+        "LoadBalancerName": lb.name,
+        "LoadBalancerType": lb.lb_type,
+        "Status": lb.status,
+        "Address": lb.vip,
+        "AddressIPv6": None,
+        "AddressIPVersion": "ipv4",
+        "IPv6Mode": None,
+        "Zone": base["MasterZone"]["Zone"],
+        "AddressIsp": base["VipIsp"],
+        "VpcId": base["VpcId"],
+        "ProjectId": base["ProjectId"],
+        "CreateTime": base["CreateTime"],
+        "ChargeType": base["ChargeType"],
+        "NetworkAttributes": base["NetworkAttributes"],
+        "PrepaidAttributes": None,
+        "ExtraInfo": base["ExtraInfo"],
+        "ConfigId": "",
+        "Tags": base["Tags"],
+        "ListenerId": None, "Protocol": None, "Port": None, "LocationId": None, "Domain": None, "Url": None,
+        "TargetId": None, "TargetAddress": None, "TargetPort": None, "TargetWeight": None,
+        "Isolation": 0,
+        "SecurityGroup": [],
+        "LoadBalancerPassToTarget": int(base["LoadBalancerPassToTarget"]),
+        "TargetHealth": None,
+        "Domains": None,
+        "SlaveZone": None,
+        "Zones": None,
+        "SniSwitch": 0,
+        "LoadBalancerDomain": "",
+        "Egress": base["Egress"],
+        "AttributeFlags": base["AttributeFlags"],
+        "SlaType": base["SlaType"],
+        "Exclusive": 0,
+    }
+    if listener is not None:
+        detail.update(
+            ListenerId=listener.id,
+            Protocol=listener.protocol,
+            Port=listener.port,
+            SniSwitch=int(listener.settings.get("sni_switch") or 0),
+        )
+    return detail
+
+
+def health_check(hc: dict[str, Any] | None, protocol: str) -> dict[str, Any] | None:
+    """HealthCheck as DescribeListeners shows it on L4 listeners: every key, null when unused."""
+    if protocol not in _L4_PROTOCOLS:
+        return None
+    hc = hc or {}
+    return {
+        "HealthSwitch": int(hc.get("health_switch", 1)),
+        "TimeOut": int(hc.get("time_out", 2)),
+        "IntervalTime": int(hc.get("interval_time", 5)),
+        "HealthNum": int(hc.get("health_num", 3)),
+        "UnHealthNum": int(hc.get("un_health_num", 3)),
+        "HttpCode": hc.get("http_code"),
+        "HttpCheckPath": hc.get("http_check_path"),
+        "HttpCheckDomain": hc.get("http_check_domain"),
+        "HttpCheckMethod": hc.get("http_check_method"),
+        "CheckPort": hc.get("check_port"),
+        "ContextType": hc.get("context_type"),
+        "SendContext": hc.get("send_context"),
+        "RecvContext": hc.get("recv_context"),
+        "CheckType": hc.get("check_type") or ("PING" if protocol == "UDP" else "TCP"),
+        "HttpVersion": hc.get("http_version"),
+        "SourceIpType": int(hc.get("source_ip_type") or 0),
+        "ExtendedCode": hc.get("extended_code"),
+    }
+
+
+def certificate(cert: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not cert:
+        return None
+    return {
+        "SSLMode": cert.get("ssl_mode") or "UNIDIRECTIONAL",
+        "SSLVerifyClient": cert.get("ssl_verify_client") or "",
+        "CertId": cert.get("cert_id") or "",
+        "CertCaId": cert.get("cert_ca_id") or "",
+        "ExtCertIds": list(cert.get("ext_cert_ids") or []),
+    }
+
+
+def listener(item: Listener) -> dict[str, Any]:
+    s = item.settings
+    l4 = item.protocol in _L4_PROTOCOLS
+    return {
+        "ListenerId": item.id,
+        "Protocol": item.protocol,
+        "Port": item.port,
+        "Certificate": certificate(s.get("certificate")),
+        "HealthCheck": health_check(s.get("health_check"), item.protocol),
+        "Scheduler": (s.get("scheduler") or "WRR") if l4 else None,
+        "SessionExpireTime": int(s.get("session_expire_time") or 0) if l4 else None,
+        "SniSwitch": int(s.get("sni_switch") or 0),
+        "Rules": [] if item.protocol in _L7_PROTOCOLS else None,
+        "ListenerName": item.name,
+        "CreateTime": _trim(item.created_at),
+        "EndPort": item.end_port,
+        "TargetType": s.get("target_type") or "NODE",
+        "TargetGroup": None,
+        "SessionType": s.get("session_type") or "NORMAL",
+        "KeepaliveEnable": int(s.get("keepalive_enable") or 0),
+        "Toa": False,
+        "DeregisterTargetRst": bool(s.get("deregister_target_rst", False)),
+        "AttrFlags": attr_flags(s),
+        "TargetGroupList": None,
+        "MaxConn": int(s["max_conn"]) if s.get("max_conn") is not None else -1,
+        "MaxCps": int(s["max_cps"]) if s.get("max_cps") is not None else -1,
+        "IdleConnectTimeout": int(s.get("idle_connect_timeout") or (300 if item.protocol in ("UDP", "QUIC") else 900))
+        if l4
+        else None,
+        "RescheduleInterval": int(s.get("reschedule_interval") or 0),
+        "DataCompressMode": s.get("data_compress_mode") or "transparent",
+        "RescheduleStartTime": int(s.get("reschedule_start_time") or 0),
+    }
+
+
+_FLAG_SETTINGS = {
+    "h2c_switch": "H2cSwitch",
+    "snat_enable": "SnatEnable",
+    "proxy_protocol": "ProxyProtocol",
+    "reschedule_target_zero_weight": "RescheduleTargetZeroWeight",
+    "reschedule_unhealthy": "RescheduleUnhealthy",
+    "reschedule_expand_target": "RescheduleExpandTarget",
+    "ssl_close_switch": "SslCloseSwitch",
+}
+
+
+def attr_flags(settings: dict[str, Any]) -> list[str]:
+    """Boolean switches the real API reports as AttrFlags rather than as fields."""
+    return [flag for key, flag in _FLAG_SETTINGS.items() if settings.get(key)]
+
+
+def task_status(task: Task) -> dict[str, Any]:
+    return {"Status": int(task.status), "LoadBalancerIds": list(task.lb_ids) or None, "Message": task.message or ""}
+
+
+def quota(quota_id: str, limit: int, current: int | None) -> dict[str, Any]:
+    return {"QuotaId": quota_id, "QuotaCurrent": current, "QuotaLimit": limit}

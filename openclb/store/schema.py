@@ -1,0 +1,102 @@
+"""The one database schema, for SQLite and PostgreSQL alike (SQLAlchemy Core).
+
+Every resource row carries (app_id, region): the scope the API call resolved to. Invariants
+the database itself enforces, so concurrent requests cannot both win:
+- ``listener_ports``: a port of one port class is taken at most once per CLB (TCP, TCP_SSL,
+  HTTP and HTTPS share the TCP class; UDP and QUIC the UDP class; a port range takes every
+  port it spans).
+- ``load_balancers.vip`` is unique: a VIP is a real address on this host, across accounts.
+- ``load_balancers.busy_task_id`` is set and cleared only by test-and-set updates: one
+  running task per CLB.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+)
+
+load_balancers = Table(
+    "load_balancers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("app_id", BigInteger, nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("lb_type", String(16), nullable=False),
+    Column("vip", String(64), nullable=False, unique=True),
+    Column("status", Integer, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("busy_task_id", String(64)),
+    Column("delete_protect", Boolean, nullable=False, default=False),
+    Column("created_at", String(32), nullable=False),
+    Column("settings", JSON, nullable=False),
+    Index("ix_lb_scope", "app_id", "region"),
+)
+
+listeners = Table(
+    "listeners",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("app_id", BigInteger, nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("lb_id", String(32), ForeignKey("load_balancers.id", ondelete="CASCADE"), nullable=False),
+    Column("protocol", String(16), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("end_port", Integer, nullable=False, default=0),
+    Column("name", String(255), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("pending_task_id", String(64)),
+    Column("created_at", String(32), nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("previous_settings", JSON),
+    Index("ix_listener_lb", "lb_id"),
+)
+
+listener_ports = Table(
+    "listener_ports",
+    metadata,
+    Column("lb_id", String(32), ForeignKey("load_balancers.id", ondelete="CASCADE"), primary_key=True),
+    Column("port_class", String(8), primary_key=True),
+    Column("port", Integer, primary_key=True),
+    Column("listener_id", String(32), ForeignKey("listeners.id", ondelete="CASCADE"), nullable=False),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("app_id", BigInteger, nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("lb_ids", JSON, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("message", Text),
+    Column("created_at", String(32), nullable=False),
+    Column("finished_at", String(32)),
+    Index("ix_task_status", "status"),
+)
+
+certificates = Table(
+    "certificates",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("app_id", BigInteger, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("cert_type", String(8), nullable=False),
+    Column("cert_pem", Text, nullable=False),
+    Column("key_pem", Text),
+    Column("fingerprint", String(128), nullable=False),
+    Column("algorithm", String(16), nullable=False),
+    Column("not_after", String(32), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Index("ix_cert_app", "app_id"),
+)

@@ -1,0 +1,1 @@
+"""Durable tasks and the worker that carries them out against the engine."""

@@ -1,0 +1,100 @@
+"""The worker: claims running tasks, reconciles their CLBs through the engine, settles them.
+
+A task is one committed row with Status 2. The worker builds the full desired state of every
+CLB the task touches from the store, hands it to the engine and waits for its answer. Then,
+in one transaction, the task's rows become ACTIVE (or are rolled back, for listeners the
+engine could not serve) and the task gets Status 0 or 1 with a message. A rollback is
+applied to the engine again, so a batch that failed on one port leaves no port of it bound.
+
+At start the worker first applies every CLB's state (rebinding everything after a restart,
+clean or kill -9) and then resumes every task that was still running: the store is the
+truth, the engine is rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from functools import partial
+from typing import Any
+
+from openclb.domain.models import ProvisioningState, Task, TaskStatus
+from openclb.engine.base import Engine
+from openclb.store.store import Store
+from openclb.tasks.desired import load_balancer_state
+
+log = logging.getLogger("openclb.tasks")
+
+
+class TaskWorker:
+    def __init__(self, store: Store, engine: Engine, executor: Executor, now: Callable[[], str]) -> None:
+        self._store = store
+        self._engine = engine
+        self._executor = executor
+        self._now = now
+        self._running: dict[str, asyncio.Task] = {}
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
+
+    async def start(self) -> None:
+        for lb in await self._db(self._store.all_load_balancers):
+            if lb.state is ProvisioningState.PENDING_DELETE:
+                continue
+            listeners = await self._db(self._store.listeners_of, lb.id)
+            result = await self._engine.apply(load_balancer_state(lb, listeners))
+            for listener_id, error in result.failed.items():
+                log.warning("listener %s could not be served after start: %s", listener_id, error.operator_message)
+        for task in await self._db(self._store.running_tasks):
+            self.submit(task)
+
+    def submit(self, task: Task) -> asyncio.Task:
+        """Start carrying out a committed task; the returned asyncio task ends when it is settled."""
+        running = self._running.get(task.id)
+        if running is None:
+            running = asyncio.get_running_loop().create_task(self._carry_out(task))
+            self._running[task.id] = running
+            running.add_done_callback(lambda _: self._running.pop(task.id, None))
+        return running
+
+    async def wait(self, task_id: str, timeout: float) -> None:
+        """Give a just-submitted task a short moment to finish before the API answers."""
+        running = self._running.get(task_id)
+        if running is not None:
+            await asyncio.wait([running], timeout=timeout)
+
+    async def close(self) -> None:
+        pending = list(self._running.values())
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+
+    async def _carry_out(self, task: Task) -> None:
+        try:
+            failed, message = await self._reconcile(task)
+        except Exception as exc:  # a bug must fail the task, not leave it running forever
+            log.exception("task %s crashed", task.id)
+            failed, message = {}, f"Internal error while applying the change: {type(exc).__name__}."
+        await self._db(self._store.finish_task, task, failed, message, self._now())
+        if failed:
+            await self._reconcile(task)
+        status = TaskStatus.FAILED if failed or message else TaskStatus.SUCCEEDED
+        log.info("task settled", extra={"task_id": task.id, "kind": str(task.kind), "status": int(status)})
+
+    async def _reconcile(self, task: Task) -> tuple[dict[str, str], str | None]:
+        """Apply every touched CLB; returns this task's failed listeners and the message."""
+        failed: dict[str, str] = {}
+        for lb_id in task.lb_ids:
+            lb = await self._db(self._store.get_load_balancer_any, lb_id)
+            if lb is None:
+                continue
+            if lb.state is ProvisioningState.PENDING_DELETE:
+                await self._engine.remove(lb_id)
+                continue
+            listeners = await self._db(self._store.listeners_of, lb_id)
+            result = await self._engine.apply(load_balancer_state(lb, listeners))
+            mine = {l.id for l in listeners if l.pending_task_id == task.id}
+            failed.update({lid: err.user_message for lid, err in result.failed.items() if lid in mine})
+        message = "; ".join(failed.values()) if failed else None
+        return failed, message
