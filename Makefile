@@ -25,7 +25,7 @@ run: setup
 	$(BIN)/openclb serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 test: setup
-	$(BIN)/python -m openclb.api.codegen --check
+	$(BIN)/openclb gen-api --check
 	$(BIN)/python -m pytest -n auto -q
 
 test-fast: setup

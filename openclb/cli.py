@@ -45,8 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("--data-dir", required=True)
     remove.add_argument("--secret-id", required=True)
 
-    gen = commands.add_parser("gen-api", help="regenerate openclb/api/types.py from the tccli spec")
-    gen.add_argument("rest", nargs=argparse.REMAINDER)
+    commands.add_parser("gen-api", help="regenerate openclb/api/types.py from the tccli spec (--check: fail on drift)")
     return parser
 
 
@@ -106,11 +105,12 @@ def _accounts(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["gen-api"]:
+        from openclb.api import codegen
+
+        return codegen.main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
-    if args.command == "accounts":
-        return _accounts(args)
-    from openclb.api import codegen
-
-    return codegen.main(args.rest)
+    return _accounts(args)

@@ -7,8 +7,9 @@ of ports, allowed protocols, existence of ids) is ``services/rules.py``'s job, n
 Two entry points, one set of checks:
 - ``validate_params`` takes the JSON body of a TC3 POST. Types are strict: integers must be JSON
   integers (``5.0`` is refused), within int64 (or uint64, which also refuses negatives); floats
-  accept integers; booleans only ``true``/``false``. A JSON ``null`` member counts as absent
-  (Go clients may send it; the Python SDK drops ``None``) and is left out of the result.
+  accept integers but not NaN or infinities; booleans only ``true``/``false``. A JSON ``null``
+  member counts as absent (hand-written clients send it; the SDKs leave unset members out) and is
+  left out of the result; a ``null`` list item is refused.
 - ``params_from_flat`` takes the flattened ``k=v`` strings of v1 and TC3-GET requests
   (``Ports.0=80``, ``Targets.0.Port=80``, ``HealthCheck.TimeOut=2``), rebuilds the nested,
   typed structure from the shape, then applies ``validate_params``. Common parameters are the
@@ -71,7 +72,7 @@ def _scalar_fault(kind: str, value: Any, path: str) -> str | None:
         ok = isinstance(value, bool)
     elif kind == "float":
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok and not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return f"The value of parameter `{path}` is invalid, should be a finite Float."
     else:
         ok = isinstance(value, int) and not isinstance(value, bool)

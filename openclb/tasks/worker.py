@@ -83,8 +83,13 @@ class TaskWorker:
         log.info("task settled", extra={"task_id": task.id, "kind": str(task.kind), "status": int(status)})
 
     async def _reconcile(self, task: Task) -> tuple[dict[str, str], str | None]:
-        """Apply every touched CLB; returns this task's failed listeners and the message."""
+        """Apply every touched CLB; returns this task's failed listeners and the message.
+
+        A task's listener changes are atomic: when one listener fails, every listener the
+        task touched is reported failed, so the whole batch is rolled back.
+        """
         failed: dict[str, str] = {}
+        messages: list[str] = []
         for lb_id in task.lb_ids:
             lb = await self._db(self._store.get_load_balancer_any, lb_id)
             if lb is None:
@@ -95,6 +100,8 @@ class TaskWorker:
             listeners = await self._db(self._store.listeners_of, lb_id)
             result = await self._engine.apply(load_balancer_state(lb, listeners))
             mine = {l.id for l in listeners if l.pending_task_id == task.id}
-            failed.update({lid: err.user_message for lid, err in result.failed.items() if lid in mine})
-        message = "; ".join(failed.values()) if failed else None
-        return failed, message
+            reasons = [err.user_message for lid, err in result.failed.items() if lid in mine]
+            if reasons:
+                failed.update({lid: reasons[0] for lid in mine})
+                messages.extend(reasons)
+        return failed, "; ".join(messages) if messages else None

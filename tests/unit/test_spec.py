@@ -39,7 +39,9 @@ def test_codegen_write_to_new_path_reproduces_checked_in_file(tmp_path):
 
 def test_codegen_check_on_stale_file_exits_1_with_diff(tmp_path, capsys):
     stale = tmp_path / "types.py"
-    stale.write_text(TYPES_PY.read_text(encoding="utf-8").replace('M("Port", "int", "int64", required=True', 'M("Port", "int", "uint64", required=True', 1))
+    current = TYPES_PY.read_text(encoding="utf-8")
+    original = 'M("Port", "int", "int64", required=True'
+    stale.write_text(current.replace(original, original.replace("int64", "uint64"), 1))
     assert codegen.main(["--check", "--output", str(stale)]) == 1
     err = capsys.readouterr().err
     assert "out of date" in err and "+1 -1 lines" in err

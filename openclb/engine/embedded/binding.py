@@ -59,11 +59,14 @@ def bind_datagram_sockets(vip: str, ports: range, listener_id: str) -> list[tupl
 def _bind_all(vip: str, ports: range, kind: str, listener_id: str, backlog: int | None) -> list[tuple[int, socket.socket]]:
     family = _family(vip)
     sock_type = socket.SOCK_STREAM if kind == "TCP" else socket.SOCK_DGRAM
+    # An explicit IPPROTO_TCP is inherited by accepted sockets, and is what makes asyncio
+    # set TCP_NODELAY on them (it skips sockets whose proto is 0).
+    proto = socket.IPPROTO_TCP if kind == "TCP" else socket.IPPROTO_UDP
     bound: list[tuple[int, socket.socket]] = []
     try:
         for port in ports:
             try:
-                sock = socket.socket(family, sock_type)
+                sock = socket.socket(family, sock_type, proto)
                 bound.append((port, sock))
                 sock.setblocking(False)
                 if kind == "TCP":

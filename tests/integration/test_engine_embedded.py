@@ -1,0 +1,579 @@
+"""The embedded engine over real loopback sockets: binding, TCP relaying, limits, leaks.
+
+Every test runs on both the default asyncio loop and uvloop. UDP/QUIC are in
+``test_engine_embedded_udp.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+
+from embedded_support import (
+    LOOP_KINDS, closed_by_peer, connect, fresh_vip, free_port, open_fds, run, state,
+    tcp_backends, tcp_listener, udp_listener, who,
+)
+from openclb.engine.desired import Protocol, Scheduler, TargetSpec
+from openclb.engine.embedded import EmbeddedEngine
+
+
+@pytest.fixture(params=LOOP_KINDS)
+def loop_kind(request):
+    return request.param
+
+
+# -- binding --------------------------------------------------------------------------
+
+
+def test_apply_tcp_and_udp_listeners_serve_right_after_apply(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        tcp_port, udp_port = free_port(vip), free_port(vip, socket.SOCK_DGRAM)
+        (backend,) = await tcp_backends("a")
+        engine = EmbeddedEngine()
+        result = await engine.apply(state(
+            vip, tcp_listener("lbl-t", tcp_port, [backend.target()]), udp_listener("lbl-u", udp_port)))
+        assert result.ok
+        assert await who(vip, tcp_port) == "a"
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with pytest.raises(OSError):
+            probe.bind((vip, udp_port))
+        probe.close()
+        await engine.close()
+        backend.close()
+    run(loop_kind, main)
+
+
+def test_apply_tcp_without_targets_accepts_and_closes(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        engine = EmbeddedEngine()
+        assert (await engine.apply(state(vip, tcp_listener("lbl-1", port)))).ok
+        reader, writer = await connect(vip, port)
+        assert await closed_by_peer(reader)
+        writer.close()
+        await engine.close()
+    run(loop_kind, main)
+
+
+def test_apply_all_targets_weight_zero_accepts_and_closes(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        (backend,) = await tcp_backends("a")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target(0)])))
+        reader, writer = await connect(vip, port)
+        assert await closed_by_peer(reader)
+        writer.close()
+        assert backend.accepted == 0
+        await engine.close()
+        backend.close()
+    run(loop_kind, main)
+
+
+def test_apply_port_held_by_other_process_fails_and_binds_nothing(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        start = free_port(vip, span=3)
+        holder = socket.socket()
+        holder.bind((vip, start + 1))
+        holder.listen()
+        engine = EmbeddedEngine()
+        result = await engine.apply(state(
+            vip, tcp_listener("lbl-range", start, end_port=start + 2), udp_listener("lbl-ok", start)))
+        assert set(result.failed) == {"lbl-range"}
+        assert result.failed["lbl-range"].user_message == (
+            f"Port {start + 1} on {vip} is already in use by another process")
+        for port in (start, start + 2):
+            with pytest.raises(ConnectionRefusedError):
+                await connect(vip, port)
+        holder.close()
+        assert (await engine.apply(state(
+            vip, tcp_listener("lbl-range", start, end_port=start + 2), udp_listener("lbl-ok", start)))).ok
+        await engine.close()
+    run(loop_kind, main)
+
+
+def test_apply_port_range_binds_every_port_and_maps_target_ports(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        start = free_port(vip, span=3)
+        backends = await tcp_backends("x")
+        # The Nth port of the range goes to the target's port + N; only the first maps here.
+        engine = EmbeddedEngine()
+        spec = tcp_listener("lbl-1", start, [backends[0].target()], end_port=start + 2)
+        assert (await engine.apply(state(vip, spec))).ok
+        assert await who(vip, start) == "x"
+        for port in (start + 1, start + 2):
+            reader, writer = await connect(vip, port)
+            assert await closed_by_peer(reader)
+            writer.close()
+        await engine.close()
+        backends[0].close()
+    run(loop_kind, main)
+
+
+def test_apply_port_range_over_limit_fails(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        engine = EmbeddedEngine(max_ports_per_listener=10)
+        result = await engine.apply(state(vip, tcp_listener("lbl-1", 20000, end_port=20010)))
+        assert "at most 10" in result.failed["lbl-1"].user_message
+        await engine.close()
+    run(loop_kind, main)
+
+
+def test_apply_listener_removed_releases_its_port(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        tcp_port, udp_port = free_port(vip), free_port(vip, socket.SOCK_DGRAM)
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-t", tcp_port), udp_listener("lbl-u", udp_port)))
+        assert (await engine.apply(state(vip))).ok
+        with pytest.raises(ConnectionRefusedError):
+            await connect(vip, tcp_port)
+        for kind, port in ((socket.SOCK_STREAM, tcp_port), (socket.SOCK_DGRAM, udp_port)):
+            probe = socket.socket(socket.AF_INET, kind)
+            probe.bind((vip, port))
+            probe.close()
+        await engine.close()
+    run(loop_kind, main)
+
+
+def test_apply_same_state_twice_is_noop(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        (backend,) = await tcp_backends("a")
+        engine = EmbeddedEngine()
+        desired = state(vip, tcp_listener("lbl-1", port, [backend.target()]))
+        await engine.apply(desired)
+        listener = engine.listener("lb-test", "lbl-1")
+        servers = list(listener.servers)
+        reader, writer = await connect(vip, port)
+        assert await reader.readline() == b"a\n"
+        assert (await engine.apply(desired)).ok
+        assert engine.listener("lb-test", "lbl-1") is listener and listener.servers == servers
+        writer.write(b"still here\n")
+        assert await reader.readline() == b"still here\n"
+        writer.close()
+        await engine.close()
+        backend.close()
+    run(loop_kind, main)
+
+
+def test_remove_and_close_release_ports_and_reset_connections(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        (backend,) = await tcp_backends("a")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()])))
+        reader, writer = await connect(vip, port)
+        await reader.readline()
+        await engine.close()
+        assert await closed_by_peer(reader, timeout=2)
+        with pytest.raises(ConnectionRefusedError):
+            await connect(vip, port)
+        assert engine.stats() == {}
+        writer.close()
+        backend.close()
+    run(loop_kind, main)
+
+
+# -- scheduling -----------------------------------------------------------------------
+
+
+def test_wrr_weights_10_30_send_three_quarters_to_heavy(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        light, heavy = await tcp_backends("light", "heavy")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [light.target(10), heavy.target(30)])))
+        counts = Counter([await who(vip, port) for _ in range(400)])
+        assert counts == {"heavy": 300, "light": 100}
+        await engine.close()
+        light.close()
+        heavy.close()
+    run(loop_kind, main)
+
+
+def test_least_conn_sends_new_connection_to_least_loaded(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        first, second = await tcp_backends("first", "second")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener(
+            "lbl-1", port, [first.target(), second.target()], scheduler=Scheduler.LEAST_CONN)))
+        held = []
+        for _ in range(4):
+            reader, writer = await connect(vip, port)
+            held.append((await reader.readline(), writer))
+        assert Counter(name for name, _ in held) == {b"first\n": 2, b"second\n": 2}
+        for name, writer in held:
+            if name == b"first\n":
+                writer.close()
+        await asyncio.sleep(0.1)
+        assert [await who(vip, port) for _ in range(2)] == ["first", "first"]
+        for _, writer in held:
+            writer.close()
+        await engine.close()
+        first.close()
+        second.close()
+    run(loop_kind, main)
+
+
+def test_weight_zero_target_gets_no_connections(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        drained, live = await tcp_backends("drained", "live")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [drained.target(0), live.target(10)])))
+        assert {await who(vip, port) for _ in range(20)} == {"live"}
+        assert drained.accepted == 0
+        await engine.close()
+        drained.close()
+        live.close()
+    run(loop_kind, main)
+
+
+def test_unhealthy_target_gets_no_connections(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        sick, well = await tcp_backends("sick", "well")
+        engine = EmbeddedEngine(health_view=lambda listener_id, ip, target_port: target_port != sick.port)
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [sick.target(), well.target()])))
+        assert {await who(vip, port) for _ in range(10)} == {"well"}
+        assert {(h.port, h.detail) for h in engine.health("lb-test")} == {(sick.port, "Dead"), (well.port, "Alive")}
+        await engine.close()
+        sick.close()
+        well.close()
+    run(loop_kind, main)
+
+
+def test_upstream_connect_refused_tries_next_target(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        (alive,) = await tcp_backends("alive")
+        dead_port = free_port("127.0.0.1")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener(
+            "lbl-1", port, [TargetSpec("127.0.0.1", dead_port, 10), alive.target()])))
+        assert [await who(vip, port) for _ in range(4)] == ["alive"] * 4
+        await engine.close()
+        alive.close()
+    run(loop_kind, main)
+
+
+def test_session_persistence_tcp_keeps_client_ip_on_target(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        first, second = await tcp_backends("first", "second")
+        targets = [first.target(), second.target()]
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, targets, session_expire_time=30)))
+        for client_ip in ("127.3.0.1", "127.3.0.2", "127.3.0.3"):
+            assert len({await who(vip, port, client_ip) for _ in range(6)}) == 1
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, targets)))
+        assert len({await who(vip, port, "127.3.0.1") for _ in range(6)}) == 2
+        await engine.close()
+        first.close()
+        second.close()
+    run(loop_kind, main)
+
+
+# -- updates in place -----------------------------------------------------------------
+
+
+def test_update_weights_and_targets_keeps_established_connection(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        first, second, third = await tcp_backends("first", "second", "third")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [first.target()])))
+        reader, writer = await connect(vip, port)
+        assert await reader.readline() == b"first\n"
+        await engine.apply(state(vip, tcp_listener(
+            "lbl-1", port, [second.target(10), third.target(0)], scheduler=Scheduler.LEAST_CONN, max_conn=100)))
+        writer.write(b"ping\n")
+        assert await reader.readline() == b"ping\n"
+        assert {await who(vip, port) for _ in range(5)} == {"second"}
+        writer.close()
+        await engine.close()
+        for backend in (first, second, third):
+            backend.close()
+    run(loop_kind, main)
+
+
+def test_deregister_target_rst_resets_removed_targets_connections(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        first, second = await tcp_backends("first", "second")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [first.target()], deregister_target_rst=True)))
+        reader, writer = await connect(vip, port)
+        await reader.readline()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [second.target()], deregister_target_rst=True)))
+        assert await closed_by_peer(reader, timeout=2)
+        writer.close()
+        await engine.close()
+        first.close()
+        second.close()
+    run(loop_kind, main)
+
+
+# -- relay behaviour ------------------------------------------------------------------
+
+
+def test_relay_half_close_passes_eof_and_keeps_reply(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        (backend,) = await tcp_backends("a")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()])))
+        reader, writer = await connect(vip, port)
+        writer.write(b"last words\n")
+        writer.write_eof()
+        assert await asyncio.wait_for(reader.read(), 3) == b"a\nlast words\nbye\n"
+        assert backend.half_closes == 1
+        writer.close()
+        await engine.close()
+        backend.close()
+    run(loop_kind, main)
+
+
+def test_relay_sockets_have_tcp_nodelay(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        (backend,) = await tcp_backends("a")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()])))
+        reader, writer = await connect(vip, port)
+        await reader.readline()
+        (relay,) = engine.listener("lb-test", "lbl-1").connections
+        for transport in (relay.transport, relay.upstream):
+            sock = transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        writer.close()
+        await engine.close()
+        backend.close()
+    run(loop_kind, main)
+
+
+def test_stats_count_connections_and_bytes(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        (backend,) = await tcp_backends("a")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()])))
+        reader, writer = await connect(vip, port)
+        await reader.readline()
+        writer.write(b"12345")
+        await reader.readexactly(5)
+        live = engine.stats()["lb-test"]["lbl-1"]
+        assert (live["active"], live["total"], live["bytes_in"], live["bytes_out"]) == (1, 1, 5, 7)
+        writer.write_eof()
+        assert await reader.read() == b"bye\n"
+        writer.close()
+        await asyncio.sleep(0.1)
+        done = engine.stats()["lb-test"]["lbl-1"]
+        assert (done["active"], done["bytes_in"], done["bytes_out"]) == (0, 5, 11)
+        assert done["targets"][0]["total"] == 1 and done["targets"][0]["bytes_out"] == 11
+        await engine.close()
+        backend.close()
+    run(loop_kind, main)
+
+
+# -- limits ---------------------------------------------------------------------------
+
+
+def test_max_conn_refuses_connections_beyond_limit(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        (backend,) = await tcp_backends("a")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()], max_conn=2)))
+        held = [await connect(vip, port) for _ in range(2)]
+        for reader, _ in held:
+            assert await reader.readline() == b"a\n"
+        reader, writer = await connect(vip, port)
+        assert await closed_by_peer(reader, timeout=2)
+        writer.close()
+        held[0][1].close()
+        await asyncio.sleep(0.1)
+        assert await who(vip, port) == "a"
+        held[1][1].close()
+        await engine.close()
+        backend.close()
+    run(loop_kind, main)
+
+
+def test_max_cps_refuses_connections_beyond_rate(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        (backend,) = await tcp_backends("a")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()], max_cps=5)))
+        outcomes = []
+        for _ in range(8):
+            reader, writer = await connect(vip, port)
+            try:
+                outcomes.append(await asyncio.wait_for(reader.readline(), 2))
+            except ConnectionResetError:
+                outcomes.append(b"")
+            writer.close()
+        assert outcomes.count(b"a\n") in (5, 6)
+        await engine.close()
+        backend.close()
+    run(loop_kind, main)
+
+
+def test_idle_timeout_closes_idle_tcp_connection_only(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        (backend,) = await tcp_backends("a")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()], idle_timeout=1)))
+        idle_reader, idle_writer = await connect(vip, port)
+        busy_reader, busy_writer = await connect(vip, port)
+        await idle_reader.readline()
+        await busy_reader.readline()
+        for _ in range(6):
+            await asyncio.sleep(0.3)
+            busy_writer.write(b"tick\n")
+            assert await busy_reader.readline() == b"tick\n"
+        assert await closed_by_peer(idle_reader, timeout=0.1)
+        assert not busy_reader.at_eof()
+        idle_writer.close()
+        busy_writer.close()
+        await engine.close()
+        backend.close()
+    run(loop_kind, main)
+
+
+class _FloodProtocol(asyncio.Protocol):
+    """Sends ``TOTAL`` bytes as fast as the socket takes them, honouring back-pressure."""
+
+    TOTAL = 50 * 1024 * 1024
+    CHUNK = b"x" * 65536
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self.sent = 0
+        self.paused = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.backend.connections.add(self)
+        self.backend.flood = self
+        self._pump()
+
+    def _pump(self) -> None:
+        while not self.paused and self.sent < self.TOTAL:
+            self.transport.write(self.CHUNK)
+            self.sent += len(self.CHUNK)
+        if self.sent >= self.TOTAL:
+            self.transport.close()
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._pump()
+
+    def connection_lost(self, exc) -> None:
+        self.backend.connections.discard(self)
+
+
+def test_slow_reader_keeps_proxy_buffers_bounded(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        (backend,) = await tcp_backends("flood")
+        backend.close()
+        await backend.start(_FloodProtocol)
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()])))
+        reader, writer = await connect(vip, port)
+        peak = 0
+        for _ in range(10):
+            await asyncio.sleep(0.05)
+            for relay in engine.listener("lb-test", "lbl-1").connections:
+                buffered = relay.transport.get_write_buffer_size()
+                if relay.upstream is not None:
+                    buffered += relay.upstream.get_write_buffer_size()
+                peak = max(peak, buffered)
+        assert backend.flood.sent < _FloodProtocol.TOTAL // 2
+        assert peak < 1024 * 1024
+        received = 0
+        while chunk := await reader.read(1 << 20):
+            received += len(chunk)
+        assert received == _FloodProtocol.TOTAL
+        writer.close()
+        await engine.close()
+    run(loop_kind, main, timeout=30)
+
+
+def test_no_fd_leak_after_2000_short_connections(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        (backend,) = await tcp_backends("a")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()])))
+        await who(vip, port)
+        await asyncio.sleep(0.1)
+        before = open_fds()
+
+        async def batch():
+            for _ in range(40):
+                assert await who(vip, port) == "a"
+
+        await asyncio.gather(*(batch() for _ in range(50)))
+        for _ in range(50):
+            await asyncio.sleep(0.05)
+            if open_fds() <= before and not engine.listener("lb-test", "lbl-1").connections:
+                break
+        assert open_fds() <= before
+        assert engine.stats()["lb-test"]["lbl-1"]["total"] == 2001
+        await engine.close()
+        backend.close()
+    run(loop_kind, main, timeout=30)
+
+
+def test_tcp_ssl_http_https_relay_at_layer_four_for_now(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        ports = [free_port(vip) for _ in range(3)]
+        (backend,) = await tcp_backends("a")
+        engine = EmbeddedEngine()
+        listeners = [
+            replace(tcp_listener(f"lbl-{protocol.lower()}", port, [backend.target()]), protocol=protocol)
+            for protocol, port in zip((Protocol.TCP_SSL, Protocol.HTTP, Protocol.HTTPS), ports)
+        ]
+        assert (await engine.apply(state(vip, *listeners))).ok
+        assert [await who(vip, port) for port in ports] == ["a"] * 3
+        await engine.close()
+        backend.close()
+    run(loop_kind, main)

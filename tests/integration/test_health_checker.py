@@ -1,0 +1,430 @@
+"""The health checker against real loopback servers: TCP, HTTP(S), CUSTOM over TCP and UDP, PING."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from openclb.engine.desired import HealthCheckSpec, Protocol, TargetSpec
+from openclb.engine.embedded.health import HealthChecker
+
+HOST = "127.0.0.1"
+FAST = {"interval": 0.2, "timeout": 0.5, "healthy_threshold": 2, "unhealthy_threshold": 2}
+
+
+def run(test: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(test(), timeout=60))
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> float:
+    """Poll ``predicate``; return the seconds it took to hold, or fail the test."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not predicate():
+        if loop.time() - started > timeout:
+            pytest.fail(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.02)
+    return loop.time() - started
+
+
+def detail_of(checker: HealthChecker, listener_id: str, port: int) -> str:
+    return next(h.detail for h in checker.snapshot(listener_id) if h.port == port)
+
+
+class ReplyOnConnect(asyncio.Protocol):
+    """Counts connections; replies ``reply(request)`` once a full request arrived."""
+
+    def __init__(self, stats: dict[str, int], reply: Callable[[bytes], bytes | None]) -> None:
+        self._stats = stats
+        self._reply = reply
+        self._received = b""
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._stats["accepted"] += 1
+        self._transport = transport
+        greeting = self._reply(b"")
+        if greeting is not None:
+            transport.write(greeting)
+            transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self._received += data
+        answer = self._reply(self._received)
+        if answer is not None and self._transport is not None:
+            self._transport.write(answer)
+            self._transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+
+
+async def tcp_backend(
+    reply: Callable[[bytes], bytes | None] = lambda request: None,
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+) -> tuple[asyncio.Server, int, dict[str, int]]:
+    stats = {"accepted": 0}
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: ReplyOnConnect(stats, reply), HOST, port, ssl=ssl_context
+    )
+    return server, server.sockets[0].getsockname()[1], stats
+
+
+def http_reply(status: int) -> Callable[[bytes], bytes | None]:
+    def reply(request: bytes) -> bytes | None:
+        if b"\r\n\r\n" not in request:
+            return None
+        return f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n".encode()
+
+    return reply
+
+
+def closed_port() -> tuple[socket.socket, int]:
+    """A port that refuses connections: bound, never listening, held for the test."""
+    sock = socket.socket()
+    sock.bind((HOST, 0))
+    return sock, sock.getsockname()[1]
+
+
+def listening_port() -> tuple[socket.socket, int]:
+    """A port whose kernel completes handshakes with no accept() and so no task of ours."""
+    sock = socket.socket()
+    sock.bind((HOST, 0))
+    sock.listen(64)
+    return sock, sock.getsockname()[1]
+
+
+class UdpReplier(asyncio.DatagramProtocol):
+    def __init__(self, reply: bytes | None) -> None:
+        self._reply = reply
+        self._transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self._reply is not None and self._transport is not None:
+            self._transport.sendto(self._reply, addr)
+
+
+async def udp_backend(reply: bytes | None) -> tuple[asyncio.DatagramTransport, int]:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: UdpReplier(reply), local_addr=(HOST, 0)
+    )
+    return transport, transport.get_extra_info("sockname")[1]
+
+
+async def verdict_for(
+    protocol: Protocol, port: int, check: HealthCheckSpec, expected: str
+) -> None:
+    checker = HealthChecker()
+    await checker.start()
+    try:
+        checker.set_listener("lbl-1", protocol, (TargetSpec(HOST, port),), check)
+        await wait_until(lambda: detail_of(checker, "lbl-1", port) == expected, timeout=3)
+    finally:
+        await checker.close()
+
+
+def test_health_checker_tcp_backend_stops_dead_then_returns_alive():
+    async def scenario() -> None:
+        changes: list[tuple[str, str, int, bool]] = []
+        server, port, _ = await tcp_backend()
+        checker = HealthChecker(on_change=lambda *change: changes.append(change))
+        await checker.start()
+        check = HealthCheckSpec(interval=0.3, timeout=0.3, healthy_threshold=3, unhealthy_threshold=2)
+        checker.set_listener("lbl-1", Protocol.TCP, (TargetSpec(HOST, port),), check)
+        await wait_until(lambda: detail_of(checker, "lbl-1", port) == "Alive", timeout=2)
+
+        server.close()
+        await server.wait_closed()
+        took = await wait_until(lambda: not checker.is_healthy("lbl-1", HOST, port), timeout=5)
+        assert took <= 0.3 * 2 + 0.3 + 0.4
+        assert detail_of(checker, "lbl-1", port) == "Dead"
+        assert changes == [("lbl-1", HOST, port, False)]
+
+        server, _, _ = await tcp_backend(port=port)
+        took = await wait_until(lambda: checker.is_healthy("lbl-1", HOST, port), timeout=5)
+        assert 0.3 * 2 - 0.1 <= took <= 0.3 * 3 + 0.3 + 0.4
+        assert changes[-1] == ("lbl-1", HOST, port, True)
+        await checker.close()
+        server.close()
+
+    run(scenario)
+
+
+def test_health_checker_never_up_target_dead_after_first_probe():
+    async def scenario() -> None:
+        holder, port = closed_port()
+        try:
+            await verdict_for(Protocol.TCP, port, HealthCheckSpec(**FAST), "Dead")
+        finally:
+            holder.close()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("status", "mask", "expected"),
+    [(200, 2, "Alive"), (503, 2, "Dead"), (503, 16, "Alive"), (404, 31, "Alive"), (302, 3, "Dead")],
+)
+def test_health_checker_http_status_in_mask_alive_else_dead(status, mask, expected):
+    async def scenario() -> None:
+        server, port, _ = await tcp_backend(http_reply(status))
+        check = HealthCheckSpec(check_type="HTTP", http_code_mask=mask, **FAST)
+        await verdict_for(Protocol.TCP, port, check, expected)
+        server.close()
+
+    run(scenario)
+
+
+def test_health_checker_http_sends_method_path_and_domain():
+    async def scenario() -> None:
+        requests: list[bytes] = []
+
+        def reply(request: bytes) -> bytes | None:
+            if b"\r\n\r\n" not in request:
+                return None
+            requests.append(request)
+            return b"HTTP/1.0 200 OK\r\n\r\n"
+
+        server, port, _ = await tcp_backend(reply)
+        check = HealthCheckSpec(check_type="HTTP", http_method="GET", http_path="/ready",
+                                http_domain="svc.example", **FAST)
+        await verdict_for(Protocol.TCP, port, check, "Alive")
+        assert requests[0].startswith(b"GET /ready HTTP/1.1\r\nHost: svc.example\r\n")
+        server.close()
+
+    run(scenario)
+
+
+def self_signed_server_context(tmp_path) -> ssl.SSLContext:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "backend.test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+@pytest.mark.parametrize(("status", "expected"), [(200, "Alive"), (500, "Dead")])
+def test_health_checker_https_status_over_tls_judged(tmp_path, status, expected):
+    context = self_signed_server_context(tmp_path)
+
+    async def scenario() -> None:
+        server, port, _ = await tcp_backend(http_reply(status), ssl_context=context)
+        check = HealthCheckSpec(check_type="HTTPS", http_code_mask=2, **FAST)
+        await verdict_for(Protocol.HTTPS, port, check, expected)
+        server.close()
+
+    run(scenario)
+
+
+def custom_reply(request_wanted: bytes, answer: bytes) -> Callable[[bytes], bytes | None]:
+    def reply(request: bytes) -> bytes | None:
+        return answer if request_wanted and request.startswith(request_wanted) else None
+
+    return reply
+
+
+@pytest.mark.parametrize(
+    ("context_type", "send", "recv", "answer", "expected"),
+    [
+        ("TEXT", "PING\r\n", "+PONG", b"+PONG\r\n", "Alive"),
+        ("TEXT", "PING\r\n", "+PONG", b"-ERR no\r\n", "Dead"),
+        ("HEX", "0102", "AABB", b"\xaa\xbb\xcc", "Alive"),
+        ("HEX", "0102", "AABB", b"\xaa\x00", "Dead"),
+    ],
+)
+def test_health_checker_custom_tcp_reply_prefix_judged(context_type, send, recv, answer, expected):
+    async def scenario() -> None:
+        wanted = bytes.fromhex(send) if context_type == "HEX" else send.encode()
+        server, port, _ = await tcp_backend(custom_reply(wanted, answer))
+        check = HealthCheckSpec(check_type="CUSTOM", context_type=context_type,
+                                send_context=send, recv_context=recv, **FAST)
+        await verdict_for(Protocol.TCP, port, check, expected)
+        server.close()
+
+    run(scenario)
+
+
+def test_health_checker_custom_tcp_empty_send_reads_banner():
+    async def scenario() -> None:
+        server, port, _ = await tcp_backend(lambda request: b"220 ready\r\n")
+        check = HealthCheckSpec(check_type="CUSTOM", recv_context="220", **FAST)
+        await verdict_for(Protocol.TCP, port, check, "Alive")
+        server.close()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("context_type", "send", "recv", "answer", "expected"),
+    [
+        ("TEXT", "hello", "world", b"world!", "Alive"),
+        ("TEXT", "hello", "world", b"nope", "Dead"),
+        ("HEX", "00FF", "BEEF", b"\xbe\xef", "Alive"),
+        ("HEX", "00FF", "BEEF", b"\xbe\xee", "Dead"),
+        ("TEXT", "hello", "world", None, "Dead"),
+        ("TEXT", "hello", "", None, "Alive"),
+    ],
+)
+def test_health_checker_custom_udp_reply_prefix_judged(context_type, send, recv, answer, expected):
+    async def scenario() -> None:
+        transport, port = await udp_backend(answer)
+        check = HealthCheckSpec(check_type="CUSTOM", context_type=context_type,
+                                send_context=send, recv_context=recv, **FAST)
+        await verdict_for(Protocol.UDP, port, check, expected)
+        transport.close()
+
+    run(scenario)
+
+
+def test_health_checker_custom_udp_port_unreachable_dead():
+    async def scenario() -> None:
+        transport, port = await udp_backend(None)
+        transport.close()
+        check = HealthCheckSpec(check_type="CUSTOM", send_context="hello", **{**FAST, "timeout": 5})
+        await verdict_for(Protocol.UDP, port, check, "Dead")
+
+    run(scenario)
+
+
+def test_health_checker_ping_loopback_alive():
+    async def scenario() -> None:
+        checker = HealthChecker()
+        await checker.start()
+        targets = (TargetSpec("127.0.0.1", 53), TargetSpec("127.0.0.9", 53), TargetSpec("127.0.0.9", 54))
+        checker.set_listener("lbl-udp", Protocol.UDP, targets, HealthCheckSpec(check_type="PING", **FAST))
+        assert checker.probe_count == 2
+        await wait_until(lambda: all(h.detail == "Alive" for h in checker.snapshot("lbl-udp")), timeout=3)
+        await checker.close()
+
+    run(scenario)
+
+
+def test_health_checker_check_port_probes_it_not_target_port():
+    async def scenario() -> None:
+        server, live_port, _ = await tcp_backend()
+        holder, dead_port = closed_port()
+        checker = HealthChecker()
+        await checker.start()
+        checker.set_listener("lbl-a", Protocol.TCP, (TargetSpec(HOST, dead_port),),
+                             HealthCheckSpec(check_port=live_port, **FAST))
+        checker.set_listener("lbl-b", Protocol.TCP, (TargetSpec(HOST, live_port),),
+                             HealthCheckSpec(check_port=dead_port, **FAST))
+        await wait_until(lambda: detail_of(checker, "lbl-a", dead_port) == "Alive"
+                         and detail_of(checker, "lbl-b", live_port) == "Dead", timeout=3)
+        await checker.close()
+        holder.close()
+        server.close()
+
+    run(scenario)
+
+
+def test_health_checker_same_check_two_listeners_one_probe_per_interval():
+    async def scenario() -> None:
+        server, port, stats = await tcp_backend()
+        checker = HealthChecker()
+        await checker.start()
+        check = HealthCheckSpec(interval=0.25, timeout=0.2)
+        for listener_id in ("lbl-1", "lbl-2"):
+            checker.set_listener(listener_id, Protocol.TCP, (TargetSpec(HOST, port),), check)
+        await asyncio.sleep(1.5)
+        await checker.close()
+        assert 4 <= stats["accepted"] <= 1.5 / 0.25 + 1
+        server.close()
+
+    run(scenario)
+
+
+def test_health_checker_removed_listener_stops_probing():
+    async def scenario() -> None:
+        server, port, stats = await tcp_backend()
+        checker = HealthChecker()
+        await checker.start()
+        checker.set_listener("lbl-1", Protocol.TCP, (TargetSpec(HOST, port),), HealthCheckSpec(**FAST))
+        await wait_until(lambda: stats["accepted"] >= 1)
+        checker.remove_listener("lbl-1")
+        await asyncio.sleep(0.1)
+        seen = stats["accepted"]
+        await asyncio.sleep(0.6)
+        assert stats["accepted"] == seen
+        assert checker.probe_count == 0
+        await checker.close()
+        server.close()
+
+    run(scenario)
+
+
+def test_health_checker_switch_off_then_on_probes_again():
+    async def scenario() -> None:
+        holder, port = closed_port()
+        checker = HealthChecker()
+        await checker.start()
+        target = (TargetSpec(HOST, port),)
+        checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec(**FAST))
+        await wait_until(lambda: detail_of(checker, "lbl-1", port) == "Dead", timeout=3)
+        checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec(enabled=False, **FAST))
+        assert checker.is_healthy("lbl-1", HOST, port)
+        assert detail_of(checker, "lbl-1", port) == "Close"
+        checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec(**FAST))
+        assert detail_of(checker, "lbl-1", port) == "Unknown"
+        await wait_until(lambda: detail_of(checker, "lbl-1", port) == "Dead", timeout=3)
+        await checker.close()
+        holder.close()
+
+    run(scenario)
+
+
+def test_health_checker_500_targets_all_judged_in_one_interval_without_tasks():
+    async def scenario() -> None:
+        listeners = [listening_port() for _ in range(250)]
+        live_ports = [port for _, port in listeners]
+        holders = [closed_port() for _ in range(250)]
+        dead_ports = [port for _, port in holders]
+        targets = tuple(TargetSpec(HOST, port) for port in live_ports + dead_ports)
+        tasks_before = len(asyncio.all_tasks())
+        checker = HealthChecker()
+        await checker.start()
+        checker.set_listener("lbl-big", Protocol.TCP, targets, HealthCheckSpec(interval=1, timeout=0.5))
+        live, dead = set(live_ports), set(dead_ports)
+
+        def all_judged() -> bool:
+            assert len(asyncio.all_tasks()) == tasks_before
+            return all(
+                h.detail == ("Alive" if h.port in live else "Dead") for h in checker.snapshot("lbl-big")
+            )
+
+        took = await wait_until(all_judged, timeout=4)
+        assert took <= 1 + 0.5 + 0.5
+        assert checker.probe_count == 500
+        await checker.close()
+        assert checker.in_flight == 0
+        for holder, _ in listeners + holders:
+            holder.close()
+
+    run(scenario)
