@@ -16,7 +16,7 @@ from aiohttp import web
 from openclb.api.accounts import load_registry
 from openclb.api.gateway import Gateway, build_http_app
 from openclb.api.ratelimit import RateLimiter
-from openclb.config import Settings
+from openclb.config import Settings, read_instance_map
 from openclb.engine.base import Engine
 from openclb.engine.embedded.engine import EmbeddedEngine
 from openclb.services.clock import sortable_now
@@ -46,6 +46,8 @@ class OpenClb:
     async def start(self) -> None:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if not settings.instance_addresses:
+            settings = self.settings = settings.with_(instance_addresses=read_instance_map(settings.data_dir))
         registry, self.generated_account = load_registry(
             settings.accounts_file, settings.env_secret_id, settings.env_secret_key, settings.env_token
         )

@@ -8,6 +8,7 @@ exactly the settings they want and nothing leaks between them.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -84,6 +85,15 @@ def parse_rate_limits(items: list[str]) -> dict[str, int]:
             raise ValueError(f"--rate-limit must be ACTION=N, got {item!r}")
         limits[action] = int(count)
     return limits
+
+
+def read_instance_map(data_dir: Path) -> dict[str, str]:
+    """``<data-dir>/instances.json``: {"ins-xxxx": "10.0.0.5", ...}, how InstanceId targets resolve."""
+    path = data_dir / "instances.json"
+    if not path.exists():
+        return {}
+    mapping = json.loads(path.read_text(encoding="utf-8"))
+    return {str(k): str(ipaddress.ip_address(v)) for k, v in mapping.items()}
 
 
 def load_settings(**overrides: object) -> Settings:

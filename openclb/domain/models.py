@@ -40,6 +40,7 @@ class TaskKind(StrEnum):
     MODIFY_LOAD_BALANCER = "ModifyLoadBalancer"
     DELETE_LOAD_BALANCER = "DeleteLoadBalancer"
     RECONCILE_LISTENERS = "ReconcileListeners"
+    RECONCILE_TARGETS = "ReconcileTargets"
 
 
 class PortClass(StrEnum):
@@ -92,6 +93,26 @@ class Listener:
     @property
     def port_class(self) -> PortClass:
         return PortClass.of(self.protocol)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A real server bound to a listener (L4) or to a rule (L7, ``location_id`` set)."""
+
+    listener_id: str
+    ip: str
+    port: int
+    lb_id: str
+    weight: int = 10
+    target_type: str = "ENI"
+    instance_id: str = ""
+    tag: str = ""
+    location_id: str = ""
+    registered_at: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.listener_id, self.location_id, self.ip, self.port)
 
 
 @dataclass(frozen=True)

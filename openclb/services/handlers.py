@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from openclb.services import details, listeners, load_balancers, task_status
+from openclb.services import batch_targets, details, listeners, load_balancers, targets, task_status
 from openclb.services.context import Handler
 from openclb.services.deps import Services
 
@@ -25,6 +25,15 @@ _ACTIONS = {
     "DeleteLoadBalancerListeners": listeners.delete_load_balancer_listeners,
     "DescribeTaskStatus": task_status.describe_task_status,
     "DescribeQuota": task_status.describe_quota,
+    "RegisterTargets": targets.register_targets,
+    "DeregisterTargets": targets.deregister_targets,
+    "DescribeTargets": targets.describe_targets,
+    "DescribeTargetHealth": targets.describe_target_health,
+    "ModifyTargetWeight": targets.modify_target_weight,
+    "ModifyTargetPort": targets.modify_target_port,
+    "BatchRegisterTargets": batch_targets.batch_register_targets,
+    "BatchDeregisterTargets": batch_targets.batch_deregister_targets,
+    "BatchModifyTargetWeight": batch_targets.batch_modify_target_weight,
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from openclb.domain.models import Listener, LoadBalancer, Task
+from openclb.domain.models import Listener, LoadBalancer, Target, Task
 
 DEFAULT_VPC_ID = "vpc-openclb0"
 DEFAULT_ZONE_ID = 100003
@@ -247,3 +247,63 @@ def task_status(task: Task) -> dict[str, Any]:
 
 def quota(quota_id: str, limit: int, current: int | None) -> dict[str, Any]:
     return {"QuotaId": quota_id, "QuotaCurrent": current, "QuotaLimit": limit}
+
+
+def backend(target: Target) -> dict[str, Any]:
+    return {
+        "Type": target.target_type,
+        "InstanceId": target.instance_id,
+        "Port": target.port,
+        "Weight": target.weight,
+        "PublicIpAddresses": [],
+        "PrivateIpAddresses": [target.ip],
+        "InstanceName": target.instance_id or None,
+        "RegisteredTime": _trim(target.registered_at),
+        "EniId": None,
+        "Tag": target.tag,
+        "Zone": None,
+    }
+
+
+def listener_backend(item: Listener, targets: list[Target]) -> dict[str, Any]:
+    l7 = item.protocol in _L7_PROTOCOLS
+    return {
+        "ListenerId": item.id,
+        "Protocol": item.protocol,
+        "Port": item.port,
+        "Rules": [] if l7 else None,
+        "Targets": None if l7 else [backend(t) for t in targets],
+        "EndPort": item.end_port,
+    }
+
+
+def load_balancer_health(
+    lb: LoadBalancer, listeners: list[Listener], targets: list[Target], live: dict[tuple[str, str, int], Any]
+) -> dict[str, Any]:
+    """L4 listeners report their targets through one Rules entry, as the real API does."""
+    def target_health(t: Target) -> dict[str, Any]:
+        health = live.get((t.listener_id, t.ip, t.port))
+        healthy = bool(health.healthy) if health else True
+        detail = health.detail if health else "Unknown"
+        return {
+            "IP": t.ip, "Port": t.port, "HealthStatus": healthy, "TargetId": t.instance_id or t.ip,
+            "HealthStatusDetail": detail, "HealthStatusDetial": detail, "TargetGroupId": "", "Weight": t.weight,
+        }
+
+    return {
+        "LoadBalancerId": lb.id,
+        "LoadBalancerName": lb.name,
+        "Listeners": [
+            {
+                "ListenerId": l.id,
+                "ListenerName": l.name,
+                "Protocol": l.protocol,
+                "Port": l.port,
+                "Rules": [] if l.protocol in _L7_PROTOCOLS else [{
+                    "LocationId": l.id, "Domain": None, "Url": None, "RuleId": l.id,
+                    "Targets": [target_health(t) for t in targets if t.listener_id == l.id],
+                }],
+            }
+            for l in listeners
+        ],
+    }

@@ -70,6 +70,22 @@ listener_ports = Table(
     Column("listener_id", String(32), ForeignKey("listeners.id", ondelete="CASCADE"), nullable=False),
 )
 
+targets = Table(
+    "targets",
+    metadata,
+    Column("listener_id", String(32), ForeignKey("listeners.id", ondelete="CASCADE"), primary_key=True),
+    Column("location_id", String(32), primary_key=True, default=""),
+    Column("ip", String(64), primary_key=True),
+    Column("port", Integer, primary_key=True),
+    Column("lb_id", String(32), ForeignKey("load_balancers.id", ondelete="CASCADE"), nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("target_type", String(16), nullable=False),
+    Column("instance_id", String(64), nullable=False, default=""),
+    Column("tag", String(255), nullable=False, default=""),
+    Column("registered_at", String(32), nullable=False),
+    Index("ix_target_lb", "lb_id"),
+)
+
 tasks = Table(
     "tasks",
     metadata,

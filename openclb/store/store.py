@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from openclb.domain.models import (
-    Certificate, Listener, LoadBalancer, ProvisioningState, Scope, Task, TaskStatus,
+    Certificate, Listener, LoadBalancer, ProvisioningState, Scope, Target, Task, TaskStatus,
 )
 from openclb.store import schema
 from openclb.store.migrations import migrate
@@ -210,6 +210,37 @@ class Store:
             )
             conn.execute(insert(schema.tasks).values(**_task_values(task)))
 
+    # Targets ------------------------------------------------------------------------
+
+    def targets_of(self, lb_id: str) -> list[Target]:
+        t = schema.targets
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t).where(t.c.lb_id == lb_id).order_by(t.c.registered_at, t.c.ip, t.c.port))
+            return [_row_to(Target, row) for row in rows]
+
+    def change_targets(
+        self, scope: Scope, lb_id: str, upserts: Sequence[Target], removals: Sequence[Target], task: Task,
+        per_listener_limit: int,
+    ) -> None:
+        """Write target changes of one CLB with their task; QuotaReached past the per-listener limit."""
+        t = schema.targets
+        with self.engine.begin() as conn:
+            _take_busy(conn, scope, lb_id, task.id)
+            for target in [*removals, *upserts]:
+                conn.execute(delete(t).where(
+                    t.c.listener_id == target.listener_id, t.c.location_id == target.location_id,
+                    t.c.ip == target.ip, t.c.port == target.port,
+                ))
+            if upserts:
+                conn.execute(insert(t), [asdict(target) for target in upserts])
+            for listener_id in {target.listener_id for target in upserts}:
+                count = conn.execute(
+                    select(func.count()).select_from(t).where(t.c.listener_id == listener_id)
+                ).scalar_one()
+                if count > per_listener_limit:
+                    raise QuotaReached(count)
+            conn.execute(insert(schema.tasks).values(**_task_values(task)))
+
     # Tasks --------------------------------------------------------------------------
 
     def insert_task(self, task: Task) -> None:
@@ -243,6 +274,7 @@ class Store:
                 if lb is None:
                     continue
                 if lb.state == ProvisioningState.PENDING_DELETE and status is TaskStatus.SUCCEEDED:
+                    conn.execute(delete(schema.targets).where(schema.targets.c.lb_id == lb_id))
                     conn.execute(delete(schema.listener_ports).where(schema.listener_ports.c.lb_id == lb_id))
                     conn.execute(delete(ls).where(ls.c.lb_id == lb_id))
                     conn.execute(delete(lbs).where(lbs.c.id == lb_id))
@@ -340,6 +372,7 @@ def _settle_listener(conn: Connection, listener: Listener, failed: bool) -> None
         listener.state is ProvisioningState.PENDING_CREATE and failed
     )
     if remove:
+        conn.execute(delete(schema.targets).where(schema.targets.c.listener_id == listener.id))
         conn.execute(delete(schema.listener_ports).where(schema.listener_ports.c.listener_id == listener.id))
         conn.execute(delete(ls).where(ls.c.id == listener.id))
         return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from openclb.domain.models import Listener, LoadBalancer, ProvisioningState
+from openclb.domain.models import Listener, LoadBalancer, ProvisioningState, Target
 from openclb.engine.desired import HealthCheckSpec, ListenerSpec, LoadBalancerState, Protocol, Scheduler, TargetSpec
 
 _HEALTH_FIELDS = {
@@ -31,8 +31,9 @@ _HEALTH_FIELDS = {
 }
 
 
-def health_check_spec(settings: dict | None) -> HealthCheckSpec:
-    values = {}
+def health_check_spec(settings: dict | None, protocol: str) -> HealthCheckSpec:
+    """The listener's HealthCheck with the per-protocol default type: PING for UDP/QUIC, else TCP."""
+    values: dict = {"check_type": "PING" if protocol in ("UDP", "QUIC") else "TCP"}
     for key, value in (settings or {}).items():
         if key in _HEALTH_FIELDS and value is not None:
             name, kind = _HEALTH_FIELDS[key]
@@ -42,7 +43,7 @@ def health_check_spec(settings: dict | None) -> HealthCheckSpec:
     return HealthCheckSpec(**values)
 
 
-def listener_spec(listener: Listener) -> ListenerSpec:
+def listener_spec(listener: Listener, targets: Iterable[Target] = ()) -> ListenerSpec:
     settings = listener.settings
     return ListenerSpec(
         listener_id=listener.id,
@@ -50,10 +51,8 @@ def listener_spec(listener: Listener) -> ListenerSpec:
         port=listener.port,
         end_port=listener.end_port,
         scheduler=Scheduler(settings.get("scheduler") or "WRR"),
-        targets=tuple(
-            TargetSpec(t["ip"], int(t["port"]), int(t.get("weight", 10))) for t in settings.get("targets", ())
-        ),
-        health_check=health_check_spec(settings.get("health_check")),
+        targets=tuple(TargetSpec(t.ip, t.port, t.weight) for t in targets if not t.location_id),
+        health_check=health_check_spec(settings.get("health_check"), listener.protocol),
         session_expire_time=int(settings.get("session_expire_time") or 0),
         session_type=settings.get("session_type") or "NORMAL",
         max_conn=int(settings.get("max_conn", -1) if settings.get("max_conn") is not None else -1),
@@ -63,6 +62,11 @@ def listener_spec(listener: Listener) -> ListenerSpec:
     )
 
 
-def load_balancer_state(lb: LoadBalancer, listeners: Iterable[Listener]) -> LoadBalancerState:
+def load_balancer_state(
+    lb: LoadBalancer, listeners: Iterable[Listener], targets: Iterable[Target] = ()
+) -> LoadBalancerState:
+    by_listener: dict[str, list[Target]] = {}
+    for target in targets:
+        by_listener.setdefault(target.listener_id, []).append(target)
     serving = (l for l in listeners if l.state is not ProvisioningState.PENDING_DELETE)
-    return LoadBalancerState(lb.id, lb.vip, tuple(listener_spec(l) for l in serving))
+    return LoadBalancerState(lb.id, lb.vip, tuple(listener_spec(l, by_listener.get(l.id, ())) for l in serving))

@@ -43,12 +43,16 @@ class TaskWorker:
         for lb in await self._db(self._store.all_load_balancers):
             if lb.state is ProvisioningState.PENDING_DELETE:
                 continue
-            listeners = await self._db(self._store.listeners_of, lb.id)
-            result = await self._engine.apply(load_balancer_state(lb, listeners))
+            result = await self._engine.apply(await self._desired(lb))
             for listener_id, error in result.failed.items():
                 log.warning("listener %s could not be served after start: %s", listener_id, error.operator_message)
         for task in await self._db(self._store.running_tasks):
             self.submit(task)
+
+    async def _desired(self, lb):
+        listeners = await self._db(self._store.listeners_of, lb.id)
+        targets = await self._db(self._store.targets_of, lb.id)
+        return load_balancer_state(lb, listeners, targets)
 
     def submit(self, task: Task) -> asyncio.Task:
         """Start carrying out a committed task; the returned asyncio task ends when it is settled."""
@@ -64,6 +68,10 @@ class TaskWorker:
         running = self._running.get(task_id)
         if running is not None:
             await asyncio.wait([running], timeout=timeout)
+
+    def health(self, lb_id: str) -> list:
+        """Live health of one CLB's real servers, straight from the engine."""
+        return self._engine.health(lb_id)
 
     async def close(self) -> None:
         pending = list(self._running.values())
@@ -98,7 +106,8 @@ class TaskWorker:
                 await self._engine.remove(lb_id)
                 continue
             listeners = await self._db(self._store.listeners_of, lb_id)
-            result = await self._engine.apply(load_balancer_state(lb, listeners))
+            targets = await self._db(self._store.targets_of, lb_id)
+            result = await self._engine.apply(load_balancer_state(lb, listeners, targets))
             mine = {l.id for l in listeners if l.pending_task_id == task.id}
             reasons = [err.user_message for lid, err in result.failed.items() if lid in mine]
             if reasons:

@@ -380,7 +380,7 @@ def test_health_checker_removed_listener_stops_probing():
     run(scenario)
 
 
-def test_health_checker_switch_off_then_on_probes_again():
+def test_health_checker_reapply_keeps_verdict_switch_off_close_on_probes_again():
     async def scenario() -> None:
         holder, port = closed_port()
         checker = HealthChecker()
@@ -388,6 +388,8 @@ def test_health_checker_switch_off_then_on_probes_again():
         target = (TargetSpec(HOST, port),)
         checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec(**FAST))
         await wait_until(lambda: detail_of(checker, "lbl-1", port) == "Dead", timeout=3)
+        checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec(**FAST))
+        assert detail_of(checker, "lbl-1", port) == "Dead"
         checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec(enabled=False, **FAST))
         assert checker.is_healthy("lbl-1", HOST, port)
         assert detail_of(checker, "lbl-1", port) == "Close"

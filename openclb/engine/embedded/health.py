@@ -60,6 +60,7 @@ log = logging.getLogger("openclb.engine.health")
 
 _BATCH_WINDOW = 0.01
 _BUSY_RETRY = 0.05
+_MIN_INTERVAL = 0.05
 
 OnChange = Callable[[str, str, int, bool], None]
 
@@ -367,7 +368,8 @@ class HealthChecker:
             return
         probe.attempt = None
         self._in_flight -= 1
-        self._schedule(probe, max(probe.started_at + probe.spec.interval, self._clock()))
+        interval = max(probe.spec.interval, _MIN_INTERVAL)
+        self._schedule(probe, max(probe.started_at + interval, self._clock()))
         record = HealthState.record_success if ok else HealthState.record_failure
         self._notify([s for s in probe.subscribers if record(s.state)])
 

@@ -73,9 +73,15 @@ class ProbeSpec:
 
 
 def decode_context(context_type: str, text: str) -> bytes:
-    """SendContext/RecvContext as bytes: TEXT is ASCII, HEX is pairs of hex digits."""
+    """SendContext/RecvContext as bytes: TEXT is ASCII, HEX is pairs of hex digits.
+
+    HEX that is not hex (the API rejects it; this is only defence) is taken as TEXT.
+    """
     if context_type.upper() == "HEX":
-        return bytes.fromhex(text)
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            pass
     return text.encode("ascii", "replace")
 
 
@@ -111,21 +117,12 @@ def probe_spec_for(protocol: Protocol, target: TargetSpec, check: HealthCheckSpe
     if kind is ProbeKind.PING:
         return ProbeSpec(kind, target.ip, 0, **common)
     if kind in (ProbeKind.HTTP, ProbeKind.HTTPS):
-        return ProbeSpec(
-            kind,
-            target.ip,
-            port,
-            payload=http_request(check, target.ip),
-            http_code_mask=check.http_code_mask,
-            server_name=check.http_domain,
-            **common,
-        )
+        request = http_request(check, target.ip)
+        return ProbeSpec(kind, target.ip, port, payload=request, http_code_mask=check.http_code_mask,
+                         server_name=check.http_domain, **common)
     if kind in (ProbeKind.CUSTOM_TCP, ProbeKind.CUSTOM_UDP):
-        try:
-            payload = decode_context(check.context_type, check.send_context)
-            expect = decode_context(check.context_type, check.recv_context)
-        except ValueError:
-            payload, expect = b"", b"\x00invalid-context"
+        payload = decode_context(check.context_type, check.send_context)
+        expect = decode_context(check.context_type, check.recv_context)
         return ProbeSpec(kind, target.ip, port, payload=payload, expect=expect, **common)
     return ProbeSpec(kind, target.ip, port, **common)
 
@@ -259,10 +256,11 @@ def _family_of(ip: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ipaddress.ip_address(ip).version == 6 else socket.AF_INET
 
 
-class StreamAttempt:
-    """TCP connect, then optionally write a request and judge the reply (TCP/HTTP/CUSTOM)."""
+class _SocketAttempt:
+    """What the plain-socket attempts share: open, report once, release the descriptor."""
 
     verdict_on_timeout = False
+    _kind = socket.SOCK_STREAM
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, spec: ProbeSpec, source_ip: str | None, done: Done
@@ -272,35 +270,58 @@ class StreamAttempt:
         self._source_ip = source_ip
         self._done = done
         self._sock: socket.socket | None = None
-        self._unsent = spec.payload
-        self._check = reply_check_for(spec)
 
     def start(self) -> None:
         try:
-            sock = socket.socket(_family_of(self._spec.ip), socket.SOCK_STREAM)
+            self._sock = socket.socket(_family_of(self._spec.ip), self._kind)
+            self._sock.setblocking(False)
+            self._begin(self._sock)
         except (OSError, ValueError):
             self._loop.call_soon(self._finish, False)
-            return
-        self._sock = sock
-        try:
-            sock.setblocking(False)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RST_ON_CLOSE)
-            if self._source_ip:
-                if sock.family == socket.AF_INET:
-                    sock.setsockopt(socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
-                sock.bind((self._source_ip, 0))
-            code = sock.connect_ex((self._spec.ip, self._spec.port))
-        except OSError:
-            self._loop.call_soon(self._finish, False)
-            return
-        if code not in (0, errno.EINPROGRESS, errno.EAGAIN):
-            self._loop.call_soon(self._finish, False)
-            return
-        self._loop.add_writer(sock.fileno(), self._on_writable)
 
     def abort(self) -> None:
         self._done = _ignore
         self._release()
+
+    def _begin(self, sock: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _finish(self, ok: bool) -> None:
+        done, self._done = self._done, _ignore
+        self._release()
+        done(ok)
+
+    def _release(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        fd = sock.fileno()
+        if fd >= 0:
+            self._loop.remove_writer(fd)
+            self._loop.remove_reader(fd)
+        sock.close()
+
+
+class StreamAttempt(_SocketAttempt):
+    """TCP connect, then optionally write a request and judge the reply (TCP/HTTP/CUSTOM)."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, spec: ProbeSpec, source_ip: str | None, done: Done
+    ) -> None:
+        super().__init__(loop, spec, source_ip, done)
+        self._unsent = spec.payload
+        self._check = reply_check_for(spec)
+
+    def _begin(self, sock: socket.socket) -> None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RST_ON_CLOSE)
+        if self._source_ip:
+            if sock.family == socket.AF_INET:
+                sock.setsockopt(socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
+            sock.bind((self._source_ip, 0))
+        code = sock.connect_ex((self._spec.ip, self._spec.port))
+        if code not in (0, errno.EINPROGRESS, errno.EAGAIN):
+            raise OSError(code, "connect failed")
+        self._loop.add_writer(sock.fileno(), self._on_writable)
 
     def _on_writable(self) -> None:
         sock = self._sock
@@ -341,60 +362,28 @@ class StreamAttempt:
         if verdict is not None:
             self._finish(verdict)
 
-    def _finish(self, ok: bool) -> None:
-        done, self._done = self._done, _ignore
-        self._release()
-        done(ok)
 
-    def _release(self) -> None:
-        sock, self._sock = self._sock, None
-        if sock is None:
-            return
-        fd = sock.fileno()
-        if fd >= 0:
-            self._loop.remove_writer(fd)
-            self._loop.remove_reader(fd)
-        sock.close()
-
-
-class DatagramAttempt:
+class DatagramAttempt(_SocketAttempt):
     """UDP CUSTOM: send SendContext, wait for a reply starting with RecvContext.
 
     "Port unreachable" fails at once; silence fails at the timeout, unless no reply is
     expected (empty RecvContext), in which case silence is a pass.
     """
 
+    _kind = socket.SOCK_DGRAM
+
     def __init__(
         self, loop: asyncio.AbstractEventLoop, spec: ProbeSpec, source_ip: str | None, done: Done
     ) -> None:
-        self._loop = loop
-        self._spec = spec
-        self._source_ip = source_ip
-        self._done = done
-        self._sock: socket.socket | None = None
+        super().__init__(loop, spec, source_ip, done)
         self.verdict_on_timeout = not spec.expect
 
-    def start(self) -> None:
-        try:
-            sock = socket.socket(_family_of(self._spec.ip), socket.SOCK_DGRAM)
-        except (OSError, ValueError):
-            self._loop.call_soon(self._finish, False)
-            return
-        self._sock = sock
-        try:
-            sock.setblocking(False)
-            if self._source_ip:
-                sock.bind((self._source_ip, 0))
-            sock.connect((self._spec.ip, self._spec.port))
-            sock.send(self._spec.payload)
-        except OSError:
-            self._loop.call_soon(self._finish, False)
-            return
+    def _begin(self, sock: socket.socket) -> None:
+        if self._source_ip:
+            sock.bind((self._source_ip, 0))
+        sock.connect((self._spec.ip, self._spec.port))
+        sock.send(self._spec.payload)
         self._loop.add_reader(sock.fileno(), self._on_readable)
-
-    def abort(self) -> None:
-        self._done = _ignore
-        self._release()
 
     def _on_readable(self) -> None:
         if self._sock is None:
@@ -406,20 +395,7 @@ class DatagramAttempt:
         except OSError:
             self._finish(False)
             return
-        self._finish(PrefixCheck(self._spec.expect).feed(data) is not False)
-
-    def _finish(self, ok: bool) -> None:
-        done, self._done = self._done, _ignore
-        self._release()
-        done(ok)
-
-    def _release(self) -> None:
-        sock, self._sock = self._sock, None
-        if sock is None:
-            return
-        if sock.fileno() >= 0:
-            self._loop.remove_reader(sock.fileno())
-        sock.close()
+        self._finish(data.startswith(self._spec.expect))
 
 
 class TlsAttempt:
@@ -468,7 +444,7 @@ class TlsAttempt:
                 verdict = check.feed(data) if data else check.finish()
                 if verdict is not None:
                     return verdict
-        except (OSError, ssl.SSLError, ValueError):
+        except Exception:
             return False
         finally:
             if writer is not None:

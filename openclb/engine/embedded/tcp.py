@@ -141,7 +141,7 @@ class TcpRelay(asyncio.Protocol):
                     await loop.create_connection(
                         partial(_UpstreamSide, self), target.ip, listener.target_port(target, self.listen_port))
                 return
-            except (OSError, TimeoutError):
+            except Exception:  # refused, unreachable, timed out: each means "try another"
                 tried.append(target)
             if self.closed or len(tried) >= settings.connect_attempts:
                 break

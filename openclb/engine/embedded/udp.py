@@ -90,8 +90,10 @@ class DatagramListener(ListenerCore):
     def open_flow(self, endpoint: _ListenEndpoint, addr, data: bytes) -> _Flow | None:
         """A new flow for a datagram from an unknown client address, or None to drop it."""
         now = _monotonic()
-        if len(self.connections) >= self.settings.max_udp_flows or not self.admit(now):
+        if len(self.connections) >= self.settings.max_udp_flows:
             self.dropped += 1
+            return None
+        if not self.admit(now):
             return None
         client_ip = addr[0]
         target = None
@@ -235,7 +237,10 @@ class _Flow(asyncio.DatagramProtocol):
                 self.listener.pin_cid(cid, self)
 
     def error_received(self, exc: Exception) -> None:
-        """The target refused a datagram (ICMP unreachable): the flow idles out like any other."""
+        """The target's port is closed (ICMP port unreachable): end the flow, so the client's
+        next datagram is balanced afresh instead of feeding a dead target until idle expiry."""
+        if isinstance(exc, ConnectionRefusedError):
+            self.close()
 
     def close(self) -> None:
         if self.closed:

@@ -1,0 +1,207 @@
+"""Real servers of a listener: register, deregister, reweight, move, describe, health.
+
+A target is an address and a port. ``EniIp`` carries the address; an ``InstanceId`` is
+accepted when the operator maps instance ids to addresses in ``<data-dir>/instances.json``
+(refused otherwise, with a message that says how). Writes are tasks like every other; the
+task reports 0 once the engine routes new connections by the new target set.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from typing import Any
+
+from openclb.api import errors
+from openclb.domain.models import Listener, Target, TaskKind
+from openclb.services import rules, views
+from openclb.services.clock import sortable_now
+from openclb.services.context import RequestContext
+from openclb.services.deps import Services
+from openclb.services.load_balancers import require_load_balancer
+from openclb.store.store import QuotaReached
+
+MAX_TARGETS_PER_CALL = 20
+L7 = ("HTTP", "HTTPS")
+
+
+def target_address(services: Services, item: dict[str, Any], wire: str) -> tuple[str, str, str]:
+    """(ip, type, instance id) of one Target: EniIp, or an InstanceId the operator mapped."""
+    eni_ip, instance_id = item.get("eni_ip"), item.get("instance_id")
+    if eni_ip and instance_id:
+        raise errors.InvalidParameterCombination(f"`{wire}.InstanceId` and `{wire}.EniIp` cannot both be given.")
+    if eni_ip:
+        try:
+            return str(ipaddress.ip_address(eni_ip)), "ENI", ""
+        except ValueError as exc:
+            raise errors.InvalidParameterValue(f"`{wire}.EniIp` {eni_ip!r} is not an IP address.") from exc
+    if instance_id:
+        address = services.settings.instance_addresses.get(instance_id)
+        if address is None:
+            raise errors.InvalidParameter(
+                f"The instance {instance_id} has no known address: map it in "
+                f"{services.settings.data_dir / 'instances.json'} as {{\"{instance_id}\": \"IP\"}}, or give EniIp."
+            )
+        return address, "CVM", instance_id
+    raise errors.MissingParameter(f"The request is missing a required parameter `{wire}.EniIp` (or `{wire}.InstanceId`).")
+
+
+def build_target(services: Services, listener: Listener, item: dict[str, Any], wire: str, location_id: str = "") -> Target:
+    """A Target row from one request item: Port 1–65535, Weight 0–100 (default 10)."""
+    rules.check_range(f"{wire}.Port", item["port"], 1, 65535)
+    rules.check_range(f"{wire}.Weight", item.get("weight"), 0, 100)
+    ip, kind, instance_id = target_address(services, item, wire)
+    return Target(
+        listener_id=listener.id, ip=ip, port=item["port"], lb_id=listener.lb_id,
+        weight=item.get("weight", 10) if item.get("weight") is not None else 10,
+        target_type=kind, instance_id=instance_id, tag=item.get("tag") or "",
+        location_id=location_id, registered_at=sortable_now(),
+    )
+
+
+def check_no_duplicates(targets: Iterable[Target]) -> None:
+    """One target (address and port) at most once per call: InvalidParameterValue.Duplicate."""
+    keys = [t.key for t in targets]
+    if len(keys) != len(set(keys)):
+        raise errors.InvalidParameterValueDuplicate("The same target (address and port) is given more than once.")
+
+
+async def require_listener(services: Services, ctx: RequestContext, lb_id: str, listener_id: str) -> Listener:
+    for listener in await services.db(services.store.list_listeners, ctx.scope, lb_id):
+        if listener.id == listener_id:
+            return listener
+    raise errors.InvalidParameterListenerIdNotFound(f"some ListenerId ['{listener_id}'] not found in LoadBalancer {lb_id}.")
+
+
+def rule_location(listener: Listener, params: dict[str, Any]) -> str:
+    """L4 targets hang on the listener; L7 targets need a rule (LocationId or Domain+Url)."""
+    if listener.protocol not in L7:
+        return ""
+    location_id = params.get("location_id")
+    if not location_id and not (params.get("domain") and params.get("url")):
+        raise errors.MissingParameter("HTTP/HTTPS listeners need `LocationId`, or `Domain` and `Url`.")
+    raise errors.InvalidParameterLocationNotFound(
+        f"The forwarding rule {location_id or params.get('domain', '') + params.get('url', '')} was not found."
+    )
+
+
+async def write_targets(
+    services: Services, ctx: RequestContext, lb_id: str, upserts: list[Target], removals: list[Target]
+) -> None:
+    limit = services.settings.quotas.targets_per_listener
+    try:
+        await services.start_task(
+            ctx, TaskKind.RECONCILE_TARGETS, [lb_id],
+            lambda task: services.store.change_targets(ctx.scope, lb_id, upserts, removals, task, limit),
+        )
+    except QuotaReached as exc:
+        raise errors.LimitExceeded(f"A listener may have at most {limit} targets.") from exc
+
+
+async def _prepare(services: Services, ctx: RequestContext, params: dict[str, Any]):
+    lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
+    listener = await require_listener(services, ctx, lb.id, params["listener_id"])
+    location_id = rule_location(listener, params)
+    items = params["targets"]
+    if not 1 <= len(items) <= MAX_TARGETS_PER_CALL:
+        raise errors.InvalidParameterValueLength(f"Between 1 and {MAX_TARGETS_PER_CALL} `Targets` must be given.")
+    targets = [build_target(services, listener, item, f"Targets.{i}", location_id) for i, item in enumerate(items)]
+    check_no_duplicates(targets)
+    existing = {t.key: t for t in await services.db(services.store.targets_of, lb.id)}
+    return lb, listener, targets, existing
+
+
+def _require_registered(targets: list[Target], existing: dict) -> list[Target]:
+    missing = [f"{t.ip}:{t.port}" for t in targets if t.key not in existing]
+    if missing:
+        raise errors.InvalidParameter(f"The targets {missing} are not registered on this listener (not found).")
+    return [existing[t.key] for t in targets]
+
+
+async def register_targets(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    lb, _, targets, existing = await _prepare(services, ctx, params)
+    kept = [_keep_registration(t, existing.get(t.key)) for t in targets]
+    await write_targets(services, ctx, lb.id, kept, [])
+    return {}
+
+
+def _keep_registration(target: Target, old: Target | None) -> Target:
+    """Registering a target again updates it in place, keeping its registration time."""
+    if old is None:
+        return target
+    return Target(**{**target.__dict__, "registered_at": old.registered_at})
+
+
+async def deregister_targets(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    lb, _, targets, existing = await _prepare(services, ctx, params)
+    await write_targets(services, ctx, lb.id, [], _require_registered(targets, existing))
+    return {}
+
+
+async def modify_target_weight(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """A target's own Weight wins; otherwise the request's Weight (default 10) applies."""
+    rules.check_range("Weight", params.get("weight"), 0, 100)
+    lb, _, targets, existing = await _prepare(services, ctx, params)
+    registered = _require_registered(targets, existing)
+    default = params.get("weight", 10) if params.get("weight") is not None else 10
+    updated = [
+        Target(**{**old.__dict__, "weight": item.get("weight") if item.get("weight") is not None else default})
+        for old, item in zip(registered, params["targets"])
+    ]
+    await write_targets(services, ctx, lb.id, updated, [])
+    return {}
+
+
+async def modify_target_port(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    rules.check_range("NewPort", params["new_port"], 1, 65535)
+    lb, _, targets, existing = await _prepare(services, ctx, params)
+    registered = _require_registered(targets, existing)
+    moved = [Target(**{**old.__dict__, "port": params["new_port"]}) for old in registered]
+    check_no_duplicates(moved)
+    if any(t.key in existing and t not in registered for t in moved):
+        raise errors.InvalidParameterValueDuplicate(f"A target is already registered on port {params['new_port']}.")
+    await write_targets(services, ctx, lb.id, moved, registered)
+    return {}
+
+
+async def describe_targets(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
+    listener_ids = params.get("listener_ids") or []
+    if len(listener_ids) > 20:
+        raise errors.InvalidParameterValueLength("At most 20 `ListenerIds` may be given.")
+    filters = {f["name"]: f["values"] for f in params.get("filters") or []}
+    unknown = set(filters) - {"location-id", "private-ip-address", "tag"}
+    if unknown:
+        raise errors.InvalidParameterInvalidFilter(f"The filter names {sorted(unknown)} are not supported.")
+    listeners = [
+        l for l in await services.db(services.store.list_listeners, ctx.scope, lb.id)
+        if (not listener_ids or l.id in listener_ids)
+        and params.get("protocol") in (None, l.protocol)
+        and params.get("port") in (None, l.port)
+    ]
+    targets = [
+        t for t in await services.db(services.store.targets_of, lb.id)
+        if ("private-ip-address" not in filters or t.ip in filters["private-ip-address"])
+        and ("tag" not in filters or t.tag in filters["tag"])
+    ]
+    return {"Listeners": [views.listener_backend(l, [t for t in targets if t.listener_id == l.id]) for l in listeners]}
+
+
+async def describe_target_health(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    lb_ids = params["load_balancer_ids"]
+    if not 1 <= len(lb_ids) <= 30:
+        raise errors.InvalidParameterValueLength("Between 1 and 30 `LoadBalancerIds` must be given.")
+    listener_ids = params.get("listener_ids") or []
+    report = []
+    for lb_id in dict.fromkeys(lb_ids):
+        lb = await services.db(services.store.get_load_balancer, ctx.scope, lb_id)
+        if lb is None:
+            continue
+        live = {(h.listener_id, h.ip, h.port): h for h in services.worker.health(lb.id)}
+        listeners = [
+            l for l in await services.db(services.store.list_listeners, ctx.scope, lb.id)
+            if not listener_ids or l.id in listener_ids
+        ]
+        targets = await services.db(services.store.targets_of, lb.id)
+        report.append(views.load_balancer_health(lb, listeners, targets, live))
+    return {"LoadBalancers": report}
