@@ -15,6 +15,9 @@ from openclb.services.certificates import CertificatePlan
 
 TCP_UDP = ("TCP", "UDP")
 L7 = ("HTTP", "HTTPS")
+# CreateListener documents WRR and LEAST_CONN; ModifyListener documents IP_HASH as well.
+CREATE_SCHEDULERS = ("WRR", "LEAST_CONN")
+MODIFY_SCHEDULERS = ("WRR", "LEAST_CONN", "IP_HASH")
 
 
 def check_create_listener(params: dict[str, Any], max_port_range: int) -> int:
@@ -56,11 +59,13 @@ def check_port_range(params: dict[str, Any], ports: list[int], protocol: str, ma
     return end_port
 
 
-def check_listener_fields(params: dict[str, Any], protocol: str) -> None:
+def check_listener_fields(
+    params: dict[str, Any], protocol: str, schedulers: tuple[str, ...] = CREATE_SCHEDULERS
+) -> None:
     """The per-field rules shared by CreateListener and ModifyListener."""
     scheduler = params.get("scheduler")
     if scheduler is not None:
-        rules.check_enum("Scheduler", scheduler, ("WRR", "LEAST_CONN"))
+        rules.check_enum("Scheduler", scheduler, schedulers)
         rules.check_applies_to("Scheduler", scheduler, protocol, rules.L4_PROTOCOLS)
     rules.check_session_expire_time(params.get("session_expire_time"), protocol)
     rules.check_session_type(params.get("session_type"), protocol, scheduler)
@@ -130,9 +135,9 @@ def check_modify_listener(listener: Listener, params: dict[str, Any], settings: 
     """ModifyListener: the same field rules on the listener's protocol; SNI can go on, never off."""
     protocol = listener.protocol
     rules.check_name("ListenerName", params.get("listener_name"))
-    check_listener_fields(params, protocol)
-    if params.get("scheduler") is None and params.get("session_type") == "QUIC_CID":
-        rules.check_session_type("QUIC_CID", protocol, settings.get("scheduler"))
+    check_listener_fields(params, protocol, MODIFY_SCHEDULERS)
+    # A change of either field must keep the pair valid (QUIC_CID needs WRR), whichever was given.
+    rules.check_session_type(settings.get("session_type"), protocol, settings.get("scheduler"))
     rules.check_health_check(settings.get("health_check") if "health_check" in params else None, protocol)
     if listener.settings.get("sni_switch") == 1 and params.get("sni_switch") == 0:
         raise errors.InvalidParameterValue("SNI cannot be switched off once it is on.")

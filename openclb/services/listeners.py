@@ -77,7 +77,7 @@ async def describe_listeners(services: Services, ctx: RequestContext, params: di
         for listener in await services.db(services.store.list_listeners, ctx.scope, lb.id)
         if (not listener_ids or listener.id in listener_ids)
         and params.get("protocol") in (None, listener.protocol)
-        and params.get("port") in (None, listener.port)
+        and (params.get("port") is None or params["port"] in listener.ports)
     ]
     return {"Listeners": [views.listener(l) for l in found], "TotalCount": len(found)}
 

@@ -135,7 +135,7 @@ def _filter_matches(lb: LoadBalancer, view: dict[str, Any], name: str, values: l
         "function-name": "",
     }
     if name not in simple:
-        raise errors.InvalidParameterInvalidFilter(f"The filter name `{name}` is not supported.")
+        raise errors.InvalidParameterValueInvalidFilter(f"The filter name `{name}` is not supported.")
     return simple[name] in values
 
 
@@ -193,6 +193,10 @@ async def modify_load_balancer_attributes(
     kept = {k: params[k] for k in ("load_balancer_pass_to_target", "snat_pro") if params.get(k) is not None}
     if kept:
         changes["settings"] = {**lb.settings, **kept}
+    if not changes:
+        # Nothing to change still answers with a task, as the real API does; the store needs
+        # at least one column to write, so the name is written back unchanged.
+        changes["name"] = lb.name
     await services.start_task(
         ctx, TaskKind.MODIFY_LOAD_BALANCER, [lb.id],
         lambda task: services.store.modify_load_balancer(ctx.scope, lb.id, changes, task),

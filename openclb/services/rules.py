@@ -18,6 +18,16 @@ L4_PROTOCOLS = frozenset({"TCP", "UDP", "TCP_SSL", "QUIC"})
 LISTENER_PROTOCOLS = ("TCP", "UDP", "HTTP", "HTTPS", "TCP_SSL", "QUIC")
 _HEX = re.compile(r"^[0-9A-Fa-f]*$")
 
+# HealthCheck.CheckType per listener protocol, as the spec's HealthCheck document lists them:
+# TCP and HTTP for TCP/TCP_SSL/QUIC, PING for UDP, CUSTOM for TCP and UDP. DescribeListeners
+# shows TCP as QUIC's default, so a client that sends back what it read must be accepted.
+CHECK_TYPES = {
+    "TCP": ("TCP", "HTTP", "CUSTOM"),
+    "TCP_SSL": ("TCP", "HTTP"),
+    "QUIC": ("TCP", "HTTP"),
+    "UDP": ("PING", "CUSTOM"),
+}
+
 
 def check_enum(name: str, value: Any, allowed: Iterable[str]) -> None:
     """Enumerated string parameters accept only their documented values."""
@@ -86,12 +96,13 @@ def check_session_expire_time(value: int | None, protocol: str) -> None:
 
 
 def check_session_type(value: str | None, protocol: str, scheduler: str | None) -> None:
-    """SessionType: NORMAL or QUIC_CID; QUIC_CID only with UDP (and QUIC) listeners using WRR."""
+    """SessionType: NORMAL or QUIC_CID; QUIC_CID only with UDP listeners using WRR (the spec:
+    "If QUIC_CID is selected, Protocol must be UDP, Scheduler must be WRR")."""
     if value is None:
         return
     check_enum("SessionType", value, ("NORMAL", "QUIC_CID"))
     if value == "QUIC_CID":
-        if protocol not in ("UDP", "QUIC"):
+        if protocol != "UDP":
             raise errors.InvalidParameterValue("SessionType QUIC_CID is only available on UDP listeners.")
         if (scheduler or "WRR") != "WRR":
             raise errors.InvalidParameterValue("SessionType QUIC_CID requires Scheduler WRR.")
@@ -145,8 +156,7 @@ def check_health_check(hc: dict[str, Any] | None, protocol: str) -> None:
         raise errors.InvalidParameterValue("HealthCheck.TimeOut must be less than HealthCheck.IntervalTime.")
     check_type = hc.get("check_type")
     if check_type is not None:
-        allowed = {"UDP": ("PING", "CUSTOM"), "QUIC": ("PING", "CUSTOM")}.get(protocol, ("TCP", "HTTP", "CUSTOM"))
-        check_enum("HealthCheck.CheckType", check_type, allowed)
+        check_enum("HealthCheck.CheckType", check_type, CHECK_TYPES[protocol])
     if hc.get("http_check_method") is not None:
         check_enum("HealthCheck.HttpCheckMethod", hc["http_check_method"].upper(), ("HEAD", "GET"))
     if hc.get("http_version") is not None:

@@ -172,7 +172,7 @@ async def describe_targets(services: Services, ctx: RequestContext, params: dict
     filters = {f["name"]: f["values"] for f in params.get("filters") or []}
     unknown = set(filters) - {"location-id", "private-ip-address", "tag"}
     if unknown:
-        raise errors.InvalidParameterInvalidFilter(f"The filter names {sorted(unknown)} are not supported.")
+        raise errors.InvalidParameterValueInvalidFilter(f"The filter names {sorted(unknown)} are not supported.")
     listeners = [
         l for l in await services.db(services.store.list_listeners, ctx.scope, lb.id)
         if (not listener_ids or l.id in listener_ids)

@@ -103,17 +103,30 @@ def load_balancer(lb: LoadBalancer) -> dict[str, Any]:
     }
 
 
-def load_balancer_detail(lb: LoadBalancer, listener: Listener | None) -> dict[str, Any]:
-    """One row of DescribeLoadBalancersDetail: a CLB, or one of its listeners."""
+# LoadBalancerDetail names the network type and IP version differently from LoadBalancer
+# (examples.json: "LoadBalancerType": "Public", "AddressIPVersion": "IPv4").
+_DETAIL_NETWORK = {"OPEN": "Public", "INTERNAL": "Private"}
+# Members LoadBalancerDetail never returns as null, whatever ``Fields`` asks for.
+DETAIL_ALWAYS = frozenset({"LoadBalancerId", "LoadBalancerName", "LoadBalancerDomain", "Egress"})
+
+
+def load_balancer_detail(
+    lb: LoadBalancer, listener: Listener | None, target: Target | None = None,
+    fields: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """One row of DescribeLoadBalancersDetail: a CLB, one of its listeners, or one of their targets.
+
+    With ``fields`` only those members (and the never-null ones) carry values; the rest are null.
+    """
     base = load_balancer(lb)
     detail = {
         "LoadBalancerId": lb.id,
         "LoadBalancerName": lb.name,
-        "LoadBalancerType": lb.lb_type,
+        "LoadBalancerType": _DETAIL_NETWORK.get(lb.lb_type, lb.lb_type),
         "Status": lb.status,
         "Address": lb.vip,
         "AddressIPv6": None,
-        "AddressIPVersion": "ipv4",
+        "AddressIPVersion": "IPv4",
         "IPv6Mode": None,
         "Zone": base["MasterZone"]["Zone"],
         "AddressIsp": base["VipIsp"],
@@ -135,7 +148,7 @@ def load_balancer_detail(lb: LoadBalancer, listener: Listener | None) -> dict[st
         "Domains": None,
         "SlaveZone": None,
         "Zones": None,
-        "SniSwitch": 0,
+        "SniSwitch": None,
         "LoadBalancerDomain": "",
         "Egress": base["Egress"],
         "AttributeFlags": base["AttributeFlags"],
@@ -149,6 +162,16 @@ def load_balancer_detail(lb: LoadBalancer, listener: Listener | None) -> dict[st
             Port=listener.port,
             SniSwitch=int(listener.settings.get("sni_switch") or 0),
         )
+    if target is not None:
+        detail.update(
+            LocationId=target.location_id or None,
+            TargetId=target.instance_id or target.ip,
+            TargetAddress=target.ip,
+            TargetPort=target.port,
+            TargetWeight=target.weight,
+        )
+    if fields is not None:
+        detail = {k: (v if k in fields or k in DETAIL_ALWAYS else None) for k, v in detail.items()}
     return detail
 
 

@@ -129,7 +129,8 @@ class Store:
     def modify_load_balancer(self, scope: Scope, lb_id: str, changes: dict, task: Task) -> None:
         with self.engine.begin() as conn:
             _take_busy(conn, scope, lb_id, task.id)
-            conn.execute(update(schema.load_balancers).where(schema.load_balancers.c.id == lb_id).values(**changes))
+            if changes:
+                conn.execute(update(schema.load_balancers).where(schema.load_balancers.c.id == lb_id).values(**changes))
             conn.execute(insert(schema.tasks).values(**_task_values(task)))
 
     def mark_load_balancers_deleted(self, scope: Scope, lb_ids: Sequence[str], task: Task) -> None:
@@ -163,7 +164,10 @@ class Store:
             _take_busy(conn, scope, lb_id, task.id)
             _insert_certificates(conn, certificates)
             existing = conn.execute(
-                select(func.count()).select_from(schema.listeners).where(schema.listeners.c.lb_id == lb_id)
+                select(func.count()).select_from(schema.listeners).where(
+                    schema.listeners.c.lb_id == lb_id,
+                    schema.listeners.c.state != ProvisioningState.PENDING_DELETE,
+                )
             ).scalar_one()
             if existing + len(new) > quota:
                 raise QuotaReached(existing)

@@ -57,7 +57,7 @@ def listener_spec(listener: Listener, targets: Iterable[Target] = ()) -> Listene
         session_type=settings.get("session_type") or "NORMAL",
         max_conn=int(settings.get("max_conn", -1) if settings.get("max_conn") is not None else -1),
         max_cps=int(settings.get("max_cps", -1) if settings.get("max_cps") is not None else -1),
-        idle_timeout=int(settings.get("idle_connect_timeout") or (300 if listener.protocol == "UDP" else 900)),
+        idle_timeout=int(settings.get("idle_connect_timeout") or (300 if listener.protocol in ("UDP", "QUIC") else 900)),
         deregister_target_rst=bool(settings.get("deregister_target_rst")),
     )
 
