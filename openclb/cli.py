@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from openclb.api import accounts as accounts_file
-from openclb.config import load_settings, parse_listen, parse_rate_limits
+from openclb.config import Settings, load_settings, parse_listen, parse_rate_limits
 from openclb.obs.logs import configure_logging
 
 
@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="'none' accepts any credentials: throwaway local use only")
     serve.add_argument("--vip-pool", default=None, help="CIDR the CLB VIPs are taken from (default 127.1.0.0/16)")
     serve.add_argument("--rate-limit", action="append", default=[], metavar="ACTION=N",
-                       help="requests per second per account for ACTION (default 20)")
+                       help="requests per second per account for ACTION (default 20; '*=N' sets the default)")
     serve.add_argument("--log-level", default="INFO")
 
     accounts = commands.add_parser("accounts", help="manage API keys in the data dir's accounts file")
@@ -65,9 +65,11 @@ def _announce(server) -> None:
     print(f"  list keys: openclb accounts list --data-dir {settings.data_dir}", flush=True)
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve_settings(args: argparse.Namespace) -> Settings:
+    """Settings for ``serve``; ValueError names the flag that is wrong. ``--rate-limit '*=N'`` sets the default."""
     host, port = parse_listen(args.listen)
-    settings = load_settings(
+    rate_limits = parse_rate_limits(args.rate_limit)
+    return load_settings(
         listen_host=host,
         listen_port=port,
         data_dir=Path(args.data_dir),
@@ -75,9 +77,13 @@ def _serve(args: argparse.Namespace) -> int:
         store_url=args.store,
         auth_mode=args.auth,
         vip_pool=args.vip_pool,
-        rate_limits=parse_rate_limits(args.rate_limit) or None,
+        rate_limit_default=rate_limits.pop("*", None),
+        rate_limits=rate_limits or None,
     )
-    configure_logging(args.log_level)
+
+
+def _serve(settings: Settings, log_level: str) -> int:
+    configure_logging(log_level)
     from openclb.app import serve_forever
 
     try:
@@ -110,7 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         from openclb.api import codegen
 
         return codegen.main(argv[1:])
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "serve":
-        return _serve(args)
+        try:
+            settings = _serve_settings(args)
+        except ValueError as exc:
+            parser.error(str(exc))
+        return _serve(settings, args.log_level)
     return _accounts(args)

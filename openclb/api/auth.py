@@ -6,8 +6,8 @@ as they arrived, because the SDKs disagree on ordering and encoding (Python urle
 insertion order, Go sorts; Python signs a Host of ``http://127.0.0.1:8080`` verbatim).
 Where real clients deviate from the documented rule, each known variant is tried in turn
 (Host lower-cased, Python's ``_``→``.`` key rewrite, Go's skipping of empty v1 values,
-the Node SDK's Host-derived service in the TC3 scope); each variant still needs the secret
-key, so tolerance never weakens the check.
+the Node SDK's Host-derived service in the TC3 scope and its port-less signed Host); each
+variant still needs the secret key, so tolerance never weakens the check.
 
 Invariants: comparisons of signatures and tokens are constant-time; no error message
 carries a secret key, token or signature; a v1 Nonce is remembered only once its signature
@@ -251,7 +251,8 @@ def _acceptable_services(host: str) -> set[str]:
 
 
 def _canonical_header_variants(request: Tc3Request, signed_headers: tuple[str, ...]) -> Iterable[str]:
-    """As received, then Host lower-cased, then every value lower-cased (the documented rule)."""
+    """As received, then Host lower-cased, then Host without its port (the Node SDK signs the
+    URL's hostname but sends ``Host: name:port``), then every value lower-cased (the documented rule)."""
     values = []
     for name in signed_headers:
         value = request.host if name == "host" else request.headers.get(name)
@@ -259,13 +260,22 @@ def _canonical_header_variants(request: Tc3Request, signed_headers: tuple[str, .
             raise _invalid_authorization(f"the signed header `{name}` is missing from the request.")
         values.append(value.strip())
     host_lowered = [value.lower() if name == "host" else value for name, value in zip(signed_headers, values)]
+    hostname_only = [_without_port(value) if name == "host" else value for name, value in zip(signed_headers, host_lowered)]
     all_lowered = [value.lower() for value in values]
     yielded: set[str] = set()
-    for variant in (values, host_lowered, all_lowered):
+    for variant in (values, host_lowered, hostname_only, all_lowered):
         canonical = "".join(f"{name}:{value}\n" for name, value in zip(signed_headers, variant))
         if canonical not in yielded:
             yielded.add(canonical)
             yield canonical
+
+
+def _without_port(host: str) -> str:
+    """``name:port`` → ``name`` and ``[v6]:port`` → ``[v6]``; anything else unchanged."""
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    name, sep, port = host.rpartition(":")
+    return name if sep and port.isdigit() and ":" not in name else host
 
 
 def _tc3_signing_key(secret_key: str, date: str, service: str) -> bytes:

@@ -3,6 +3,10 @@
 The Python SDK recognises an error only when Content-Type is exactly ``application/json``
 (digest §1.5, gotcha 1): aiohttp would append ``; charset=utf-8`` if asked to set a JSON
 content type, so the header is set by hand on raw bytes.
+
+Bodies are UTF-8 JSON with non-ASCII text as is; an envelope holding a lone surrogate (echoed
+from a ``\\ud800`` escape in a JSON body, or from a header that was not UTF-8) cannot be UTF-8,
+so that one is written with ``\\u`` escapes instead of failing.
 """
 
 from __future__ import annotations
@@ -18,12 +22,18 @@ RESPONSE_HEADERS = {"Content-Type": "application/json"}
 
 
 def success_body(result: dict[str, Any], request_id: str) -> bytes:
-    return json.dumps({"Response": {**result, "RequestId": request_id}}, ensure_ascii=False).encode()
+    return _encoded({"Response": {**result, "RequestId": request_id}})
 
 
 def error_body(error: ApiError, request_id: str) -> bytes:
-    envelope = {"Response": {"Error": {"Code": error.code, "Message": error.message}, "RequestId": request_id}}
-    return json.dumps(envelope, ensure_ascii=False).encode()
+    return _encoded({"Response": {"Error": {"Code": error.code, "Message": error.message}, "RequestId": request_id}})
+
+
+def _encoded(envelope: dict[str, Any]) -> bytes:
+    try:
+        return json.dumps(envelope, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(envelope).encode()
 
 
 def http_response(body: bytes) -> web.Response:

@@ -41,6 +41,7 @@ class TaskKind(StrEnum):
     DELETE_LOAD_BALANCER = "DeleteLoadBalancer"
     RECONCILE_LISTENERS = "ReconcileListeners"
     RECONCILE_TARGETS = "ReconcileTargets"
+    RECONCILE_RULES = "ReconcileRules"
 
 
 class PortClass(StrEnum):
@@ -93,6 +94,21 @@ class Listener:
     @property
     def port_class(self) -> PortClass:
         return PortClass.of(self.protocol)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A forwarding rule of an HTTP/HTTPS listener: domains + URL → real servers."""
+
+    id: str
+    app_id: int
+    region: str
+    lb_id: str
+    listener_id: str
+    domains: tuple[str, ...]
+    url: str
+    created_at: str
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,67 @@ class HealthCheckSpec:
 
 
 @dataclass(frozen=True)
+class CertificateSpec:
+    """A server certificate (PEM, chain allowed) and its private key (PEM)."""
+
+    cert_id: str
+    cert_pem: str
+    key_pem: str
+
+
+@dataclass(frozen=True)
+class TlsSpec:
+    """How a TLS listener (or an SNI domain) terminates TLS.
+
+    ``certificates`` holds one certificate per key algorithm (RSA and/or ECDSA); the client's
+    handshake picks. ``ca_pem`` is set for mutual TLS; ``verify_client`` is then "ON"
+    (a client certificate signed by the CA is required) or "OPTIONAL" (asked, not required).
+    """
+
+    certificates: tuple[CertificateSpec, ...]
+    ca_pem: str | None = None
+    verify_client: str = ""
+
+
+@dataclass(frozen=True)
+class RedirectSpec:
+    """An HTTP→HTTPS style rewrite: answer with ``code`` and a Location on another listener."""
+
+    code: int
+    scheme: str
+    port: int
+    host: str = ""
+    path: str = ""
+    take_url: bool = True
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One forwarding rule of an HTTP/HTTPS listener: which requests, and where they go.
+
+    Domains: exact names, wildcards (``*.example.com``, ``example.*``) or regular expressions
+    (``~pattern``). Url: exact (``=/path``), prefix (``/path``) or regular expression
+    (``~pattern``, ``~*pattern`` case-insensitive). Matching precedence is the real CLB's
+    (nginx's): exact domain, then wildcards, then regexes; exact URL, then longest prefix,
+    then regexes.
+    """
+
+    location_id: str
+    domains: tuple[str, ...]
+    url: str
+    targets: tuple[TargetSpec, ...] = ()
+    scheduler: Scheduler = Scheduler.WRR
+    health_check: HealthCheckSpec = field(default_factory=lambda: HealthCheckSpec(check_type="HTTP"))
+    session_expire_time: int = 0
+    cookie_name: str = ""
+    forward_type: str = "HTTP"
+    default_server: bool = False
+    http2: bool = False
+    tls: TlsSpec | None = None
+    redirect: RedirectSpec | None = None
+
+
+@dataclass(frozen=True)
 class ListenerSpec:
     """One listener as it must serve: its port (or port range), protocol and real servers."""
 
@@ -79,6 +140,11 @@ class ListenerSpec:
     max_cps: int = -1
     idle_timeout: int = 900
     deregister_target_rst: bool = False
+    tls: TlsSpec | None = None
+    sni: bool = False
+    rules: tuple[RuleSpec, ...] = ()
+    keepalive: bool = False
+    proxy_protocol: bool = False
 
     @property
     def ports(self) -> range:

@@ -27,14 +27,17 @@ async def _batch(services: Services, ctx: RequestContext, params: dict[str, Any]
     if not 1 <= len(items) <= MAX_BATCH_TARGETS:
         raise errors.InvalidParameterValueLength(f"Between 1 and {MAX_BATCH_TARGETS} `Targets` must be given.")
     listeners: dict[str, Listener] = {l.id: l for l in await services.db(services.store.list_listeners, ctx.scope, lb.id)}
+    rule_listener = {r.id: r.listener_id for r in await services.db(services.store.rules_of, lb.id)}
     good: list[Target] = []
     failed: list[str] = []
     for index, item in enumerate(items):
         listener = listeners.get(item["listener_id"])
-        if listener is None or (listener.protocol in ("HTTP", "HTTPS")) or item.get("location_id"):
+        location_id = item.get("location_id") or ""
+        l7 = listener is not None and listener.protocol in ("HTTP", "HTTPS")
+        if listener is None or l7 != bool(location_id) or (l7 and rule_listener.get(location_id) != listener.id):
             failed.append(item["listener_id"])
             continue
-        good.append(build_target(services, listener, item, f"Targets.{index}"))
+        good.append(build_target(services, listener, item, f"Targets.{index}", location_id))
     check_no_duplicates(good)
     existing = {t.key: t for t in await services.db(services.store.targets_of, lb.id)}
     return lb, good, list(dict.fromkeys(failed)), existing

@@ -98,7 +98,7 @@ class CertificatePlan:
             raise errors.InvalidParameter(f"The certificate `{cert_id}` given in `{wire}` was not found.")
         return found.id
 
-    def _server(self, item: dict[str, Any], wire: str) -> tuple[str, str]:
+    def server(self, item: dict[str, Any], wire: str) -> tuple[str, str]:
         if item.get("cert_id"):
             cert_id = self._existing(item["cert_id"], "SVR", f"{wire}CertId")
             return cert_id, self.lookup(self.app_id, cert_id).algorithm
@@ -109,7 +109,7 @@ class CertificatePlan:
         self.uploads.append(cert)
         return cert.id, cert.algorithm
 
-    def _ca(self, item: dict[str, Any], wire: str) -> str:
+    def ca(self, item: dict[str, Any], wire: str) -> str:
         if item.get("cert_ca_id"):
             return self._existing(item["cert_ca_id"], "CA", f"{wire}CertCaId")
         if not item.get("cert_ca_content"):
@@ -138,10 +138,10 @@ class CertificatePlan:
         """CertificateInput: SSLMode UNIDIRECTIONAL|MUTUAL; MUTUAL needs a CA; SSLVerifyClient ON|OPTIONAL."""
         mode = cert.get("ssl_mode") or "UNIDIRECTIONAL"
         _check_mode(mode, cert.get("ssl_verify_client"), "Certificate.")
-        cert_id, _ = self._server(cert, "Certificate.")
+        cert_id, _ = self.server(cert, "Certificate.")
         stored = {"ssl_mode": mode, "cert_id": cert_id, "ext_cert_ids": []}
         if mode == "MUTUAL":
-            stored["cert_ca_id"] = self._ca(cert, "Certificate.")
+            stored["cert_ca_id"] = self.ca(cert, "Certificate.")
             stored["ssl_verify_client"] = cert.get("ssl_verify_client") or "ON"
         return stored
 
@@ -155,7 +155,7 @@ class CertificatePlan:
             if self._is_ca_item(item):
                 cas.append(self._ca_item(item, wire))
                 continue
-            cert_id, algorithm = self._server(item, wire)
+            cert_id, algorithm = self.server(item, wire)
             if algorithm in algorithms:
                 raise errors.InvalidParameterValue(f"`MultiCertInfo` may carry only one {algorithm} certificate.")
             algorithms.add(algorithm)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from openclb.services import batch_targets, details, listeners, load_balancers, targets, task_status
+from openclb.services import (
+    batch_targets, certificate_actions, details, forwarding_rules, listeners, load_balancers, rewrites, targets,
+    task_status,
+)
 from openclb.services.context import Handler
 from openclb.services.deps import Services
 
@@ -34,6 +37,17 @@ _ACTIONS = {
     "BatchRegisterTargets": batch_targets.batch_register_targets,
     "BatchDeregisterTargets": batch_targets.batch_deregister_targets,
     "BatchModifyTargetWeight": batch_targets.batch_modify_target_weight,
+    "CreateRule": forwarding_rules.create_rule,
+    "DeleteRule": forwarding_rules.delete_rule,
+    "ModifyRule": forwarding_rules.modify_rule,
+    "ModifyDomain": forwarding_rules.modify_domain,
+    "ModifyDomainAttributes": forwarding_rules.modify_domain_attributes,
+    "ManualRewrite": rewrites.manual_rewrite,
+    "AutoRewrite": rewrites.auto_rewrite,
+    "DeleteRewrite": rewrites.delete_rewrite,
+    "DescribeRewrite": rewrites.describe_rewrite,
+    "ReplaceCertForLoadBalancers": certificate_actions.replace_cert_for_load_balancers,
+    "DescribeLoadBalancerListByCertId": certificate_actions.describe_load_balancer_list_by_cert_id,
 }
 
 

@@ -79,7 +79,11 @@ async def describe_listeners(services: Services, ctx: RequestContext, params: di
         and params.get("protocol") in (None, listener.protocol)
         and (params.get("port") is None or params["port"] in listener.ports)
     ]
-    return {"Listeners": [views.listener(l) for l in found], "TotalCount": len(found)}
+    rules = await services.db(services.store.rules_of, lb.id)
+    return {
+        "Listeners": [views.listener(l, [r for r in rules if r.listener_id == l.id]) for l in found],
+        "TotalCount": len(found),
+    }
 
 
 async def _require_listeners(

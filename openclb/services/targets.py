@@ -73,15 +73,20 @@ async def require_listener(services: Services, ctx: RequestContext, lb_id: str, 
     raise errors.InvalidParameterListenerIdNotFound(f"some ListenerId ['{listener_id}'] not found in LoadBalancer {lb_id}.")
 
 
-def rule_location(listener: Listener, params: dict[str, Any]) -> str:
-    """L4 targets hang on the listener; L7 targets need a rule (LocationId or Domain+Url)."""
+async def rule_location(services: Services, listener: Listener, params: dict[str, Any]) -> str:
+    """L4 targets hang on the listener; L7 targets on a rule (LocationId, or Domain + Url)."""
     if listener.protocol not in L7:
         return ""
-    location_id = params.get("location_id")
-    if not location_id and not (params.get("domain") and params.get("url")):
+    location_id, domain, url = params.get("location_id"), params.get("domain"), params.get("url")
+    if not location_id and not (domain and url):
         raise errors.MissingParameter("HTTP/HTTPS listeners need `LocationId`, or `Domain` and `Url`.")
+    for rule in await services.db(services.store.rules_of, listener.lb_id):
+        if rule.listener_id != listener.id:
+            continue
+        if (location_id and rule.id == location_id) or (not location_id and domain in rule.domains and rule.url == url):
+            return rule.id
     raise errors.InvalidParameterLocationNotFound(
-        f"The forwarding rule {location_id or params.get('domain', '') + params.get('url', '')} was not found."
+        f"The forwarding rule {location_id or f'{domain}{url}'} was not found on listener {listener.id}."
     )
 
 
@@ -101,7 +106,7 @@ async def write_targets(
 async def _prepare(services: Services, ctx: RequestContext, params: dict[str, Any]):
     lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
     listener = await require_listener(services, ctx, lb.id, params["listener_id"])
-    location_id = rule_location(listener, params)
+    location_id = await rule_location(services, listener, params)
     items = params["targets"]
     if not 1 <= len(items) <= MAX_TARGETS_PER_CALL:
         raise errors.InvalidParameterValueLength(f"Between 1 and {MAX_TARGETS_PER_CALL} `Targets` must be given.")
@@ -183,8 +188,15 @@ async def describe_targets(services: Services, ctx: RequestContext, params: dict
         t for t in await services.db(services.store.targets_of, lb.id)
         if ("private-ip-address" not in filters or t.ip in filters["private-ip-address"])
         and ("tag" not in filters or t.tag in filters["tag"])
+        and ("location-id" not in filters or t.location_id in filters["location-id"])
     ]
-    return {"Listeners": [views.listener_backend(l, [t for t in targets if t.listener_id == l.id]) for l in listeners]}
+    rules = await services.db(services.store.rules_of, lb.id)
+    if "location-id" in filters:
+        rules = [r for r in rules if r.id in filters["location-id"]]
+    return {"Listeners": [
+        views.listener_backend(l, [t for t in targets if t.listener_id == l.id], [r for r in rules if r.listener_id == l.id])
+        for l in listeners
+    ]}
 
 
 async def describe_target_health(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -203,5 +215,9 @@ async def describe_target_health(services: Services, ctx: RequestContext, params
             if not listener_ids or l.id in listener_ids
         ]
         targets = await services.db(services.store.targets_of, lb.id)
-        report.append(views.load_balancer_health(lb, listeners, targets, live))
+        rules = await services.db(services.store.rules_of, lb.id)
+        location_ids = params.get("location_ids") or []
+        if location_ids:
+            rules = [r for r in rules if r.id in location_ids]
+        report.append(views.load_balancer_health(lb, listeners, targets, live, rules))
     return {"LoadBalancers": report}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from openclb.domain.models import Listener, LoadBalancer, Target, Task
+from openclb.domain.models import Listener, LoadBalancer, Rule, Target, Task
 
 DEFAULT_VPC_ID = "vpc-openclb0"
 DEFAULT_ZONE_ID = 100003
@@ -213,7 +213,7 @@ def certificate(cert: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def listener(item: Listener) -> dict[str, Any]:
+def listener(item: Listener, rules: list[Rule] = ()) -> dict[str, Any]:
     s = item.settings
     l4 = item.protocol in _L4_PROTOCOLS
     return {
@@ -225,7 +225,7 @@ def listener(item: Listener) -> dict[str, Any]:
         "Scheduler": (s.get("scheduler") or "WRR") if l4 else None,
         "SessionExpireTime": int(s.get("session_expire_time") or 0) if l4 else None,
         "SniSwitch": int(s.get("sni_switch") or 0),
-        "Rules": [] if item.protocol in _L7_PROTOCOLS else None,
+        "Rules": [rule_output(r) for r in rules] if item.protocol in _L7_PROTOCOLS else None,
         "ListenerName": item.name,
         "CreateTime": _trim(item.created_at),
         "EndPort": item.end_port,
@@ -288,24 +288,25 @@ def backend(target: Target) -> dict[str, Any]:
     }
 
 
-def listener_backend(item: Listener, targets: list[Target]) -> dict[str, Any]:
+def listener_backend(item: Listener, targets: list[Target], rules: list[Rule] = ()) -> dict[str, Any]:
     l7 = item.protocol in _L7_PROTOCOLS
     return {
         "ListenerId": item.id,
         "Protocol": item.protocol,
         "Port": item.port,
-        "Rules": [] if l7 else None,
-        "Targets": None if l7 else [backend(t) for t in targets],
+        "Rules": [rule_targets(r, targets) for r in rules] if l7 else None,
+        "Targets": [] if l7 else [backend(t) for t in targets],
         "EndPort": item.end_port,
     }
 
 
 def load_balancer_health(
-    lb: LoadBalancer, listeners: list[Listener], targets: list[Target], live: dict[tuple[str, str, int], Any]
+    lb: LoadBalancer, listeners: list[Listener], targets: list[Target], live: dict[tuple[str, str, int], Any],
+    rules: list[Rule] = (),
 ) -> dict[str, Any]:
     """L4 listeners report their targets through one Rules entry, as the real API does."""
     def target_health(t: Target) -> dict[str, Any]:
-        health = live.get((t.listener_id, t.ip, t.port))
+        health = live.get((t.location_id or t.listener_id, t.ip, t.port))
         healthy = bool(health.healthy) if health else True
         detail = health.detail if health else "Unknown"
         return {
@@ -322,11 +323,91 @@ def load_balancer_health(
                 "ListenerName": l.name,
                 "Protocol": l.protocol,
                 "Port": l.port,
-                "Rules": [] if l.protocol in _L7_PROTOCOLS else [{
+                "Rules": [{
+                    "LocationId": r.id, "Domain": r.domains[0], "Url": r.url, "RuleId": r.id,
+                    "Targets": [target_health(t) for t in targets if t.location_id == r.id],
+                } for r in rules if r.listener_id == l.id] if l.protocol in _L7_PROTOCOLS else [{
                     "LocationId": l.id, "Domain": None, "Url": None, "RuleId": l.id,
                     "Targets": [target_health(t) for t in targets if t.listener_id == l.id],
                 }],
             }
             for l in listeners
         ],
+    }
+
+
+def rule_health_check(hc: dict[str, Any] | None) -> dict[str, Any]:
+    """A rule's HealthCheck: HTTP checks by default, every key present."""
+    hc = hc or {}
+    return {
+        "HealthSwitch": int(hc.get("health_switch", 1)),
+        "TimeOut": int(hc.get("time_out", 2)),
+        "IntervalTime": int(hc.get("interval_time", 5)),
+        "HealthNum": int(hc.get("health_num", 3)),
+        "UnHealthNum": int(hc.get("un_health_num", 3)),
+        "HttpCode": int(hc.get("http_code", 31)),
+        "HttpCheckPath": hc.get("http_check_path") or "/",
+        "HttpCheckDomain": hc.get("http_check_domain") or "",
+        "HttpCheckMethod": (hc.get("http_check_method") or "HEAD").upper(),
+        "CheckPort": hc.get("check_port"),
+        "ContextType": None,
+        "SendContext": None,
+        "RecvContext": None,
+        "CheckType": hc.get("check_type") or "HTTP",
+        "HttpVersion": hc.get("http_version") or "HTTP/1.1",
+        "SourceIpType": int(hc.get("source_ip_type") or 0),
+        "ExtendedCode": hc.get("extended_code"),
+    }
+
+
+def rewrite_target(rule: Rule) -> dict[str, Any]:
+    target = rule.settings.get("rewrite_target") or {}
+    return {
+        "TargetListenerId": target.get("target_listener_id"),
+        "TargetLocationId": target.get("target_location_id"),
+        "RewriteCode": int(target.get("rewrite_code") or 0),
+        "TakeUrl": bool(target.get("take_url", False)),
+        "RewriteType": target.get("rewrite_type") or ("Manual" if target else ""),
+    }
+
+
+def rule_output(rule: Rule) -> dict[str, Any]:
+    s = rule.settings
+    return {
+        "LocationId": rule.id,
+        "Domain": rule.domains[0],
+        "Url": rule.url,
+        "SessionExpireTime": int(s.get("session_expire_time") or 0),
+        "HealthCheck": rule_health_check(s.get("health_check")),
+        "Certificate": certificate(s.get("certificate")),
+        "Scheduler": s.get("scheduler") or "WRR",
+        "ListenerId": rule.listener_id,
+        "RewriteTarget": rewrite_target(rule),
+        "HttpGzip": True,
+        "BeAutoCreated": bool(s.get("be_auto_created", False)),
+        "DefaultServer": bool(s.get("default_server", False)),
+        "Http2": bool(s.get("http2", False)),
+        "ForwardType": s.get("forward_type") or "HTTP",
+        "CreateTime": _trim(rule.created_at),
+        "TargetType": s.get("target_type") or "NODE",
+        "TargetGroup": None,
+        "WafDomainId": "",
+        "TrpcCallee": s.get("trpc_callee") or "",
+        "TrpcFunc": s.get("trpc_func") or "",
+        "QuicStatus": "QUIC_ACTIVE" if s.get("quic") else "QUIC_INACTIVE",
+        "Domains": list(rule.domains),
+        "TargetGroupList": None,
+        "OAuth": {"OAuthEnable": bool((s.get("oauth") or {}).get("o_auth_enable", False)),
+                  "OAuthFailureStatus": (s.get("oauth") or {}).get("o_auth_failure_status") or "BYPASS"},
+        "CookieName": s.get("cookie_name") or "",
+    }
+
+
+def rule_targets(rule: Rule, targets: list[Target]) -> dict[str, Any]:
+    return {
+        "LocationId": rule.id,
+        "Domain": rule.domains[0],
+        "Url": rule.url,
+        "Targets": [backend(t) for t in targets if t.location_id == rule.id],
+        "FunctionTargets": [],
     }

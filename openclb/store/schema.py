@@ -70,6 +70,21 @@ listener_ports = Table(
     Column("listener_id", String(32), ForeignKey("listeners.id", ondelete="CASCADE"), nullable=False),
 )
 
+rules = Table(
+    "rules",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("app_id", BigInteger, nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("lb_id", String(32), ForeignKey("load_balancers.id", ondelete="CASCADE"), nullable=False),
+    Column("listener_id", String(32), ForeignKey("listeners.id", ondelete="CASCADE"), nullable=False),
+    Column("domains", JSON, nullable=False),
+    Column("url", String(255), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("settings", JSON, nullable=False),
+    Index("ix_rule_listener", "listener_id"),
+)
+
 targets = Table(
     "targets",
     metadata,

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from openclb.domain.models import (
-    Certificate, Listener, LoadBalancer, ProvisioningState, Scope, Target, Task, TaskStatus,
+    Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Scope, Target, Task, TaskStatus,
 )
 from openclb.store import schema
 from openclb.store.migrations import migrate
@@ -56,6 +56,8 @@ def _row_to(cls, row) -> object:
     values = {k: v for k, v in row._mapping.items() if k in names}
     if "lb_ids" in values:
         values["lb_ids"] = tuple(values["lb_ids"])
+    if "domains" in values:
+        values["domains"] = tuple(values["domains"])
     if "state" in values:
         values["state"] = ProvisioningState(values["state"])
     if cls is Task:
@@ -157,7 +159,7 @@ class Store:
 
     def add_listeners(
         self, scope: Scope, lb_id: str, new: Sequence[Listener], task: Task, quota: int,
-        certificates: Sequence[Certificate] = (),
+        certificates: Sequence[Certificate] = (), rules: Sequence[Rule] = (),
     ) -> None:
         """Insert listeners, their ports and uploaded certificates with the task; PortTaken on a clash."""
         with self.engine.begin() as conn:
@@ -182,6 +184,8 @@ class Store:
                     conn.execute(insert(schema.listener_ports), port_rows)
             except IntegrityError as exc:
                 raise PortTaken(str(exc.orig)) from exc
+            if rules:
+                conn.execute(insert(schema.rules), [{**asdict(rule), "domains": list(rule.domains)} for rule in rules])
             conn.execute(insert(schema.tasks).values(**_task_values(task)))
 
     def change_listener(
@@ -212,6 +216,61 @@ class Store:
                 .where(schema.listeners.c.lb_id == lb_id, schema.listeners.c.id.in_(list(listener_ids)))
                 .values(state=ProvisioningState.PENDING_DELETE, pending_task_id=task.id)
             )
+            conn.execute(insert(schema.tasks).values(**_task_values(task)))
+
+    # Rules --------------------------------------------------------------------------
+
+    def rules_of(self, lb_id: str) -> list[Rule]:
+        r = schema.rules
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(r).where(r.c.lb_id == lb_id).order_by(r.c.created_at, r.c.id))
+            return [_row_to(Rule, row) for row in rows]
+
+    def change_rules(
+        self, scope: Scope, lb_id: str, upserts: Sequence[Rule], removals: Sequence[str], task: Task,
+        certificates: Sequence[Certificate] = (), per_listener_limit: int = 50,
+    ) -> None:
+        """Write rule changes of one CLB with their task; removing a rule unbinds its targets."""
+        r, t = schema.rules, schema.targets
+        with self.engine.begin() as conn:
+            _take_busy(conn, scope, lb_id, task.id)
+            _insert_certificates(conn, certificates)
+            doomed = [*removals, *(rule.id for rule in upserts)]
+            if doomed:
+                conn.execute(delete(r).where(r.c.id.in_(doomed)))
+            if removals:
+                conn.execute(delete(t).where(t.c.location_id.in_(list(removals))))
+            if upserts:
+                conn.execute(insert(r), [{**asdict(rule), "domains": list(rule.domains)} for rule in upserts])
+            for listener_id in {rule.listener_id for rule in upserts}:
+                count = conn.execute(select(func.count()).select_from(r).where(r.c.listener_id == listener_id)).scalar_one()
+                if count > per_listener_limit:
+                    raise QuotaReached(count)
+            conn.execute(insert(schema.tasks).values(**_task_values(task)))
+
+    def certificate_users(self, app_id: int) -> list[tuple[Listener, list[Rule]]]:
+        """Every listener of the account with its rules: where certificates are used."""
+        ls, r = schema.listeners, schema.rules
+        with self.engine.connect() as conn:
+            listeners = [_row_to(Listener, row) for row in conn.execute(select(ls).where(ls.c.app_id == app_id))]
+            rules = [_row_to(Rule, row) for row in conn.execute(select(r).where(r.c.app_id == app_id))]
+        return [(l, [rule for rule in rules if rule.listener_id == l.id]) for l in listeners]
+
+    def replace_certificate(
+        self, app_id: int, listener_settings: dict[str, dict], rule_settings: dict[str, dict],
+        lb_ids: Sequence[str], task: Task, certificates: Sequence[Certificate],
+    ) -> None:
+        """ReplaceCertForLoadBalancers: new certificate settings everywhere, one task over all CLBs."""
+        ls, r, lbs = schema.listeners, schema.rules, schema.load_balancers
+        with self.engine.begin() as conn:
+            for lb_id in lb_ids:
+                lb = conn.execute(select(lbs).where(lbs.c.id == lb_id)).first()
+                _take_busy(conn, Scope(lb.app_id, lb.region), lb_id, task.id)
+            _insert_certificates(conn, certificates)
+            for listener_id, settings in listener_settings.items():
+                conn.execute(update(ls).where(ls.c.id == listener_id, ls.c.app_id == app_id).values(settings=settings))
+            for rule_id, settings in rule_settings.items():
+                conn.execute(update(r).where(r.c.id == rule_id, r.c.app_id == app_id).values(settings=settings))
             conn.execute(insert(schema.tasks).values(**_task_values(task)))
 
     # Targets ------------------------------------------------------------------------
@@ -279,6 +338,7 @@ class Store:
                     continue
                 if lb.state == ProvisioningState.PENDING_DELETE and status is TaskStatus.SUCCEEDED:
                     conn.execute(delete(schema.targets).where(schema.targets.c.lb_id == lb_id))
+                    conn.execute(delete(schema.rules).where(schema.rules.c.lb_id == lb_id))
                     conn.execute(delete(schema.listener_ports).where(schema.listener_ports.c.lb_id == lb_id))
                     conn.execute(delete(ls).where(ls.c.lb_id == lb_id))
                     conn.execute(delete(lbs).where(lbs.c.id == lb_id))
@@ -295,6 +355,15 @@ class Store:
             )
 
     # Certificates -------------------------------------------------------------------
+
+    def certificates_by_id(self, cert_ids: Iterable[str]) -> dict[str, Certificate]:
+        """Certificates by id, whatever the account (the worker's view, to load TLS contexts)."""
+        c = schema.certificates
+        wanted = sorted(set(cert_ids))
+        if not wanted:
+            return {}
+        with self.engine.connect() as conn:
+            return {row.id: _row_to(Certificate, row) for row in conn.execute(select(c).where(c.c.id.in_(wanted)))}
 
     def get_certificate(self, app_id: int, cert_id: str) -> Certificate | None:
         c = schema.certificates
@@ -377,6 +446,7 @@ def _settle_listener(conn: Connection, listener: Listener, failed: bool) -> None
     )
     if remove:
         conn.execute(delete(schema.targets).where(schema.targets.c.listener_id == listener.id))
+        conn.execute(delete(schema.rules).where(schema.rules.c.listener_id == listener.id))
         conn.execute(delete(schema.listener_ports).where(schema.listener_ports.c.listener_id == listener.id))
         conn.execute(delete(ls).where(ls.c.id == listener.id))
         return

@@ -20,10 +20,11 @@ from concurrent.futures import Executor
 from functools import partial
 from typing import Any
 
-from openclb.domain.models import ProvisioningState, Task, TaskStatus
+from openclb.domain.models import Listener, LoadBalancer, ProvisioningState, Task, TaskStatus
 from openclb.engine.base import Engine
+from openclb.engine.desired import LoadBalancerState
 from openclb.store.store import Store
-from openclb.tasks.desired import load_balancer_state
+from openclb.tasks.desired import certificate_ids, load_balancer_state
 
 log = logging.getLogger("openclb.tasks")
 
@@ -49,10 +50,14 @@ class TaskWorker:
         for task in await self._db(self._store.running_tasks):
             self.submit(task)
 
-    async def _desired(self, lb):
-        listeners = await self._db(self._store.listeners_of, lb.id)
+    async def _desired(self, lb: LoadBalancer, listeners: list[Listener] | None = None) -> LoadBalancerState:
+        """The full desired state of one CLB, read from the store."""
+        if listeners is None:
+            listeners = await self._db(self._store.listeners_of, lb.id)
         targets = await self._db(self._store.targets_of, lb.id)
-        return load_balancer_state(lb, listeners, targets)
+        rules = await self._db(self._store.rules_of, lb.id)
+        certificates = await self._db(self._store.certificates_by_id, certificate_ids(listeners, rules))
+        return load_balancer_state(lb, listeners, targets, rules, certificates)
 
     def submit(self, task: Task) -> asyncio.Task:
         """Start carrying out a committed task; the returned asyncio task ends when it is settled."""
@@ -106,8 +111,7 @@ class TaskWorker:
                 await self._engine.remove(lb_id)
                 continue
             listeners = await self._db(self._store.listeners_of, lb_id)
-            targets = await self._db(self._store.targets_of, lb_id)
-            result = await self._engine.apply(load_balancer_state(lb, listeners, targets))
+            result = await self._engine.apply(await self._desired(lb, listeners))
             mine = {l.id for l in listeners if l.pending_task_id == task.id}
             reasons = [err.user_message for lid, err in result.failed.items() if lid in mine]
             if reasons:

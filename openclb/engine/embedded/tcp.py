@@ -76,6 +76,9 @@ class StreamListener(ListenerCore):
             server.close()
         self.servers = []
         self.abort_connections()
+        # The ports are free already; uvloop finishes closing its handles (and our socket
+        # objects) on the next loop iteration.
+        await asyncio.sleep(0)
 
 
 class TcpRelay(asyncio.Protocol):
