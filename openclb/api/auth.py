@@ -260,7 +260,9 @@ def _canonical_header_variants(request: Tc3Request, signed_headers: tuple[str, .
             raise _invalid_authorization(f"the signed header `{name}` is missing from the request.")
         values.append(value.strip())
     host_lowered = [value.lower() if name == "host" else value for name, value in zip(signed_headers, values)]
-    hostname_only = [_without_port(value) if name == "host" else value for name, value in zip(signed_headers, host_lowered)]
+    hostname_only = [
+        _without_port(value) if name == "host" else value for name, value in zip(signed_headers, host_lowered)
+    ]
     all_lowered = [value.lower() for value in values]
     yielded: set[str] = set()
     for variant in (values, host_lowered, hostname_only, all_lowered):

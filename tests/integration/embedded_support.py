@@ -25,8 +25,14 @@ def run(loop_kind: str, main, timeout: float = 20.0):
     if loop_kind == "uvloop":
         uvloop = pytest.importorskip("uvloop")
         factory = uvloop.new_event_loop
+    async def bounded():
+        try:
+            return await asyncio.wait_for(main(), timeout)
+        finally:
+            await asyncio.sleep(0.01)  # let closed transports and handles finish closing
+
     with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(asyncio.wait_for(main(), timeout))
+        return runner.run(bounded())
 
 
 def fresh_vip() -> str:

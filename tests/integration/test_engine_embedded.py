@@ -530,6 +530,7 @@ def test_slow_reader_keeps_proxy_buffers_bounded(loop_kind):
         assert received == _FloodProtocol.TOTAL
         writer.close()
         await engine.close()
+        backend.close()
     run(loop_kind, main, timeout=30)
 
 

@@ -1,0 +1,245 @@
+"""Data plane: TCP (keep-alive, connection per request, bulk) and UDP through openclb vs peers.
+
+Set-up, the same for every path: nginx answers a small fixed body on two ports (the two
+backends); an iperf3 server is the bulk and UDP backend. openclb gets one CLB with a TCP
+listener over both nginx ports, and a TCP and a UDP listener on one port over the iperf3
+server (iperf3 runs its control connection over TCP and its datagrams over UDP to the same
+port). HAProxy ``mode tcp`` (one thread, roundrobin) gets the same two frontends by hand.
+Health checks are off on both, so only relaying is measured.
+
+Paths compared, each round in turn so drift hits all alike: ``direct`` (wrk → nginx, one of
+the two ports), ``haproxy``, ``openclb``. Medians over the rounds are reported. Proxy CPU is
+read from /proc/<pid>/stat of the proxy process around each run: CPU per request is the
+figure that survives a noisy machine; requests/s and latency are shown as measured.
+
+HTTP listeners have no L7 proxy yet: that part is a placeholder that says so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from benchmarks import clb, peers
+from benchmarks.harness import Bench, CpuMeter, free_ports, median, run_wrk
+from benchmarks.report import Check, Section, Table, fmt, ratio_check
+
+WRK_CONNECTIONS = 64
+KEEPALIVE_PORT = 8080
+BULK_PORT = 5201
+UDP_PAYLOAD = 64
+
+
+@dataclass(frozen=True)
+class Path:
+    """Where one system under comparison is reached, and which process is the proxy."""
+
+    name: str
+    http_host: str
+    http_port: int
+    bulk_host: str
+    bulk_port: int
+    proxy_pid: int | None
+
+
+@dataclass
+class Testbed:
+    paths: list[Path]
+    nginx_ports: tuple[int, int]
+    iperf_port: int
+
+
+def _start_testbed(bench: Bench) -> Testbed:
+    nginx_a, nginx_b, iperf_port, ha_http, ha_bulk = free_ports(5)
+    peers.start_nginx(bench, "dp-nginx", [("127.0.0.1", nginx_a), ("127.0.0.1", nginx_b)])
+    peers.start_iperf3_server(bench, "dp-iperf3", "127.0.0.1", iperf_port)
+    backends = [("127.0.0.1", nginx_a), ("127.0.0.1", nginx_b)]
+    haproxy = peers.start_haproxy(bench, "dp-haproxy", peers.HaproxyConfig([
+        peers.Frontend("http", ("127.0.0.1", ha_http), backends),
+        peers.Frontend("bulk", ("127.0.0.1", ha_bulk), [("127.0.0.1", iperf_port)]),
+    ]))
+    server = clb.OpenclbServer(bench, "dp-openclb", "127.81.0.0/24").start()
+    client = server.client()
+    lb_id, vip = clb.create_clb(client, "bench-dataplane")
+    (http_listener,) = clb.create_listeners(client, lb_id, "TCP", [KEEPALIVE_PORT], clb.HEALTH_OFF)
+    clb.register_targets(client, lb_id, http_listener, backends)
+    for protocol in ("TCP", "UDP"):
+        (listener,) = clb.create_listeners(client, lb_id, protocol, [BULK_PORT], clb.HEALTH_OFF)
+        clb.register_targets(client, lb_id, listener, [("127.0.0.1", iperf_port)])
+    return Testbed(
+        paths=[
+            Path("direct", "127.0.0.1", nginx_a, "127.0.0.1", iperf_port, None),
+            Path("haproxy", "127.0.0.1", ha_http, "127.0.0.1", ha_bulk, haproxy.pid),
+            Path("openclb", vip, KEEPALIVE_PORT, vip, BULK_PORT, server.pid),
+        ],
+        nginx_ports=(nginx_a, nginx_b),
+        iperf_port=iperf_port,
+    )
+
+
+# -- wrk: small responses ----------------------------------------------------------------
+
+
+def _wrk_series(bench: Bench, testbed: Testbed, rounds: int, duration: float, close: bool) -> dict[str, dict]:
+    """Per path: lists of rps, p50, p99, CPU µs/request and errors over ``rounds`` runs."""
+    series = {p.name: {"rps": [], "p50": [], "p99": [], "cpu_us": [], "errors": [], "requests": []}
+              for p in testbed.paths}
+    headers = ["Connection: close"] if close else []
+    for _ in range(rounds):
+        for path in testbed.paths:
+            with CpuMeter(path.proxy_pid) as meter:
+                result = run_wrk(
+                    bench, f"http://{path.http_host}:{path.http_port}/", connections=WRK_CONNECTIONS,
+                    duration=duration, headers=headers, script_name="wrk-close" if close else "wrk-keepalive",
+                )
+            row = series[path.name]
+            row["rps"].append(result.rps)
+            row["p50"].append(result.p50_ms)
+            row["p99"].append(result.p99_ms)
+            row["errors"].append(result.errors)
+            row["requests"].append(result.requests)
+            if path.proxy_pid is not None and result.requests:
+                row["cpu_us"].append(meter.cpu / result.requests * 1e6)
+    return series
+
+
+def _wrk_table(title: str, series: dict[str, dict], rounds: int, duration: float, extra_note: str) -> Table:
+    table = Table(title, ["Path", "Requests/s", "p50 ms", "p99 ms", "Proxy CPU µs/request", "Errors (all runs)"])
+    for name, row in series.items():
+        table.rows.append([
+            name, fmt(median(row["rps"]), 0), fmt(median(row["p50"]), 2), fmt(median(row["p99"]), 2),
+            fmt(median(row["cpu_us"]), 2) if row["cpu_us"] else "— (no proxy)", str(sum(row["errors"])),
+        ])
+    table.notes.append(
+        f"wrk -t1 -c{WRK_CONNECTIONS}, {rounds} run(s) of {duration:g} s per path, interleaved; medians. "
+        f"Backend: nginx (1 worker) returning a {len(peers.NGINX_BODY)}-byte body. " + extra_note
+    )
+    return table
+
+
+# -- iperf3: bulk TCP and UDP -------------------------------------------------------------
+
+
+def _iperf3(bench: Bench, host: str, port: int, duration: float, extra: list[str]) -> dict:
+    result = bench.run(["iperf3", "-c", host, "-p", str(port), "-t", f"{duration:g}", "-J", *extra],
+                       timeout=duration + 30)
+    return json.loads(result.stdout)
+
+
+def _bulk_series(bench: Bench, testbed: Testbed, rounds: int, duration: float) -> dict[tuple[str, str], dict]:
+    series: dict[tuple[str, str], dict] = {}
+    for _ in range(rounds):
+        for direction, extra in (("client→server", []), ("server→client", ["-R"])):
+            for path in testbed.paths:
+                with CpuMeter(path.proxy_pid) as meter:
+                    data = _iperf3(bench, path.bulk_host, path.bulk_port, duration, extra)
+                received = data["end"]["sum_received"]
+                row = series.setdefault((direction, path.name), {"gbps": [], "cpu_per_gb": []})
+                row["gbps"].append(received["bits_per_second"] / 1e9)
+                if path.proxy_pid is not None and received["bytes"]:
+                    row["cpu_per_gb"].append(meter.cpu / (received["bytes"] / 1e9))
+    return series
+
+
+def _udp_series(bench: Bench, testbed: Testbed, rounds: int, duration: float, rates: list[int]) -> dict:
+    series: dict[tuple[int, str], dict] = {}
+    udp_paths = [p for p in testbed.paths if p.name != "haproxy"]
+    for _ in range(rounds):
+        for rate in rates:
+            bits = str(rate * UDP_PAYLOAD * 8)
+            for path in udp_paths:
+                with CpuMeter(path.proxy_pid) as meter:
+                    data = _iperf3(bench, path.bulk_host, path.bulk_port, duration,
+                                   ["-u", "-l", str(UDP_PAYLOAD), "-b", bits])
+                total = data["end"]["sum"]
+                delivered = total["packets"] - total["lost_packets"]
+                row = series.setdefault((rate, path.name), {"sent": [], "dps": [], "loss": [], "cpu_us": []})
+                row["sent"].append(total["packets"] / total["seconds"])
+                row["dps"].append(delivered / total["seconds"])
+                row["loss"].append(total["lost_percent"])
+                if path.proxy_pid is not None and delivered:
+                    row["cpu_us"].append(meter.cpu / delivered * 1e6)
+    return series
+
+
+# -- the section -------------------------------------------------------------------------
+
+
+def run_dataplane(bench: Bench, progress: Callable[[str], None]) -> list[Section]:
+    rounds = bench.pick(1, 3)
+    wrk_seconds = bench.pick(3, 10)
+    iperf_seconds = bench.pick(2, 5)
+    udp_rates = bench.pick([0, 20_000], [0, 20_000, 50_000])
+    testbed = _start_testbed(bench)
+
+    tcp = Section("Data plane: TCP listener")
+    progress("TCP keep-alive (wrk)")
+    keepalive = _wrk_series(bench, testbed, rounds, wrk_seconds, close=False)
+    tcp.tables.append(_wrk_table("TCP keep-alive: HTTP/1.1 through a TCP listener", keepalive, rounds, wrk_seconds,
+                                 "HAProxy: mode tcp, nbthread 1, roundrobin over the same two ports."))
+    tcp.checks.append(ratio_check(
+        "TCP keep-alive: proxy CPU per request vs HAProxy", median(keepalive["openclb"]["cpu_us"]),
+        median(keepalive["haproxy"]["cpu_us"]), "<=", 1.10))
+    tcp.checks.append(ratio_check(
+        "TCP keep-alive: requests/s vs HAProxy", median(keepalive["openclb"]["rps"]),
+        median(keepalive["haproxy"]["rps"]), ">=", 0.90))
+
+    progress("TCP connection per request (wrk, Connection: close)")
+    close = _wrk_series(bench, testbed, rounds, wrk_seconds, close=True)
+    tcp.tables.append(_wrk_table("TCP new connection per request (Connection: close)", close, rounds, wrk_seconds,
+                                 "Every request opens a client and a backend connection."))
+    tcp.checks.append(ratio_check(
+        "TCP new connection per request: requests/s vs HAProxy", median(close["openclb"]["rps"]),
+        median(close["haproxy"]["rps"]), ">=", 0.80))
+    tcp.checks.append(ratio_check(
+        "TCP new connection per request: proxy CPU per request vs HAProxy (info)",
+        median(close["openclb"]["cpu_us"]), median(close["haproxy"]["cpu_us"]), "<=", 1.10,
+        "not a target of the issue; shown because req/s is noisy"))
+
+    progress("TCP bulk (iperf3)")
+    bulk = _bulk_series(bench, testbed, rounds, iperf_seconds)
+    table = Table("TCP bulk throughput (iperf3, one stream)", ["Direction", "Path", "Gbit/s", "Proxy CPU s/GB"])
+    for (direction, name), row in bulk.items():
+        table.rows.append([direction, name, fmt(median(row["gbps"]), 2),
+                           fmt(median(row["cpu_per_gb"]), 3) if row["cpu_per_gb"] else "— (no proxy)"])
+    table.notes.append(f"iperf3 -c HOST -p PORT -t {iperf_seconds:g} [-R], {rounds} run(s) per path, medians. "
+                       "One backend (iperf3 pairs its control and data connections on one server).")
+    tcp.tables.append(table)
+    for direction in ("client→server", "server→client"):
+        tcp.checks.append(ratio_check(
+            f"TCP bulk {direction}: throughput vs HAProxy", median(bulk[(direction, "openclb")]["gbps"]),
+            median(bulk[(direction, "haproxy")]["gbps"]), ">=", 1.00))
+
+    progress("UDP (iperf3 -u)")
+    udp = Section("Data plane: UDP listener")
+    udp_series = _udp_series(bench, testbed, rounds, iperf_seconds, udp_rates)
+    table = Table("UDP datagrams through a UDP listener (iperf3 -u, 64-byte payloads)",
+                  ["Offered", "Path", "Sent/s", "Delivered/s", "Loss %", "Proxy CPU µs/datagram"])
+    for (rate, name), row in udp_series.items():
+        table.rows.append([
+            "as fast as iperf3 sends" if rate == 0 else f"{rate:,}/s", name, fmt(median(row["sent"]), 0),
+            fmt(median(row["dps"]), 0), fmt(median(row["loss"]), 2),
+            fmt(median(row["cpu_us"]), 2) if row["cpu_us"] else "— (no proxy)",
+        ])
+    table.notes.append(f"iperf3 -u -l {UDP_PAYLOAD} -b RATE -t {iperf_seconds:g}, {rounds} run(s), medians; "
+                       "loss as counted by the iperf3 server. HAProxy has no UDP: direct is the peer.")
+    udp.tables.append(table)
+    top = udp_series[(0, "openclb")]
+    udp.checks.append(Check(
+        "UDP: delivered datagrams/s at full offered load (info)", f"{median(top['dps']):,.0f}/s",
+        "no target", None, f"direct {median(udp_series[(0, 'direct')]['dps']):,.0f}/s; loss "
+        f"{median(top['loss']):.1f}% vs {median(udp_series[(0, 'direct')]['loss']):.1f}% direct"))
+    moderate = udp_series[(20_000, "openclb")]
+    udp.checks.append(Check("UDP: loss at 20,000 datagrams/s (info)", f"{median(moderate['loss']):.2f}%",
+                            "no target", None, "direct: "
+                            f"{median(udp_series[(20_000, 'direct')]['loss']):.2f}%"))
+
+    http = Section("Data plane: HTTP listener")
+    http.tables.append(Table("HTTP listener vs HAProxy mode http", ["Path", "Result"],
+                             [["openclb HTTP listener", "not available yet"]],
+                             ["HTTP listeners have no L7 proxy yet (they relay as TCP); this comparison runs "
+                              "once forwarding rules exist."]))
+    http.checks.append(Check("HTTP listener: requests/s vs HAProxy mode http", "not available yet", "≥ 0.70×",
+                             None, "no L7 proxy yet"))
+    return [tcp, http, udp]

@@ -1,0 +1,311 @@
+"""Helpers for the front-door end-to-end tests: envelope checks and requests signed by hand.
+
+Hand-signed requests exist only for what no official client will send (a Host header other
+than the endpoint it connects to, a broken Authorization header, a method other than GET or
+POST). They are signed with the Python SDK's own ``Sign`` primitives, over exactly the bytes
+``requests`` puts on the wire, so a refusal can only come from the server's rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import queue
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import requests
+from tencentcloud.clb.v20180317 import clb_client
+from tencentcloud.common import credential
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+from tencentcloud.common.profile.client_profile import ClientProfile
+from tencentcloud.common.profile.http_profile import HttpProfile
+from tencentcloud.common.sign import Sign
+
+from conftest import REGION, SECRET_ID, SECRET_KEY
+from openclb.api import errors
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = REPO / ".venv" / "bin"
+API_VERSION = "2018-03-17"
+
+DOCUMENTED_CODES = frozenset(
+    value.code
+    for value in vars(errors).values()
+    if isinstance(value, type) and issubclass(value, errors.ApiError) and value is not errors.ApiError
+)
+
+
+def assert_uuid4(text: str) -> None:
+    parsed = uuid.UUID(text)
+    assert parsed.version == 4 and str(parsed) == text.lower(), text
+
+
+def assert_envelope(response: requests.Response) -> dict[str, Any]:
+    """HTTP 200, Content-Type exactly ``application/json``, ``{"Response": {..., "RequestId": uuid4}}``."""
+    assert response.status_code == 200, (response.status_code, response.text[:300])
+    assert response.headers.get("Content-Type") == "application/json", response.headers
+    body = response.json()
+    assert set(body) == {"Response"}, body
+    inner = body["Response"]
+    assert_uuid4(inner["RequestId"])
+    if "Error" in inner:
+        assert set(inner) == {"Error", "RequestId"}, inner
+        assert set(inner["Error"]) == {"Code", "Message"}, inner
+        assert isinstance(inner["Error"]["Message"], str) and inner["Error"]["Message"]
+    return inner
+
+
+def error_code(response: requests.Response) -> str | None:
+    """The envelope's error code, or None on success (after the envelope checks)."""
+    inner = assert_envelope(response)
+    return inner["Error"]["Code"] if "Error" in inner else None
+
+
+def sdk_raises(code: str, call: Callable[[], Any]) -> TencentCloudSDKException:
+    """Run an SDK call that must fail with ``code``; the error carries a UUID4 RequestId."""
+    with pytest.raises(TencentCloudSDKException) as caught:
+        call()
+    error = caught.value
+    assert error.code == code, (error.code, error.message)
+    assert_uuid4(error.requestId)
+    return error
+
+
+def proxied_client(
+    server_url: str,
+    endpoint: str,
+    region: str = REGION,
+    sign_method: str = "TC3-HMAC-SHA256",
+    req_method: str = "POST",
+) -> clb_client.ClbClient:
+    """The official SDK aimed at ``endpoint`` (e.g. ``clb.tencentcloudapi.com``), reaching openclb
+    as its HTTP proxy: the request carries ``Host: endpoint`` exactly as it would on the Internet."""
+    http_profile = HttpProfile(endpoint=endpoint, protocol="http", reqMethod=req_method, proxy=server_url)
+    profile = ClientProfile(signMethod=sign_method, httpProfile=http_profile)
+    return clb_client.ClbClient(credential.Credential(SECRET_ID, SECRET_KEY), region, profile)
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested parameters as the SDKs flatten them: ``A.0.B=v``."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name + "."))
+        elif isinstance(value, list):
+            flat.update(flatten({str(index): item for index, item in enumerate(value)}, name + "."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+@dataclass
+class Tc3Call:
+    """One TC3-HMAC-SHA256 call, signed by hand; change a field to make it wrong on purpose."""
+
+    action: str
+    params: Mapping[str, Any] | None = None
+    body: bytes | None = None
+    method: str = "POST"
+    host: str | None = None
+    secret_id: str = SECRET_ID
+    secret_key: str = SECRET_KEY
+    region: str | None = REGION
+    version: str = API_VERSION
+    timestamp: int | None = None
+    content_type: str | None = None
+    service: str = "clb"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def send(self, server_url: str, session: requests.Session | None = None) -> requests.Response:
+        host = self.host or server_url.removeprefix("http://")
+        timestamp = int(time.time()) if self.timestamp is None else self.timestamp
+        query = ""
+        if self.method == "GET":
+            query = urlencode(flatten(self.params or {}))
+            payload = b""
+            content_type = self.content_type or "application/x-www-form-urlencoded"
+        else:
+            payload = self.body if self.body is not None else json.dumps(self.params or {}).encode()
+            content_type = self.content_type or "application/json"
+        headers = {
+            "Content-Type": content_type,
+            "Host": host,
+            "X-TC-Action": self.action,
+            "X-TC-Version": self.version,
+            "X-TC-Timestamp": str(timestamp),
+        }
+        if self.region is not None:
+            headers["X-TC-Region"] = self.region
+        headers.update(self.headers)
+        date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+        canonical_request = "\n".join(
+            (
+                self.method,
+                "/",
+                query,
+                f"content-type:{content_type}\nhost:{host}\n",
+                "content-type;host",
+                hashlib.sha256(payload).hexdigest(),
+            )
+        )
+        scope = f"{date}/{self.service}/tc3_request"
+        string_to_sign = "\n".join(
+            ("TC3-HMAC-SHA256", str(timestamp), scope, hashlib.sha256(canonical_request.encode()).hexdigest())
+        )
+        signature = Sign.sign_tc3(self.secret_key, date, self.service, string_to_sign)
+        headers.setdefault(
+            "Authorization",
+            f"TC3-HMAC-SHA256 Credential={self.secret_id}/{scope}, "
+            f"SignedHeaders=content-type;host, Signature={signature}",
+        )
+        url = f"{server_url}/" + (f"?{query}" if query else "")
+        sender = session or requests
+        data = payload if self.method != "GET" else None
+        return sender.request(self.method, url, data=data, headers=headers, timeout=30)
+
+
+def v1_signed_params(
+    method: str,
+    host: str,
+    action: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    secret_id: str = SECRET_ID,
+    secret_key: str = SECRET_KEY,
+    sign_method: str = "HmacSHA256",
+    nonce: int = 1,
+    timestamp: int | None = None,
+    region: str = REGION,
+    version: str = API_VERSION,
+) -> dict[str, str]:
+    """Every parameter of a v1 call, ``Signature`` included, as the documented rule computes it."""
+    signed = {
+        **flatten(params or {}),
+        "Action": action,
+        "Version": version,
+        "Region": region,
+        "Nonce": str(nonce),
+        "Timestamp": str(int(time.time()) if timestamp is None else timestamp),
+        "SecretId": secret_id,
+        "SignatureMethod": sign_method,
+    }
+    string_to_sign = f"{method}{host}/?" + "&".join(f"{key}={signed[key]}" for key in sorted(signed))
+    signed["Signature"] = Sign.sign(secret_key, string_to_sign, sign_method)
+    return signed
+
+
+@contextmanager
+def api_log_records() -> Iterator[list[logging.LogRecord]]:
+    """Every record the ``openclb.api`` logger emits meanwhile, whatever the logging set-up."""
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("openclb.api")
+    handler = Collect(logging.DEBUG)
+    previous_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a child process: no OPENCLB_* and no proxies, its own HOME."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("OPENCLB_") and key.lower() not in ("http_proxy", "https_proxy", "all_proxy")
+    }
+    env["HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+class ServeProcess:
+    """``openclb serve`` as a child process; ``banner`` is what it printed up to its last start-up line."""
+
+    LAST_BANNER_LINE = "list keys:"
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self._log_file = log_path.open("wb")
+        self.log_path = log_path
+        self.process = subprocess.Popen(
+            [str(VENV_BIN / "openclb"), "serve", *args],
+            stdout=subprocess.PIPE,
+            stderr=self._log_file,
+            env=env,
+            text=True,
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        self.banner = self._read_banner(deadline=time.monotonic() + 30)
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    def _read_banner(self, deadline: float) -> list[str]:
+        banner: list[str] = []
+        while time.monotonic() < deadline:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            banner.append(line)
+            if line.strip().startswith(self.LAST_BANNER_LINE):
+                return banner
+        self.stop()
+        raise AssertionError(f"openclb serve did not start: {banner}\n{self.log_path.read_text(errors='replace')}")
+
+    @property
+    def url(self) -> str:
+        prefix = "openclb serving the CLB API at "
+        return next(line[len(prefix):].strip() for line in self.banner if line.startswith(prefix))
+
+    def banner_value(self, name: str) -> str | None:
+        prefix = f"{name}="
+        return next((line.strip()[len(prefix):] for line in self.banner if line.strip().startswith(prefix)), None)
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for raw in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                lines.append(json.loads(raw))
+            except ValueError:
+                continue
+        return lines
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._log_file.close()
+        return self.process.returncode
