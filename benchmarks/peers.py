@@ -14,8 +14,10 @@ run in the foreground as single processes so /proc/<pid>/stat is the whole of ea
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -61,8 +63,9 @@ def tool_versions(bench: Bench) -> dict[str, str]:
 # -- nginx -------------------------------------------------------------------------------
 
 
-def render_nginx_config(workdir: Path, listens: Sequence[tuple[str, int]]) -> str:
-    """One server block answering ``NGINX_BODY`` on every (host, port) in ``listens``."""
+def render_nginx_config(workdir: Path, listens: Sequence[tuple[str, int]], status_port: int | None = None) -> str:
+    """One server block answering ``NGINX_BODY`` on every (host, port) in ``listens``; with
+    ``status_port``, a stub_status page on 127.0.0.1 counting accepted connections."""
     temp = workdir / "nginx-temp"
     temp.mkdir(exist_ok=True)
     listen_lines = "\n".join(f"    listen {host}:{port} backlog=4096;" for host, port in listens)
@@ -70,6 +73,9 @@ def render_nginx_config(workdir: Path, listens: Sequence[tuple[str, int]]) -> st
         f"  {kind}_temp_path {temp}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     body = NGINX_BODY.replace("\n", "\\n")
+    status = ""
+    if status_port is not None:
+        status = f"  server {{\n    listen 127.0.0.1:{status_port};\n    location / {{ stub_status; }}\n  }}\n"
     return f"""daemon off;
 master_process off;
 worker_processes 1;
@@ -90,18 +96,28 @@ http {{
 {listen_lines}
     location / {{ return 200 "{body}"; }}
   }}
-}}
+{status}}}
 """
 
 
-def start_nginx(bench: Bench, name: str, listens: Sequence[tuple[str, int]], ready_timeout: float = 30) -> Service:
+def start_nginx(bench: Bench, name: str, listens: Sequence[tuple[str, int]], ready_timeout: float = 30,
+                status_port: int | None = None) -> Service:
     config = bench.workdir / f"{name}.conf"
-    config.write_text(render_nginx_config(bench.workdir, listens))
+    config.write_text(render_nginx_config(bench.workdir, listens, status_port))
     service = bench.spawn(name, ["nginx", "-c", str(config), "-e", str(bench.workdir / f"{name}.stderr.log")])
     host, port = listens[-1]
     if not wait_until(lambda: accepts(host, port) or not service.alive(), ready_timeout) or not service.alive():
         raise RuntimeError(f"nginx {name} did not start: {service.log_tail()}")
     return service
+
+
+def nginx_accepted(status_port: int) -> int:
+    """Connections nginx has accepted since it started (its stub_status counter)."""
+    conn = http.client.HTTPConnection("127.0.0.1", status_port, timeout=10)
+    conn.request("GET", "/")
+    lines = conn.getresponse().read().decode().splitlines()
+    conn.close()
+    return int(lines[2].split()[0])
 
 
 # -- HAProxy -----------------------------------------------------------------------------
@@ -125,12 +141,13 @@ class HaproxyConfig:
     frontends: list[Frontend] = field(default_factory=list)
     nbthread: int = 1
     maxconn: int = 4000
+    stats_socket: Path | None = None
 
     def render(self) -> str:
-        lines = [
-            "global",
-            f"  nbthread {self.nbthread}",
-            f"  maxconn {self.maxconn}",
+        lines = ["global", f"  nbthread {self.nbthread}", f"  maxconn {self.maxconn}"]
+        if self.stats_socket is not None:
+            lines.append(f"  stats socket {self.stats_socket} mode 600 level admin")
+        lines += [
             "",
             "defaults",
             "  mode tcp",
@@ -163,6 +180,28 @@ def start_haproxy(bench: Bench, name: str, config: HaproxyConfig, ready_timeout:
     if not wait_until(lambda: accepts(host, port) or not service.alive(), ready_timeout, 0.005) or not service.alive():
         raise RuntimeError(f"haproxy {name} did not start: {service.log_tail()}")
     return service
+
+
+def haproxy_checks_passing(stats_socket: Path) -> tuple[int, int]:
+    """(servers whose last check passed, servers with checks) from the stats socket's ``show stat``."""
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.settimeout(10)
+        conn.connect(str(stats_socket))
+        conn.sendall(b"show stat\n")
+        chunks = []
+        while chunk := conn.recv(1 << 16):
+            chunks.append(chunk)
+    rows = b"".join(chunks).decode(errors="replace").splitlines()
+    header = rows[0].lstrip("# ").split(",")
+    svname, check = header.index("svname"), header.index("check_status")
+    passing = total = 0
+    for row in rows[1:]:
+        fields = row.split(",")
+        if len(fields) <= check or fields[svname] in ("FRONTEND", "BACKEND") or not fields[check]:
+            continue
+        total += 1
+        passing += fields[check].lstrip("* ") == "L4OK"
+    return passing, total
 
 
 # -- iperf3 ------------------------------------------------------------------------------

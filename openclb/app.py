@@ -19,6 +19,7 @@ from openclb.api.ratelimit import RateLimiter
 from openclb.config import Settings, read_instance_map
 from openclb.engine.base import Engine
 from openclb.engine.embedded.engine import EmbeddedEngine
+from openclb.engine.embedded.health import HealthChecker
 from openclb.services.clock import sortable_now
 from openclb.services.deps import Services
 from openclb.services.handlers import build_handlers
@@ -30,7 +31,7 @@ log = logging.getLogger("openclb.app")
 
 def build_engine(settings: Settings) -> Engine:
     if settings.engine == "embedded":
-        return EmbeddedEngine(max_ports_per_listener=settings.max_port_range)
+        return EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range)
     raise ValueError(f"unknown engine {settings.engine!r}; available: embedded")
 
 

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from embedded_support import (
-    LOOP_KINDS, UdpClient, ask, fresh_vip, free_port, run, state, udp_backends, udp_listener,
+    LOOP_KINDS, UdpClient, ask, fresh_vip, free_port, open_fds, run, state, udp_backends, udp_listener,
 )
 from openclb.engine.desired import Protocol, TargetSpec
 from openclb.engine.embedded import EmbeddedEngine
@@ -77,12 +77,11 @@ def test_udp_wrr_spreads_flows_and_weight_zero_gets_none(loop_kind):
         engine = EmbeddedEngine()
         await engine.apply(state(vip, udp_listener(
             "lbl-1", port, [first.target(), second.target(), zero.target(0)])))
-        names = []
-        for _ in range(6):
-            transport, client = await open_udp(vip, port)
-            names.append(await ask(transport, client, b"hi"))
-            transport.close()
+        clients = [await open_udp(vip, port) for _ in range(6)]
+        names = [await ask(transport, client, b"hi") for transport, client in clients]
         assert sorted(names) == ["first"] * 3 + ["second"] * 3
+        for transport, _ in clients:
+            transport.close()
         await engine.close()
         for backend in (first, second, zero):
             backend.close()
@@ -98,12 +97,11 @@ def test_udp_session_persistence_keeps_client_ip_on_target(loop_kind):
         targets = [first.target(), second.target()]
         await engine.apply(state(vip, udp_listener("lbl-1", port, targets, session_expire_time=30)))
         for client_ip in ("127.4.0.1", "127.4.0.2"):
-            names = set()
-            for _ in range(4):
-                transport, client = await open_udp(vip, port, client_ip)
-                names.add(await ask(transport, client, b"hello"))
+            clients = [await open_udp(vip, port, client_ip) for _ in range(4)]
+            assert len({await ask(transport, client, b"hello") for transport, client in clients}) == 1
+            for transport, _ in clients:
                 transport.close()
-            assert len(names) == 1
+        assert engine.stats()["lb-test"]["lbl-1"]["total"] == 8
         await engine.close()
         first.close()
         second.close()
@@ -120,7 +118,7 @@ def test_quic_cid_session_pins_across_client_address_change(loop_kind):
             "lbl-1", port, [first.target(), second.target()], protocol=Protocol.QUIC, session_type="QUIC_CID")))
         for index in range(3):
             cid = bytes([index + 1]) * 8
-            old_transport, old_client = await open_udp(vip, port, "127.5.0.1")
+            old_transport, old_client = await open_udp(vip, port, f"127.5.0.{index + 1}")
             served_by = await ask(old_transport, old_client, quic_long(cid))
             new_transport, new_client = await open_udp(vip, port, f"127.5.1.{index + 1}")
             assert await ask(new_transport, new_client, quic_short(cid)) == served_by
@@ -239,4 +237,45 @@ def test_udp_listener_update_keeps_flows_and_removal_releases_port(loop_kind):
         await engine.close()
         first.close()
         second.close()
+    run(loop_kind, main)
+
+
+def test_udp_burst_at_flow_start_is_relayed_whole(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip, socket.SOCK_DGRAM)
+        (backend,) = await udp_backends("echo")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, udp_listener("lbl-1", port, [backend.target()])))
+        transport, client = await open_udp(vip, port)
+        for index in range(50):
+            transport.sendto(b"%d" % index)
+        replies = {await client.reply() for _ in range(50)}
+        assert replies == {b"echo|%d" % index for index in range(50)}
+        transport.close()
+        await engine.close()
+        backend.close()
+    run(loop_kind, main)
+
+
+def test_udp_no_fd_leak_after_flows_end(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip, socket.SOCK_DGRAM)
+        (backend,) = await udp_backends("echo")
+        engine = EmbeddedEngine()
+        await engine.apply(state(vip, udp_listener("lbl-1", port, [backend.target()])))
+        await asyncio.sleep(0.05)
+        before = open_fds()
+        clients = [await open_udp(vip, port) for _ in range(200)]
+        for transport, client in clients:
+            assert await ask(transport, client, b"x") == "echo"
+        assert engine.stats()["lb-test"]["lbl-1"]["active"] == 200
+        await engine.apply(state(vip))
+        for transport, _ in clients:
+            transport.close()
+        await asyncio.sleep(0.05)
+        assert open_fds() <= before - 1  # the listener's own socket is gone too
+        await engine.close()
+        backend.close()
     run(loop_kind, main)

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 from openclb.engine.base import ApplyResult, EngineError, TargetHealth
 from openclb.engine.desired import ListenerSpec, LoadBalancerState, Protocol
+from openclb.engine.embedded.health import HealthChecker
 from openclb.engine.embedded.binding import BindFailure, bind_datagram_sockets, bind_stream_sockets
 from openclb.engine.embedded.listener import HealthView, ListenerCore, ListenerSettings, always_healthy
 from openclb.engine.embedded.tcp import StreamHandler, StreamListener, TcpRelay
@@ -53,6 +54,7 @@ class EmbeddedEngine:
     def __init__(
         self,
         *,
+        health_checker: HealthChecker | None = None,
         health_view: HealthView | None = None,
         stream_handlers: Mapping[Protocol, StreamHandler] | None = None,
         max_ports_per_listener: int = 1000,
@@ -62,6 +64,9 @@ class EmbeddedEngine:
         connect_attempts: int = 3,
         backlog: int = 1024,
     ) -> None:
+        self._checker = health_checker
+        if health_checker is not None and health_view is None:
+            health_view = health_checker.is_healthy
         self._settings = ListenerSettings(
             health_view=health_view or always_healthy,
             backlog=backlog,
@@ -75,7 +80,18 @@ class EmbeddedEngine:
         self._load_balancers: dict[str, _LoadBalancer] = {}
 
     async def start(self) -> None:
-        """Nothing to prepare: listeners start their own timers when they open."""
+        """Start the health checker; listeners start their own timers when they open."""
+        if self._checker is not None:
+            await self._checker.start()
+
+    def _watch(self, spec: ListenerSpec) -> None:
+        """Keep the health checker's view of one listener equal to its spec."""
+        if self._checker is not None:
+            self._checker.set_listener(spec.listener_id, spec.protocol, spec.targets, spec.health_check)
+
+    def _unwatch(self, listener_id: str) -> None:
+        if self._checker is not None:
+            self._checker.remove_listener(listener_id)
 
     async def apply(self, state: LoadBalancerState) -> ApplyResult:
         while True:
@@ -93,6 +109,7 @@ class EmbeddedEngine:
             spec = wanted.get(listener_id)
             if spec is None or self._must_rebind(listener, spec, state.vip):
                 del balancer.listeners[listener_id]
+                self._unwatch(listener_id)
                 await listener.close()
         balancer.vip = state.vip
         failed: dict[str, EngineError] = {}
@@ -100,11 +117,14 @@ class EmbeddedEngine:
             listener = balancer.listeners.get(spec.listener_id)
             if listener is not None:
                 listener.update(spec)
+                self._watch(spec)
                 continue
             try:
                 balancer.listeners[spec.listener_id] = await self._open(state, spec)
             except BindFailure as failure:
                 failed[spec.listener_id] = failure.error
+                continue
+            self._watch(spec)
         return ApplyResult(failed=failed)
 
     def _must_rebind(self, listener: ListenerCore, spec: ListenerSpec, vip: str) -> bool:
@@ -149,6 +169,7 @@ class EmbeddedEngine:
         async with balancer.lock:
             listeners, balancer.listeners = balancer.listeners, {}
             for listener in listeners.values():
+                self._unwatch(listener.listener_id)
                 await listener.close()
             if self._load_balancers.get(load_balancer_id) is balancer:
                 del self._load_balancers[load_balancer_id]
@@ -157,6 +178,8 @@ class EmbeddedEngine:
         balancer = self._load_balancers.get(load_balancer_id)
         if balancer is None:
             return []
+        if self._checker is not None:
+            return [h for listener_id in balancer.listeners for h in self._checker.snapshot(listener_id)]
         view = self._settings.health_view
         report = []
         for listener in balancer.listeners.values():
@@ -182,3 +205,5 @@ class EmbeddedEngine:
     async def close(self) -> None:
         for load_balancer_id in list(self._load_balancers):
             await self.remove(load_balancer_id)
+        if self._checker is not None:
+            await self._checker.close()

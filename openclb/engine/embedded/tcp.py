@@ -166,12 +166,12 @@ class TcpRelay(asyncio.Protocol):
             for data in early:
                 upstream.write(data)
         if self.client_eof:
+            # Nothing more will come from the client: pass the EOF on, keep reading paused.
             if upstream.can_write_eof():
                 upstream.write_eof()
             else:
                 self.transport.close()
-                return
-        if not self.throttled:
+        elif not self.throttled:
             self.transport.resume_reading()
 
     # -- client → upstream ------------------------------------------------------------
@@ -203,7 +203,8 @@ class TcpRelay(asyncio.Protocol):
             self.upstream.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.upstream is not None:
+        # A side that already sent EOF stays paused: resuming it would report EOF again.
+        if self.upstream is not None and not self.upstream_eof:
             self.upstream.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -270,8 +271,10 @@ class _UpstreamSide(asyncio.Protocol):
         self.client.pause_reading()
 
     def resume_writing(self) -> None:
-        self.relay.throttled = False
-        self.client.resume_reading()
+        relay = self.relay
+        relay.throttled = False
+        if not relay.client_eof:
+            self.client.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.client.close()

@@ -10,8 +10,8 @@ Invariants:
   flows are dropped, existing ones keep working. ``max_cps`` limits new flows per second.
 - A flow ends after ``idle_timeout`` seconds without a datagram either way, found by the
   listener's one periodic sweep; there is no timer per flow.
-- Datagrams that arrive while a flow's upstream socket is being opened are held (a few)
-  and sent once it is open, not dropped.
+- A flow's upstream socket is created and connected at once, so the datagrams that arrive
+  while its transport is being set up are sent straight on that socket, not held or dropped.
 - With session type QUIC_CID, a new flow whose packet carries a known QUIC connection id
   goes to the target that id is pinned to, so a client that changes address keeps its
   server. Ids are learnt from clients' packets and from the server's long-header replies
@@ -22,6 +22,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from functools import partial
 
@@ -30,7 +31,6 @@ from openclb.engine.embedded import quic
 from openclb.engine.embedded.balancer import TargetState
 from openclb.engine.embedded.listener import ListenerCore, ListenerSettings
 
-PENDING_DATAGRAMS_MAX = 16
 QUIC_CID_SESSION = "QUIC_CID"
 DEFAULT_PIN_SECONDS = 300.0
 
@@ -108,14 +108,18 @@ class DatagramListener(ListenerCore):
         if target is None:
             self.dropped += 1
             return None
-        flow = _Flow(self, endpoint, addr, target, now)
+        try:
+            sock = _connected_socket(target.ip, self.target_port(target, endpoint.port))
+        except OSError:
+            self.dropped += 1
+            return None
+        flow = _Flow(self, endpoint, addr, target, sock, now)
         endpoint.flows[addr] = flow
         self.opened(flow, target)
         if cid is not None:
             self.pin_cid(cid, flow)
         loop = asyncio.get_running_loop()
-        flow.opening = loop.create_task(loop.create_datagram_endpoint(
-            lambda: flow, remote_addr=(target.ip, self.target_port(target, endpoint.port))))
+        flow.opening = loop.create_task(loop.create_datagram_endpoint(lambda: flow, sock=sock))
         flow.opening.add_done_callback(flow.opened)
         return flow
 
@@ -177,8 +181,8 @@ class _ListenEndpoint(asyncio.DatagramProtocol):
         upstream = flow.upstream
         if upstream is not None:
             upstream.sendto(data)
-        elif len(flow.pending) < PENDING_DATAGRAMS_MAX:
-            flow.pending.append(data)
+        else:
+            flow.send_early(data)
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors about clients: UDP gives no delivery promise, nothing to undo."""
@@ -192,19 +196,22 @@ class _Flow(asyncio.DatagramProtocol):
     """One client address talking to one target, through its own upstream socket."""
 
     __slots__ = (
-        "listener", "endpoint", "client_addr", "client_ip", "target", "upstream", "opening",
-        "pending", "cids", "busy", "idle_since", "bytes_in", "bytes_out", "closed",
+        "listener", "endpoint", "client_addr", "client_ip", "target", "sock", "upstream",
+        "opening", "cids", "busy", "idle_since", "bytes_in", "bytes_out", "closed",
     )
 
-    def __init__(self, listener: DatagramListener, endpoint: _ListenEndpoint, addr, target: TargetState, now: float) -> None:
+    def __init__(
+        self, listener: DatagramListener, endpoint: _ListenEndpoint, addr, target: TargetState,
+        sock: socket.socket, now: float,
+    ) -> None:
         self.listener = listener
         self.endpoint = endpoint
         self.client_addr = addr
         self.client_ip = addr[0]
         self.target = target
+        self.sock = sock
         self.upstream: asyncio.DatagramTransport | None = None
         self.opening: asyncio.Task | None = None
-        self.pending: list[bytes] = []
         self.cids: list[bytes] = []
         self.busy = False
         self.idle_since = now
@@ -213,19 +220,27 @@ class _Flow(asyncio.DatagramProtocol):
         self.closed = False
 
     def opened(self, task: asyncio.Task) -> None:
-        """Done-callback of the upstream socket's creation: a flow that cannot open ends."""
+        """Done-callback of the transport's creation. It is never cancelled by us, so the
+        socket always ends up owned by a transport, or closed here."""
         self.opening = None
         if task.cancelled() or task.exception() is not None:
+            self.sock.close()
             self.close()
+
+    def send_early(self, data: bytes) -> None:
+        """Forward before the transport is ready, straight on the connected socket."""
+        try:
+            self.sock.send(data)
+        except ConnectionRefusedError:
+            self.close()
+        except OSError:
+            pass  # a full socket buffer drops the datagram, as the network would
 
     def connection_made(self, transport: asyncio.DatagramTransport) -> None:
         if self.closed:
             transport.close()
             return
         self.upstream = transport
-        for data in self.pending:
-            transport.sendto(data)
-        self.pending = []
 
     def datagram_received(self, data: bytes, addr) -> None:
         self.bytes_out += len(data)
@@ -246,9 +261,6 @@ class _Flow(asyncio.DatagramProtocol):
         if self.closed:
             return
         self.closed = True
-        if self.opening is not None:
-            self.opening.cancel()
-            self.opening = None
         if self.upstream is not None:
             self.upstream.close()
             self.upstream = None
@@ -257,3 +269,15 @@ class _Flow(asyncio.DatagramProtocol):
         self.listener.closed(self)
 
     abort = close
+
+
+def _connected_socket(ip: str, port: int) -> socket.socket:
+    """A non-blocking UDP socket connected to the target (connect() on UDP never waits)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.connect((ip, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
