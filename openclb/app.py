@@ -17,6 +17,7 @@ from openclb.api.accounts import load_registry
 from openclb.api.gateway import Gateway, build_http_app
 from openclb.api.ratelimit import RateLimiter
 from openclb.config import Settings, read_instance_map
+from openclb.obs import metrics
 from openclb.engine.base import Engine
 from openclb.engine.embedded.engine import EmbeddedEngine
 from openclb.engine.embedded.health import HealthChecker
@@ -62,7 +63,7 @@ class OpenClb:
         limiter = RateLimiter(settings.rate_limit_default, settings.rate_limits)
         gateway = Gateway(registry, build_handlers(services), limiter, auth_required=settings.auth_mode != "none")
         self.accounts = registry
-        app = build_http_app(gateway, [web.get("/healthz", _healthz)])
+        app = build_http_app(gateway, [web.get("/healthz", _healthz), web.get("/metrics", self._metrics)])
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.listen_host, settings.listen_port, reuse_address=True)
@@ -82,6 +83,13 @@ class OpenClb:
         await self.engine.close()
         self.executor.shutdown(wait=True)
         self.store.close()
+
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        stats = self.engine.stats() if hasattr(self.engine, "stats") else {}
+        health = [h for lb_id in stats for h in self.engine.health(lb_id)]
+        return web.Response(text=metrics.render(stats, health), content_type="text/plain", charset="utf-8",
+                            headers={"X-Content-Type-Options": "nosniff"})
 
 
 async def _healthz(_request: web.Request) -> web.Response:

@@ -36,10 +36,14 @@ class NamedBackend:
             threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
 
     def _talk(self, conn: socket.socket) -> None:
+        """Health probes and impatient clients reset connections: that ends the talk, nothing more."""
         with conn:
-            conn.sendall(self.name)
-            while data := conn.recv(65536):
-                conn.sendall(data)
+            try:
+                conn.sendall(self.name)
+                while data := conn.recv(65536):
+                    conn.sendall(data)
+            except OSError:
+                return
 
     def close(self) -> None:
         self.sock.close()
