@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import collections
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -110,12 +111,57 @@ def profile_load(bench: Bench, name: str, server: clb.OpenclbServer, url: str, l
     return header + "\n" + summarize(raw)
 
 
+def _strace_counts(bench: Bench, pid: int, run_load) -> tuple[dict[str, int], int]:
+    """Syscalls made by ``pid`` (all threads) while ``run_load()`` runs; returns (counts, requests)."""
+    out = bench.workdir / f"strace-{pid}-{time.monotonic_ns()}.txt"
+    argv = ["strace", "-c", "-f", "-q", "-o", str(out), "-p", str(pid)]
+    bench.note(argv)
+    tracer = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        time.sleep(1.0)
+        result = run_load()
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(30)
+    counts = {}
+    for line in out.read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and fields[3].isdigit() and fields[-1] != "total":
+            counts[fields[-1]] = int(fields[3])
+    return counts, result.requests
+
+
+def syscalls_per_request(bench: Bench, loads: dict, proxies: dict[str, int], seconds: float) -> str:
+    """A table of syscalls per request for each load and proxy (strace -c; counts are exact, times are not)."""
+    lines = []
+    for name, (targets, headers) in loads.items():
+        per_proxy = {}
+        for proxy, pid in proxies.items():
+            url = targets[proxy]
+            counts, requests = _strace_counts(bench, pid, lambda: run_wrk(
+                bench, url, connections=64, duration=seconds, headers=headers, script_name=f"strace-{name}"))
+            per_proxy[proxy] = {k: v / max(requests, 1) for k, v in counts.items()}
+        names = sorted({k for c in per_proxy.values() for k in c},
+                       key=lambda k: -max(c.get(k, 0) for c in per_proxy.values()))
+        lines.append(f"== syscalls per request, {name} ==")
+        lines.append("syscall".ljust(16) + "".join(p.rjust(10) for p in per_proxy))
+        for syscall in names:
+            row = [per_proxy[p].get(syscall, 0.0) for p in per_proxy]
+            if max(row) >= 0.01:
+                lines.append(syscall.ljust(16) + "".join(f"{v:10.2f}" for v in row))
+        lines.append("total".ljust(16) + "".join(f"{sum(c.values()):10.2f}" for c in per_proxy.values()))
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="sampling time per load")
     parser.add_argument("--native", action="store_true", help="include native (C) frames, e.g. uvloop/libuv")
     parser.add_argument("--only", nargs="+", choices=LOADS, default=list(LOADS))
     parser.add_argument("--output", type=Path, help="directory for stacks, flame graphs and summary")
+    parser.add_argument("--syscalls", action="store_true",
+                        help="also count syscalls per request (strace -c), openclb vs HAProxy mode tcp")
     args = parser.parse_args(argv)
 
     outdir = args.output or Path(tempfile.mkdtemp(prefix="openclb-profile-"))
@@ -142,6 +188,15 @@ def main(argv: list[str] | None = None) -> int:
             url, lua, headers = loads[name]
             print(f"profiling {name} for {args.seconds:g} s ...", flush=True)
             reports.append(profile_load(bench, name, server, url, lua, headers, args.seconds, outdir, args.native))
+        if args.syscalls:
+            print("counting syscalls per request (strace) ...", flush=True)
+            ha_port = free_ports(1)[0]
+            haproxy = peers.start_haproxy(bench, "profile-haproxy", peers.HaproxyConfig([peers.Frontend(
+                "http", ("127.0.0.1", ha_port), [("127.0.0.1", nginx_a), ("127.0.0.1", nginx_b)])]))
+            targets = {"haproxy": f"http://127.0.0.1:{ha_port}/", "openclb": f"http://{vip}:8080/"}
+            reports.append(syscalls_per_request(
+                bench, {"keepalive": (targets, []), "close": (targets, ["Connection: close"])},
+                {"haproxy": haproxy.pid, "openclb": server.pid}, min(args.seconds, 3.0)))
     finally:
         bench.close()
         shutil.rmtree(bench.workdir, ignore_errors=True)
