@@ -24,9 +24,15 @@ setup: $(BIN)/openclb
 run: setup
 	$(BIN)/openclb serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
+# The API tests run a second time with every server on PostgreSQL (the store must not matter).
+API_TESTS := tests/integration/test_listeners_lifecycle.py tests/integration/test_targets_traffic.py \
+	tests/integration/test_load_balancer_actions.py tests/integration/test_listener_rules.py \
+	tests/integration/test_gateway_clients.py tests/integration/test_health_and_metrics.py
+
 test: setup
 	$(BIN)/openclb gen-api --check
 	$(BIN)/python -m pytest -n auto -q
+	OPENCLB_TEST_STORE=postgresql $(BIN)/python -m pytest -n auto -q $(API_TESTS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -q tests/unit

@@ -3,7 +3,9 @@
 Each server gets its own data dir and its own VIP pool (a /24 of loopback unique to this
 pytest worker and test), so tests run in parallel without their listeners colliding, even
 on the documented example ports. ``store`` is parametrised by the tests that must pass on
-both SQLite and PostgreSQL; PostgreSQL servers get a fresh schema each.
+both SQLite and PostgreSQL; PostgreSQL servers get a fresh schema each. With
+``OPENCLB_TEST_STORE=postgresql`` every other server uses PostgreSQL too (``make test`` runs
+the API tests that way in a second pass).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ SECRET_ID = "AKIDopenclbTESTdefault000000000000"
 SECRET_KEY = "openclbTestSecretKey0000000000000"
 REGION = "ap-guangzhou"
 PG_URL = os.environ.get("OPENCLB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+DEFAULT_STORE = os.environ.get("OPENCLB_TEST_STORE", "sqlite")
 
 _pool_counter = itertools.count()
 
@@ -120,7 +123,7 @@ def server_factory(tmp_path) -> Iterator:
     schemas: list[str] = []
     counter = itertools.count()
 
-    def factory(store: str = "sqlite", **overrides) -> RunningServer:
+    def factory(store: str = DEFAULT_STORE, **overrides) -> RunningServer:
         store_url = ""
         if store == "postgresql":
             store_url, schema = pg_schema_url()
