@@ -175,30 +175,37 @@ def load_balancer_detail(
     return detail
 
 
-def health_check(hc: dict[str, Any] | None, protocol: str) -> dict[str, Any] | None:
-    """HealthCheck as DescribeListeners shows it on L4 listeners: every key, null when unused."""
-    if protocol not in _L4_PROTOCOLS:
-        return None
-    hc = hc or {}
+def _health_check_view(hc: dict[str, Any], check_type: str, defaults: dict[str, Any]) -> dict[str, Any]:
+    """Every HealthCheck key: given values, else ``defaults`` (null where the real API shows null)."""
+    def value(key: str) -> Any:
+        return hc.get(key) if hc.get(key) is not None else defaults.get(key)
+
     return {
         "HealthSwitch": int(hc.get("health_switch", 1)),
         "TimeOut": int(hc.get("time_out", 2)),
         "IntervalTime": int(hc.get("interval_time", 5)),
         "HealthNum": int(hc.get("health_num", 3)),
         "UnHealthNum": int(hc.get("un_health_num", 3)),
-        "HttpCode": hc.get("http_code"),
-        "HttpCheckPath": hc.get("http_check_path"),
-        "HttpCheckDomain": hc.get("http_check_domain"),
-        "HttpCheckMethod": hc.get("http_check_method"),
+        "HttpCode": value("http_code"),
+        "HttpCheckPath": value("http_check_path"),
+        "HttpCheckDomain": value("http_check_domain"),
+        "HttpCheckMethod": value("http_check_method"),
         "CheckPort": hc.get("check_port"),
         "ContextType": hc.get("context_type"),
         "SendContext": hc.get("send_context"),
         "RecvContext": hc.get("recv_context"),
-        "CheckType": hc.get("check_type") or ("PING" if protocol == "UDP" else "TCP"),
-        "HttpVersion": hc.get("http_version"),
+        "CheckType": hc.get("check_type") or check_type,
+        "HttpVersion": value("http_version"),
         "SourceIpType": int(hc.get("source_ip_type") or 0),
         "ExtendedCode": hc.get("extended_code"),
     }
+
+
+def health_check(hc: dict[str, Any] | None, protocol: str) -> dict[str, Any] | None:
+    """HealthCheck as DescribeListeners shows it on L4 listeners: every key, null when unused."""
+    if protocol not in _L4_PROTOCOLS:
+        return None
+    return _health_check_view(hc or {}, "PING" if protocol == "UDP" else "TCP", {})
 
 
 def certificate(cert: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -336,28 +343,17 @@ def load_balancer_health(
     }
 
 
+_RULE_CHECK_DEFAULTS = {
+    "http_code": 31, "http_check_path": "/", "http_check_domain": "", "http_check_method": "HEAD",
+    "http_version": "HTTP/1.1",
+}
+
+
 def rule_health_check(hc: dict[str, Any] | None) -> dict[str, Any]:
-    """A rule's HealthCheck: HTTP checks by default, every key present."""
-    hc = hc or {}
-    return {
-        "HealthSwitch": int(hc.get("health_switch", 1)),
-        "TimeOut": int(hc.get("time_out", 2)),
-        "IntervalTime": int(hc.get("interval_time", 5)),
-        "HealthNum": int(hc.get("health_num", 3)),
-        "UnHealthNum": int(hc.get("un_health_num", 3)),
-        "HttpCode": int(hc.get("http_code", 31)),
-        "HttpCheckPath": hc.get("http_check_path") or "/",
-        "HttpCheckDomain": hc.get("http_check_domain") or "",
-        "HttpCheckMethod": (hc.get("http_check_method") or "HEAD").upper(),
-        "CheckPort": hc.get("check_port"),
-        "ContextType": None,
-        "SendContext": None,
-        "RecvContext": None,
-        "CheckType": hc.get("check_type") or "HTTP",
-        "HttpVersion": hc.get("http_version") or "HTTP/1.1",
-        "SourceIpType": int(hc.get("source_ip_type") or 0),
-        "ExtendedCode": hc.get("extended_code"),
-    }
+    """A rule's HealthCheck: an HTTP check by default, every key present."""
+    view = _health_check_view(hc or {}, "HTTP", _RULE_CHECK_DEFAULTS)
+    view["HttpCheckMethod"] = view["HttpCheckMethod"].upper()
+    return view
 
 
 def rewrite_target(rule: Rule) -> dict[str, Any]:

@@ -11,6 +11,7 @@ it, an expired one, a mismatched key; RSA and ECDSA) once per test session.
 
 from __future__ import annotations
 
+import socket
 import time
 import warnings
 from dataclasses import dataclass
@@ -70,6 +71,27 @@ def write(client, action: str, params: dict[str, Any]) -> dict[str, Any]:
 def create_clb(client, name: str = "rules", **extra: Any) -> str:
     response = write(client, "CreateLoadBalancer", {"LoadBalancerType": "OPEN", "LoadBalancerName": name, **extra})
     return response["LoadBalancerIds"][0]
+
+
+def create_clb_with_vip(client, name: str = "clb-test") -> tuple[str, str]:
+    """A new CLB through the typed SDK models: its id and its VIP."""
+    request = models.CreateLoadBalancerRequest()
+    request.LoadBalancerType = "OPEN"
+    request.LoadBalancerName = name
+    response = client.CreateLoadBalancer(request)
+    assert task_status(client, response.RequestId) == 0
+    lb_id = response.LoadBalancerIds[0]
+    describe = models.DescribeLoadBalancersRequest()
+    describe.LoadBalancerIds = [lb_id]
+    return lb_id, client.DescribeLoadBalancers(describe).LoadBalancerSet[0].LoadBalancerVips[0]
+
+
+def accepts_tcp(vip: str, port: int) -> bool:
+    try:
+        with socket.create_connection((vip, port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def create_listener(client, lb_id: str, protocol: str, ports: list[int], **extra: Any) -> list[str]:

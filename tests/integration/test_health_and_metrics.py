@@ -11,8 +11,9 @@ import urllib.request
 import pytest
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-from test_listeners_lifecycle import create_clb, task_status
-from test_targets_traffic import NamedBackend, first_bytes, listener_with_targets
+from clb_support import create_clb_with_vip as create_clb, task_status
+from backends import CannedBackend, NamedBackend
+from test_targets_traffic import first_bytes, listener_with_targets
 
 FAST_CHECK = {"HealthSwitch": 1, "TimeOut": 2, "IntervalTime": 3, "HealthNum": 2, "UnHealthNum": 2}
 
@@ -127,37 +128,6 @@ def test_create_listener_clb_busy_with_running_task_gets_resource_in_operating(s
     response = client.call_json("CreateListener", {"LoadBalancerId": lb_id, "Ports": [8205], "Protocol": "TCP"})
     assert task_status(client, response["Response"]["RequestId"]) == 0
     assert len(client.call_json("DescribeListeners", {"LoadBalancerId": lb_id})["Response"]["Listeners"]) == 1
-
-
-class CannedBackend:
-    """A TCP server that answers every connection with one canned reply and closes."""
-
-    def __init__(self, reply: bytes) -> None:
-        import threading
-
-        self.reply = reply
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                try:
-                    conn.settimeout(1)
-                    conn.recv(4096)
-                    conn.sendall(self.reply)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def test_describe_target_health_http_and_custom_checks_judge_replies(server, client):

@@ -15,43 +15,9 @@ import pytest
 from tencentcloud.clb.v20180317 import models
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
+from clb_support import accepts_tcp, task_status
+from clb_support import create_clb_with_vip as create_clb
 from conftest import sdk_client
-
-
-def create_clb(client, name: str = "clb-test") -> tuple[str, str]:
-    request = models.CreateLoadBalancerRequest()
-    request.LoadBalancerType = "OPEN"
-    request.LoadBalancerName = name
-    response = client.CreateLoadBalancer(request)
-    assert task_status(client, response.RequestId) == 0
-    lb_id = response.LoadBalancerIds[0]
-    described = client.DescribeLoadBalancers(_describe_one(lb_id))
-    return lb_id, described.LoadBalancerSet[0].LoadBalancerVips[0]
-
-
-def _describe_one(lb_id: str) -> models.DescribeLoadBalancersRequest:
-    request = models.DescribeLoadBalancersRequest()
-    request.LoadBalancerIds = [lb_id]
-    return request
-
-
-def task_status(client, task_id: str) -> int:
-    request = models.DescribeTaskStatusRequest()
-    request.TaskId = task_id
-    for _ in range(200):
-        status = client.DescribeTaskStatus(request).Status
-        if status != 2:
-            return status
-        time.sleep(0.01)
-    return status
-
-
-def accepts_tcp(vip: str, port: int) -> bool:
-    try:
-        with socket.create_connection((vip, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def test_create_listener_documented_two_tcp_listeners_are_bound(any_store_server):

@@ -15,7 +15,7 @@ import pytest
 from tencentcloud.clb.v20180317 import models
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-from clb_support import checked, create_clb, create_listener, listeners, refused, task_status, write
+from clb_support import accepts_tcp, checked, create_clb, create_listener, listeners, refused, task_status, write
 from conftest import sdk_client
 
 
@@ -23,14 +23,6 @@ def describe_one(client, lb_id: str) -> dict | None:
     found = checked(client, "DescribeLoadBalancers", {"LoadBalancerIds": [lb_id]})
     assert found["TotalCount"] == len(found["LoadBalancerSet"])
     return found["LoadBalancerSet"][0] if found["LoadBalancerSet"] else None
-
-
-def accepts_tcp(vip: str, port: int) -> bool:
-    try:
-        with socket.create_connection((vip, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def udp_port_free(vip: str, port: int) -> bool:

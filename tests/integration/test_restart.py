@@ -20,7 +20,7 @@ from conftest import (
 )
 from openclb.domain.models import Listener, ProvisioningState, Scope, Task, TaskKind, TaskStatus
 from openclb.store.store import Store
-from test_listeners_lifecycle import accepts_tcp, create_clb, task_status
+from clb_support import accepts_tcp, create_clb_with_vip as create_clb, task_status
 
 OPENCLB = str(Path(sys.executable).with_name("openclb"))
 

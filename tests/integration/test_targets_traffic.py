@@ -11,42 +11,8 @@ import pytest
 from tencentcloud.clb.v20180317 import models
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-from test_listeners_lifecycle import create_clb, task_status
-
-
-class NamedBackend:
-    """A TCP server that answers every connection with its name, then echoes until closed."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name.encode()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
-
-    def _talk(self, conn: socket.socket) -> None:
-        """Health probes and impatient clients reset connections: that ends the talk, nothing more."""
-        with conn:
-            try:
-                conn.sendall(self.name)
-                while data := conn.recv(65536):
-                    conn.sendall(data)
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self.sock.close()
+from backends import NamedBackend
+from clb_support import create_clb_with_vip as create_clb, task_status
 
 
 @pytest.fixture
