@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from openclb.api import accounts as accounts_file
-from openclb.config import Settings, load_settings, parse_listen, parse_rate_limits
+from openclb.config import Settings, load_settings, parse_listen, parse_quotas, parse_rate_limits
 from openclb.obs.logs import configure_logging
 
 
@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--vip-pool", default=None, help="CIDR the CLB VIPs are taken from (default 127.1.0.0/16)")
     serve.add_argument("--rate-limit", action="append", default=[], metavar="ACTION=N",
                        help="requests per second per account for ACTION (default 20; '*=N' sets the default)")
+    serve.add_argument("--quota", action="append", default=[], metavar="QUOTA_ID=N",
+                       help="override a DescribeQuota limit, e.g. TOTAL_LISTENER_QUOTA=100")
     serve.add_argument("--log-level", default="INFO")
 
     accounts = commands.add_parser("accounts", help="manage API keys in the data dir's accounts file")
@@ -79,6 +81,7 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
         vip_pool=args.vip_pool,
         rate_limit_default=rate_limits.pop("*", None),
         rate_limits=rate_limits or None,
+        quotas=parse_quotas(args.quota) if args.quota else None,
     )
 
 

@@ -76,6 +76,29 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+QUOTA_FIELDS = {
+    "TOTAL_OPEN_CLB_QUOTA": "open_clb_per_region",
+    "TOTAL_INTERNAL_CLB_QUOTA": "internal_clb_per_region",
+    "TOTAL_LISTENER_QUOTA": "listeners_per_clb",
+    "TOTAL_LISTENER_RULE_QUOTA": "rules_per_listener",
+    "TOTAL_TARGET_BIND_QUOTA": "targets_per_listener",
+    "TOTAL_SNAT_IP_QUOTA": "snat_ips",
+    "TOTAL_ISP_CLB_QUOTA": "isp_clb",
+    "TOTAL_FULL_PORT_RANGE_LISTENER_QUOTA": "full_port_range_listeners",
+}
+
+
+def parse_quotas(items: list[str]) -> Quotas:
+    """``QUOTA_ID=N`` pairs (DescribeQuota's ids) over the default quotas."""
+    changes: dict[str, int] = {}
+    for item in items:
+        name, sep, count = item.partition("=")
+        if not sep or name not in QUOTA_FIELDS or not count.isdigit():
+            raise ValueError(f"--quota must be one of {', '.join(QUOTA_FIELDS)}=N, got {item!r}")
+        changes[QUOTA_FIELDS[name]] = int(count)
+    return replace(Quotas(), **changes)
+
+
 def parse_rate_limits(items: list[str]) -> dict[str, int]:
     """``Action=N`` pairs into a dict; ``*=N`` is kept under ``*`` as the default."""
     limits: dict[str, int] = {}

@@ -163,3 +163,13 @@ def test_describe_load_balancers_two_accounts_see_only_their_own(server_factory,
     assert [lb["LoadBalancerId"] for lb in seen_by["tenant"]["LoadBalancerSet"]] == [lb_id]
     assert [lb["LoadBalancerId"] for lb in seen_by["colleague"]["LoadBalancerSet"]] == [lb_id]
     assert seen_by["default"]["TotalCount"] == 0 and by_id_default["TotalCount"] == 0
+
+
+def test_describe_quota_serve_quota_flag_overrides_listener_quota(tmp_path):
+    """`openclb serve --quota TOTAL_LISTENER_QUOTA=7` is what DescribeQuota reports."""
+    from openclb.cli import _parser, _serve_settings
+
+    args = _parser().parse_args(["serve", "--data-dir", str(tmp_path), "--quota", "TOTAL_LISTENER_QUOTA=7"])
+    assert _serve_settings(args).quotas.listeners_per_clb == 7
+    with pytest.raises(ValueError):
+        _serve_settings(_parser().parse_args(["serve", "--quota", "NOPE=1"]))
