@@ -104,8 +104,8 @@ class RuleSpec:
     Domains: exact names, wildcards (``*.example.com``, ``example.*``) or regular expressions
     (``~pattern``). Url: exact (``=/path``), prefix (``/path``) or regular expression
     (``~pattern``, ``~*pattern`` case-insensitive). Matching precedence is the real CLB's
-    (nginx's): exact domain, then wildcards, then regexes; exact URL, then longest prefix,
-    then regexes.
+    (nginx's): exact domain, then wildcards, then regexes; exact URL, then regexes in rule
+    order, then the longest prefix (so a ``/`` rule does not hide every regex rule).
     """
 
     location_id: str

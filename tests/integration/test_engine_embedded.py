@@ -565,18 +565,17 @@ def test_no_fd_leak_after_2000_short_connections(loop_kind):
     run(loop_kind, main, timeout=30)
 
 
-def test_tcp_ssl_http_https_relay_at_layer_four_for_now(loop_kind):
+def test_tcp_ssl_listener_ssl_switched_off_relays_plain_tcp(loop_kind):
+    """TCP_SSL with ``tls`` None (SSL switched off) is a plain TCP relay; HTTP/HTTPS are L7
+    now and tested in test_l7_traffic.py / test_tls_traffic.py."""
     async def main():
         vip = fresh_vip()
-        ports = [free_port(vip) for _ in range(3)]
+        port = free_port(vip)
         (backend,) = await tcp_backends("a")
         engine = EmbeddedEngine()
-        listeners = [
-            replace(tcp_listener(f"lbl-{protocol.lower()}", port, [backend.target()]), protocol=protocol)
-            for protocol, port in zip((Protocol.TCP_SSL, Protocol.HTTP, Protocol.HTTPS), ports)
-        ]
-        assert (await engine.apply(state(vip, *listeners))).ok
-        assert [await who(vip, port) for port in ports] == ["a"] * 3
+        listener = replace(tcp_listener("lbl-tcp_ssl", port, [backend.target()]), protocol=Protocol.TCP_SSL)
+        assert (await engine.apply(state(vip, listener))).ok
+        assert await who(vip, port) == "a"
         await engine.close()
         backend.close()
     run(loop_kind, main)

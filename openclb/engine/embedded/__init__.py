@@ -7,6 +7,11 @@ Modules, from the socket-free core outwards:
 - ``binding``: all-or-nothing binding of a listener's ports and the messages for failures;
 - ``listener``: what every listener shares (targets, limits, counters, the idle sweep);
 - ``tcp``: TCP-class listeners and the plain TCP relay (the hot path);
+- ``tls``: TLS termination (TCP_SSL, HTTPS, SNI, mutual TLS) with certificates swapped in place;
+- ``routing``: sans-IO layer-7 routing (domain and URL precedence, default server, redirects);
+- ``http_headers``: sans-IO header rewriting between client and target;
+- ``http_listener``: HTTP/HTTPS listeners, per-rule state and cookie persistence, the target pool;
+- ``http_proxy`` / ``http_upstream``: the h11 proxy, client side and target side;
 - ``udp``: UDP/QUIC listeners with one upstream socket per client flow;
 - ``engine``: ``EmbeddedEngine``, the ``Engine`` the worker drives.
 """

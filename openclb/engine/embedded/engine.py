@@ -20,8 +20,11 @@ from openclb.engine.base import ApplyResult, EngineError, TargetHealth
 from openclb.engine.desired import ListenerSpec, LoadBalancerState, Protocol
 from openclb.engine.embedded.health import HealthChecker
 from openclb.engine.embedded.binding import BindFailure, bind_datagram_sockets, bind_stream_sockets
+from openclb.engine.embedded.http_listener import HttpListener, UpstreamPool
+from openclb.engine.embedded.http_proxy import HttpSession
 from openclb.engine.embedded.listener import HealthView, ListenerCore, ListenerSettings, always_healthy
 from openclb.engine.embedded.tcp import StreamHandler, StreamListener, TcpRelay
+from openclb.engine.embedded.tls import TlsConfigError, terminates_tls
 from openclb.engine.embedded.udp import DatagramListener
 
 
@@ -42,7 +45,10 @@ class EmbeddedEngine:
     - ``health_view(listener_id, ip, port) -> bool``: whether a target may take new
       connections; supplied by the health checker. Default: every target is healthy.
     - ``stream_handlers``: protocol → stream handler (see ``tcp.StreamHandler``) for
-      TCP-class protocols; a protocol not given uses the plain TCP relay.
+      TCP-class protocols; a protocol not given uses the plain TCP relay (TCP, TCP_SSL)
+      or the HTTP proxy (HTTP, HTTPS, on an ``HttpListener``).
+    - ``upstream_pool_size``/``upstream_idle_seconds``: per target, how many idle keep-alive
+      connections an HTTP/HTTPS listener keeps (KeepaliveEnable on), and for how long.
     - ``max_ports_per_listener``: a port range wider than this fails with an EngineError.
     - ``max_udp_flows``: concurrent flows per UDP/QUIC listener; new flows beyond are dropped.
     - ``quic_short_cid_length``: connection id length assumed in QUIC short headers.
@@ -63,6 +69,8 @@ class EmbeddedEngine:
         connect_timeout: float = 5.0,
         connect_attempts: int = 3,
         backlog: int = 1024,
+        upstream_pool_size: int = 32,
+        upstream_idle_seconds: float = 60.0,
     ) -> None:
         self._checker = health_checker
         if health_checker is not None and health_view is None:
@@ -77,6 +85,8 @@ class EmbeddedEngine:
         )
         self._stream_handlers: dict[Protocol, StreamHandler] = dict(stream_handlers or {})
         self._max_ports = max_ports_per_listener
+        self._pool_size = upstream_pool_size
+        self._pool_idle = upstream_idle_seconds
         self._load_balancers: dict[str, _LoadBalancer] = {}
 
     async def start(self) -> None:
@@ -84,14 +94,26 @@ class EmbeddedEngine:
         if self._checker is not None:
             await self._checker.start()
 
-    def _watch(self, spec: ListenerSpec) -> None:
-        """Keep the health checker's view of one listener equal to its spec."""
-        if self._checker is not None:
-            self._checker.set_listener(spec.listener_id, spec.protocol, spec.targets, spec.health_check)
+    def _watch(self, spec: ListenerSpec, old: ListenerSpec | None = None) -> None:
+        """Keep the health checker's view of one listener (and of each of its rules, keyed by
+        LocationId, as the control plane reads rule health) equal to its spec."""
+        checker = self._checker
+        if checker is None:
+            return
+        checker.set_listener(spec.listener_id, spec.protocol, spec.targets, spec.health_check)
+        for rule in spec.rules:
+            checker.set_listener(rule.location_id, spec.protocol, rule.targets, rule.health_check)
+        if old is not None:
+            kept = {rule.location_id for rule in spec.rules}
+            for rule in old.rules:
+                if rule.location_id not in kept:
+                    checker.remove_listener(rule.location_id)
 
-    def _unwatch(self, listener_id: str) -> None:
+    def _unwatch(self, spec: ListenerSpec) -> None:
         if self._checker is not None:
-            self._checker.remove_listener(listener_id)
+            self._checker.remove_listener(spec.listener_id)
+            for rule in spec.rules:
+                self._checker.remove_listener(rule.location_id)
 
     async def apply(self, state: LoadBalancerState) -> ApplyResult:
         while True:
@@ -109,15 +131,21 @@ class EmbeddedEngine:
             spec = wanted.get(listener_id)
             if spec is None or self._must_rebind(listener, spec, state.vip):
                 del balancer.listeners[listener_id]
-                self._unwatch(listener_id)
+                self._unwatch(listener.spec)
                 await listener.close()
         balancer.vip = state.vip
         failed: dict[str, EngineError] = {}
         for spec in wanted.values():
             listener = balancer.listeners.get(spec.listener_id)
             if listener is not None:
-                listener.update(spec)
-                self._watch(spec)
+                old = listener.spec
+                try:
+                    listener.update(spec)
+                except TlsConfigError as exc:
+                    failed[spec.listener_id] = EngineError(
+                        str(exc), f"listener {spec.listener_id}: TLS reconfiguration failed, old certificates kept")
+                    continue
+                self._watch(spec, old)
                 continue
             try:
                 balancer.listeners[spec.listener_id] = await self._open(state, spec)
@@ -133,6 +161,7 @@ class EmbeddedEngine:
             listener.vip != vip
             or current.protocol != spec.protocol
             or current.ports != spec.ports
+            or terminates_tls(current) != terminates_tls(spec)
         )
 
     async def _open(self, state: LoadBalancerState, spec: ListenerSpec) -> ListenerCore:
@@ -151,9 +180,8 @@ class EmbeddedEngine:
             sockets = bind_datagram_sockets(state.vip, ports, spec.listener_id)
             listener = DatagramListener(state.load_balancer_id, state.vip, spec, self._settings)
         else:
+            listener = self._stream_listener(state, spec)
             sockets = bind_stream_sockets(state.vip, ports, self._settings.backlog, spec.listener_id)
-            handler = self._stream_handlers.get(spec.protocol, TcpRelay)
-            listener = StreamListener(state.load_balancer_id, state.vip, spec, self._settings, handler)
         try:
             await listener.open(sockets)
         except OSError as exc:
@@ -162,6 +190,18 @@ class EmbeddedEngine:
                 f"listener {spec.listener_id}: opening server failed: {exc!r}")) from exc
         return listener
 
+    def _stream_listener(self, state: LoadBalancerState, spec: ListenerSpec) -> StreamListener:
+        """The listener object for a TCP-class spec; certificates are loaded here, before any bind."""
+        try:
+            if spec.protocol in (Protocol.HTTP, Protocol.HTTPS):
+                handler = self._stream_handlers.get(spec.protocol, HttpSession)
+                return HttpListener(state.load_balancer_id, state.vip, spec, self._settings, handler,
+                                    pool=UpstreamPool(self._pool_size, self._pool_idle))
+            handler = self._stream_handlers.get(spec.protocol, TcpRelay)
+            return StreamListener(state.load_balancer_id, state.vip, spec, self._settings, handler)
+        except TlsConfigError as exc:
+            raise BindFailure(EngineError(str(exc), f"listener {spec.listener_id}: {exc}")) from exc
+
     async def remove(self, load_balancer_id: str) -> None:
         balancer = self._load_balancers.get(load_balancer_id)
         if balancer is None:
@@ -169,7 +209,7 @@ class EmbeddedEngine:
         async with balancer.lock:
             listeners, balancer.listeners = balancer.listeners, {}
             for listener in listeners.values():
-                self._unwatch(listener.listener_id)
+                self._unwatch(listener.spec)
                 await listener.close()
             if self._load_balancers.get(load_balancer_id) is balancer:
                 del self._load_balancers[load_balancer_id]
@@ -179,15 +219,20 @@ class EmbeddedEngine:
         if balancer is None:
             return []
         if self._checker is not None:
-            return [h for listener_id in balancer.listeners for h in self._checker.snapshot(listener_id)]
+            keys = [key for listener in balancer.listeners.values()
+                    for key in (listener.listener_id, *(rule.location_id for rule in listener.spec.rules))]
+            return [h for key in keys for h in self._checker.snapshot(key)]
         view = self._settings.health_view
         report = []
         for listener in balancer.listeners.values():
-            for target in listener.targets.values():
-                healthy = view(listener.listener_id, target.ip, target.port)
-                report.append(TargetHealth(
-                    listener_id=listener.listener_id, ip=target.ip, port=target.port,
-                    healthy=healthy, detail="Alive" if healthy else "Dead"))
+            groups = [(listener.listener_id, listener.spec.targets)]
+            groups += [(rule.location_id, rule.targets) for rule in listener.spec.rules]
+            for key, targets in groups:
+                for target in targets:
+                    healthy = view(key, target.ip, target.port)
+                    report.append(TargetHealth(
+                        listener_id=key, ip=target.ip, port=target.port,
+                        healthy=healthy, detail="Alive" if healthy else "Dead"))
         return report
 
     def stats(self) -> dict:

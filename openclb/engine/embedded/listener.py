@@ -14,6 +14,9 @@ is never one timer per connection.
 A tracked connection (a TCP relay or a UDP flow) is any object with the attributes
 ``client_ip``, ``target``, ``busy``, ``idle_since``, ``bytes_in``, ``bytes_out`` and the
 methods ``close()`` (graceful) and ``abort()`` (reset); bytes_in flows client → target.
+A connection counted with ``opened`` has one target for life (``closed`` ends it); an HTTP
+client connection reaches a target per request, so it is counted with ``accepted`` and
+``released`` and its ``target`` is only the current request's (or None).
 """
 
 from __future__ import annotations
@@ -142,6 +145,19 @@ class ListenerCore:
         target.active += 1
         target.total += 1
         target.connections.add(connection)
+
+    def accepted(self, connection) -> None:
+        """Count a connection that is not tied to one target (an HTTP client connection)."""
+        self.connections.add(connection)
+        self.total += 1
+
+    def released(self, connection) -> None:
+        """The end of a connection counted with ``accepted``."""
+        if connection not in self.connections:
+            return
+        self.connections.discard(connection)
+        self.closed_bytes_in += connection.bytes_in
+        self.closed_bytes_out += connection.bytes_out
 
     def retarget(self, connection, old: TargetState, new: TargetState) -> None:
         """Move a connection that is not yet established to another target (connect retry)."""

@@ -3,9 +3,13 @@
 A ``StreamListener`` serves one listener's ports with one asyncio server per port. What
 happens to an accepted connection is decided by a *stream handler*: a callable
 ``handler(listener, listen_port) -> asyncio.BaseProtocol`` used as the server's protocol
-factory. ``TcpRelay`` is the handler for TCP (and, until they get their own, for TCP_SSL,
-HTTP and HTTPS); an L7 handler plugs in per protocol through the engine's constructor and
-uses the same listener services (``admit``, ``pick``, ``opened``/``closed``).
+factory. ``TcpRelay`` is the handler for TCP and TCP_SSL; HTTP and HTTPS use
+``http_proxy.HttpSession`` on an ``http_listener.HttpListener``; both use the same listener
+services (``admit``, ``pick``, ``opened``/``closed``).
+
+A listener that terminates TLS (TCP_SSL with SSL on, HTTPS) serves its ports with the front
+context of its ``tls.TlsTerminator``: the relay then sees decrypted bytes and is otherwise
+unchanged, and a certificate change reconfigures the terminator without rebinding.
 
 The relay is a pair of asyncio Protocols writing straight to each other's transports:
 no coroutine, queue or copy per chunk. Flow control is the transports' own: when one side's
@@ -30,6 +34,7 @@ from functools import partial
 from openclb.engine.desired import ListenerSpec
 from openclb.engine.embedded.balancer import TargetState
 from openclb.engine.embedded.listener import ListenerCore, ListenerSettings
+from openclb.engine.embedded.tls import HANDSHAKE_TIMEOUT, TlsTerminator, terminates_tls
 
 StreamHandler = Callable[["StreamListener", int], asyncio.BaseProtocol]
 
@@ -49,17 +54,27 @@ class StreamListener(ListenerCore):
         settings: ListenerSettings,
         handler: StreamHandler,
     ) -> None:
+        self.tls: TlsTerminator | None = None
         super().__init__(load_balancer_id, vip, spec, settings)
         self.handler = handler
         self.servers: list[asyncio.AbstractServer] = []
 
+    def _configure(self, spec: ListenerSpec) -> None:
+        # Certificates first: a TlsConfigError must leave the listener exactly as it was.
+        if terminates_tls(spec):
+            if self.tls is None:
+                self.tls = TlsTerminator()
+            self.tls.configure(spec)
+        super()._configure(spec)
+
     async def open(self, sockets) -> None:
         """Start serving on already bound, listening sockets (one per port)."""
         loop = asyncio.get_running_loop()
+        tls = {} if self.tls is None else {"ssl": self.tls.context, "ssl_handshake_timeout": HANDSHAKE_TIMEOUT}
         try:
             for port, sock in sockets:
                 server = await loop.create_server(
-                    partial(self.handler, self, port), sock=sock, backlog=self.settings.backlog)
+                    partial(self.handler, self, port), sock=sock, backlog=self.settings.backlog, **tls)
                 self.servers.append(server)
         except BaseException:
             for server in self.servers:

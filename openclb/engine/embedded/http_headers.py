@@ -1,0 +1,109 @@
+"""Header rewriting between client and target, sans-IO: what the proxy forwards, and what it drops.
+
+Requests (``forward_request``): hop-by-hop headers go (``Connection`` and every header it
+names, ``Keep-Alive``, ``Proxy-Connection``, ``TE``, ``Upgrade``); ``X-Forwarded-For`` gets
+the client address appended to what the client sent; ``X-Real-IP`` and
+``X-Forwarded-Proto`` are set (a client's own values are dropped, never trusted); a
+request without Host (HTTP/1.0) gets the VIP; an Upgrade request keeps
+``Connection: upgrade`` and its ``Upgrade``; otherwise ``Connection: close`` is added
+unless target connections are kept alive. Framing headers stay so the body keeps its
+framing, except that Content-Length is dropped when Transfer-Encoding is present (the
+framing h11 used), so no target can read the body differently from us.
+
+Responses (``forward_response``): the same hop-by-hop headers go; framing headers stay
+(h11 re-frames for the client where it must, e.g. chunked to an HTTP/1.0 client).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+Headers = list[tuple[bytes, bytes]]
+
+_REQUEST_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"te", b"upgrade"))
+_RESPONSE_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"upgrade"))
+_CONNECTION_KEEP = frozenset((b"close", b"keep-alive", b"upgrade"))
+
+
+class ForwardedRequest:
+    """A client request head as it goes to a target, with what routing needs from it."""
+
+    __slots__ = ("headers", "host", "cookie", "body_expected")
+
+    def __init__(self, headers: Headers, host: bytes | None, cookie: bytes | None, body_expected: bool) -> None:
+        self.headers = headers
+        self.host = host
+        self.cookie = cookie
+        self.body_expected = body_expected
+
+
+def forward_request(
+    received: Iterable[tuple[bytes, bytes]], client_ip: bytes, scheme: bytes, vip: bytes, keepalive: bool,
+) -> ForwardedRequest:
+    """``received``: (lower-case name, value) pairs as h11 gives them."""
+    headers: Headers = []
+    host = forwarded = upgrade = connection = cookie = length = chunked = None
+    for name, value in received:
+        if name in _REQUEST_HOP:
+            if name == b"connection":
+                connection = value if connection is None else connection + b"," + value
+            elif name == b"upgrade":
+                upgrade = value
+            continue
+        if name == b"host":
+            host = value
+        elif name == b"x-forwarded-for":
+            forwarded = value if forwarded is None else forwarded + b", " + value
+            continue
+        elif name == b"x-forwarded-proto" or name == b"x-real-ip":
+            continue
+        elif name == b"content-length":
+            length = value
+        elif name == b"transfer-encoding":
+            chunked = value
+        elif name == b"cookie":
+            cookie = value if cookie is None else cookie + b"; " + value
+        headers.append((name, value))
+    if connection is not None:
+        named = {token.strip().lower() for token in connection.split(b",")} - _CONNECTION_KEEP
+        if named:
+            headers = [item for item in headers if item[0] not in named]
+    if chunked is not None and length is not None:
+        headers = [item for item in headers if item[0] != b"content-length"]
+    if host is None:
+        headers.append((b"host", vip))
+    headers.append((b"x-forwarded-for", forwarded + b", " + client_ip if forwarded else client_ip))
+    headers.append((b"x-real-ip", client_ip))
+    headers.append((b"x-forwarded-proto", scheme))
+    if upgrade is not None and connection is not None and b"upgrade" in connection.lower():
+        headers.append((b"connection", b"upgrade"))
+        headers.append((b"upgrade", upgrade))
+    elif not keepalive:
+        headers.append((b"connection", b"close"))
+    body_expected = chunked is not None or (length is not None and length != b"0")
+    return ForwardedRequest(headers, host, cookie, body_expected)
+
+
+def forward_response(received: Iterable[tuple[bytes, bytes]]) -> Headers:
+    named = None
+    kept: Headers = []
+    for name, value in received:
+        if name in _RESPONSE_HOP:
+            if name == b"connection":
+                named = {token.strip().lower() for token in value.split(b",")} - _CONNECTION_KEEP
+            continue
+        kept.append((name, value))
+    if named:
+        kept = [item for item in kept if item[0] not in named]
+    return kept
+
+
+def cookie_value(header: bytes | None, name: bytes) -> bytes | None:
+    """The value of cookie ``name`` in a (joined) Cookie header, or None."""
+    if not header:
+        return None
+    for part in header.split(b";"):
+        key, _, value = part.strip().partition(b"=")
+        if key == name:
+            return value.strip()
+    return None

@@ -1,0 +1,238 @@
+"""HTTP and HTTPS listeners: forwarding rules at run time and the idle pool of target connections.
+
+An ``HttpListener`` is a ``StreamListener`` whose connections are ``http_proxy.HttpSession``
+objects. Its spec's rules become ``RuleState`` objects (targets with their counters, a
+balancer with the rule's scheduler, cookie tokens) routed by a ``routing.Router``. Updating
+the spec rebuilds the router; a rule that stays keeps its targets' counters, so in-flight
+requests finish against the state they started with.
+
+Session persistence on a rule (SessionExpireTime > 0) is cookie insertion: every response
+carries ``Set-Cookie: <name>=<token>; Max-Age=<SessionExpireTime>; Path=/; HttpOnly`` where
+the name is the rule's CookieName or ``openclb_srv`` and the token an opaque digest of the
+rule and target (no address leaks). A request presenting a token of an eligible target goes
+there; one whose target is gone, drained (weight 0) or unhealthy is scheduled afresh and
+gets a new cookie. Re-sending the cookie on each response makes it lapse only after
+SessionExpireTime without requests, as the CLB's persistence does.
+
+Target connections are pooled per (ip, port, TLS server name) only when the listener's
+KeepaliveEnable is on; the pool keeps at most ``max_idle_per_target`` idle connections each,
+closes those idle longer than ``idle_seconds`` on the listener's sweep, and those of
+targets no rule uses any more at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+from collections.abc import Sequence
+
+from openclb.engine.desired import ListenerSpec, RuleSpec
+from openclb.engine.embedded.balancer import Balancer, TargetState
+from openclb.engine.embedded.listener import ListenerSettings
+from openclb.engine.embedded.routing import Router
+from openclb.engine.embedded.tcp import StreamHandler, StreamListener
+from openclb.engine.embedded.tls import backend_context
+
+DEFAULT_COOKIE_NAME = "openclb_srv"
+
+UpstreamKey = tuple[str, int, str | None]
+
+
+class RuleState:
+    """One forwarding rule at run time."""
+
+    __slots__ = (
+        "spec", "location_id", "targets", "balancer", "cookie_name", "cookie_max_age",
+        "by_token", "token_of", "upstream_tls", "redirect", "requests", "_health_view",
+    )
+
+    def __init__(self, spec: RuleSpec, settings: ListenerSettings, previous: RuleState | None) -> None:
+        self.location_id = spec.location_id
+        self._health_view = settings.health_view
+        self.balancer = previous.balancer if previous is not None else Balancer(spec.scheduler, self._is_healthy)
+        self.requests = previous.requests if previous is not None else 0
+        self.targets: dict[tuple[str, int], TargetState] = {}
+        self.by_token: dict[bytes, TargetState] = {}
+        self.token_of: dict[tuple[str, int], bytes] = {}
+        self.update(spec, previous)
+
+    def update(self, spec: RuleSpec, previous: RuleState | None) -> None:
+        self.spec = spec
+        self.redirect = spec.redirect
+        self.upstream_tls = spec.forward_type.upper() in ("HTTPS", "GRPCS")
+        self.balancer.scheduler = spec.scheduler
+        self.cookie_name = (spec.cookie_name or DEFAULT_COOKIE_NAME).encode() if spec.session_expire_time > 0 else b""
+        self.cookie_max_age = spec.session_expire_time
+        old = previous.targets if previous is not None else {}
+        wanted: dict[tuple[str, int], TargetState] = {}
+        for target in spec.targets:
+            key = (target.ip, target.port)
+            state = wanted.get(key) or old.get(key) or TargetState(target.ip, target.port, target.weight)
+            state.weight = target.weight
+            wanted[key] = state
+        for key, state in old.items():
+            if key not in wanted:
+                state.removed = True
+        self.targets = wanted
+        self.balancer.set_targets(wanted.values())
+        self.token_of = {key: self._token(key) for key in wanted}
+        self.by_token = {token: wanted[key] for key, token in self.token_of.items()}
+
+    def _token(self, key: tuple[str, int]) -> bytes:
+        text = f"{self.location_id}|{key[0]}:{key[1]}".encode()
+        return hashlib.blake2b(text, digest_size=8).hexdigest().encode()
+
+    def _is_healthy(self, target: TargetState) -> bool:
+        return self._health_view(self.location_id, target.ip, target.port)
+
+    def pinned(self, token: bytes | None) -> TargetState | None:
+        """The target a persistence cookie names, if it may still take requests."""
+        if token is None:
+            return None
+        target = self.by_token.get(token)
+        if target is None or target.weight <= 0:
+            return None
+        if not self._is_healthy(target) and any(self._is_healthy(t) for t in self.targets.values() if t.weight > 0):
+            return None
+        return target
+
+    def pick(self, client_ip: str, now: float, exclude=()) -> TargetState | None:
+        return self.balancer.pick(client_ip, now, exclude)
+
+    def set_cookie(self, target: TargetState) -> bytes:
+        token = self.token_of.get(target.key, b"")
+        return b"%s=%s; Max-Age=%d; Path=/; HttpOnly" % (self.cookie_name, token, self.cookie_max_age)
+
+    def stats(self) -> dict:
+        return {
+            "location_id": self.location_id, "requests": self.requests,
+            "targets": [
+                {"ip": t.ip, "port": t.port, "weight": t.weight, "active": t.active, "total": t.total}
+                for t in self.targets.values()
+            ],
+        }
+
+
+class UpstreamPool:
+    """Idle keep-alive connections to targets, most recently used first."""
+
+    def __init__(self, max_idle_per_target: int = 32, idle_seconds: float = 60.0) -> None:
+        self.max_idle_per_target = max_idle_per_target
+        self.idle_seconds = idle_seconds
+        self._idle: dict[UpstreamKey, list] = {}
+
+    def __len__(self) -> int:
+        return sum(len(connections) for connections in self._idle.values())
+
+    def take(self, key: UpstreamKey):
+        connections = self._idle.get(key)
+        while connections:
+            connection = connections.pop()
+            if not connection.closed:
+                return connection
+        return None
+
+    def put(self, key: UpstreamKey, connection, now: float) -> bool:
+        """Keep ``connection`` for reuse; False when the target's pool is full."""
+        connections = self._idle.setdefault(key, [])
+        if len(connections) >= self.max_idle_per_target:
+            return False
+        connection.idle_since = now
+        connections.append(connection)
+        return True
+
+    def discard(self, key: UpstreamKey, connection) -> None:
+        connections = self._idle.get(key)
+        if connections and connection in connections:
+            connections.remove(connection)
+
+    def prune(self, now: float) -> None:
+        """Close the connections idle for ``idle_seconds`` or more."""
+        for key in list(self._idle):
+            connections = self._idle[key]
+            stale = [c for c in connections if now - c.idle_since >= self.idle_seconds]
+            for connection in stale:
+                connections.remove(connection)
+                connection.transport.close()
+            if not connections:
+                del self._idle[key]
+
+    def retain(self, targets: set[tuple[str, int]]) -> None:
+        """Close the idle connections of every target not in ``targets``."""
+        for key in [k for k in self._idle if (k[0], k[1]) not in targets]:
+            for connection in self._idle.pop(key):
+                connection.transport.close()
+
+    def close(self) -> None:
+        idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.transport.close()
+
+
+class HttpListener(StreamListener):
+    """An HTTP/HTTPS listener: rules, router and the target connection pool."""
+
+    kind = "HTTP"
+
+    def __init__(
+        self,
+        load_balancer_id: str,
+        vip: str,
+        spec: ListenerSpec,
+        settings: ListenerSettings,
+        handler: StreamHandler,
+        *,
+        pool: UpstreamPool | None = None,
+    ) -> None:
+        self.rules: dict[str, RuleState] = {}
+        self.router: Router[RuleState] = Router(())
+        self.pool = pool or UpstreamPool()
+        self.requests = 0
+        self.closing = False
+        self._backend_tls: ssl.SSLContext | None = None
+        super().__init__(load_balancer_id, vip, spec, settings, handler)
+        self.scheme = b"https" if self.tls is not None else b"http"
+
+    def _configure(self, spec: ListenerSpec) -> None:
+        super()._configure(spec)
+        self._set_rules(spec.rules)
+
+    def _set_rules(self, rules: Sequence[RuleSpec]) -> None:
+        previous = self.rules
+        states: dict[str, RuleState] = {}
+        for rule in rules:
+            old = previous.get(rule.location_id)
+            if old is not None:
+                old.update(rule, old)
+                states[rule.location_id] = old
+            else:
+                states[rule.location_id] = RuleState(rule, self.settings, None)
+        self.rules = states
+        self.router = Router([(rule, states[rule.location_id]) for rule in rules])
+        if self.spec.keepalive:
+            self.pool.retain({key for state in states.values() for key in state.targets})
+        else:
+            self.pool.close()
+
+    def sweep(self, now: float) -> None:
+        super().sweep(now)
+        self.pool.prune(now)
+
+    def backend_tls(self) -> ssl.SSLContext:
+        """The client context for rules forwarding over HTTPS, made once per listener."""
+        if self._backend_tls is None:
+            self._backend_tls = backend_context()
+        return self._backend_tls
+
+    async def close(self) -> None:
+        self.closing = True
+        self.pool.close()
+        await super().close()
+
+    def stats(self) -> dict:
+        stats = super().stats()
+        stats["requests"] = self.requests
+        stats["idle_upstreams"] = len(self.pool)
+        stats["rules"] = [state.stats() for state in self.rules.values()]
+        return stats

@@ -1,0 +1,155 @@
+"""TLS termination for TCP_SSL and HTTPS listeners, with certificates swapped in place.
+
+A listener's servers are created once with one *front* ``SSLContext`` that holds no
+certificate. Its ``sni_callback`` runs for every ClientHello (with or without SNI) and moves
+the handshake onto the *serving* context chosen at that moment: the listener's certificate,
+or with SNI the certificate of the rule domain matching the client's server name (exact,
+then wildcard, then regex, as rule domains match; the default server's, else the first
+domain's, when nothing matches). Reconfiguring only replaces the serving contexts, so a
+ReplaceCertForLoadBalancers never rebinds a port: new handshakes see the new certificate,
+established TLS connections keep the SSL objects they have.
+
+Invariants:
+- One serving context per distinct ``TlsSpec``; RSA and ECDSA certificates of one spec go
+  into the same context and the handshake picks by the client's signature algorithms.
+- Mutual TLS: the client-verification *mode* is fixed when a connection's SSL object is
+  created, from the front context, so the front context carries it (CERT_REQUIRED for
+  verify_client "ON", CERT_OPTIONAL for "OPTIONAL"); the CA store is the serving context's.
+  On SNI listeners the front asks (OPTIONAL) when any domain is mutual, and a domain that
+  requires a certificate has ``client_cert_missing`` checked after the handshake.
+- Private keys touch the disk only inside a fresh 0700 temporary directory, in 0600 files
+  that are deleted as soon as OpenSSL has read them (``load_cert_chain`` reads only files).
+  Keys are never logged; errors name the certificate id only.
+- A configuration that fails to load raises ``TlsConfigError`` before anything changes.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tempfile
+from collections.abc import Iterable
+
+from openclb.engine.desired import ListenerSpec, Protocol, TlsSpec
+from openclb.engine.embedded.routing import DomainTable, normalize_host
+
+HANDSHAKE_TIMEOUT = 10.0
+
+
+class TlsConfigError(Exception):
+    """A listener's certificates could not be loaded; the message is fit for the API user."""
+
+
+def _write_private(directory: str, name: str, text: str) -> str:
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    return path
+
+
+def server_context(tls: TlsSpec) -> ssl.SSLContext:
+    """A serving context with every certificate of ``tls`` (and its CA for mutual TLS)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.options |= ssl.OP_NO_COMPRESSION
+    if not tls.certificates:
+        raise TlsConfigError("No server certificate is configured")
+    with tempfile.TemporaryDirectory(prefix="openclb-tls-") as directory:
+        os.chmod(directory, 0o700)
+        for index, certificate in enumerate(tls.certificates):
+            cert_file = _write_private(directory, f"cert{index}.pem", certificate.cert_pem)
+            key_file = _write_private(directory, f"key{index}.pem", certificate.key_pem)
+            try:
+                context.load_cert_chain(cert_file, key_file)
+            except (ssl.SSLError, OSError, ValueError) as exc:
+                raise TlsConfigError(f"Certificate {certificate.cert_id} cannot be loaded: {_reason(exc)}") from None
+            finally:
+                os.unlink(key_file)
+    if tls.ca_pem:
+        try:
+            context.load_verify_locations(cadata=tls.ca_pem)
+        except (ssl.SSLError, ValueError) as exc:
+            raise TlsConfigError(f"The client CA certificate cannot be loaded: {_reason(exc)}") from None
+        context.verify_mode = verify_mode(tls)
+    return context
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "reason", None) or type(exc).__name__
+
+
+def verify_mode(tls: TlsSpec | None) -> ssl.VerifyMode:
+    """How a client certificate is asked for: required, optional, or not at all."""
+    if tls is None or not tls.ca_pem:
+        return ssl.CERT_NONE
+    return ssl.CERT_OPTIONAL if tls.verify_client.upper() == "OPTIONAL" else ssl.CERT_REQUIRED
+
+
+def backend_context() -> ssl.SSLContext:
+    """The client context for ForwardType HTTPS: TLS to the target without verification,
+    as a load balancer talks to its own real servers."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def terminates_tls(spec: ListenerSpec) -> bool:
+    """Whether a listener's sockets speak TLS: HTTPS always, TCP_SSL unless SSL is switched off."""
+    return spec.protocol is Protocol.HTTPS or (spec.protocol is Protocol.TCP_SSL and spec.tls is not None)
+
+
+class TlsTerminator:
+    """The TLS side of one listener: the front context its servers use, and what it serves."""
+
+    def __init__(self) -> None:
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.options |= ssl.OP_NO_COMPRESSION
+        self.context.sni_callback = self._select
+        self._contexts: dict[TlsSpec, ssl.SSLContext] = {}
+        self._default: ssl.SSLContext | None = None
+        self._domains: DomainTable[ssl.SSLContext] | None = None
+        self._required: frozenset[int] = frozenset()
+
+    def configure(self, spec: ListenerSpec) -> None:
+        """Serve ``spec``'s certificates from the next handshake on; raises TlsConfigError
+        (changing nothing) when one cannot be loaded."""
+        if spec.protocol is Protocol.HTTPS and spec.sni:
+            pairs = [(domain, rule.tls) for rule in _sni_order(spec) for domain in rule.domains if rule.tls]
+            wanted = [tls for _, tls in pairs]
+        else:
+            pairs = []
+            wanted = [spec.tls] if spec.tls is not None else []
+        contexts = {tls: self._contexts.get(tls) or server_context(tls) for tls in wanted}
+        self._contexts = contexts
+        if pairs:
+            self._domains = DomainTable((domain, contexts[tls]) for domain, tls in pairs)
+            self._default = contexts[pairs[0][1]]
+            mutual = [tls for tls in wanted if tls.ca_pem]
+            self.context.verify_mode = ssl.CERT_OPTIONAL if mutual else ssl.CERT_NONE
+            self._required = frozenset(
+                id(contexts[tls]) for tls in mutual if verify_mode(tls) == ssl.CERT_REQUIRED)
+        else:
+            self._domains = None
+            self._default = contexts[wanted[0]] if wanted else None
+            self.context.verify_mode = verify_mode(wanted[0] if wanted else None)
+            self._required = frozenset()
+
+    def _select(self, ssl_object, server_name: str | None, front: ssl.SSLContext) -> None:
+        chosen = None
+        if self._domains is not None and server_name:
+            chosen = self._domains.lookup(normalize_host(server_name))
+        chosen = chosen or self._default
+        if chosen is not None:
+            ssl_object.context = chosen
+
+    def client_cert_missing(self, ssl_object) -> bool:
+        """On SNI listeners: the chosen domain requires a client certificate and got none."""
+        if not self._required or ssl_object is None:
+            return False
+        return id(ssl_object.context) in self._required and ssl_object.getpeercert() is None
+
+
+def _sni_order(spec: ListenerSpec) -> Iterable:
+    """Rules with the default server's first, so its certificate is the fallback."""
+    return sorted(spec.rules, key=lambda rule: not rule.default_server)

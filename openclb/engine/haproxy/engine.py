@@ -1,0 +1,345 @@
+"""The HAProxy engine: TCP-class listeners served by one HAProxy, the rest by the embedded engine.
+
+``apply(state)`` splits one CLB's state: listeners ``served_by_haproxy`` (TCP, TCP_SSL) go
+to HAProxy, every other one (UDP, QUIC, HTTP, HTTPS) to an inner ``EmbeddedEngine``; the two
+results are merged, so the worker sees one engine. For the HAProxy part, Octavia's cycle:
+
+1. Keep the latest HAProxy part of every CLB in memory; replace this CLB's.
+2. Refuse, per listener, what HAProxy cannot be trusted to report: a port range wider than
+   allowed, or a port another process holds. ``haproxy -c`` does not see the latter and a
+   failed bind would abort the whole load, so every port not already ours is bound (and
+   released) here first; a listener that fails is left out of the configuration with the
+   same EngineError the embedded engine gives.
+3. Render the configuration of *every* CLB, check it with ``haproxy -c``, swap it in
+   atomically (temp file + ``os.replace``), save the servers' health to the state file,
+   and start or reload the master. A load that still fails on a bind (a port taken between
+   our probe and HAProxy's bind) blames its listener, which is dropped and the load retried.
+4. Return only when every new port is listening and every removed port is closed, as the
+   kernel's socket table shows (no probe connection ever reaches a real server).
+
+An unchanged rendering is not reloaded, so applying the same state twice changes nothing.
+Everything that touches HAProxy runs under one lock: the configuration is global.
+Moving a port between the engines in a single apply (TCP→HTTP on one port) needs two
+applies; the API never asks for it in one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from openclb.engine.base import ApplyResult, EngineError, TargetHealth
+from openclb.engine.desired import ListenerSpec, LoadBalancerState
+from openclb.engine.embedded.binding import BindFailure, bind_stream_sockets
+from openclb.engine.embedded.engine import EmbeddedEngine
+from openclb.engine.haproxy import runtime
+from openclb.engine.haproxy.process import HaproxyFailure, HaproxyProcess
+from openclb.engine.haproxy.render import (
+    FALLBACK_PREFIX, RenderedConfig, RuntimePaths, render, served_by_haproxy, server_name,
+)
+
+log = logging.getLogger("openclb.engine.haproxy")
+
+READY_TIMEOUT = 2.0
+_POLL = 0.01
+
+
+class HaproxyEngine:
+    """Engine contract over HAProxy; see the module docstring.
+
+    - ``run_dir``: private directory for the configuration, certificates, state file, pid
+      file and log (the app passes ``<data dir>/haproxy``).
+    - ``embedded``: the engine for listeners HAProxy does not serve (default: a plain one).
+    - ``binary``: the HAProxy executable (name on PATH or path).
+    - ``max_ports_per_listener``: a wider port range fails with an EngineError.
+    - ``ready_timeout``: how long a new port may take to listen after a load.
+    - ``hard_stop_after``: seconds old workers may keep draining after a reload (None: until
+      their connections end by themselves).
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        embedded: EmbeddedEngine | None = None,
+        binary: str = "haproxy",
+        max_ports_per_listener: int = 1000,
+        ready_timeout: float = READY_TIMEOUT,
+        hard_stop_after: int | None = None,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self._inner = embedded if embedded is not None else EmbeddedEngine(max_ports_per_listener=max_ports_per_listener)
+        self._process = HaproxyProcess(binary, self.run_dir, self.run_dir / "haproxy.cfg")
+        self.paths = RuntimePaths(self.run_dir, self._process.stats_socket)
+        self._max_ports = max_ports_per_listener
+        self._ready_timeout = ready_timeout
+        self._hard_stop_after = hard_stop_after
+        self._states: dict[str, LoadBalancerState] = {}
+        self._served: RenderedConfig | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def config_path(self) -> Path:
+        return self._process.config_path
+
+    async def start(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._process.executable()
+        self._process.clear_stale()
+        await self._inner.start()
+
+    async def apply(self, state: LoadBalancerState) -> ApplyResult:
+        mine = tuple(l for l in state.listeners if served_by_haproxy(l))
+        theirs = tuple(l for l in state.listeners if not served_by_haproxy(l))
+        async with self._lock:
+            inner = await self._inner.apply(replace(state, listeners=theirs))
+            failed = dict(inner.failed)
+            failed.update(await self._converge(replace(state, listeners=mine)))
+        return ApplyResult(failed=failed)
+
+    async def remove(self, load_balancer_id: str) -> None:
+        async with self._lock:
+            await self._inner.remove(load_balancer_id)
+            if load_balancer_id in self._states:
+                await self._converge(LoadBalancerState(load_balancer_id, self._states[load_balancer_id].vip))
+
+    def render_config(self, states: list[LoadBalancerState] | None = None) -> str:
+        """The configuration text for ``states`` (default: what is being served now)."""
+        chosen = list(self._states.values()) if states is None else states
+        return render(chosen, self.paths, hard_stop_after=self._hard_stop_after).text
+
+    async def _converge(self, wanted: LoadBalancerState) -> dict[str, EngineError]:
+        lb_id = wanted.load_balancer_id
+        served_ports = _ports_of(self._states.values())
+        failed: dict[str, EngineError] = {}
+        accepted: list[ListenerSpec] = []
+        for spec in wanted.listeners:
+            error = self._precheck(wanted.vip, spec, served_ports)
+            if error is None:
+                accepted.append(spec)
+            else:
+                failed[spec.listener_id] = error
+        states = dict(self._states)
+        previous = states.get(lb_id)
+        while True:
+            candidate = replace(wanted, listeners=tuple(accepted))
+            if candidate.listeners:
+                states[lb_id] = candidate
+            else:
+                states.pop(lb_id, None)
+            try:
+                blamed = await self._deploy(states)
+            except HaproxyFailure as exc:
+                error = EngineError("The load balancer data plane (HAProxy) could not apply the change", str(exc))
+                log.error("HAProxy apply of %s failed: %s", lb_id, exc)
+                changed = [s for s in accepted if previous is None or s not in previous.listeners]
+                failed.update({s.listener_id: error for s in changed})
+                return failed
+            if not blamed:
+                break
+            failed.update(blamed)
+            accepted = [s for s in accepted if s.listener_id not in blamed]
+        old_ports = _ports_of(self._states.values())
+        self._states = states
+        new_ports = _ports_of(states.values())
+        not_ready = await self._await_ports(new_ports - old_ports, old_ports - new_ports)
+        for spec in accepted:
+            missing = [port for port in spec.ports if (runtime.normalise_address(wanted.vip), port) in not_ready]
+            if missing:
+                failed[spec.listener_id] = EngineError(
+                    f"Port {missing[0]} on {wanted.vip} did not start listening",
+                    f"listener {spec.listener_id}: HAProxy loaded but {wanted.vip}:{missing[0]} is not "
+                    f"listening after {self._ready_timeout} s")
+        return failed
+
+    def _precheck(self, vip: str, spec: ListenerSpec, served_ports: set[tuple[str, int]]) -> EngineError | None:
+        ports = spec.ports
+        if len(ports) == 0:
+            return EngineError(f"Port range {spec.port}-{spec.end_port} is empty",
+                               f"listener {spec.listener_id}: end_port {spec.end_port} < port {spec.port}")
+        if len(ports) > self._max_ports:
+            return EngineError(
+                f"Port range {spec.port}-{spec.end_port} has {len(ports)} ports; "
+                f"at most {self._max_ports} are allowed per listener",
+                f"listener {spec.listener_id}: range exceeds max_ports_per_listener={self._max_ports}")
+        address = runtime.normalise_address(vip)
+        for port in ports:
+            if (address, port) in served_ports:
+                continue
+            try:
+                probes = bind_stream_sockets(vip, range(port, port + 1), 1, spec.listener_id)
+            except BindFailure as failure:
+                return failure.error
+            for _, sock in probes:
+                sock.close()
+        return None
+
+    async def _deploy(self, states: dict[str, LoadBalancerState]) -> dict[str, EngineError]:
+        """Render, check, swap and load ``states``; returns listeners a failed bind blames.
+
+        Raises HaproxyFailure when HAProxy rejects the configuration or cannot be run; the
+        configuration served before stays served then.
+        """
+        rendered = render(states.values(), self.paths, hard_stop_after=self._hard_stop_after)
+        running = self._process.running
+        if rendered == self._served and (running or not states):
+            return {}
+        if not states and not running:
+            self._served = rendered
+            return {}
+        loop = asyncio.get_running_loop()
+        candidate = await loop.run_in_executor(None, self._write_candidate, rendered)
+        complaint = await loop.run_in_executor(None, self._process.check, candidate)
+        if complaint is not None:
+            candidate.unlink(missing_ok=True)
+            raise HaproxyFailure(f"haproxy -c rejected the configuration: {complaint}")
+        if self._process.running:
+            self._save_server_state(states)
+        os.replace(candidate, self.config_path)
+        outcome = await self._process.load()
+        if outcome.ok:
+            self._served = rendered
+            self._prune_files(rendered)
+            return {}
+        blamed = {}
+        for section, reason in runtime.blamed_listeners(outcome.log).items():
+            if any(section == l.listener_id for s in states.values() for l in s.listeners):
+                blamed[section] = self._bind_error(states, section, reason)
+        if not blamed:
+            raise HaproxyFailure(f"HAProxy failed to load the configuration: {runtime.alerts(outcome.log)}")
+        return blamed
+
+    def _bind_error(self, states: dict[str, LoadBalancerState], section: str, reason: str) -> EngineError:
+        for state in states.values():
+            for spec in state.listeners:
+                if spec.listener_id == section:
+                    if runtime.address_in_use(reason):
+                        return EngineError(f"Port {spec.port} on {state.vip} is already in use by another process",
+                                           f"listener {section}: HAProxy: {reason}")
+                    return EngineError(f"Cannot serve port {spec.port} on {state.vip}", f"listener {section}: {reason}")
+        return EngineError("Cannot serve the listener", reason)
+
+    def _write_candidate(self, rendered: RenderedConfig) -> Path:
+        """Write the referenced files (each atomically) and the configuration as a temp file."""
+        self.paths.certs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for path, content in rendered.files.items():
+            if not path.exists() or path.read_text() != content:
+                _write_atomically(path, content)
+        state_file = self.paths.state_file
+        if not state_file.exists():
+            state_file.write_text("1\n")
+        candidate = self.config_path.with_name(self.config_path.name + ".new")
+        candidate.write_text(rendered.text)
+        return candidate
+
+    def _save_server_state(self, states: dict[str, LoadBalancerState]) -> None:
+        """Dump health to the state file, with weights retargeted to the new configuration."""
+        try:
+            text = self._process.query("show servers state")
+        except OSError as exc:
+            log.warning("could not save HAProxy server state before reload: %s", exc)
+            return
+        weights = {}
+        for state in states.values():
+            for spec in state.listeners:
+                for target in spec.targets:
+                    name = server_name(target)
+                    weights[(spec.listener_id, name)] = weights[(spec.listener_id, FALLBACK_PREFIX + name)] = target.weight
+        _write_atomically(self.paths.state_file, runtime.retarget_server_state(text, weights))
+
+    def _prune_files(self, rendered: RenderedConfig) -> None:
+        wanted = set(rendered.files)
+        if self.paths.certs_dir.exists():
+            for path in self.paths.certs_dir.iterdir():
+                if path not in wanted:
+                    path.unlink(missing_ok=True)
+
+    async def _await_ports(self, opened: set[tuple[str, int]], closed: set[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Wait until ``opened`` listen and ``closed`` do not; returns the opened ones that never did."""
+        if not opened and not closed:
+            return set()
+        deadline = time.monotonic() + self._ready_timeout
+        while True:
+            listening = _listening_now()
+            missing = opened - listening
+            lingering = closed & listening
+            if (not missing and not lingering) or time.monotonic() >= deadline:
+                if lingering:
+                    log.warning("ports still listening after removal: %s", sorted(lingering))
+                return missing
+            await asyncio.sleep(_POLL)
+
+    def health(self, load_balancer_id: str) -> list[TargetHealth]:
+        report = list(self._inner.health(load_balancer_id))
+        state = self._states.get(load_balancer_id)
+        if state is None:
+            return report
+        rows = self._stat_rows()
+        for spec in state.listeners:
+            for target in spec.targets:
+                healthy, detail = runtime.classify_health(
+                    rows.get((spec.listener_id, server_name(target))), spec.health_check.enabled)
+                report.append(TargetHealth(spec.listener_id, target.ip, target.port, healthy, detail))
+        return report
+
+    def stats(self) -> dict:
+        """``{load_balancer_id: {listener_id: counters}}`` in the embedded engine's shape.
+
+        HAProxy counters restart with each new worker (every reload).
+        """
+        merged = {lb_id: dict(listeners) for lb_id, listeners in self._inner.stats().items()}
+        rows = self._stat_rows() if self._states else {}
+        for lb_id, state in self._states.items():
+            for spec in state.listeners:
+                counters = runtime.listener_counters(rows, spec.listener_id) or {
+                    "active": 0, "total": 0, "dropped": 0, "bytes_in": 0, "bytes_out": 0}
+                targets = [{"ip": t.ip, "port": t.port, "weight": t.weight,
+                            **runtime.server_counters(rows, spec.listener_id, server_name(t))} for t in spec.targets]
+                merged.setdefault(lb_id, {})[spec.listener_id] = {
+                    "protocol": str(spec.protocol), "vip": state.vip, "port": spec.port,
+                    "end_port": spec.end_port, **counters, "targets": targets}
+        return merged
+
+    def _stat_rows(self) -> dict[tuple[str, str], dict[str, str]]:
+        if not self._process.running:
+            return {}
+        try:
+            return runtime.parse_show_stat(self._process.query("show stat"))
+        except OSError as exc:
+            log.warning("HAProxy runtime API did not answer: %s", exc)
+            return {}
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._process.stop()
+            self._states.clear()
+            self._served = None
+            await self._inner.close()
+
+
+def _ports_of(states) -> set[tuple[str, int]]:
+    return {(runtime.normalise_address(state.vip), port)
+            for state in states for spec in state.listeners for port in spec.ports}
+
+
+def _listening_now() -> set[tuple[str, int]]:
+    found: set[tuple[str, int]] = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as table:
+                found |= runtime.listening_sockets(table.read())
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def _write_atomically(path: Path, content: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+    os.replace(temporary, path)

@@ -1,0 +1,225 @@
+"""One HAProxy master-worker process: check, start, reload, query, stop.
+
+The master (``haproxy -W -S <master CLI>``) is started once and reloaded for every new
+configuration; a reload forks a new worker that takes over the listening sockets while the
+old workers finish their established connections (drain), which is why a deregistered real
+server keeps its open connections. Invariants:
+
+- Only this object starts or signals the process, from the event-loop thread. The master is
+  started with a parent-death signal (``setpriv --pdeathsig TERM`` when available), so if
+  openclb is killed -9 no HAProxy is left holding the CLB ports; a master left over anyway
+  (its pid file names it, its command line names our config) is stopped by ``clear_stale``.
+- A load's outcome is observed, not assumed: after ``reload`` the master CLI answers again
+  only once the master has re-executed; the load succeeded if and only if a new current
+  worker exists. The master's log (stdout+stderr, appended to ``haproxy.log`` in the run
+  dir) says why a load failed.
+- The runtime API is reached over abstract Unix sockets named after the run dir (no path
+  length limit, nothing left on disk); every query has a short timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from openclb.engine.haproxy.runtime import ProcState, parse_show_proc
+
+QUERY_TIMEOUT = 1.0
+LOAD_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+_POLL = 0.01
+_MAX_LOG_BYTES = 4 * 1024 * 1024
+
+
+class HaproxyFailure(Exception):
+    """HAProxy could not be run or did not answer; the message is for the operator."""
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """Whether the configuration now serves; ``log`` is what the master printed meanwhile."""
+
+    ok: bool
+    log: str
+
+
+def abstract_name(run_dir: Path, role: str) -> str:
+    """A stable abstract socket name for ``role`` ("stats", "master") of one run dir."""
+    digest = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:16]
+    return f"openclb-haproxy-{digest}-{role}"
+
+
+def query_socket(address: str, command: str, timeout: float = QUERY_TIMEOUT) -> str:
+    """Send one command to an HAProxy CLI socket (``abns@name`` or a path) and read the answer."""
+    if address.startswith("abns@"):
+        # HAProxy binds abstract names padded with NULs to the full sun_path length.
+        target = ("\0" + address[5:]).ljust(108, "\0")
+    else:
+        target = address
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(target)
+        sock.sendall(command.encode() + b"\n")
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+class HaproxyProcess:
+    """The HAProxy master of one run dir, started with ``config_path``."""
+
+    def __init__(self, binary: str, run_dir: Path, config_path: Path) -> None:
+        self.binary = binary
+        self.run_dir = run_dir
+        self.config_path = config_path
+        self.pid_file = run_dir / "haproxy.pid"
+        self.log_file = run_dir / "haproxy.log"
+        self.stats_socket = f"abns@{abstract_name(run_dir, 'stats')}"
+        self.master_socket = f"abns@{abstract_name(run_dir, 'master')}"
+        self._process: subprocess.Popen | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def executable(self) -> str:
+        """The resolved HAProxy binary; HaproxyFailure if it is not installed."""
+        found = shutil.which(self.binary)
+        if found is None:
+            raise HaproxyFailure(f"HAProxy binary {self.binary!r} not found (install the 'haproxy' package)")
+        return found
+
+    def check(self, config_path: Path) -> str | None:
+        """``haproxy -c``: None if the configuration is valid, else HAProxy's complaint."""
+        result = subprocess.run(
+            [self.executable(), "-c", "-q", "-f", str(config_path)],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+        )
+        if result.returncode == 0:
+            return None
+        return (result.stdout + result.stderr).strip() or f"haproxy -c exited with {result.returncode}"
+
+    def query(self, command: str) -> str:
+        """One runtime API command to the current worker (raises OSError if none answers)."""
+        return query_socket(self.stats_socket, command)
+
+    def proc_state(self) -> ProcState | None:
+        try:
+            return parse_show_proc(query_socket(self.master_socket, "show proc", timeout=0.5))
+        except OSError:
+            return None
+
+    async def load(self) -> LoadOutcome:
+        """Serve the configuration now at ``config_path``: start the master, or reload it."""
+        self._trim_log()
+        offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+        ok = await (self._reload() if self.running else self._start())
+        return LoadOutcome(ok, self._read_log(offset))
+
+    async def _start(self) -> bool:
+        command = [self.executable(), "-W", "-S", self.master_socket, "-f", str(self.config_path),
+                   "-p", str(self.pid_file)]
+        setpriv = shutil.which("setpriv")
+        if setpriv is not None:
+            command = [setpriv, "--pdeathsig", "TERM", "--", *command]
+        with open(self.log_file, "ab") as log:
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.run_dir, start_new_session=True, close_fds=True,
+            )
+        deadline = time.monotonic() + LOAD_TIMEOUT
+        while time.monotonic() < deadline:
+            if not self.running:
+                self._process = None
+                return False
+            state = self.proc_state()
+            if state is not None and state.current_worker is not None:
+                return True
+            await asyncio.sleep(_POLL)
+        raise HaproxyFailure(f"HAProxy did not start within {LOAD_TIMEOUT:.0f} s")
+
+    async def _reload(self) -> bool:
+        before = self.proc_state()
+        if before is None:
+            raise HaproxyFailure("HAProxy master CLI does not answer")
+        try:
+            query_socket(self.master_socket, "reload", timeout=0.5)
+        except OSError:
+            pass  # the master re-executes and drops the connection: that is the reload starting
+        deadline = time.monotonic() + LOAD_TIMEOUT
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise HaproxyFailure("HAProxy master exited during a reload")
+            state = self.proc_state()
+            if state is not None and state.reloads > before.reloads:
+                return state.current_worker is not None and state.current_worker != before.current_worker
+            await asyncio.sleep(_POLL)
+        raise HaproxyFailure(f"HAProxy did not finish a reload within {LOAD_TIMEOUT:.0f} s")
+
+    async def stop(self) -> None:
+        """Hard-stop the master and every worker (connections are closed); wait until gone."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while process.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(_POLL)
+        if process.poll() is None:
+            process.kill()
+            process.wait(STOP_TIMEOUT)
+
+    def clear_stale(self) -> None:
+        """Stop a master a previous openclb of this run dir left running (it holds our ports)."""
+        try:
+            pid = int(self.pid_file.read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            return
+        if str(self.config_path).encode() not in cmdline:
+            return
+        for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, STOP_TIMEOUT)):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                return
+            deadline = time.monotonic() + wait
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                if _is_zombie(pid):
+                    return
+                time.sleep(_POLL)
+            if not Path(f"/proc/{pid}").exists():
+                return
+
+    def _trim_log(self) -> None:
+        """The log is appended to forever; restart it when large (O_APPEND keeps HAProxy's writes sane)."""
+        try:
+            if self.log_file.stat().st_size > _MAX_LOG_BYTES:
+                os.truncate(self.log_file, 0)
+        except FileNotFoundError:
+            pass
+
+    def _read_log(self, offset: int) -> str:
+        try:
+            with open(self.log_file, "rb") as log:
+                log.seek(offset)
+                return log.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True

@@ -1,0 +1,257 @@
+"""Desired state of every CLB → one HAProxy configuration (pure: no files, no sockets, no clock).
+
+Octavia's model: the configuration is always rendered from the *full* desired state, never
+patched, so rendering the same states twice gives the same text byte for byte and the engine
+can skip a reload when nothing changed. One ``listen`` section per listener, named by its
+listener id (the runtime API reports per section, so health and counters map back to
+listeners without a lookup table). Servers are named ``<ip>:<port>`` of the real server:
+a name always means the same address, which is what lets ``server-state-file`` carry health
+verdicts across reloads safely.
+
+How CLB semantics map onto HAProxy 2.6 (the choices, and why):
+
+- WRR → ``balance roundrobin`` with the CLB weights (0..100 fit HAProxy's 0..256);
+  LEAST_CONN → ``balance leastconn``; IP_HASH → ``balance source`` with consistent hashing,
+  so adding a real server moves only the clients that must move (as the embedded engine's
+  rendezvous hashing does). Weight 0 → ``weight 0``: no new connections.
+- "Every real server unhealthy" is not HAProxy's default (it would refuse traffic); the CLB
+  (and the embedded engine) then spreads traffic over all weighted servers, because a checker
+  that condemns a whole pool is more often wrong than the pool is dead. Each checked server
+  gets an unchecked ``backup`` twin (``fallback-<ip>:<port>``, same address and weight) and
+  the section ``option allbackups``: while any checked server is up the twins are never used;
+  when none is, all twins share the traffic by weight. Health is reported from the checked
+  servers only.
+- SessionExpireTime → a per-listener ``stick-table type ip`` expiring after that many
+  seconds of inactivity, ``stick on src``; a pinned server that goes down is not used.
+- HealthCheck: ``check inter/fall/rise`` from IntervalTime/UnHealthNum/HealthNum,
+  ``timeout check`` from TimeOut; TCP (and PING, which HAProxy cannot send) → connect check;
+  HTTP/HTTPS → ``option httpchk`` with ``http-check send`` and ``http-check expect rstatus``
+  built from the HttpCode mask (1=1xx … 16=5xx); CUSTOM → ``tcp-check send-binary`` and
+  ``expect rbinary ^<hex>``: both TEXT and HEX are sent as bytes, and the reply must *start*
+  with RecvContext, as the embedded checker judges it. HealthSwitch 0 → no check, no twins.
+- MaxConn → section ``maxconn`` (excess connections wait in the kernel backlog instead of
+  being refused, HAProxy's way); MaxCps → ``rate-limit sessions`` (excess connections are
+  delayed, not dropped); IdleConnectTimeout → ``timeout client``/``timeout server``.
+- Port ranges bind ``vip:first-last``; the Nth port goes to the real server's port + N, as
+  the CLB does, with HAProxy's relative server ports (``ip:+offset``) and an explicit check
+  port.
+- TCP_SSL terminates TLS with ``bind ... ssl crt`` (one PEM per certificate: RSA and ECDSA
+  are both offered, HAProxy picks by the client's hello) and, for mutual TLS, ``ca-file``
+  with ``verify required`` (or ``optional``). ProxyProtocol → ``send-proxy`` to real servers.
+
+User-supplied strings (HTTP check path, domain, method) are written in HAProxy's strong
+(single) quotes, where nothing is expanded, so no input can add a directive.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from openclb.engine.desired import HealthCheckSpec, ListenerSpec, LoadBalancerState, Protocol, Scheduler, TargetSpec
+
+HEADER = "# Rendered by openclb from the desired state of every CLB. Do not edit: every change overwrites it.\n"
+CONNECT_TIMEOUT_SECONDS = 5
+STICK_TABLE_SIZE = "100k"
+FALLBACK_PREFIX = "fallback-"
+_BALANCE = {
+    Scheduler.WRR: ("balance roundrobin",),
+    Scheduler.LEAST_CONN: ("balance leastconn",),
+    Scheduler.IP_HASH: ("balance source", "hash-type consistent"),
+}
+
+
+@dataclass(frozen=True)
+class RuntimePaths:
+    """Where the rendered configuration points HAProxy: its run dir and runtime API socket.
+
+    ``stats_socket`` is an HAProxy address (``abns@name`` or a path): abstract sockets have
+    no 108-byte path limit, which deep data dirs would otherwise hit.
+    """
+
+    run_dir: Path
+    stats_socket: str
+
+    @property
+    def state_file(self) -> Path:
+        return self.run_dir / "server-state"
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.run_dir / "certs"
+
+
+@dataclass(frozen=True)
+class RenderedConfig:
+    """The configuration text and the files it refers to (path → content), all to be written."""
+
+    text: str
+    files: dict[Path, str] = field(default_factory=dict)
+
+
+def served_by_haproxy(spec: ListenerSpec) -> bool:
+    """Whether HAProxy serves this listener; the embedded engine serves the others.
+
+    TCP, and TCP_SSL that has a certificate with its key. UDP and QUIC are datagram
+    protocols HAProxy 2.6 cannot balance; HTTP/HTTPS listeners carry forwarding rules whose
+    matching precedence (nginx's) and redirects the embedded engine implements.
+    """
+    if spec.protocol is Protocol.TCP:
+        return True
+    if spec.protocol is Protocol.TCP_SSL:
+        return spec.tls is not None and any(c.key_pem for c in spec.tls.certificates)
+    return False
+
+
+def server_name(target: TargetSpec) -> str:
+    """The HAProxy server name of a real server: its address, so a name never changes meaning."""
+    return f"{target.ip}:{target.port}"
+
+
+def render(states: Iterable[LoadBalancerState], paths: RuntimePaths, *, hard_stop_after: int | None = None) -> RenderedConfig:
+    """The whole configuration for ``states`` (only listeners ``served_by_haproxy`` are rendered)."""
+    lines = [
+        HEADER.rstrip("\n"),
+        "global",
+        f"    stats socket {paths.stats_socket} mode 600 level admin expose-fd listeners",
+        f"    server-state-file {paths.state_file}",
+    ]
+    if hard_stop_after:
+        lines.append(f"    hard-stop-after {hard_stop_after}s")
+    lines += [
+        "",
+        "defaults",
+        "    mode tcp",
+        f"    timeout connect {CONNECT_TIMEOUT_SECONDS}s",
+        "    timeout client 900s",
+        "    timeout server 900s",
+        "    load-server-state-from-file global",
+    ]
+    files: dict[Path, str] = {}
+    for state in sorted(states, key=lambda s: s.load_balancer_id):
+        for spec in sorted(state.listeners, key=lambda s: (s.port, s.listener_id)):
+            if served_by_haproxy(spec):
+                lines.append("")
+                lines += _listen_section(state, spec, paths, files)
+    return RenderedConfig("\n".join(lines) + "\n", files)
+
+
+def _listen_section(state: LoadBalancerState, spec: ListenerSpec, paths: RuntimePaths,
+                    files: dict[Path, str]) -> list[str]:
+    ports = f"{spec.port}-{spec.end_port}" if spec.end_port > spec.port else f"{spec.port}"
+    lines = [
+        f"listen {spec.listener_id}",
+        f"    # {state.load_balancer_id} {spec.protocol} {state.vip}:{ports}",
+        f"    bind {_address(state.vip, ports)}{_tls_options(spec, paths, files)}",
+        "    mode tcp",
+    ]
+    lines += [f"    {line}" for line in _BALANCE[spec.scheduler]]
+    if spec.max_conn > 0:
+        lines.append(f"    maxconn {spec.max_conn}")
+    if spec.max_cps > 0:
+        lines.append(f"    rate-limit sessions {spec.max_cps}")
+    lines += [f"    timeout client {spec.idle_timeout}s", f"    timeout server {spec.idle_timeout}s"]
+    if spec.session_expire_time > 0:
+        lines += [
+            f"    stick-table type {'ipv6' if ':' in state.vip else 'ip'} size {STICK_TABLE_SIZE} "
+            f"expire {spec.session_expire_time}s",
+            "    stick on src",
+        ]
+    check = spec.health_check
+    if check.enabled:
+        lines.append("    option allbackups")
+        lines += [f"    {line}" for line in _check_lines(check)]
+    for target in spec.targets:
+        lines += [f"    {line}" for line in _server_lines(spec, target)]
+    return lines
+
+
+def _address(ip: str, port: str) -> str:
+    return f"ipv6@{ip}:{port}" if ipaddress.ip_address(ip).version == 6 else f"{ip}:{port}"
+
+
+def _tls_options(spec: ListenerSpec, paths: RuntimePaths, files: dict[Path, str]) -> str:
+    if spec.protocol is not Protocol.TCP_SSL or spec.tls is None:
+        return ""
+    options = " ssl"
+    usable = [c for c in spec.tls.certificates if c.key_pem]
+    for index, certificate in enumerate(usable):
+        path = paths.certs_dir / f"{spec.listener_id}-{index}.pem"
+        files[path] = _pem_bundle(certificate.cert_pem, certificate.key_pem)
+        options += f" crt {path}"
+    if spec.tls.ca_pem:
+        path = paths.certs_dir / f"{spec.listener_id}-ca.pem"
+        files[path] = _pem_bundle(spec.tls.ca_pem)
+        options += f" ca-file {path} verify {'optional' if spec.tls.verify_client == 'OPTIONAL' else 'required'}"
+    return options
+
+
+def _pem_bundle(*pems: str) -> str:
+    return "".join(pem.strip() + "\n" for pem in pems)
+
+
+def _check_lines(check: HealthCheckSpec) -> list[str]:
+    lines = [f"timeout check {check.timeout}s"]
+    kind = check.check_type.upper()
+    if kind in ("HTTP", "HTTPS"):
+        send = (f"http-check send meth {_quote((check.http_method or 'HEAD').upper())} "
+                f"uri {_quote(check.http_path or '/')} ver {_quote(check.http_version or 'HTTP/1.1')}")
+        if check.http_domain:
+            send += f" hdr Host {_quote(check.http_domain.replace('%', '%%'))}"
+        lines += ["option httpchk", send, f"http-check expect rstatus {_quote(status_pattern(check.http_code_mask))}"]
+    elif kind == "CUSTOM":
+        payload = _context_bytes(check.context_type, check.send_context)
+        expect = _context_bytes(check.context_type, check.recv_context)
+        lines.append("option tcp-check")
+        if payload:
+            lines.append(f"tcp-check send-binary {payload.hex().upper()}")
+        if expect:
+            lines.append(f"tcp-check expect rbinary ^{expect.hex().upper()}")
+    return lines
+
+
+def status_pattern(code_mask: int) -> str:
+    """HttpCode bits (1=1xx, 2=2xx, 4=3xx, 8=4xx, 16=5xx) → a regex on the status code."""
+    classes = "".join(str(bit + 1) for bit in range(5) if code_mask & (1 << bit)) or "12345"
+    return f"^[{classes}]"
+
+
+def _context_bytes(context_type: str, text: str) -> bytes:
+    """SendContext/RecvContext as bytes, exactly as the embedded checker decodes them."""
+    if context_type.upper() == "HEX":
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            pass
+    return text.encode("ascii", "replace")
+
+
+def _server_lines(spec: ListenerSpec, target: TargetSpec) -> list[str]:
+    if spec.end_port > spec.port:
+        offset = target.port - spec.port
+        address = f"{_address(target.ip, '')}{'+' if offset >= 0 else '-'}{abs(offset)}"
+    else:
+        address = _address(target.ip, str(target.port))
+    common = f"weight {target.weight}" + (" send-proxy" if spec.proxy_protocol else "")
+    check = spec.health_check
+    if not check.enabled:
+        return [f"server {server_name(target)} {address} {common}"]
+    options = f"check inter {check.interval}s fall {check.unhealthy_threshold} rise {check.healthy_threshold}"
+    check_port = check.check_port if check.check_port not in (None, -1) else None
+    if check_port is None and spec.end_port > spec.port:
+        check_port = target.port
+    if check_port is not None:
+        options += f" port {check_port}"
+    if check.check_type.upper() == "HTTPS":
+        options += " check-ssl verify none"
+    return [
+        f"server {server_name(target)} {address} {common} {options}",
+        f"server {FALLBACK_PREFIX}{server_name(target)} {address} {common} backup",
+    ]
+
+
+def _quote(value: str) -> str:
+    """HAProxy strong quoting: nothing inside single quotes is expanded or escaped."""
+    return "'" + value.replace("'", "'\\''") + "'"

@@ -1,0 +1,186 @@
+"""Reading HAProxy's runtime answers: pure parsers, tested without a running HAProxy.
+
+- ``show stat`` CSV → rows by (section, server); a checked server's row → the CLB health
+  words (Alive, Dead, Unknown before the first check, Close when checks are off).
+- ``show proc`` (master CLI) → the master's reload count and the current worker, which is
+  how a reload's outcome is known: the master answers again only once it has re-executed,
+  and a new current worker exists only if the new configuration loaded.
+- The master's log → which listener a failed load blames (a bind that lost a race).
+- ``show servers state`` → the same text with weights set to the new configuration's, so
+  HAProxy restores every server's health across a reload that changed weights (it restores
+  state only where the state file's initial weight equals the configuration's).
+- ``/proc/net/tcp`` → listening (address, port) pairs: a port is ready when the kernel lists
+  it as LISTEN, checked without opening a connection that would reach a real server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from openclb.engine.haproxy.render import FALLBACK_PREFIX
+
+_LISTEN_STATE = "0A"
+_BIND_ALERT = re.compile(r"\[ALERT\].*? for (?:proxy|frontend|listen) '?(?P<name>[^\s':]+)'?: (?P<why>.*)$")
+_ADDRESS_IN_USE = re.compile(r"Address already in use", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ProcState:
+    """The master's view: reloads so far and the pid of the current (newest) worker."""
+
+    reloads: int
+    current_worker: int | None
+
+
+def parse_show_stat(text: str) -> dict[tuple[str, str], dict[str, str]]:
+    """``show stat`` CSV → {(pxname, svname): {column: value}}."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("# "):
+        return {}
+    columns = lines[0][2:].split(",")
+    rows: dict[tuple[str, str], dict[str, str]] = {}
+    for line in lines[1:]:
+        values = line.split(",")
+        row = dict(zip(columns, values))
+        if "pxname" in row and "svname" in row:
+            rows[(row["pxname"], row["svname"])] = row
+    return rows
+
+
+def classify_health(row: Mapping[str, str] | None, check_enabled: bool) -> tuple[bool, str]:
+    """(HealthStatus, HealthStatusDetail) of one real server as DescribeTargetHealth reports it."""
+    if not check_enabled:
+        return True, "Close"
+    if row is None:
+        return False, "Unknown"
+    status = row.get("status", "")
+    check_status = row.get("check_status", "").lstrip("* ")
+    if status == "no check":
+        return True, "Close"
+    if status.startswith("DOWN"):
+        return False, "Dead"
+    if status.startswith(("UP", "NOLB", "DRAIN")):
+        if check_status in ("", "INI", "UNK"):
+            return False, "Unknown"
+        return True, "Alive"
+    return False, "Unknown"
+
+
+def listener_counters(rows: Mapping[tuple[str, str], Mapping[str, str]], section: str) -> dict[str, int] | None:
+    """Counters of one ``listen`` section (its FRONTEND row), None when HAProxy has none."""
+    row = rows.get((section, "FRONTEND"))
+    if row is None:
+        return None
+    return {
+        "active": _int(row, "scur"), "total": _int(row, "stot"),
+        "dropped": _int(row, "dcon") + _int(row, "dses") + _int(row, "ereq"),
+        "bytes_in": _int(row, "bin"), "bytes_out": _int(row, "bout"),
+    }
+
+
+def server_counters(rows: Mapping[tuple[str, str], Mapping[str, str]], section: str, name: str) -> dict[str, int]:
+    """Counters of one real server: its checked server and its fallback twin together."""
+    totals = {"active": 0, "total": 0, "bytes_in": 0, "bytes_out": 0}
+    for server in (name, FALLBACK_PREFIX + name):
+        row = rows.get((section, server))
+        if row is not None:
+            totals["active"] += _int(row, "scur")
+            totals["total"] += _int(row, "stot")
+            totals["bytes_in"] += _int(row, "bin")
+            totals["bytes_out"] += _int(row, "bout")
+    return totals
+
+
+def _int(row: Mapping[str, str], column: str) -> int:
+    value = row.get(column, "")
+    return int(value) if value.isdigit() else 0
+
+
+def parse_show_proc(text: str) -> ProcState | None:
+    """Master CLI ``show proc`` → ProcState; None if the text is not a complete answer."""
+    reloads = None
+    current: int | None = None
+    in_workers = False
+    for line in text.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        if line.startswith("# workers"):
+            in_workers = True
+            continue
+        if line.startswith("#"):
+            in_workers = False
+            continue
+        if len(fields) >= 3 and fields[1] == "master" and fields[2].isdigit():
+            reloads = int(fields[2])
+        elif in_workers and len(fields) >= 3 and fields[1] == "worker" and fields[0].isdigit():
+            if fields[2] == "0":
+                current = int(fields[0])
+    if reloads is None or "# programs" not in text:
+        return None
+    return ProcState(reloads, current)
+
+
+def blamed_listeners(log_text: str) -> dict[str, str]:
+    """Sections a failed load names (a bind that failed), with HAProxy's reason."""
+    blamed: dict[str, str] = {}
+    for line in log_text.splitlines():
+        match = _BIND_ALERT.search(line)
+        if match:
+            blamed.setdefault(match.group("name"), match.group("why").strip())
+    return blamed
+
+
+def address_in_use(reason: str) -> bool:
+    return bool(_ADDRESS_IN_USE.search(reason))
+
+
+def alerts(log_text: str) -> str:
+    """The ALERT lines of a log excerpt, for an operator message."""
+    return "\n".join(line for line in log_text.splitlines() if "[ALERT]" in line)
+
+
+def retarget_server_state(state_text: str, weights: Mapping[tuple[str, str], int]) -> str:
+    """``show servers state`` text with each known server's weights set to its new weight.
+
+    Columns 7 and 8 are srv_uweight and srv_iweight (state file version 1).
+    """
+    out = []
+    for line in state_text.splitlines():
+        fields = line.split(" ")
+        if len(fields) > 8 and not line.startswith("#"):
+            weight = weights.get((fields[1], fields[3]))
+            if weight is not None:
+                fields[7] = fields[8] = str(weight)
+                line = " ".join(fields)
+        out.append(line)
+    return "\n".join(out) + "\n" if out else ""
+
+
+def listening_sockets(proc_net_tcp: str) -> set[tuple[str, int]]:
+    """(address, port) of every LISTEN socket in a /proc/net/tcp or /proc/net/tcp6 text."""
+    found: set[tuple[str, int]] = set()
+    for line in proc_net_tcp.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != _LISTEN_STATE:
+            continue
+        address, _, port = fields[1].partition(":")
+        found.add((_kernel_address(address), int(port, 16)))
+    return found
+
+
+def _kernel_address(hex_address: str) -> str:
+    """The kernel prints addresses as host-order 32-bit words in hex."""
+    raw = bytes.fromhex(hex_address)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    if socket.htonl(1) == 1:  # big-endian host: words are already in network order
+        words = raw
+    return str(ipaddress.ip_address(words))
+
+
+def normalise_address(ip: str) -> str:
+    return str(ipaddress.ip_address(ip))
