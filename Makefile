@@ -27,7 +27,8 @@ run: setup
 # The API tests run a second time with every server on PostgreSQL (the store must not matter).
 API_TESTS := tests/integration/test_listeners_lifecycle.py tests/integration/test_targets_traffic.py \
 	tests/integration/test_load_balancer_actions.py tests/integration/test_listener_rules.py \
-	tests/integration/test_gateway_clients.py tests/integration/test_health_and_metrics.py
+	tests/integration/test_gateway_clients.py tests/integration/test_health_and_metrics.py \
+	tests/integration/test_l7_traffic.py tests/integration/test_tls_traffic.py
 
 test: setup
 	$(BIN)/openclb gen-api --check
@@ -42,3 +43,14 @@ gen-api: setup
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
+
+# Benchmarks are scripts run by hand, never tests (benchmarks/run.py); missing wrk, iperf3,
+# haproxy and nginx-light are installed from Debian's packages. `bench` rewrites
+# benchmarks/RESULTS.md; `bench-quick` (under two minutes) writes benchmarks/RESULTS-quick.md.
+.PHONY: bench bench-quick
+
+bench: setup
+	$(BIN)/python -m benchmarks.run
+
+bench-quick: setup
+	$(BIN)/python -m benchmarks.run --quick

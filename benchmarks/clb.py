@@ -138,7 +138,9 @@ def create_listeners(
     return created["ListenerIds"]
 
 
-def register_targets(client: clb_client.ClbClient, lb_id: str, listener_id: str, targets: list[tuple[str, int]]) -> None:
+def register_targets(
+    client: clb_client.ClbClient, lb_id: str, listener_id: str, targets: list[tuple[str, int]]
+) -> None:
     response = call(client, "RegisterTargets", {
         "LoadBalancerId": lb_id, "ListenerId": listener_id,
         "Targets": [{"EniIp": ip, "Port": port} for ip, port in targets],

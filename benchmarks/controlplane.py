@@ -3,9 +3,10 @@
 - DescribeListeners (one CLB with ten listeners) at full load: wrk replays one request
   pre-signed by the official SDK's TC3 code, so signing costs the server's peer nothing;
   requests/s, p50/p99 and server CPU per request.
-- The same at about half the target rate (1,000/s), for the latency target: wrk's per-request ``delay()``
-  paces each connection; the delay is calibrated with one short run and the achieved rate is
-  reported next to the latencies (wrk paces closed-loop, so this is not a fixed-rate test).
+- The same at about half the target rate (1,000/s), for the latency target, and at half the
+  measured maximum: wrk's per-request ``delay()`` paces each connection with random
+  (exponential) think times, calibrated by short runs; the achieved rate is reported next to
+  the latencies (wrk paces closed-loop, so this is close to, not exactly, a fixed rate).
 - CreateListener + DeleteListener cycles: each call needs fresh parameters, so an asyncio
   client (aiohttp) signs every request with the SDK in the benchmark process and keeps a few
   workers busy, each on its own CLB (a CLB takes one write task at a time).
@@ -27,7 +28,7 @@ from benchmarks.harness import Bench, CpuMeter, WrkResult, median, percentile, r
 from benchmarks.report import Section, Table, bound_check, fmt
 
 DESCRIBE_CONNECTIONS = 32
-PACED_CONNECTIONS = 8
+PACED_CONNECTIONS = 32
 LISTENERS_PER_CLB = 10
 CYCLE_WORKERS = 4
 TARGET_RPS = 2000
@@ -35,7 +36,12 @@ TARGET_HALF_LOAD_P99_MS = 20.0
 
 
 def _pacing_lua(request: clb.SignedRequest, delay_ms: float) -> str:
-    return request.wrk_lua() + f"function delay()\n  return {delay_ms:.3f}\nend\n"
+    """Exponentially distributed think times of mean ``delay_ms``: the connections do not march in
+    step, so arrivals are close to a Poisson stream instead of bursts of every connection at once."""
+    return request.wrk_lua() + (
+        "math.randomseed(os.time())\n"
+        f"function delay()\n  return -math.log(1 - math.random()) * {delay_ms:.3f}\nend\n"
+    )
 
 
 def _describe_runs(bench: Bench, server: clb.OpenclbServer, request: clb.SignedRequest,
@@ -53,14 +59,15 @@ def _describe_runs(bench: Bench, server: clb.OpenclbServer, request: clb.SignedR
 
 def _paced_run(bench: Bench, server: clb.OpenclbServer, request: clb.SignedRequest, rate: float,
                seconds: float) -> tuple[WrkResult, float]:
-    """A wrk run at about ``rate`` requests/s: one calibration run, then the measured one."""
+    """A wrk run at about ``rate`` requests/s: the per-request delay is calibrated by short runs
+    (each corrects it for the latency it saw), then the measured run follows."""
     period_ms = PACED_CONNECTIONS * 1000 / rate
     delay_ms = period_ms
-    calibration = run_wrk(bench, server.url + "/", connections=PACED_CONNECTIONS, duration=min(2.0, seconds),
-                          lua=_pacing_lua(request, delay_ms), script_name="wrk-describe-paced")
-    if calibration.rps:
-        overhead_ms = PACED_CONNECTIONS * 1000 / calibration.rps - delay_ms
-        delay_ms = max(0.0, period_ms - overhead_ms)
+    for _ in range(bench.pick(1, 2)):
+        calibration = run_wrk(bench, server.url + "/", connections=PACED_CONNECTIONS, duration=2.0,
+                              lua=_pacing_lua(request, delay_ms), script_name="wrk-describe-paced")
+        if calibration.rps:
+            delay_ms = max(0.0, delay_ms + period_ms - PACED_CONNECTIONS * 1000 / calibration.rps)
     result = run_wrk(bench, server.url + "/", connections=PACED_CONNECTIONS, duration=seconds,
                      lua=_pacing_lua(request, delay_ms), script_name="wrk-describe-paced")
     return result, delay_ms
@@ -130,6 +137,8 @@ def run_controlplane(bench: Bench, progress: Callable[[str], None]) -> list[Sect
     best_rps = median([r.rps for r in full])
     progress(f"DescribeListeners at half the target load (~{TARGET_RPS / 2:,.0f}/s)")
     half, delay_ms = _paced_run(bench, server, describe, TARGET_RPS / 2, seconds)
+    progress(f"DescribeListeners at half the measured maximum (~{best_rps / 2:,.0f}/s)")
+    half_of_max, half_of_max_delay_ms = _paced_run(bench, server, describe, best_rps / 2, seconds)
     _verified(server, describe)
 
     table = Table("Control plane: signed requests on one server process",
@@ -137,8 +146,12 @@ def run_controlplane(bench: Bench, progress: Callable[[str], None]) -> list[Sect
     table.rows.append([f"DescribeListeners, full (wrk -c{DESCRIBE_CONNECTIONS})", fmt(best_rps, 0),
                        fmt(median([r.p50_ms for r in full]), 2), fmt(median([r.p99_ms for r in full]), 2),
                        fmt(median(cpu_us), 0), str(sum(r.errors for r in full))])
-    table.rows.append([f"DescribeListeners, paced to ~{TARGET_RPS // 2:,}/s (wrk -c{PACED_CONNECTIONS}, delay {delay_ms:.1f} ms)",
+    table.rows.append([f"DescribeListeners, paced to ~{TARGET_RPS // 2:,}/s "
+                       f"(wrk -c{PACED_CONNECTIONS}, delay {delay_ms:.1f} ms)",
                        fmt(half.rps, 0), fmt(half.p50_ms, 2), fmt(half.p99_ms, 2), "—", str(half.errors)])
+    table.rows.append([f"DescribeListeners, paced to half the measured maximum (wrk -c{PACED_CONNECTIONS}, "
+                       f"delay {half_of_max_delay_ms:.1f} ms)", fmt(half_of_max.rps, 0), fmt(half_of_max.p50_ms, 2),
+                       fmt(half_of_max.p99_ms, 2), "—", str(half_of_max.errors)])
 
     progress("CreateListener + DeleteListener cycles (aiohttp, SDK-signed)")
     cycle_lbs = [clb.create_clb(client, f"bench-cycle-{i}")[0] for i in range(CYCLE_WORKERS)]
@@ -162,6 +175,8 @@ def run_controlplane(bench: Bench, progress: Callable[[str], None]) -> list[Sect
                                       digits=0))
     section.checks.append(bound_check(f"Control plane: DescribeListeners p99 at ~{TARGET_RPS // 2:,}/s",
                                       half.p99_ms, "<=", TARGET_HALF_LOAD_P99_MS, "ms",
-                                      f"achieved {half.rps:,.0f} req/s", digits=2))
+                                      f"achieved {half.rps:,.0f} req/s; at half the measured maximum "
+                                      f"({half_of_max.rps:,.0f} req/s) p99 is {half_of_max.p99_ms:.1f} ms",
+                                      digits=2))
     server.stop()
     return [section]

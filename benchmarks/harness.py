@@ -60,7 +60,8 @@ class Bench:
         return result
 
     def spawn(
-        self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None, extra_env: dict[str, str] | None = None
+        self, name: str, argv: Sequence[str], *,
+        env: dict[str, str] | None = None, extra_env: dict[str, str] | None = None,
     ) -> Service:
         """Start a long-running process in its own session; its output goes to a log file."""
         self.note(argv, extra_env)

@@ -134,6 +134,7 @@ class Frontend:
     check_timeout_s: float = 2.0
     rise: int = 3
     fall: int = 3
+    mode: str = "tcp"
 
 
 @dataclass
@@ -157,8 +158,11 @@ class HaproxyConfig:
             "",
         ]
         for fe in self.frontends:
-            lines += [f"frontend fe_{fe.name}", f"  bind {fe.bind[0]}:{fe.bind[1]}", f"  default_backend be_{fe.name}", ""]
-            lines += [f"backend be_{fe.name}", "  balance roundrobin"]
+            # mode http: keep-alive both sides (2.6's default) and X-Forwarded-For, as openclb's HTTP listener does
+            http = ["  mode http", "  option forwardfor", "  timeout http-request 10s"] if fe.mode == "http" else []
+            lines += [f"frontend fe_{fe.name}", f"  bind {fe.bind[0]}:{fe.bind[1]}", *http,
+                      f"  default_backend be_{fe.name}", ""]
+            lines += [f"backend be_{fe.name}", "  balance roundrobin", *http[:1]]
             if fe.check_inter_s is not None:
                 lines.append(f"  timeout check {fe.check_timeout_s:g}s")
             for index, (host, port) in enumerate(fe.servers):

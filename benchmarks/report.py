@@ -165,17 +165,17 @@ def _git_revision() -> str:
 
 
 def render_markdown(bench: Bench, sections: list[Section], versions: dict[str, str], started: datetime,
-                    seconds: float, argv: list[str], preamble: str) -> str:
+                    seconds: float, argv: list[str], preamble: str, extra_facts: list[tuple[str, str]] = ()) -> str:
     mode = "quick (`make bench-quick`)" if bench.quick else "full (`make bench`)"
     lines = [
         "# openclb benchmark results",
         "",
         preamble.strip(),
         "",
-        f"- Date: {started.astimezone(timezone.utc):%Y-%m-%d %H:%M UTC}; mode: {mode}; took {seconds / 60:.1f} min",
+        f"- Date: {started.astimezone(timezone.utc):%Y-%m-%d %H:%M UTC}; mode: {mode}; took {seconds:.0f} s",
         f"- Invocation: `{' '.join(argv)}`",
     ]
-    lines += [f"- {name}: {value}" for name, value in machine_facts(versions)]
+    lines += [f"- {name}: {value}" for name, value in [*machine_facts(versions), *extra_facts]]
     lines += ["", "## Summary: targets", "", markdown_table(SUMMARY_COLUMNS, summary_rows(sections))]
     for section in sections:
         lines += ["", f"## {section.name}"]

@@ -11,8 +11,10 @@ failed area is reported as an error row and the others still run.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -73,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     _raise_open_file_limit()
-    started_at, started = utc_now(), time.monotonic()
+    # Stop cleanly (every started process stopped) on Ctrl-C and on SIGTERM, even when started
+    # in the background, where SIGINT arrives ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started_at, started, load_before = utc_now(), time.monotonic(), os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="openclb-bench-"))
     bench = Bench(quick=args.quick, workdir=workdir)
     progress = _progress(started)
@@ -97,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     print(render_text(sections), flush=True)
     output = args.output or HERE / ("RESULTS-quick.md" if args.quick else "RESULTS.md")
     invocation = ["python", "-m", "benchmarks.run", *(argv if argv is not None else sys.argv[1:])]
-    write_results(output, render_markdown(bench, sections, versions, started_at, seconds, invocation, PREAMBLE))
+    load = " → ".join("/".join(f"{x:.2f}" for x in avg) for avg in (load_before, os.getloadavg()))
+    facts = [("Load average (1/5/15 min), start → end", f"{load} (other work on the machine shows here)")]
+    write_results(output, render_markdown(bench, sections, versions, started_at, seconds, invocation, PREAMBLE, facts))
     print(f"\nwrote {output} ({seconds:.0f} s)", flush=True)
     if args.keep:
         print(f"scratch directory kept: {workdir}")

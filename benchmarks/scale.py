@@ -45,7 +45,7 @@ TARGET_REBIND_S = 5.0
 TARGET_DESCRIBE_MS = 20.0
 
 
-def _backend_ports(count: int) -> list[int]:
+def backend_ports_free(count: int) -> list[int]:
     """``count`` consecutive ports free on BACKEND_HOST, searched from 20000 upwards."""
     for start in range(20000, 60000 - count, 1000):
         ports = list(range(start, start + count))
@@ -97,7 +97,7 @@ def _create_clb_retrying(client, name: str, retries: list[int]) -> tuple[str, st
     raise RuntimeError(f"CreateLoadBalancer {name}: no VIP after 50 tries")
 
 
-def _build_clb(server: clb.OpenclbServer, index: int, backend_ports: list[int], retries: list[int]) -> tuple[str, str]:
+def build_clb(server: clb.OpenclbServer, index: int, backend_ports: list[int], retries: list[int]) -> tuple[str, str]:
     client = server.client()
     lb_id, vip = _create_clb_retrying(client, f"bench-scale-{index}", retries)
     listener_ids = clb.create_listeners(client, lb_id, "TCP", _listener_ports(), clb.HEALTH_TCP_5S)
@@ -153,7 +153,7 @@ def _measure_openclb(bench: Bench, n_clbs: int, backend_ports: list[int], idle_s
     started = time.monotonic()
     retries: list[int] = []
     with ThreadPoolExecutor(SETUP_THREADS) as pool:
-        built = list(pool.map(lambda i: _build_clb(server, i, backend_ports, retries), range(n_clbs)))
+        built = list(pool.map(lambda i: build_clb(server, i, backend_ports, retries), range(n_clbs)))
     figures["api_done_s"] = time.monotonic() - started
     figures["vip_retries"] = len(retries)
     lb_ids = [lb_id for lb_id, _ in built]
@@ -197,7 +197,7 @@ def _measure_openclb(bench: Bench, n_clbs: int, backend_ports: list[int], idle_s
 # -- HAProxy -----------------------------------------------------------------------------
 
 
-def _haproxy_config(bench: Bench, n_clbs: int, backend_ports: list[int]) -> tuple[peers.HaproxyConfig, list]:
+def haproxy_config(bench: Bench, n_clbs: int, backend_ports: list[int]) -> tuple[peers.HaproxyConfig, list]:
     frontends, addresses = [], []
     for index in range(n_clbs):
         vip = _vip_of_index(index)
@@ -216,7 +216,7 @@ def _haproxy_config(bench: Bench, n_clbs: int, backend_ports: list[int]) -> tupl
 def _measure_haproxy(bench: Bench, n_clbs: int, backend_ports: list[int], idle_s: float, status_port: int,
                      progress: Callable[[str], None]) -> dict:
     figures: dict = {}
-    config, addresses = _haproxy_config(bench, n_clbs, backend_ports)
+    config, addresses = haproxy_config(bench, n_clbs, backend_ports)
     progress(f"HAProxy: {len(addresses):,} frontends, {len(addresses) * 2:,} checked servers")
     started = time.monotonic()
     service = peers.start_haproxy(bench, "scale-haproxy", config, ready_timeout=120)
@@ -250,7 +250,7 @@ def run_scale(bench: Bench, progress: Callable[[str], None]) -> list[Section]:
     idle_s = bench.pick(5, 30)
     samples = bench.pick(50, 200)
     listeners = n_clbs * LISTENERS_PER_CLB
-    backend_ports = _backend_ports(listeners * 2)
+    backend_ports = backend_ports_free(listeners * 2)
     status_port = free_port()
     progress(f"nginx accepting health checks on {len(backend_ports):,} ports")
     nginx = peers.start_nginx(bench, "scale-nginx", [(BACKEND_HOST, port) for port in backend_ports], 120, status_port)

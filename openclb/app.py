@@ -30,10 +30,20 @@ from openclb.tasks.worker import TaskWorker
 log = logging.getLogger("openclb.app")
 
 
+ENGINES = ("embedded", "haproxy")
+
+
 def build_engine(settings: Settings) -> Engine:
+    """The data plane ``settings.engine`` names; HAProxy serves TCP/TCP_SSL, the embedded engine the rest."""
+    if settings.engine not in ENGINES:
+        raise ValueError(f"unknown engine {settings.engine!r}; available: {', '.join(ENGINES)}")
+    embedded = EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range)
     if settings.engine == "embedded":
-        return EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range)
-    raise ValueError(f"unknown engine {settings.engine!r}; available: embedded")
+        return embedded
+    from openclb.engine.haproxy.engine import HaproxyEngine
+
+    return HaproxyEngine(settings.data_dir / "haproxy", embedded=embedded, binary=settings.haproxy_binary,
+                         max_ports_per_listener=settings.max_port_range)
 
 
 class OpenClb:

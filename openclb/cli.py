@@ -1,4 +1,4 @@
-"""The ``openclb`` command: serve, accounts add|list|remove, gen-api.
+"""The ``openclb`` command: serve, accounts add|list|remove, gen-api, render.
 
 Names and flags here are a contract with users and CI (README, Makefile, .ci/run): keep them.
 """
@@ -22,7 +22,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the CLB API and the listeners")
     serve.add_argument("--listen", default="127.0.0.1:9180", help="HOST:PORT of the API (default 127.0.0.1:9180)")
     serve.add_argument("--data-dir", default="./openclb-data", help="where the store and accounts live")
-    serve.add_argument("--engine", default="embedded", choices=["embedded"], help="data plane engine")
+    serve.add_argument("--engine", default="embedded", choices=["embedded", "haproxy"],
+                       help="data plane: embedded (every protocol in-process) or haproxy "
+                            "(TCP/TCP_SSL by HAProxy, the rest embedded)")
+    serve.add_argument("--haproxy", default=None, metavar="PATH", help="HAProxy binary for --engine haproxy")
     serve.add_argument("--store", default=None, help="store URL (default: SQLite in the data dir), e.g. postgresql://...")
     serve.add_argument("--auth", default="signature", choices=["signature", "none"],
                        help="'none' accepts any credentials: throwaway local use only")
@@ -46,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     remove = account_commands.add_parser("remove", help="remove a key")
     remove.add_argument("--data-dir", required=True)
     remove.add_argument("--secret-id", required=True)
+
+    render = commands.add_parser("render", help="print the HAProxy configuration a CLB's listeners get")
+    render.add_argument("--data-dir", default="./openclb-data")
+    render.add_argument("--store", default=None, help="store URL (default: SQLite in the data dir)")
+    render.add_argument("load_balancer_id", metavar="LB_ID")
 
     commands.add_parser("gen-api", help="regenerate openclb/api/types.py from the tccli spec (--check: fail on drift)")
     return parser
@@ -76,6 +84,7 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
         listen_port=port,
         data_dir=Path(args.data_dir),
         engine=args.engine,
+        haproxy_binary=args.haproxy,
         store_url=args.store,
         auth_mode=args.auth,
         vip_pool=args.vip_pool,
@@ -96,6 +105,33 @@ def _serve(settings: Settings, log_level: str) -> int:
     except ImportError:
         runner = asyncio.run
     runner(serve_forever(settings, _announce))
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    """Print the HAProxy configuration of one CLB as the haproxy engine would render it now."""
+    from openclb.engine.haproxy.engine import HaproxyEngine
+    from openclb.engine.haproxy.render import served_by_haproxy
+    from openclb.store.store import Store
+    from openclb.tasks.desired import certificate_ids, load_balancer_state
+
+    settings = load_settings(data_dir=Path(args.data_dir), store_url=args.store)
+    store = Store(settings.effective_store_url)
+    try:
+        lb = store.get_load_balancer_any(args.load_balancer_id)
+        if lb is None:
+            print(f"no load balancer {args.load_balancer_id} in {store.url.split('@')[-1]}", file=sys.stderr)
+            return 1
+        listeners = store.listeners_of(lb.id)
+        rules = store.rules_of(lb.id)
+        certificates = store.certificates_by_id(certificate_ids(listeners, rules))
+        state = load_balancer_state(lb, listeners, store.targets_of(lb.id), rules, certificates)
+    finally:
+        store.close()
+    print(HaproxyEngine(settings.data_dir / "haproxy").render_config([state]), end="")
+    for spec in state.listeners:
+        if not served_by_haproxy(spec):
+            print(f"# {spec.listener_id} ({spec.protocol} {spec.port}) is served by the embedded engine")
     return 0
 
 
@@ -127,4 +163,6 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             parser.error(str(exc))
         return _serve(settings, args.log_level)
+    if args.command == "render":
+        return _render(args)
     return _accounts(args)

@@ -50,6 +50,7 @@ class Settings:
     canonical_hosts: tuple[str, ...] = ("clb.tencentcloudapi.com", "clb.intl.tencentcloudapi.com")
     instance_addresses: dict[str, str] = field(default_factory=dict)
     max_port_range: int = 1000
+    haproxy_binary: str = "haproxy"
 
     @property
     def endpoint_url(self) -> str:

@@ -40,6 +40,11 @@ class TcpBackend:
         raise NotImplementedError
 
     def close(self) -> None:
+        """Shut down first: a socket closed while accept() waits would keep listening."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
 

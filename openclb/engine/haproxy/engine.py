@@ -15,10 +15,13 @@ results are merged, so the worker sees one engine. For the HAProxy part, Octavia
    and start or reload the master. A load that still fails on a bind (a port taken between
    our probe and HAProxy's bind) blames its listener, which is dropped and the load retried.
 4. Return only when every new port is listening and every removed port is closed, as the
-   kernel's socket table shows (no probe connection ever reaches a real server).
+   kernel answers a bind probe (no probe connection ever reaches a real server).
 
 An unchanged rendering is not reloaded, so applying the same state twice changes nothing.
-Everything that touches HAProxy runs under one lock: the configuration is global.
+Everything that touches HAProxy runs under one lock (the configuration is global); CLB
+states that arrive while a load runs are deployed together by the next one (group commit),
+so concurrent changes to many CLBs cost one check and one reload, not one each. Applies of
+one CLB are serialised, so its latest state is the one served.
 Moving a port between the engines in a single apply (TCP→HTTP on one port) needs two
 applies; the API never asks for it in one.
 """
@@ -26,8 +29,10 @@ applies; the API never asks for it in one.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
+import socket
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -72,7 +77,9 @@ class HaproxyEngine:
         hard_stop_after: int | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
-        self._inner = embedded if embedded is not None else EmbeddedEngine(max_ports_per_listener=max_ports_per_listener)
+        if embedded is None:
+            embedded = EmbeddedEngine(max_ports_per_listener=max_ports_per_listener)
+        self._inner = embedded
         self._process = HaproxyProcess(binary, self.run_dir, self.run_dir / "haproxy.cfg")
         self.paths = RuntimePaths(self.run_dir, self._process.stats_socket)
         self._max_ports = max_ports_per_listener
@@ -80,7 +87,10 @@ class HaproxyEngine:
         self._hard_stop_after = hard_stop_after
         self._states: dict[str, LoadBalancerState] = {}
         self._served: RenderedConfig | None = None
-        self._lock = asyncio.Lock()
+        self._lb_locks: dict[str, asyncio.Lock] = {}
+        self._deploy_lock = asyncio.Lock()
+        self._queue: list[tuple[LoadBalancerState, asyncio.Future]] = []
+        self._closed = False
 
     @property
     def config_path(self) -> Path:
@@ -95,17 +105,20 @@ class HaproxyEngine:
     async def apply(self, state: LoadBalancerState) -> ApplyResult:
         mine = tuple(l for l in state.listeners if served_by_haproxy(l))
         theirs = tuple(l for l in state.listeners if not served_by_haproxy(l))
-        async with self._lock:
+        async with self._lock_of(state.load_balancer_id):
             inner = await self._inner.apply(replace(state, listeners=theirs))
             failed = dict(inner.failed)
             failed.update(await self._converge(replace(state, listeners=mine)))
         return ApplyResult(failed=failed)
 
     async def remove(self, load_balancer_id: str) -> None:
-        async with self._lock:
+        async with self._lock_of(load_balancer_id):
             await self._inner.remove(load_balancer_id)
-            if load_balancer_id in self._states:
-                await self._converge(LoadBalancerState(load_balancer_id, self._states[load_balancer_id].vip))
+            await self._converge(LoadBalancerState(load_balancer_id, ""))
+
+    def _lock_of(self, load_balancer_id: str) -> asyncio.Lock:
+        """Applies of one CLB run one after another, so the latest state is the one served."""
+        return self._lb_locks.setdefault(load_balancer_id, asyncio.Lock())
 
     def render_config(self, states: list[LoadBalancerState] | None = None) -> str:
         """The configuration text for ``states`` (default: what is being served now)."""
@@ -113,48 +126,79 @@ class HaproxyEngine:
         return render(chosen, self.paths, hard_stop_after=self._hard_stop_after).text
 
     async def _converge(self, wanted: LoadBalancerState) -> dict[str, EngineError]:
-        lb_id = wanted.load_balancer_id
+        """Serve ``wanted`` as this CLB's HAProxy part; the failed listeners, with why.
+
+        Group commit: the CLB states that arrive while a load runs wait, and the first of
+        them to get the lock deploys them all with one check and one reload.
+        """
+        done = asyncio.get_running_loop().create_future()
+        self._queue.append((wanted, done))
+        async with self._deploy_lock:
+            if not done.done():
+                batch, self._queue = self._queue, []
+                try:
+                    await self._deploy_batch(batch)
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    raise
+                except BaseException:
+                    # Cancelled: the others' owners are queued on the lock; let them deploy.
+                    self._queue[:0] = [item for item in batch if item[1] is not done and not item[1].done()]
+                    raise
+        return await done
+
+    async def _deploy_batch(self, batch: list[tuple[LoadBalancerState, asyncio.Future]]) -> None:
+        wanted_by_lb = {wanted.load_balancer_id: wanted for wanted, _ in batch}
         served_ports = _ports_of(self._states.values())
         failed: dict[str, EngineError] = {}
-        accepted: list[ListenerSpec] = []
-        for spec in wanted.listeners:
-            error = self._precheck(wanted.vip, spec, served_ports)
-            if error is None:
-                accepted.append(spec)
-            else:
-                failed[spec.listener_id] = error
+        accepted: dict[str, list[ListenerSpec]] = {}
+        for lb_id, wanted in wanted_by_lb.items():
+            accepted[lb_id] = []
+            for spec in wanted.listeners:
+                error = self._precheck(wanted.vip, spec, served_ports)
+                if error is None:
+                    accepted[lb_id].append(spec)
+                else:
+                    failed[spec.listener_id] = error
         states = dict(self._states)
-        previous = states.get(lb_id)
         while True:
-            candidate = replace(wanted, listeners=tuple(accepted))
-            if candidate.listeners:
-                states[lb_id] = candidate
-            else:
-                states.pop(lb_id, None)
+            for lb_id, wanted in wanted_by_lb.items():
+                if accepted[lb_id]:
+                    states[lb_id] = replace(wanted, listeners=tuple(accepted[lb_id]))
+                else:
+                    states.pop(lb_id, None)
             try:
                 blamed = await self._deploy(states)
             except HaproxyFailure as exc:
+                log.error("HAProxy could not apply %s: %s", sorted(wanted_by_lb), exc)
                 error = EngineError("The load balancer data plane (HAProxy) could not apply the change", str(exc))
-                log.error("HAProxy apply of %s failed: %s", lb_id, exc)
-                changed = [s for s in accepted if previous is None or s not in previous.listeners]
-                failed.update({s.listener_id: error for s in changed})
-                return failed
+                for lb_id, specs in accepted.items():
+                    previous = self._states.get(lb_id)
+                    failed.update({s.listener_id: error for s in specs
+                                   if previous is None or s not in previous.listeners})
+                _settle(batch, failed)
+                return
             if not blamed:
                 break
             failed.update(blamed)
-            accepted = [s for s in accepted if s.listener_id not in blamed]
+            for lb_id in accepted:
+                accepted[lb_id] = [s for s in accepted[lb_id] if s.listener_id not in blamed]
         old_ports = _ports_of(self._states.values())
         self._states = states
         new_ports = _ports_of(states.values())
         not_ready = await self._await_ports(new_ports - old_ports, old_ports - new_ports)
-        for spec in accepted:
-            missing = [port for port in spec.ports if (runtime.normalise_address(wanted.vip), port) in not_ready]
-            if missing:
-                failed[spec.listener_id] = EngineError(
-                    f"Port {missing[0]} on {wanted.vip} did not start listening",
-                    f"listener {spec.listener_id}: HAProxy loaded but {wanted.vip}:{missing[0]} is not "
-                    f"listening after {self._ready_timeout} s")
-        return failed
+        for lb_id, specs in accepted.items():
+            vip = wanted_by_lb[lb_id].vip
+            for spec in specs:
+                missing = [p for p in spec.ports if (runtime.normalise_address(vip), p) in not_ready]
+                if missing:
+                    failed[spec.listener_id] = EngineError(
+                        f"Port {missing[0]} on {vip} did not start listening",
+                        f"listener {spec.listener_id}: HAProxy loaded but {vip}:{missing[0]} is not "
+                        f"listening after {self._ready_timeout} s")
+        _settle(batch, failed)
 
     def _precheck(self, vip: str, spec: ListenerSpec, served_ports: set[tuple[str, int]]) -> EngineError | None:
         ports = spec.ports
@@ -184,6 +228,8 @@ class HaproxyEngine:
         Raises HaproxyFailure when HAProxy rejects the configuration or cannot be run; the
         configuration served before stays served then.
         """
+        if self._closed:
+            raise HaproxyFailure("the HAProxy engine is closed")
         rendered = render(states.values(), self.paths, hard_stop_after=self._hard_stop_after)
         running = self._process.running
         if rendered == self._served and (running or not states):
@@ -237,7 +283,7 @@ class HaproxyEngine:
         return candidate
 
     def _save_server_state(self, states: dict[str, LoadBalancerState]) -> None:
-        """Dump health to the state file, with weights retargeted to the new configuration."""
+        """Dump health to the state file for the next load to restore (see ``runtime.server_state_for``)."""
         try:
             text = self._process.query("show servers state")
         except OSError as exc:
@@ -247,9 +293,9 @@ class HaproxyEngine:
         for state in states.values():
             for spec in state.listeners:
                 for target in spec.targets:
-                    name = server_name(target)
-                    weights[(spec.listener_id, name)] = weights[(spec.listener_id, FALLBACK_PREFIX + name)] = target.weight
-        _write_atomically(self.paths.state_file, runtime.retarget_server_state(text, weights))
+                    for name in (server_name(target), FALLBACK_PREFIX + server_name(target)):
+                        weights[(spec.listener_id, name)] = target.weight
+        _write_atomically(self.paths.state_file, runtime.server_state_for(text, weights))
 
     def _prune_files(self, rendered: RenderedConfig) -> None:
         wanted = set(rendered.files)
@@ -264,9 +310,8 @@ class HaproxyEngine:
             return set()
         deadline = time.monotonic() + self._ready_timeout
         while True:
-            listening = _listening_now()
-            missing = opened - listening
-            lingering = closed & listening
+            missing = {pair for pair in opened if not _listening(*pair)}
+            lingering = {pair for pair in closed if _listening(*pair)}
             if (not missing and not lingering) or time.monotonic() >= deadline:
                 if lingering:
                     log.warning("ports still listening after removal: %s", sorted(lingering))
@@ -314,11 +359,20 @@ class HaproxyEngine:
             return {}
 
     async def close(self) -> None:
-        async with self._lock:
+        async with self._deploy_lock:
+            self._closed = True
             await self._process.stop()
             self._states.clear()
             self._served = None
             await self._inner.close()
+
+
+def _settle(batch: list[tuple[LoadBalancerState, asyncio.Future]], failed: dict[str, EngineError]) -> None:
+    """Give each waiting apply the failures of its own listeners."""
+    for wanted, future in batch:
+        if not future.done():
+            mine = {s.listener_id for s in wanted.listeners}
+            future.set_result({listener_id: error for listener_id, error in failed.items() if listener_id in mine})
 
 
 def _ports_of(states) -> set[tuple[str, int]]:
@@ -326,15 +380,21 @@ def _ports_of(states) -> set[tuple[str, int]]:
             for state in states for spec in state.listeners for port in spec.ports}
 
 
-def _listening_now() -> set[tuple[str, int]]:
-    found: set[tuple[str, int]] = set()
-    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+def _listening(address: str, port: int) -> bool:
+    """Whether something listens on ``address:port``, asked of the kernel without connecting.
+
+    A SO_REUSEADDR bind (never listen) conflicts only with a listening socket: not with
+    TIME_WAIT leftovers, nor with HAProxy's accepted connections on that port. A probe
+    connection instead would be relayed to a real server.
+    """
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            with open(name) as table:
-                found |= runtime.listening_sockets(table.read())
-        except FileNotFoundError:
-            continue
-    return found
+            probe.bind((address, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
 
 
 def _write_atomically(path: Path, content: str) -> None:

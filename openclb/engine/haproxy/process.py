@@ -13,14 +13,15 @@ server keeps its open connections. Invariants:
   only once the master has re-executed; the load succeeded if and only if a new current
   worker exists. The master's log (stdout+stderr, appended to ``haproxy.log`` in the run
   dir) says why a load failed.
-- The runtime API is reached over abstract Unix sockets named after the run dir (no path
-  length limit, nothing left on disk); every query has a short timeout.
+- HAProxy runs with the run dir as its working directory and binds its runtime API sockets
+  there by relative name. (Abstract sockets would dodge the Unix path length limit too,
+  but HAProxy cannot pause them, so a failed reload would soft-stop the serving worker.)
+  Every query has a short timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import shutil
 import signal
@@ -37,6 +38,10 @@ LOAD_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 _POLL = 0.01
 _MAX_LOG_BYTES = 4 * 1024 * 1024
+SBIN_DIRS = "/usr/local/sbin:/usr/sbin:/sbin"
+STATS_SOCKET = "stats.sock"
+MASTER_SOCKET = "master.sock"
+UNIX_PREFIX = "unix@"  # HAProxy reads a bare relative name as host:port
 
 
 class HaproxyFailure(Exception):
@@ -51,22 +56,17 @@ class LoadOutcome:
     log: str
 
 
-def abstract_name(run_dir: Path, role: str) -> str:
-    """A stable abstract socket name for ``role`` ("stats", "master") of one run dir."""
-    digest = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:16]
-    return f"openclb-haproxy-{digest}-{role}"
+def find_haproxy(binary: str = "haproxy") -> str | None:
+    """The HAProxy executable: ``binary`` on PATH, else in the sbin directories packages use
+    (which a non-root PATH often lacks)."""
+    return shutil.which(binary) or shutil.which(binary, path=SBIN_DIRS)
 
 
-def query_socket(address: str, command: str, timeout: float = QUERY_TIMEOUT) -> str:
-    """Send one command to an HAProxy CLI socket (``abns@name`` or a path) and read the answer."""
-    if address.startswith("abns@"):
-        # HAProxy binds abstract names padded with NULs to the full sun_path length.
-        target = ("\0" + address[5:]).ljust(108, "\0")
-    else:
-        target = address
+def query_socket(path: str, command: str, timeout: float = QUERY_TIMEOUT) -> str:
+    """Send one command to an HAProxy CLI Unix socket and read the whole answer."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
-        sock.connect(target)
+        sock.connect(path)
         sock.sendall(command.encode() + b"\n")
         sock.shutdown(socket.SHUT_WR)
         chunks = []
@@ -84,9 +84,20 @@ class HaproxyProcess:
         self.config_path = config_path
         self.pid_file = run_dir / "haproxy.pid"
         self.log_file = run_dir / "haproxy.log"
-        self.stats_socket = f"abns@{abstract_name(run_dir, 'stats')}"
-        self.master_socket = f"abns@{abstract_name(run_dir, 'master')}"
+        self.stats_socket = UNIX_PREFIX + STATS_SOCKET
         self._process: subprocess.Popen | None = None
+        self._dir_fd: int | None = None
+
+    def _socket_path(self, name: str) -> str:
+        """A short path to ``name`` in the run dir, through an open descriptor of the directory.
+
+        Unix socket paths are limited to 108 bytes and a data dir may be deeper; HAProxy
+        binds the sockets relative to its working directory (the run dir), and we reach them
+        through ``/proc/self/fd/<dir fd>/``, which is short whatever the run dir is.
+        """
+        if self._dir_fd is None:
+            self._dir_fd = os.open(self.run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        return f"/proc/self/fd/{self._dir_fd}/{name}"
 
     @property
     def running(self) -> bool:
@@ -94,7 +105,7 @@ class HaproxyProcess:
 
     def executable(self) -> str:
         """The resolved HAProxy binary; HaproxyFailure if it is not installed."""
-        found = shutil.which(self.binary)
+        found = find_haproxy(self.binary)
         if found is None:
             raise HaproxyFailure(f"HAProxy binary {self.binary!r} not found (install the 'haproxy' package)")
         return found
@@ -102,20 +113,21 @@ class HaproxyProcess:
     def check(self, config_path: Path) -> str | None:
         """``haproxy -c``: None if the configuration is valid, else HAProxy's complaint."""
         result = subprocess.run(
-            [self.executable(), "-c", "-q", "-f", str(config_path)],
+            [self.executable(), "-c", "-f", str(config_path)],
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
         )
         if result.returncode == 0:
             return None
-        return (result.stdout + result.stderr).strip() or f"haproxy -c exited with {result.returncode}"
+        complaint = "\n".join(line for line in (result.stdout + result.stderr).splitlines() if "[ALERT]" in line)
+        return complaint or f"haproxy -c exited with {result.returncode}"
 
     def query(self, command: str) -> str:
         """One runtime API command to the current worker (raises OSError if none answers)."""
-        return query_socket(self.stats_socket, command)
+        return query_socket(self._socket_path(STATS_SOCKET), command)
 
     def proc_state(self) -> ProcState | None:
         try:
-            return parse_show_proc(query_socket(self.master_socket, "show proc", timeout=0.5))
+            return parse_show_proc(query_socket(self._socket_path(MASTER_SOCKET), "show proc", timeout=0.5))
         except OSError:
             return None
 
@@ -127,7 +139,7 @@ class HaproxyProcess:
         return LoadOutcome(ok, self._read_log(offset))
 
     async def _start(self) -> bool:
-        command = [self.executable(), "-W", "-S", self.master_socket, "-f", str(self.config_path),
+        command = [self.executable(), "-W", "-S", UNIX_PREFIX + MASTER_SOCKET, "-f", str(self.config_path),
                    "-p", str(self.pid_file)]
         setpriv = shutil.which("setpriv")
         if setpriv is not None:
@@ -153,7 +165,7 @@ class HaproxyProcess:
         if before is None:
             raise HaproxyFailure("HAProxy master CLI does not answer")
         try:
-            query_socket(self.master_socket, "reload", timeout=0.5)
+            query_socket(self._socket_path(MASTER_SOCKET), "reload", timeout=0.5)
         except OSError:
             pass  # the master re-executes and drops the connection: that is the reload starting
         deadline = time.monotonic() + LOAD_TIMEOUT
@@ -169,6 +181,9 @@ class HaproxyProcess:
     async def stop(self) -> None:
         """Hard-stop the master and every worker (connections are closed); wait until gone."""
         process, self._process = self._process, None
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)

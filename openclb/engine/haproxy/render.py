@@ -67,8 +67,8 @@ _BALANCE = {
 class RuntimePaths:
     """Where the rendered configuration points HAProxy: its run dir and runtime API socket.
 
-    ``stats_socket`` is an HAProxy address (``abns@name`` or a path): abstract sockets have
-    no 108-byte path limit, which deep data dirs would otherwise hit.
+    ``stats_socket`` is relative to the run dir, HAProxy's working directory, so a deep data
+    dir never hits the 108-byte limit of Unix socket paths.
     """
 
     run_dir: Path
@@ -110,7 +110,9 @@ def server_name(target: TargetSpec) -> str:
     return f"{target.ip}:{target.port}"
 
 
-def render(states: Iterable[LoadBalancerState], paths: RuntimePaths, *, hard_stop_after: int | None = None) -> RenderedConfig:
+def render(
+    states: Iterable[LoadBalancerState], paths: RuntimePaths, *, hard_stop_after: int | None = None,
+) -> RenderedConfig:
     """The whole configuration for ``states`` (only listeners ``served_by_haproxy`` are rendered)."""
     lines = [
         HEADER.rstrip("\n"),
@@ -253,5 +255,10 @@ def _server_lines(spec: ListenerSpec, target: TargetSpec) -> list[str]:
 
 
 def _quote(value: str) -> str:
-    """HAProxy strong quoting: nothing inside single quotes is expanded or escaped."""
-    return "'" + value.replace("'", "'\\''") + "'"
+    """HAProxy strong quoting: nothing inside single quotes is expanded or escaped.
+
+    The configuration is line-based and no quote spans lines, so control characters are
+    percent-encoded (what they would be in a URL anyway) rather than written.
+    """
+    printable = "".join(ch if ch.isprintable() else f"%{ord(ch):02X}" for ch in value)
+    return "'" + printable.replace("'", "'\\''") + "'"

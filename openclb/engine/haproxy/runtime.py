@@ -6,24 +6,19 @@
   how a reload's outcome is known: the master answers again only once it has re-executed,
   and a new current worker exists only if the new configuration loaded.
 - The master's log → which listener a failed load blames (a bind that lost a race).
-- ``show servers state`` → the same text with weights set to the new configuration's, so
-  HAProxy restores every server's health across a reload that changed weights (it restores
-  state only where the state file's initial weight equals the configuration's).
-- ``/proc/net/tcp`` → listening (address, port) pairs: a port is ready when the kernel lists
-  it as LISTEN, checked without opening a connection that would reach a real server.
+- ``show servers state`` → the state file the next load restores health from, adapted so
+  the new configuration's weights and check ports win over the recorded ones.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from openclb.engine.haproxy.render import FALLBACK_PREFIX
 
-_LISTEN_STATE = "0A"
 _BIND_ALERT = re.compile(r"\[ALERT\].*? for (?:proxy|frontend|listen) '?(?P<name>[^\s':]+)'?: (?P<why>.*)$")
 _ADDRESS_IN_USE = re.compile(r"Address already in use", re.IGNORECASE)
 
@@ -144,42 +139,27 @@ def alerts(log_text: str) -> str:
     return "\n".join(line for line in log_text.splitlines() if "[ALERT]" in line)
 
 
-def retarget_server_state(state_text: str, weights: Mapping[tuple[str, str], int]) -> str:
-    """``show servers state`` text with each known server's weights set to its new weight.
+def server_state_for(state_text: str, weights: Mapping[tuple[str, str], int]) -> str:
+    """``show servers state`` text adapted to the next configuration, which must win.
 
-    Columns 7 and 8 are srv_uweight and srv_iweight (state file version 1).
+    HAProxy restores a server's health from the state file whatever its weight, but it also
+    restores a *check port* recorded there over the configured one, so a changed CheckPort
+    would be ignored: the check port and address columns are cleared ("0", "-": "use the
+    configuration"). Weights are set to the new ones, so the file never disagrees with the
+    configuration. Columns (state file version 1): 7 srv_uweight, 8 srv_iweight,
+    21 srv_check_port, 22 srv_check_addr.
     """
     out = []
     for line in state_text.splitlines():
         fields = line.split(" ")
-        if len(fields) > 8 and not line.startswith("#"):
+        if len(fields) > 22 and not line.startswith("#"):
             weight = weights.get((fields[1], fields[3]))
             if weight is not None:
                 fields[7] = fields[8] = str(weight)
-                line = " ".join(fields)
+            fields[21], fields[22] = "0", "-"
+            line = " ".join(fields)
         out.append(line)
     return "\n".join(out) + "\n" if out else ""
-
-
-def listening_sockets(proc_net_tcp: str) -> set[tuple[str, int]]:
-    """(address, port) of every LISTEN socket in a /proc/net/tcp or /proc/net/tcp6 text."""
-    found: set[tuple[str, int]] = set()
-    for line in proc_net_tcp.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) < 4 or fields[3] != _LISTEN_STATE:
-            continue
-        address, _, port = fields[1].partition(":")
-        found.add((_kernel_address(address), int(port, 16)))
-    return found
-
-
-def _kernel_address(hex_address: str) -> str:
-    """The kernel prints addresses as host-order 32-bit words in hex."""
-    raw = bytes.fromhex(hex_address)
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    if socket.htonl(1) == 1:  # big-endian host: words are already in network order
-        words = raw
-    return str(ipaddress.ip_address(words))
 
 
 def normalise_address(ip: str) -> str:

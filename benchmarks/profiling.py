@@ -1,16 +1,19 @@
-"""Where openclb's time goes: py-spy samples of the server under the benchmark loads.
+"""Where openclb's time goes: py-spy samples and syscall counts of the server under load.
 
-``python -m benchmarks.profile [--seconds 10] [--native] [--only keepalive close describe]``
-starts nginx and an openclb server like the data plane and control plane benchmarks do, runs
-each load with wrk while ``py-spy record`` samples the server process, and prints for each
-load: the server's user/system CPU split, and the functions that hold the most samples
-(self and inclusive). Raw collapsed stacks and flame graphs (SVG) are written next to the
-summary in the output directory (default: a new directory under /tmp).
+``python -m benchmarks.profiling [--seconds 10] [--native] [--only LOAD ...] [--syscalls] [--idle-scale N_CLBS]``
+starts nginx and an openclb server like the benchmarks do, runs each load (TCP keep-alive,
+TCP connection per request, HTTP listener, DescribeListeners) with wrk while
+``py-spy record`` samples the server, and prints per load the server's user/system CPU split
+and the functions holding the most samples (self and inclusive). ``--syscalls`` counts
+syscalls per request with ``strace -c`` for openclb and HAProxy side by side (counts are
+exact; strace's slowdown does not change them). ``--idle-scale`` profiles an idle server
+with N_CLBS × 50 health-checked listeners and compares syscalls per check with HAProxy.
+Raw collapsed stacks, flame graphs (SVG) and the summary go to the output directory.
 
-py-spy must be installed in the environment (``pip install py-spy``); it samples with
-``--nonblocking`` so the server is never paused (``--native`` needs pauses: its figures carry
-py-spy's overhead in req/s and µs/req, not in the proportions), and counts only threads
-that are running (a loop waiting in epoll is idle and not sampled).
+Needs py-spy in the environment (``pip install py-spy``) and, for ``--syscalls``, strace.
+py-spy samples with ``--nonblocking`` so the server is never paused (``--native`` needs
+pauses: its req/s and µs/req carry py-spy's overhead, its proportions do not) and counts
+only running threads (a loop waiting in epoll is idle and not sampled).
 """
 
 from __future__ import annotations
@@ -24,15 +27,17 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-if __package__ in (None, ""):  # ``python benchmarks/profile.py``
+if __package__ in (None, ""):  # ``python benchmarks/profiling.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import clb, peers  # noqa: E402
-from benchmarks.harness import Bench, cpu_split, free_ports, run_wrk  # noqa: E402
+from benchmarks import clb, dataplane, peers, scale  # noqa: E402
+from benchmarks.harness import Bench, CpuMeter, cpu_split, free_ports, run_wrk  # noqa: E402
 
-LOADS = ("keepalive", "close", "describe")
+LOADS = ("keepalive", "close", "http", "describe")
 
 
 def _py_spy() -> str:
@@ -107,7 +112,8 @@ def profile_load(bench: Bench, name: str, server: clb.OpenclbServer, url: str, l
     wrk = results["wrk"]
     user, system = user1 - user0, sys1 - sys0
     header = (f"== {name}: {wrk.rps:,.0f} req/s, server CPU {1e6 * (user + system) / max(wrk.requests, 1):.1f} µs/req "
-              f"(user {100 * user / max(user + system, 1e-9):.0f}%, system {100 * system / max(user + system, 1e-9):.0f}%)")
+              f"(user {100 * user / max(user + system, 1e-9):.0f}%, "
+              f"system {100 * system / max(user + system, 1e-9):.0f}%)")
     return header + "\n" + summarize(raw)
 
 
@@ -154,12 +160,66 @@ def syscalls_per_request(bench: Bench, loads: dict, proxies: dict[str, int], sec
     return "\n".join(lines)
 
 
+def profile_idle_scale(bench: Bench, n_clbs: int, seconds: float, outdir: Path) -> str:
+    """An idle openclb with ``n_clbs`` × 50 health-checked listeners: CPU, samples, syscalls per check."""
+    ports = scale.backend_ports_free(n_clbs * scale.LISTENERS_PER_CLB * 2)
+    status_port = free_ports(1)[0]
+    peers.start_nginx(bench, "profile-scale-nginx", [(scale.BACKEND_HOST, p) for p in ports], 120, status_port)
+    server = clb.OpenclbServer(bench, "profile-scale-openclb", "127.88.0.0/16").start()
+    with ThreadPoolExecutor(scale.SETUP_THREADS) as pool:
+        list(pool.map(lambda i: scale.build_clb(server, i, ports, []), range(n_clbs)))
+    time.sleep(scale.CHECK_INTERVAL_S * 2)
+    user0, sys0 = cpu_split(server.pid)
+    accepted0, started = peers.nginx_accepted(status_port), time.monotonic()
+    raw = outdir / "idle-scale.txt"
+    for path, fmt in ((raw, "raw"), (outdir / "idle-scale.svg", "flamegraph")):
+        recorder = _record(bench, server.pid, seconds, path, False, fmt)
+        recorder.communicate(timeout=seconds + 60)
+    user1, sys1 = cpu_split(server.pid)
+    wall = time.monotonic() - started
+    checks = peers.nginx_accepted(status_port) - accepted0
+    counts, _ = _strace_counts(bench, server.pid, lambda: _sleep_result(seconds))
+    checks_traced = max(counts.get("connect", 0), 1)  # one connect per TCP check
+    cpu = user1 - user0 + sys1 - sys0
+    server.stop()
+    config, _ = scale.haproxy_config(bench, n_clbs, ports)
+    haproxy = peers.start_haproxy(bench, "profile-scale-haproxy", config, ready_timeout=120)
+    time.sleep(scale.CHECK_INTERVAL_S * 2)
+    with CpuMeter(haproxy.pid) as meter:
+        time.sleep(seconds)
+    haproxy_counts, _ = _strace_counts(bench, haproxy.pid, lambda: _sleep_result(seconds))
+    haproxy_us = 1e6 * meter.cpu / (len(ports) / scale.CHECK_INTERVAL_S * meter.wall)
+    lines = [f"== idle, {n_clbs * scale.LISTENERS_PER_CLB:,} listeners, {len(ports):,} checked targets: "
+             f"CPU {100 * cpu / wall:.1f}% of a core, {checks / wall:,.0f} checks/s, "
+             f"{1e6 * cpu / max(checks, 1):.0f} µs per check (user {100 * (user1 - user0) / max(cpu, 1e-9):.0f}%)",
+             summarize(raw), "syscalls per check (strace -c, per connect()):"]
+    haproxy_checks = max(haproxy_counts.get("connect", 0), 1)
+    lines.append(f"  {'':16}{'openclb':>8}{'haproxy':>8}   (HAProxy: {haproxy_us:.0f} µs CPU per check)")
+    for name in sorted(set(counts) | set(haproxy_counts), key=lambda k: -counts.get(k, 0) / checks_traced):
+        ours, theirs = counts.get(name, 0) / checks_traced, haproxy_counts.get(name, 0) / haproxy_checks
+        if max(ours, theirs) >= 0.01:
+            lines.append(f"  {name:16}{ours:8.2f}{theirs:8.2f}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class _Slept:
+    requests: int = 0
+
+
+def _sleep_result(seconds: float) -> _Slept:
+    time.sleep(seconds)
+    return _Slept()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profiling", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="sampling time per load")
     parser.add_argument("--native", action="store_true", help="include native (C) frames, e.g. uvloop/libuv")
-    parser.add_argument("--only", nargs="+", choices=LOADS, default=list(LOADS))
+    parser.add_argument("--only", nargs="*", choices=LOADS, default=list(LOADS), help="loads to profile (none: skip)")
     parser.add_argument("--output", type=Path, help="directory for stacks, flame graphs and summary")
+    parser.add_argument("--idle-scale", type=int, metavar="N_CLBS", default=0,
+                        help="also profile an idle server with N_CLBS × 50 health-checked listeners")
     parser.add_argument("--syscalls", action="store_true",
                         help="also count syscalls per request (strace -c), openclb vs HAProxy mode tcp")
     args = parser.parse_args(argv)
@@ -178,10 +238,12 @@ def main(argv: list[str] | None = None) -> int:
         (listener,) = clb.create_listeners(client, lb_id, "TCP", [8080], clb.HEALTH_OFF)
         clb.register_targets(client, lb_id, listener, [("127.0.0.1", nginx_a), ("127.0.0.1", nginx_b)])
         clb.create_listeners(client, lb_id, "TCP", list(range(7000, 7010)))
+        dataplane.create_http_listener(client, lb_id, [("127.0.0.1", nginx_a), ("127.0.0.1", nginx_b)])
         describe = clb.presign(client, "DescribeListeners", {"LoadBalancerId": lb_id})
         loads = {
             "keepalive": (f"http://{vip}:8080/", "", []),
             "close": (f"http://{vip}:8080/", "", ["Connection: close"]),
+            "http": (f"http://{vip}:{dataplane.HTTP_PORT}/", "", [f"Host: {dataplane.HTTP_DOMAIN}"]),
             "describe": (server.url + "/", describe.wrk_lua(), []),
         }
         for name in args.only:
@@ -190,13 +252,21 @@ def main(argv: list[str] | None = None) -> int:
             reports.append(profile_load(bench, name, server, url, lua, headers, args.seconds, outdir, args.native))
         if args.syscalls:
             print("counting syscalls per request (strace) ...", flush=True)
-            ha_port = free_ports(1)[0]
-            haproxy = peers.start_haproxy(bench, "profile-haproxy", peers.HaproxyConfig([peers.Frontend(
-                "http", ("127.0.0.1", ha_port), [("127.0.0.1", nginx_a), ("127.0.0.1", nginx_b)])]))
+            ha_port, ha_http = free_ports(2)
+            backends = [("127.0.0.1", nginx_a), ("127.0.0.1", nginx_b)]
+            haproxy = peers.start_haproxy(bench, "profile-haproxy", peers.HaproxyConfig([
+                peers.Frontend("tcp", ("127.0.0.1", ha_port), backends),
+                peers.Frontend("http", ("127.0.0.1", ha_http), backends, mode="http")]))
             targets = {"haproxy": f"http://127.0.0.1:{ha_port}/", "openclb": f"http://{vip}:8080/"}
+            l7 = {"haproxy": f"http://127.0.0.1:{ha_http}/", "openclb": f"http://{vip}:{dataplane.HTTP_PORT}/"}
             reports.append(syscalls_per_request(
-                bench, {"keepalive": (targets, []), "close": (targets, ["Connection: close"])},
+                bench, {"keepalive": (targets, []), "close": (targets, ["Connection: close"]),
+                        "http (L7, HAProxy mode http)": (l7, [f"Host: {dataplane.HTTP_DOMAIN}"])},
                 {"haproxy": haproxy.pid, "openclb": server.pid}, min(args.seconds, 3.0)))
+        if args.idle_scale:
+            bench.close()
+            print(f"profiling an idle server with {args.idle_scale} × 50 checked listeners ...", flush=True)
+            reports.append(profile_idle_scale(bench, args.idle_scale, args.seconds, outdir))
     finally:
         bench.close()
         shutil.rmtree(bench.workdir, ignore_errors=True)

@@ -1,0 +1,234 @@
+"""HAProxy configuration rendering against golden files, and HAProxy's runtime answers parsed.
+
+Each representative desired state renders to exactly ``tests/golden/haproxy/<name>.cfg``
+(run dir shown as ``/run/openclb/haproxy``); ``OPENCLB_UPDATE_GOLDEN=1`` rewrites them after
+a deliberate change. Each golden configuration must also pass ``haproxy -c`` with its
+certificate files in place (skipped only where HAProxy is not installed; CI installs it).
+No sockets: ``haproxy -c`` binds nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from openclb.engine.desired import (
+    CertificateSpec, HealthCheckSpec, ListenerSpec, LoadBalancerState, Protocol, Scheduler, TargetSpec, TlsSpec,
+)
+from openclb.engine.haproxy import runtime
+from openclb.engine.haproxy.process import find_haproxy
+from openclb.engine.haproxy.render import RuntimePaths, render, served_by_haproxy, status_pattern
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "haproxy"
+SHOWN_RUN_DIR = "/run/openclb/haproxy"
+STATS = "unix@stats.sock"
+VIP = "127.1.0.5"
+
+
+@lru_cache(maxsize=None)
+def _self_signed(kind: str) -> CertificateSpec:
+    if kind == "rsa":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{kind}.example.com")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return CertificateSpec(
+        f"cert-{kind}",
+        cert.public_bytes(serialization.Encoding.PEM).decode(),
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                          serialization.NoEncryption()).decode(),
+    )
+
+
+def _targets(*weights: int) -> tuple[TargetSpec, ...]:
+    return tuple(TargetSpec("10.0.0.%d" % (i + 1), 8080, w) for i, w in enumerate(weights))
+
+
+def _states() -> dict[str, list[LoadBalancerState]]:
+    """The representative states, by golden file name."""
+    tcp_check = HealthCheckSpec(check_type="TCP", timeout=2, interval=5, healthy_threshold=3, unhealthy_threshold=3)
+    http_check = HealthCheckSpec(check_type="HTTP", timeout=3, interval=6, healthy_threshold=2, unhealthy_threshold=4,
+                                 http_code_mask=2 | 4, http_path="/healthz", http_domain="health.example.com",
+                                 http_method="GET", check_port=9000)
+    hex_check = HealthCheckSpec(check_type="CUSTOM", context_type="HEX", send_context="0102ff",
+                                recv_context="cafe", timeout=2, interval=3)
+    pki = TlsSpec(certificates=(_self_signed("rsa"), _self_signed("ecdsa")),
+                  ca_pem=_self_signed("rsa").cert_pem, verify_client="ON")
+    return {
+        "two_tcp_listeners": [LoadBalancerState("lb-golden01", VIP, (
+            ListenerSpec("lbl-wrr00001", Protocol.TCP, 7569, targets=_targets(10, 30), health_check=tcp_check),
+            ListenerSpec("lbl-empty001", Protocol.TCP, 7570),
+        ))],
+        "schedulers_and_persistence": [LoadBalancerState("lb-golden02", VIP, (
+            ListenerSpec("lbl-least001", Protocol.TCP, 8001, scheduler=Scheduler.LEAST_CONN, targets=_targets(10, 10)),
+            ListenerSpec("lbl-hash0001", Protocol.TCP, 8002, scheduler=Scheduler.IP_HASH, targets=_targets(10, 20)),
+            ListenerSpec("lbl-sticky01", Protocol.TCP, 8003, targets=_targets(10, 10), session_expire_time=30),
+        ))],
+        "health_checks": [LoadBalancerState("lb-golden03", VIP, (
+            ListenerSpec("lbl-http0001", Protocol.TCP, 8101, targets=_targets(10), health_check=http_check),
+            ListenerSpec("lbl-hex00001", Protocol.TCP, 8102, targets=_targets(10), health_check=hex_check),
+            ListenerSpec("lbl-off00001", Protocol.TCP, 8103, targets=_targets(10),
+                         health_check=HealthCheckSpec(enabled=False)),
+        ))],
+        "limits_and_ranges": [LoadBalancerState("lb-golden04", VIP, (
+            ListenerSpec("lbl-limit001", Protocol.TCP, 8201, targets=_targets(10, 0), max_conn=100, max_cps=50,
+                         idle_timeout=60),
+            ListenerSpec("lbl-range001", Protocol.TCP, 9000, end_port=9009,
+                         targets=(TargetSpec("10.0.0.1", 9100), TargetSpec("10.0.0.2", 8990))),
+        ))],
+        "tcp_ssl": [LoadBalancerState("lb-golden05", VIP, (
+            ListenerSpec("lbl-tls00001", Protocol.TCP_SSL, 443, targets=_targets(10), tls=pki, proxy_protocol=True),
+        ))],
+        "several_load_balancers_and_delegated": [
+            LoadBalancerState("lb-golden07", "127.1.0.7", (
+                ListenerSpec("lbl-udp00001", Protocol.UDP, 53, targets=_targets(10)),
+                ListenerSpec("lbl-tcp00007", Protocol.TCP, 80, targets=_targets(10)),
+            )),
+            LoadBalancerState("lb-golden06", "127.1.0.6", (
+                ListenerSpec("lbl-http0006", Protocol.HTTP, 80),
+                ListenerSpec("lbl-tcp00006", Protocol.TCP, 80, targets=_targets(10)),
+            )),
+        ],
+    }
+
+
+CASES = sorted(_states())
+
+
+def _render_into(run_dir: Path, name: str):
+    return render(_states()[name], RuntimePaths(run_dir, STATS))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_render_representative_state_matches_golden_file(name, tmp_path):
+    text = _render_into(tmp_path, name).text.replace(str(tmp_path), SHOWN_RUN_DIR)
+    golden = GOLDEN / f"{name}.cfg"
+    if os.environ.get("OPENCLB_UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+    assert text == golden.read_text()
+
+
+@pytest.mark.skipif(find_haproxy() is None, reason="haproxy is not installed")
+@pytest.mark.parametrize("name", CASES)
+def test_render_representative_state_passes_haproxy_check(name, tmp_path):
+    rendered = _render_into(tmp_path, name)
+    for path, content in rendered.files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(rendered.text)
+    (tmp_path / "server-state").write_text("1\n")
+    result = subprocess.run([find_haproxy(), "-c", "-q", "-f", str(config)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_render_same_states_twice_identical_text():
+    states = _states()["schedulers_and_persistence"]
+    paths = RuntimePaths(Path("/x"), STATS)
+    assert render(states, paths) == render(list(reversed(states)), paths)
+
+
+def test_render_http_check_path_with_quote_cannot_add_directive():
+    check = HealthCheckSpec(check_type="HTTP", http_path="/a' \n    option httpclose '", http_domain="d")
+    state = LoadBalancerState("lb-q", VIP, (ListenerSpec("lbl-q", Protocol.TCP, 1, targets=_targets(10),
+                                                         health_check=check),))
+    text = render([state], RuntimePaths(Path("/x"), STATS)).text
+    assert "uri '/a'\\'' %0A    option httpclose '\\''' ver" in text
+    assert not any(line.strip().startswith("option httpclose") for line in text.splitlines())
+
+
+def test_served_by_haproxy_tcp_and_keyed_tcp_ssl_only():
+    tls = TlsSpec(certificates=(_self_signed("rsa"),))
+    assert served_by_haproxy(ListenerSpec("a", Protocol.TCP, 1))
+    assert served_by_haproxy(ListenerSpec("b", Protocol.TCP_SSL, 1, tls=tls))
+    assert not served_by_haproxy(ListenerSpec("c", Protocol.TCP_SSL, 1))
+    for protocol in (Protocol.UDP, Protocol.QUIC, Protocol.HTTP, Protocol.HTTPS):
+        assert not served_by_haproxy(ListenerSpec("d", protocol, 1, tls=tls))
+
+
+@pytest.mark.parametrize("mask,pattern", [
+    (31, "^[12345]"), (2, "^[2]"), (2 | 4, "^[23]"), (16, "^[5]"), (0, "^[12345]")])
+def test_status_pattern_http_code_mask_maps_to_status_classes(mask, pattern):
+    assert status_pattern(mask) == pattern
+
+
+# -- runtime answers ---------------------------------------------------------------------
+
+STAT = """# pxname,svname,qcur,scur,stot,bin,bout,status,weight,check_status,dcon,dses,ereq
+lbl-1,FRONTEND,,2,7,100,200,OPEN,,,1,0,0
+lbl-1,10.0.0.1:80,0,1,4,60,120,UP,10,L4OK,,,
+lbl-1,fallback-10.0.0.1:80,0,0,1,5,6,no check,10,,,,
+lbl-1,10.0.0.2:80,0,0,0,0,0,DOWN,10,L4CON,,,
+lbl-1,10.0.0.3:80,0,0,0,0,0,UP 1/3,10,INI,,,
+lbl-1,BACKEND,0,1,7,100,200,UP,20,,,,
+
+"""
+
+
+def test_classify_health_statuses_map_to_clb_words():
+    rows = runtime.parse_show_stat(STAT)
+    assert runtime.classify_health(rows[("lbl-1", "10.0.0.1:80")], True) == (True, "Alive")
+    assert runtime.classify_health(rows[("lbl-1", "10.0.0.2:80")], True) == (False, "Dead")
+    assert runtime.classify_health(rows[("lbl-1", "10.0.0.3:80")], True) == (False, "Unknown")
+    assert runtime.classify_health(None, True) == (False, "Unknown")
+    assert runtime.classify_health(rows[("lbl-1", "10.0.0.2:80")], False) == (True, "Close")
+
+
+def test_counters_listener_and_server_with_fallback_twin_summed():
+    rows = runtime.parse_show_stat(STAT)
+    assert runtime.listener_counters(rows, "lbl-1") == {
+        "active": 2, "total": 7, "dropped": 1, "bytes_in": 100, "bytes_out": 200}
+    assert runtime.server_counters(rows, "lbl-1", "10.0.0.1:80") == {
+        "active": 1, "total": 5, "bytes_in": 65, "bytes_out": 126}
+    assert runtime.listener_counters(rows, "lbl-missing") is None
+
+
+def test_parse_show_proc_current_worker_is_the_one_with_zero_reloads():
+    text = ("#<PID>          <type>          <reloads>       <uptime>        <version>\n"
+            "100             master          3 [failed: 1]   0d00h00m09s     2.6.12\n"
+            "# workers\n"
+            "205             worker          0               0d00h00m01s     2.6.12\n"
+            "150             worker          1               0d00h00m05s     2.6.12\n"
+            "# programs\n\n")
+    assert runtime.parse_show_proc(text) == runtime.ProcState(3, 205)
+    assert runtime.parse_show_proc(text[:60]) is None
+
+
+def test_blamed_listeners_bind_alert_names_the_listener():
+    log = ("[NOTICE]   (1) : Reloading HAProxy\n"
+           "[ALERT]    (1) : Binding [haproxy.cfg:22] for proxy lbl-def12345: cannot bind socket "
+           "(Address already in use) for [127.9.0.1:18042]\n"
+           "[ALERT]    (1) : [haproxy.main()] Some protocols failed to start their listeners! Exiting.\n")
+    blamed = runtime.blamed_listeners(log)
+    assert list(blamed) == ["lbl-def12345"]
+    assert runtime.address_in_use(blamed["lbl-def12345"])
+
+
+def test_server_state_for_sets_weights_and_clears_recorded_check_port():
+    header = ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+              "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+              "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl "
+              "srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n")
+    state = (header
+             + "2 lbl-1 1 10.0.0.1:80 10.0.0.1 0 0 10 10 7 8 2 0 6 0 0 0 - 80 - 0 9000 - - 0\n"
+             + "2 lbl-1 2 10.0.0.2:80 10.0.0.2 2 0 10 10 7 8 2 0 6 0 0 0 - 80 - 0 0 - - 0\n")
+    out = runtime.server_state_for(state, {("lbl-1", "10.0.0.1:80"): 0})
+    assert out.startswith(header)
+    assert "2 lbl-1 1 10.0.0.1:80 10.0.0.1 0 0 0 0 7 8 2 0 6 0 0 0 - 80 - 0 0 - - 0\n" in out
+    assert "2 lbl-1 2 10.0.0.2:80 10.0.0.2 2 0 10 10 7 8 2 0 6 0 0 0 - 80 - 0 0 - - 0\n" in out
