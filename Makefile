@@ -30,10 +30,15 @@ API_TESTS := tests/integration/test_listeners_lifecycle.py tests/integration/tes
 	tests/integration/test_gateway_clients.py tests/integration/test_health_and_metrics.py \
 	tests/integration/test_l7_traffic.py tests/integration/test_tls_traffic.py
 
+# ...and the layer-4 traffic tests a third time on the HAProxy engine (same contract, same tests).
+L4_TRAFFIC_TESTS := tests/integration/test_listeners_lifecycle.py tests/integration/test_targets_traffic.py \
+	tests/integration/test_health_and_metrics.py
+
 test: setup
 	$(BIN)/openclb gen-api --check
 	$(BIN)/python -m pytest -n auto -q
 	OPENCLB_TEST_STORE=postgresql $(BIN)/python -m pytest -n auto -q $(API_TESTS)
+	OPENCLB_TEST_ENGINE=haproxy $(BIN)/python -m pytest -n auto -q $(L4_TRAFFIC_TESTS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -q tests/unit

@@ -5,7 +5,8 @@ pytest worker and test), so tests run in parallel without their listeners collid
 on the documented example ports. ``store`` is parametrised by the tests that must pass on
 both SQLite and PostgreSQL; PostgreSQL servers get a fresh schema each. With
 ``OPENCLB_TEST_STORE=postgresql`` every other server uses PostgreSQL too (``make test`` runs
-the API tests that way in a second pass).
+the API tests that way in a second pass), and with ``OPENCLB_TEST_ENGINE=haproxy`` every server
+uses the HAProxy engine (a third pass over the layer-4 traffic tests).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ SECRET_KEY = "openclbTestSecretKey0000000000000"
 REGION = "ap-guangzhou"
 PG_URL = os.environ.get("OPENCLB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_STORE = os.environ.get("OPENCLB_TEST_STORE", "sqlite")
+DEFAULT_ENGINE = os.environ.get("OPENCLB_TEST_ENGINE", "embedded")
 
 _pool_counter = itertools.count()
 
@@ -111,6 +113,7 @@ def make_settings(tmp_path: Path, store_url: str = "", **overrides) -> Settings:
         env_secret_key=SECRET_KEY,
         vip_pool=unique_vip_pool(),
         rate_limit_default=10_000,
+        engine=DEFAULT_ENGINE,
     )
     base.update(overrides)
     return Settings(**base)

@@ -23,7 +23,8 @@ def run(loop_kind: str, main, timeout: float = 20.0):
     """Run ``main()`` to completion on a fresh loop of ``loop_kind``."""
     factory = None
     if loop_kind == "uvloop":
-        uvloop = pytest.importorskip("uvloop")
+        import uvloop  # a dev dependency: both loops are always tested
+
         factory = uvloop.new_event_loop
     async def bounded():
         try:

@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from backends import TcpBackend
 from clb_support import checked, make_pki, write
 
 _STREAM_CHUNK = b"x" * (256 * 1024)
@@ -149,35 +150,17 @@ async def _websocket(backend: HttpBackend, request: web.Request) -> web.WebSocke
     return ws
 
 
-class TcpEcho:
+class TcpEcho(TcpBackend):
     """A raw TCP target: says ``name\\n``, then echoes; counts accepted connections."""
 
     def __init__(self, name: str) -> None:
         self.name = name.encode()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
-
-    def _talk(self, conn: socket.socket) -> None:
-        with conn:
-            conn.sendall(self.name + b"\n")
-            while data := conn.recv(65536):
-                conn.sendall(data)
-
-    def close(self) -> None:
-        self.sock.close()
+    def talk(self, conn: socket.socket) -> None:
+        conn.sendall(self.name + b"\n")
+        while data := conn.recv(65536):
+            conn.sendall(data)
 
 
 def server_context(kind: str) -> ssl.SSLContext:

@@ -102,7 +102,7 @@ def test_describe_listeners_tccli_wrong_key_reports_signature_failure(server, tm
 def node_sdk_dir() -> Path:
     """tests/node with its pinned node_modules; installed once per run, one xdist worker at a time."""
     if not shutil.which("node") or not shutil.which("npm"):
-        pytest.skip("node and npm are needed for the Node SDK test (CI installs them)")
+        pytest.fail("node and npm are needed for the Node SDK test (.ci/run installs them: apt-get install nodejs npm)")
     lock_path = Path(tempfile.gettempdir()) / f"openclb-npm-ci-{os.getuid()}.lock"
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
