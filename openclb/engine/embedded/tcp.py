@@ -35,6 +35,7 @@ from openclb.engine.desired import ListenerSpec
 from openclb.engine.embedded.balancer import TargetState
 from openclb.engine.embedded.listener import ListenerCore, ListenerSettings
 from openclb.engine.embedded.tls import HANDSHAKE_TIMEOUT, TlsTerminator, terminates_tls
+from openclb.engine.embedded.upstream_connect import connect_within
 
 StreamHandler = Callable[["StreamListener", int], asyncio.BaseProtocol]
 
@@ -58,6 +59,8 @@ class StreamListener(ListenerCore):
         super().__init__(load_balancer_id, vip, spec, settings)
         self.handler = handler
         self.servers: list[asyncio.AbstractServer] = []
+        # Kept because asyncio.get_running_loop() is a getpid() syscall per call on CPython 3.11.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def _configure(self, spec: ListenerSpec) -> None:
         # Certificates first: a TlsConfigError must leave the listener exactly as it was.
@@ -69,7 +72,7 @@ class StreamListener(ListenerCore):
 
     async def open(self, sockets) -> None:
         """Start serving on already bound, listening sockets (one per port)."""
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         tls = {} if self.tls is None else {"ssl": self.tls.context, "ssl_handshake_timeout": HANDSHAKE_TIMEOUT}
         try:
             for port, sock in sockets:
@@ -145,19 +148,19 @@ class TcpRelay(asyncio.Protocol):
         self.target = target
         self.idle_since = now
         listener.opened(self, target)
-        self.connecting = asyncio.get_running_loop().create_task(self._connect())
+        self.connecting = listener.loop.create_task(self._connect())
 
     async def _connect(self) -> None:
         listener = self.listener
         settings = listener.settings
-        loop = asyncio.get_running_loop()
+        loop = listener.loop
+        task = self.connecting
         tried: list[TargetState] = []
         while not self.closed:
             target = self.target
             try:
-                async with asyncio.timeout(settings.connect_timeout):
-                    await loop.create_connection(
-                        partial(_UpstreamSide, self), target.ip, listener.target_port(target, self.listen_port))
+                await connect_within(loop, task, settings.connect_timeout, partial(_UpstreamSide, self),
+                                     target.ip, listener.target_port(target, self.listen_port))
                 return
             except Exception:  # refused, unreachable, timed out: each means "try another"
                 tried.append(target)
@@ -208,10 +211,12 @@ class TcpRelay(asyncio.Protocol):
         upstream = self.upstream
         if upstream is None:
             return self.connecting is not None
-        if not upstream.can_write_eof():
+        if self.upstream_eof or not upstream.can_write_eof():
+            # Both directions are done: close after flushing, one shutdown() fewer (as HAProxy).
+            upstream.close()
             return False
         upstream.write_eof()
-        return not self.upstream_eof
+        return True
 
     def pause_writing(self) -> None:
         if self.upstream is not None:
@@ -238,11 +243,11 @@ class TcpRelay(asyncio.Protocol):
     def upstream_eof_received(self) -> bool:
         self.upstream_eof = True
         transport = self.transport
-        if not transport.can_write_eof():
+        if self.client_eof or not transport.can_write_eof():
             transport.close()
             return False
         transport.write_eof()
-        return not self.client_eof
+        return True
 
     # -- tracked-connection interface -------------------------------------------------
 
