@@ -274,8 +274,14 @@ def test_forward_request_upgrade_kept_and_both_framings_keep_only_chunked():
 
 
 def test_response_headers_hop_by_hop_and_connection_named_removed():
-    kept = forward_response([
+    forwarded = forward_response([
         (b"content-type", b"text/plain"), (b"connection", b"keep-alive, x-secret"), (b"keep-alive", b"timeout=5"),
         (b"x-secret", b"1"), (b"content-length", b"3"),
     ])
-    assert kept == [(b"content-type", b"text/plain"), (b"content-length", b"3")]
+    assert forwarded.headers == [(b"content-type", b"text/plain"), (b"content-length", b"3")]
+    assert forwarded.has_length and not forwarded.chunked
+
+
+def test_response_headers_transfer_coding_ending_in_chunked_reported_as_chunked():
+    assert forward_response([(b"transfer-encoding", b"gzip, Chunked")]).chunked
+    assert not forward_response([(b"transfer-encoding", b"chunked, gzip")]).chunked

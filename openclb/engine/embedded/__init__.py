@@ -11,7 +11,7 @@ Modules, from the socket-free core outwards:
 - ``routing``: sans-IO layer-7 routing (domain and URL precedence, default server, redirects);
 - ``http_headers``: sans-IO header rewriting between client and target;
 - ``http_listener``: HTTP/HTTPS listeners, per-rule state and cookie persistence, the target pool;
-- ``http_proxy`` / ``http_upstream``: the h11 proxy, client side and target side;
+- ``http_proxy`` / ``http_upstream``: the llhttp (httptools) proxy, client side and target side;
 - ``udp``: UDP/QUIC listeners with one upstream socket per client flow;
 - ``engine``: ``EmbeddedEngine``, the ``Engine`` the worker drives.
 """

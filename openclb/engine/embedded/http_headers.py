@@ -7,11 +7,16 @@ the client address appended to what the client sent; ``X-Real-IP`` and
 request without Host (HTTP/1.0) gets the VIP; an Upgrade request keeps
 ``Connection: upgrade`` and its ``Upgrade``; otherwise ``Connection: close`` is added
 unless target connections are kept alive. Framing headers stay so the body keeps its
-framing, except that Content-Length is dropped when Transfer-Encoding is present (the
-framing h11 used), so no target can read the body differently from us.
+framing, except that Content-Length is dropped when Transfer-Encoding is present (llhttp
+refuses such a request before it gets here; the rule stays so no target can ever read a body
+differently from us).
 
-Responses (``forward_response``): the same hop-by-hop headers go; framing headers stay
-(h11 re-frames for the client where it must, e.g. chunked to an HTTP/1.0 client).
+Responses (``forward_response``): the same hop-by-hop headers go; framing headers stay, and
+what they say is returned so the proxy can frame the body for the client (chunked towards an
+HTTP/1.0 client becomes close-delimited).
+
+Header names arrive lower-cased (the parsers' callbacks lower them) and leave that way, as
+HTTP/1.1 allows; ``head_lines`` serialises them.
 """
 
 from __future__ import annotations
@@ -28,19 +33,21 @@ _CONNECTION_KEEP = frozenset((b"close", b"keep-alive", b"upgrade"))
 class ForwardedRequest:
     """A client request head as it goes to a target, with what routing needs from it."""
 
-    __slots__ = ("headers", "host", "cookie", "body_expected")
+    __slots__ = ("headers", "host", "cookie", "body_expected", "chunked")
 
-    def __init__(self, headers: Headers, host: bytes | None, cookie: bytes | None, body_expected: bool) -> None:
+    def __init__(self, headers: Headers, host: bytes | None, cookie: bytes | None, body_expected: bool,
+                 chunked: bool) -> None:
         self.headers = headers
         self.host = host
         self.cookie = cookie
         self.body_expected = body_expected
+        self.chunked = chunked
 
 
 def forward_request(
     received: Iterable[tuple[bytes, bytes]], client_ip: bytes, scheme: bytes, vip: bytes, keepalive: bool,
 ) -> ForwardedRequest:
-    """``received``: (lower-case name, value) pairs as h11 gives them."""
+    """``received``: (lower-case name, value) pairs as the client sent them."""
     headers: Headers = []
     host = forwarded = upgrade = connection = cookie = length = chunked = None
     for name, value in received:
@@ -81,21 +88,50 @@ def forward_request(
     elif not keepalive:
         headers.append((b"connection", b"close"))
     body_expected = chunked is not None or (length is not None and length != b"0")
-    return ForwardedRequest(headers, host, cookie, body_expected)
+    return ForwardedRequest(headers, host, cookie, body_expected, chunked is not None)
 
 
-def forward_response(received: Iterable[tuple[bytes, bytes]]) -> Headers:
+class ForwardedResponse:
+    """A target's response head as it goes to the client, with the body framing it declared."""
+
+    __slots__ = ("headers", "has_length", "chunked")
+
+    def __init__(self, headers: Headers, has_length: bool, chunked: bool) -> None:
+        self.headers = headers
+        self.has_length = has_length
+        self.chunked = chunked
+
+
+def forward_response(received: Iterable[tuple[bytes, bytes]]) -> ForwardedResponse:
     named = None
     kept: Headers = []
+    has_length = chunked = False
     for name, value in received:
         if name in _RESPONSE_HOP:
             if name == b"connection":
                 named = {token.strip().lower() for token in value.split(b",")} - _CONNECTION_KEEP
             continue
+        if name == b"content-length":
+            has_length = True
+        elif name == b"transfer-encoding":
+            chunked = value.rpartition(b",")[2].strip().lower() == b"chunked"
         kept.append((name, value))
     if named:
         kept = [item for item in kept if item[0] not in named]
-    return kept
+    return ForwardedResponse(kept, has_length, chunked)
+
+
+def head_lines(headers: Headers) -> bytes:
+    """Header lines of a message head, with the blank line that ends the head."""
+    return b"".join([name + b": " + value + b"\r\n" for name, value in headers]) + b"\r\n"
+
+
+def chunk(data: bytes) -> bytes:
+    """``data`` framed as one chunk of a chunked body."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
 
 
 def cookie_value(header: bytes | None, name: bytes) -> bytes | None:

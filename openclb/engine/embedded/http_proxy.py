@@ -1,12 +1,16 @@
 """The layer-7 proxy: one HTTP/1.1 client connection, its requests, and their target connections.
 
 ``HttpSession`` is the protocol of one client connection (plain or TLS) of an
-``HttpListener``; ``http_upstream.Upstream`` is the protocol of one connection to a target. Both parse
-with h11 and are driven by transport callbacks: the only coroutine is the connect to a
-target when no pooled connection is idle, so a keep-alive request served from the pool
-creates no task at all.
+``HttpListener``; ``http_upstream.Upstream`` is the protocol of one connection to a target.
+Both parse with llhttp (httptools), whose C parser calls back per head, body piece and end;
+heads are rebuilt from the parsed headers with only the hop-by-hop edits below, and bodies
+pass through as they arrive. The only coroutine is the connect to a target when no pooled
+connection is idle, so a keep-alive request served from the pool creates no task at all.
 
-One request at a time (h11 holds pipelined requests until the response is done):
+The client parser turns bytes into events (head, body piece, end, EOF, malformed) on a queue,
+and the session takes them in order, one request at a time: a pipelined request waits on the
+queue until the response before it is done, and the client stops being read while anything
+waits there (back-pressure, as for a full target transport).
 1. The request head is routed (``routing.Router``): no rule → 404; a rewrite rule → its
    redirect; no eligible target → 503. Each is answered by the load balancer itself.
 2. Otherwise a target is chosen (the persistence cookie's, else the rule's scheduler), a
@@ -15,23 +19,23 @@ One request at a time (h11 holds pipelined requests until the response is done):
    headers it names, ``Keep-Alive``, ``Proxy-Connection``, ``TE``, ``Upgrade`` unless
    upgrading), ``X-Forwarded-For`` appended with the client address, ``X-Real-IP`` and
    ``X-Forwarded-Proto`` set, and ``Connection: close`` unless the listener keeps target
-   connections alive. Framing headers stay, so bodies keep their framing; a request with
-   both Transfer-Encoding and Content-Length loses the latter (no smuggling through us).
-3. Bodies stream both ways event by event, never buffered whole. Back-pressure: when the
-   sink transport passes its high-water mark the source transport stops reading and h11
-   events stop being pulled, until the sink drains.
+   connections alive (``http_headers``).
+3. Bodies stream both ways piece by piece, never buffered whole; a chunked body is re-framed
+   chunk by chunk (trailers are dropped). A chunked response to an HTTP/1.0 client, and a
+   response delimited by the target closing, reach the client close-delimited.
 4. Informational responses (100 Continue, 103) are passed on; a 101 to an Upgrade request
-   turns both connections into a raw byte relay (WebSocket), flushing what h11 had
-   buffered beyond the heads.
+   turns both connections into a raw byte relay (WebSocket), passing on the bytes that
+   followed either head.
 5. When both messages are complete the target connection goes back to the pool (if it is
-   reusable and keep-alive is on) and the client connection starts its next cycle, or
-   closes when either side asked to.
+   reusable and keep-alive is on) and the client connection takes its next request, or
+   closes when the client asked to (``Connection: close``, HTTP/1.0, an Upgrade refused).
 
-Failures: a malformed request gets a raw ``400`` and the connection is closed; nothing is
-forwarded. A target that fails before the response head → 502 (a pooled connection that
-turned out dead is first retried once on a fresh connection when the request has no body);
-after the head → the client connection is aborted so a truncated body never looks
-complete. Local responses to a request whose body is still coming close the connection.
+Failures: a malformed request, or a head over ``MAX_HEAD``, gets a raw ``400`` in its turn
+and the connection is closed; nothing of it is forwarded. A target that fails before the
+response head → 502 (a pooled connection that turned out dead is first retried once on a
+fresh connection when the request has no body); after the head → the client connection is
+aborted so a truncated body never looks complete. Local responses to a request whose body is
+still coming close the connection.
 """
 
 from __future__ import annotations
@@ -39,25 +43,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from functools import partial
 
-import h11
+from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from openclb.engine.embedded.balancer import TargetState
-from openclb.engine.embedded.http_headers import cookie_value, forward_request, forward_response
+from openclb.engine.embedded.http_headers import (
+    LAST_CHUNK,
+    chunk,
+    cookie_value,
+    forward_request,
+    forward_response,
+    head_lines,
+)
 from openclb.engine.embedded.http_listener import HttpListener, RuleState, UpstreamKey
 from openclb.engine.embedded.http_upstream import MAX_HEAD, Upstream
 from openclb.engine.embedded.routing import RedirectRequest, normalize_host, redirect_location, split_target
+from openclb.engine.embedded.upstream_connect import connect_within
 
 log = logging.getLogger("openclb.engine.http")
 _monotonic = time.monotonic
-_DONE = h11.DONE
-_NEED_DATA = h11.NEED_DATA
-_PAUSED = h11.PAUSED
-_Data = h11.Data
-_Request = h11.Request
-_EndOfMessage = h11.EndOfMessage
 
+_HEAD, _BODY, _END, _EOF, _MALFORMED = range(5)
 
 _BAD_REQUEST = (
     b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: 48\r\n"
@@ -74,21 +82,38 @@ def _page(status: int) -> bytes:
     return b"<html><body><h1>%d %s</h1></body></html>" % (status, reason)
 
 
+class RequestHead:
+    """A parsed client request head, as the session routes it."""
+
+    __slots__ = ("method", "target", "headers", "http11", "keep_alive", "upgrade")
+
+    def __init__(self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]],
+                 http11: bool, keep_alive: bool, upgrade: bool) -> None:
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.http11 = http11
+        self.keep_alive = keep_alive
+        self.upgrade = upgrade
+
+
 class HttpSession(asyncio.Protocol):
     """One client connection of an HTTP/HTTPS listener (a tracked connection, see listener.py)."""
 
     __slots__ = (
-        "listener", "listen_port", "transport", "h11", "client_ip", "target", "busy", "idle_since",
-        "bytes_in", "bytes_out", "closed", "reading", "driving", "connecting", "upstream",
-        "upstream_full", "client_full", "rule", "request", "host", "body_expected", "responded",
-        "set_cookie", "tunnel", "reused", "pending",
+        "listener", "listen_port", "transport", "parser", "client_ip", "target", "busy", "idle_since",
+        "bytes_in", "bytes_out", "closed", "reading", "driving", "connecting", "upstream", "upstream_full",
+        "client_full", "rule", "host", "method", "events", "url", "headers", "head_size", "in_head",
+        "unparsable", "upgraded", "early", "request_open", "response_open", "keep_client", "body_expected",
+        "chunked_request", "head", "responded", "set_cookie", "tunnel", "reused", "rechunk", "out", "to_target",
+        "upgrade_requested",
     )
 
     def __init__(self, listener: HttpListener, listen_port: int) -> None:
         self.listener = listener
         self.listen_port = listen_port
-        self.transport: asyncio.Transport | None = None
-        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        self.transport = None
+        self.parser = HttpRequestParser(self)
         self.client_ip = ""
         self.target: TargetState | None = None
         self.busy = False
@@ -98,23 +123,69 @@ class HttpSession(asyncio.Protocol):
         self.closed = False
         self.reading = True
         self.driving = False
-        self.connecting: asyncio.Task | None = None
+        self.connecting = None
         self.upstream: Upstream | None = None
         self.upstream_full = False
         self.client_full = False
+        self.events: deque = deque()
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_size = 0
+        self.in_head = True
+        self.unparsable = False
+        self.upgraded = False
+        self.early: list[bytes] = []
+        self.request_open = False
+        self.response_open = False
+        self.out: list[bytes] = []
+        self.to_target: list[bytes] = []
+        self._new_exchange()
+
+    def _new_exchange(self) -> None:
         self.rule: RuleState | None = None
-        self.request: h11.Request | None = None
         self.host = ""
+        self.method = b""
+        self.keep_client = True
         self.body_expected = False
+        self.chunked_request = False
+        self.head = b""
         self.responded = False
         self.set_cookie = False
         self.tunnel = False
         self.reused = False
-        self.pending = b""
+        self.rechunk = False
+        self.upgrade_requested = False
+
+    # -- llhttp callbacks (client request parser) -----------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        self.in_head = False
+        self.head_size = 0
+        http11 = parser.get_http_version() == "1.1"
+        self.events.append((_HEAD, RequestHead(parser.get_method(), self.url, self.headers, http11,
+                                               http11 and parser.should_keep_alive(), parser.should_upgrade())))
+
+    def on_body(self, data: bytes) -> None:
+        self.events.append((_BODY, data))
+
+    def on_message_complete(self) -> None:
+        self.in_head = True
+        self.events.append((_END, None))
 
     # -- client transport callbacks -----------------------------------------------------
 
-    def connection_made(self, transport: asyncio.Transport) -> None:
+    def connection_made(self, transport) -> None:
         self.transport = transport
         listener = self.listener
         now = _monotonic()
@@ -137,11 +208,34 @@ class HttpSession(asyncio.Protocol):
         if self.tunnel:
             self.upstream.transport.write(data)
             return
-        self.h11.receive_data(data)
+        if self.upgraded:
+            self.early.append(data)
+            self.want_reading(False)
+            return
+        if self.unparsable:
+            return
+        if self.in_head:
+            self.head_size += len(data)
         try:
-            self._drive()
-        except Exception:
-            self.fail("request from client")
+            self.parser.feed_data(data)
+        except HttpParserUpgrade as upgrade:
+            self.upgraded = True
+            rest = data[upgrade.args[0]:]
+            if rest:
+                self.early.append(rest)
+        except HttpParserError as error:
+            if isinstance(error.__context__, Exception):
+                self.fail("request from client", error.__context__)
+                return
+            self._unparsable()
+        else:
+            if self.in_head and self.head_size > MAX_HEAD:
+                self._unparsable()
+        self.drive()
+
+    def _unparsable(self) -> None:
+        self.unparsable = True
+        self.events.append((_MALFORMED, None))
 
     def eof_received(self) -> bool:
         if self.closed:
@@ -154,10 +248,10 @@ class HttpSession(asyncio.Protocol):
                 upstream.transport.write_eof()
                 return True
             return False
-        self.h11.receive_data(b"")
-        self._drive()
+        self.events.append((_EOF, None))
+        self.drive()
         # Keep the write side open while a response is still on its way.
-        return half_open and not self.closed and self.h11.our_state is not h11.IDLE
+        return half_open and not self.closed and self.response_open
 
     def pause_writing(self) -> None:
         self.client_full = True
@@ -169,8 +263,6 @@ class HttpSession(asyncio.Protocol):
         upstream = self.upstream
         if upstream is not None:
             upstream.transport.resume_reading()
-            if not self.tunnel:
-                upstream.drive()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -183,9 +275,10 @@ class HttpSession(asyncio.Protocol):
         self._end_exchange()
         self.listener.released(self)
 
-    def fail(self, where: str) -> None:
+    def fail(self, where: str, error: BaseException | None = None) -> None:
         """A bug, not a protocol error (those are answered): log it and reset both sides."""
-        log.exception("http proxy: unexpected error handling the %s on listener %s", where, self.listener.listener_id)
+        log.error("http proxy: unexpected error handling the %s on listener %s", where, self.listener.listener_id,
+                  exc_info=error or True)
         self.closed = True
         self.driving = False
         self.abort()
@@ -204,7 +297,7 @@ class HttpSession(asyncio.Protocol):
 
     # -- the client's messages ----------------------------------------------------------
 
-    def _want_reading(self, wanted: bool) -> None:
+    def want_reading(self, wanted: bool) -> None:
         if wanted != self.reading and not self.closed:
             self.reading = wanted
             if wanted:
@@ -212,63 +305,67 @@ class HttpSession(asyncio.Protocol):
             else:
                 self.transport.pause_reading()
 
-    def _drive(self) -> None:
-        """Pull client events while the request can move on; re-entrant calls return at once."""
-        if self.driving:
+    def drive(self) -> None:
+        """Take queued client events while the current request can move on."""
+        if self.driving or self.closed:
             return
         self.driving = True
         try:
-            h = self.h11
-            while not self.closed:
-                if self.connecting is not None or self.upstream_full:
-                    self._want_reading(False)
-                    return
-                try:
-                    event = h.next_event()
-                except h11.RemoteProtocolError:
-                    self._bad_request()
-                    return
-                kind = type(event)
-                if kind is _Data:
-                    upstream = self.upstream
-                    if upstream is not None:
-                        upstream.transport.write(upstream.h11.send(event))
-                elif kind is _Request:
-                    self._on_request(event)
-                elif kind is _EndOfMessage:
-                    upstream = self.upstream
-                    if upstream is not None and upstream.h11.our_state is h11.SEND_BODY:
-                        upstream.transport.write(upstream.h11.send(event))
-                    if h.our_state is not h11.SEND_RESPONSE and h.our_state is not h11.SEND_BODY:
-                        self._next_cycle()
-                elif event is _NEED_DATA:
-                    self._want_reading(True)
-                    return
-                elif event is _PAUSED:
-                    self._want_reading(False)
-                    return
-                else:  # ConnectionClosed
-                    if self.upstream is None and self.connecting is None:
-                        self.transport.close()
-                    return
+            self._take_events()
+        except Exception as error:
+            self.fail("request from client", error)
+            return
         finally:
             self.driving = False
+        if self.to_target and self.upstream is not None:
+            self.upstream.transport.write(b"".join(self.to_target))
+            self.to_target.clear()
+        self.want_reading(not self.events and self.connecting is None and not self.upstream_full
+                          and not self.upgraded and not self.unparsable)
 
-    def _bad_request(self) -> None:
-        if self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE) and not self.responded:
-            self.transport.write(_BAD_REQUEST)
-        self.transport.close()
-        self.closed = True
-        upstream = self._detach()
-        if upstream is not None:
-            upstream.transport.close()
+    def _take_events(self) -> None:
+        events = self.events
+        while events and not self.closed:
+            kind, value = events[0]
+            if kind is _BODY:
+                if self.connecting is not None or self.upstream_full:
+                    return
+                events.popleft()
+                if self.upstream is not None:
+                    self.to_target.append(chunk(value) if self.chunked_request else value)
+            elif kind is _HEAD:
+                if self.request_open or self.response_open:
+                    return
+                events.popleft()
+                self._on_request(value)
+            elif kind is _END:
+                if self.connecting is not None:
+                    return
+                events.popleft()
+                self._on_request_end()
+            else:
+                # A truncated or broken request ends the connection at once; otherwise the
+                # response in flight is let through first.
+                if self.response_open and not self.request_open:
+                    return
+                events.popleft()
+                if kind is _MALFORMED and not self.responded:
+                    self.transport.write(_BAD_REQUEST)
+                self.transport.close()
+                self.closed = True
+                return
 
-    def _on_request(self, request: h11.Request) -> None:
+    def _on_request(self, request: RequestHead) -> None:
         listener = self.listener
         listener.requests += 1
+        self.request_open = self.response_open = True
+        self.method = request.method
+        self.keep_client = request.keep_alive and not request.upgrade
+        self.upgrade_requested = request.upgrade
         forwarded = forward_request(request.headers, self.client_ip.encode(), listener.scheme,
                                     listener.vip.encode(), listener.spec.keepalive)
         self.body_expected = forwarded.body_expected
+        self.chunked_request = forwarded.chunked
         target_host, path = split_target(request.target.decode("latin-1"))
         host = self.host = target_host or (forwarded.host.decode("latin-1") if forwarded.host is not None else "")
         if request.method == b"CONNECT":
@@ -293,10 +390,16 @@ class HttpSession(asyncio.Protocol):
                 self._local(503)
                 return
         self.rule = rule
-        self.request = _Request(method=request.method, target=request.target, headers=forwarded.headers,
-                                http_version=b"1.1", _parsed=True)
+        self.head = b"%s %s HTTP/1.1\r\n%s" % (request.method, request.target, head_lines(forwarded.headers))
         self._start_exchange(target)
         self._dispatch()
+
+    def _on_request_end(self) -> None:
+        self.request_open = False
+        if self.upstream is not None and self.chunked_request:
+            self.to_target.append(LAST_CHUNK)
+        if not self.response_open:
+            self._next_cycle()
 
     # -- exchanges with targets -----------------------------------------------------------
 
@@ -325,21 +428,24 @@ class HttpSession(asyncio.Protocol):
             self._attach(upstream)
             return
         self.reused = False
-        self.connecting = asyncio.get_running_loop().create_task(self._connect(key))
-        self._want_reading(False)
+        self._connect_later(key)
+
+    def _connect_later(self, key: UpstreamKey) -> None:
+        self.connecting = self.listener.loop.create_task(self._connect(key))
+        self.want_reading(False)
 
     async def _connect(self, key: UpstreamKey) -> None:
         listener = self.listener
         settings = listener.settings
-        loop = asyncio.get_running_loop()
+        loop = listener.loop
+        task = self.connecting
         tried: list[TargetState] = []
         while not self.closed:
             target = self.target
             tls = {} if key[2] is None else {"ssl": listener.backend_tls(), "server_hostname": key[2]}
             try:
-                async with asyncio.timeout(settings.connect_timeout):
-                    _, upstream = await loop.create_connection(
-                        partial(Upstream, listener, key), target.ip, target.port, **tls)
+                _, upstream = await connect_within(loop, task, settings.connect_timeout,
+                                                   partial(Upstream, listener, key), target.ip, target.port, **tls)
             except Exception:  # refused, unreachable, timed out, TLS failed: try another
                 tried.append(target)
             else:
@@ -348,6 +454,7 @@ class HttpSession(asyncio.Protocol):
                     upstream.transport.close()
                     return
                 self._attach(upstream)
+                self.drive()
                 return
             retry = None
             if not self.closed and len(tried) < settings.connect_attempts:
@@ -360,26 +467,16 @@ class HttpSession(asyncio.Protocol):
         self.connecting = None
         if not self.closed:
             self._local(502)
-            self._drive()
+            self.drive()
 
     def _attach(self, upstream: Upstream) -> None:
         self.upstream = upstream
         upstream.session = self
         if self.client_full:
             upstream.transport.pause_reading()
-        try:
-            head = upstream.h11.send(self.request)
-            if not self.body_expected and self.h11.their_state is not h11.SEND_BODY:
-                head += upstream.h11.send(_EndOfMessage())  # a replay: the client's end was taken
-        except h11.LocalProtocolError:
-            self._detach()
-            upstream.transport.close()
-            self._local(502)
-            return
-        upstream.transport.write(head)
+        self.to_target.append(self.head)
         if self.body_expected or not self.reused:
-            self.request = None
-        self._drive()
+            self.head = b""
 
     def _detach(self) -> Upstream | None:
         """Let go of the current target connection (the caller closes or pools it)."""
@@ -388,6 +485,7 @@ class HttpSession(asyncio.Protocol):
             self.upstream = None
             upstream.session = None
         self.upstream_full = False
+        self.to_target.clear()
         return upstream
 
     def upstream_lost(self, upstream: Upstream) -> None:
@@ -402,86 +500,95 @@ class HttpSession(asyncio.Protocol):
             self.closed = True
             self.transport.abort()
             return
-        if self.reused and self.request is not None and not upstream.answered:
+        if self.reused and self.head and not upstream.answered:
             self.reused = False
-            key = self._key(self.target)
-            self.connecting = asyncio.get_running_loop().create_task(self._connect(key))
-            self._want_reading(False)
+            self._connect_later(self._key(self.target))
             return
         self._local(502)
-        self._drive()
+        self.drive()
 
-    # -- responses ------------------------------------------------------------------------
+    # -- responses (called by the Upstream while it parses) ----------------------------------
 
-    def response_informational(self, event: h11.InformationalResponse) -> None:
-        if event.status_code != 101:
-            self.transport.write(self.h11.send(h11.InformationalResponse(
-                status_code=event.status_code, headers=forward_response(event.headers), reason=event.reason)))
-            return
-        upstream = self.upstream
-        try:
-            self.transport.write(self.h11.send(h11.InformationalResponse(
-                status_code=101, headers=event.headers, reason=event.reason)))
-        except h11.LocalProtocolError:
-            self.closed = True
-            self.transport.abort()
+    def response_informational(self, upstream: Upstream) -> None:
+        head = forward_response(upstream.headers).headers
+        self.out.append(b"HTTP/1.1 %d %s\r\n%s" % (upstream.status, upstream.reason, head_lines(head)))
+
+    def response_switching(self, upstream: Upstream) -> None:
+        self.out.append(b"HTTP/1.1 101 %s\r\n%s" % (upstream.reason, head_lines(upstream.headers)))
+
+    def start_tunnel(self, upstream: Upstream, rest: bytes) -> None:
+        """A 101 arrived: from here on both connections relay raw bytes."""
+        if not self.upgrade_requested:
+            self.out.clear()
+            upstream.transport.close()
+            self.upstream_lost(upstream)
             return
         self.tunnel = True
         self.responded = True
-        self.request = None
-        client_rest, _ = self.h11.trailing_data
-        target_rest, _ = upstream.h11.trailing_data
-        if client_rest:
-            upstream.transport.write(client_rest)
-        if target_rest:
-            self.transport.write(target_rest)
+        self.response_open = self.request_open = False
+        self.head = b""
+        self.flush()
+        if rest:
+            self.transport.write(rest)
+        early, self.early = self.early, []
+        upstream.transport.write(b"".join(self.to_target) + b"".join(early))
+        self.to_target.clear()
         self.upstream_full = False
         self.reading = True
         self.transport.resume_reading()
 
-    def response_head(self, event: h11.Response) -> None:
-        headers = forward_response(event.headers)
+    def response_head(self, upstream: Upstream) -> bool:
+        """Queue the response head for the client; True when the body ends at the target's EOF."""
+        forwarded = forward_response(upstream.headers)
+        headers = forwarded.headers
+        status = upstream.status
+        until_close = False
+        if self.method != b"HEAD" and status != 204 and status != 304 and not forwarded.has_length:
+            if not forwarded.chunked:
+                until_close = True
+                self.keep_client = False
+            elif self.keep_client:
+                self.rechunk = True
+            else:
+                headers = [item for item in headers if item[0] != b"transfer-encoding"]
+        if not self.keep_client:
+            headers.append((b"connection", b"close"))
         if self.set_cookie and self.target is not None:
             headers.append((b"set-cookie", self.rule.set_cookie(self.target)))
         self.responded = True
-        self.request = None
-        try:
-            # Held back so head and body (often in one read) leave in one write.
-            self.pending = self.h11.send(h11.Response(
-                status_code=event.status_code, headers=headers, reason=event.reason, _parsed=True))
-        except h11.LocalProtocolError:
-            self.closed = True
-            self.transport.abort()
+        self.head = b""
+        self.out.append(b"HTTP/1.1 %d %s\r\n%s" % (status, upstream.reason, head_lines(headers)))
+        return until_close
 
-    def response_body(self, event: h11.Data) -> None:
-        if self.closed:
-            return
-        data = self.h11.send(event)
-        if self.pending:
-            data, self.pending = self.pending + data, b""
-        self.transport.write(data)
+    def response_body(self, data: bytes) -> None:
+        if data:
+            self.out.append(chunk(data) if self.rechunk else data)
 
     def flush(self) -> None:
-        if self.pending:
-            data, self.pending = self.pending, b""
+        out = self.out
+        if out:
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
             if not self.closed:
                 self.transport.write(data)
 
     def response_end(self, upstream: Upstream) -> None:
+        if self.rechunk:
+            self.out.append(LAST_CHUNK)
+        self.flush()
         if self.closed:
             return
-        data = self.h11.send(_EndOfMessage())
-        if self.pending:
-            data, self.pending = self.pending + data, b""
-        self.transport.write(data)
+        self.response_open = False
         self._detach()
-        upstream.release()
+        upstream.release(whole_request_sent=not self.request_open)
         self._end_exchange()
-        if self.h11.their_state is not h11.SEND_BODY:
-            self._next_cycle()
-            self._drive()
-        elif self.h11.our_state is h11.MUST_CLOSE:
+        if not self.keep_client:
             self.transport.close()
+            self.closed = True
+            return
+        if not self.request_open:
+            self._next_cycle()
+        self.drive()
 
     def _local(self, status: int, extra: list[tuple[bytes, bytes]] | None = None) -> None:
         """Answer the current request from the load balancer itself."""
@@ -489,30 +596,22 @@ class HttpSession(asyncio.Protocol):
         headers = [(b"content-type", b"text/html"), (b"content-length", b"%d" % len(body))]
         if extra:
             headers.extend(extra)
-        close = self.body_expected and self.h11.their_state is not _DONE
+        close = not self.keep_client or (self.request_open and self.body_expected)
         if close:
             headers.append((b"connection", b"close"))
         self._end_exchange()
-        self.request = None
-        h = self.h11
-        try:
-            head = h.send(h11.Response(status_code=status, headers=headers, reason=_REASONS.get(status, b"")))
-            self.transport.write(head + h.send(_Data(data=body)) + h.send(_EndOfMessage()))
-        except h11.LocalProtocolError:
-            close = True
+        self.head = b""
+        self.response_open = False
+        self.responded = True
+        self.transport.write(b"HTTP/1.1 %d %s\r\n%s%s" % (status, _REASONS.get(status, b""), head_lines(headers), body))
         if close:
             self.transport.close()
             self.closed = True
 
     def _next_cycle(self) -> None:
-        """Both messages are done: start over on this connection, or close it."""
-        h = self.h11
-        self.rule = None
-        self.responded = False
-        self.set_cookie = False
-        self.body_expected = False
-        if h.our_state is _DONE and h.their_state is _DONE:
-            h.start_next_cycle()
-            self._want_reading(True)
-        elif h.their_state is not h11.SEND_BODY:
+        """Both messages are done: take the next request on this connection, or close it."""
+        if not self.keep_client:
             self.transport.close()
+            self.closed = True
+            return
+        self._new_exchange()

@@ -2,12 +2,19 @@
 
 An ``Upstream`` carries one session's request at a time (``session`` is that
 ``http_proxy.HttpSession``, None while idle in the listener's pool). It parses the response
-with its own h11 client connection and hands events to the session, which writes them to
-the client; it stops pulling events while the client's transport is over its high-water
-mark (the session resumes it). After a 101 it relays raw bytes. When the response is done,
-``release`` returns it to the pool if keep-alive is on and both of its h11 states are DONE,
-else closes it. An idle pooled connection that receives bytes or EOF is closed and leaves
-the pool (a target closing idle keep-alive connections is normal).
+with llhttp (``httptools.HttpResponseParser``): the C parser calls back per head, header,
+body piece and end, and the session turns those into bytes for the client, written once per
+read from the target. Its transport stops reading while the client's transport is over its
+high-water mark (the session pauses and resumes it). After a 101 it relays raw bytes.
+
+llhttp cannot be told that a response answers a HEAD request, so the head callback ends the
+parse itself (``_NoBody``) and the parser is replaced. A response delimited by the target
+closing its connection ends at EOF, which llhttp is never told about either.
+
+When the response is done, ``release`` returns the connection to the pool if keep-alive is
+on and the request went out whole, else closes it. An idle pooled connection that receives
+bytes or EOF is closed and leaves the pool (a target closing idle keep-alive connections is
+normal).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-import h11
+from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
 from openclb.engine.embedded.http_listener import HttpListener, UpstreamKey
 
@@ -26,27 +33,85 @@ if TYPE_CHECKING:
 MAX_HEAD = 64 * 1024
 
 _monotonic = time.monotonic
-_DONE = h11.DONE
-_NEED_DATA = h11.NEED_DATA
-_PAUSED = h11.PAUSED
-_Data = h11.Data
-_EndOfMessage = h11.EndOfMessage
+
+
+class _NoBody(Exception):
+    """Raised from the head callback of a response that has no body whatever its headers say."""
 
 
 class Upstream(asyncio.Protocol):
     """One connection to a target: serves one session's request at a time, then the pool."""
 
-    __slots__ = ("listener", "key", "transport", "h11", "session", "idle_since", "closed", "answered")
+    __slots__ = (
+        "listener", "key", "transport", "parser", "session", "idle_since", "closed", "answered",
+        "status", "reason", "headers", "head_size", "in_head", "complete", "until_close", "stray",
+    )
 
     def __init__(self, listener: HttpListener, key: UpstreamKey) -> None:
         self.listener = listener
         self.key = key
         self.transport: asyncio.Transport | None = None
-        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
+        self.parser = HttpResponseParser(self)
         self.session: HttpSession | None = None
         self.idle_since = 0.0
         self.closed = False
         self.answered = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_size = 0
+        self.in_head = True
+        self.complete = False
+        self.until_close = False
+        self.stray = False
+
+    # -- llhttp callbacks ---------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            self.stray = True
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        status = self.status = self.parser.get_status_code()
+        session = self.session
+        if session is None or self.stray:
+            return
+        if status < 200:
+            if status == 101:
+                session.response_switching(self)
+            else:
+                session.response_informational(self)
+            return
+        self.until_close = session.response_head(self)
+        if session.method == b"HEAD":
+            self.complete = True
+            raise _NoBody
+
+    def on_body(self, data: bytes) -> None:
+        session = self.session
+        if session is not None and not self.stray:
+            session.response_body(data)
+
+    def on_message_complete(self) -> None:
+        if self.status >= 200 or self.stray:
+            self.complete = True
+        else:
+            self.status = 0
+            self.reason = b""
+            self.headers = []
+            self.in_head = True
+
+    # -- transport callbacks ------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
@@ -62,11 +127,38 @@ class Upstream(asyncio.Protocol):
         if session.tunnel:
             session.transport.write(data)
             return
-        self.h11.receive_data(data)
+        if self.in_head:
+            self.head_size += len(data)
         try:
-            self.drive()
-        except Exception:
-            session.fail("response from target")
+            self.parser.feed_data(data)
+        except HttpParserUpgrade as upgrade:
+            session.start_tunnel(self, data[upgrade.args[0]:])
+            return
+        except HttpParserError as error:
+            if isinstance(error.__context__, _NoBody):
+                self.parser = HttpResponseParser(self)
+            elif isinstance(error.__context__, Exception):
+                session.fail("response from target", error.__context__)
+                return
+            else:
+                self._broken(session)
+                return
+        except Exception as error:
+            session.fail("response from target", error)
+            return
+        else:
+            if self.in_head and self.head_size > MAX_HEAD:
+                self._broken(session)
+                return
+        session.flush()
+        if self.complete:
+            session.response_end(self)
+
+    def _broken(self, session: HttpSession) -> None:
+        """The target broke HTTP (or sent a head too large): drop it; the session answers."""
+        self.transport.close()
+        session.flush()
+        session.upstream_lost(self)
 
     def eof_received(self) -> bool:
         session = self.session
@@ -78,60 +170,21 @@ class Upstream(asyncio.Protocol):
                 return self.key[2] is None
             client.close()
             return False
-        if session is not None:
-            self.h11.receive_data(b"")
-            try:
-                self.drive()
-            except Exception:
-                session.fail("end of response from target")
+        self.closed = True
+        if session is not None and self.until_close and not self.complete:
+            self.complete = True
+            session.response_end(self)
         return False
 
-    def drive(self) -> None:
-        owner = session = self.session
-        try:
-            self._drive(session)
-        finally:
-            if owner is not None and owner.pending:
-                owner.flush()
-
-    def _drive(self, session: HttpSession | None) -> None:
-        h = self.h11
-        while session is not None and not session.client_full:
-            try:
-                event = h.next_event()
-            except h11.RemoteProtocolError:
-                self.transport.close()
-                session.upstream_lost(self)
-                return
-            kind = type(event)
-            if kind is _Data:
-                session.response_body(event)
-            elif kind is h11.Response:
-                session.response_head(event)
-            elif kind is _EndOfMessage:
-                session.response_end(self)
-                return
-            elif kind is h11.InformationalResponse:
-                session.response_informational(event)
-                if session.tunnel:
-                    return
-            elif event is _NEED_DATA or event is _PAUSED:
-                return
-            else:  # ConnectionClosed before the response ended
-                self.transport.close()
-                session.upstream_lost(self)
-                return
-            session = self.session
-
-    def release(self) -> None:
+    def release(self, whole_request_sent: bool) -> None:
         """The response is complete: back to the pool if reusable, else close."""
         self.session = None
         self.answered = False
-        h = self.h11
         listener = self.listener
-        if (listener.spec.keepalive and not self.closed and not listener.closing
-                and h.our_state is _DONE and h.their_state is _DONE):
-            h.start_next_cycle()
+        reusable = (listener.spec.keepalive and whole_request_sent and not self.closed and not listener.closing
+                    and not self.until_close and not self.stray)
+        self._reset()
+        if reusable:
             self.transport.resume_reading()
             if listener.pool.put(self.key, self, _monotonic()):
                 return
@@ -145,7 +198,7 @@ class Upstream(asyncio.Protocol):
         if session.tunnel:
             session.transport.pause_reading()
         else:
-            session._want_reading(False)
+            session.want_reading(False)
 
     def resume_writing(self) -> None:
         session = self.session
@@ -155,7 +208,7 @@ class Upstream(asyncio.Protocol):
         if session.tunnel:
             session.transport.resume_reading()
         else:
-            session._drive()
+            session.drive()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -165,5 +218,8 @@ class Upstream(asyncio.Protocol):
         elif session.tunnel:
             session.upstream = None
             session.transport.close()
+        elif self.until_close and not self.complete:
+            self.complete = True
+            session.response_end(self)
         else:
             session.upstream_lost(self)
