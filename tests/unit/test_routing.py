@@ -6,7 +6,7 @@ import pytest
 
 from openclb.engine.desired import RedirectSpec, RuleSpec, TargetSpec
 from openclb.engine.embedded.http_listener import DEFAULT_COOKIE_NAME, RuleState
-from openclb.engine.embedded.http_headers import cookie_value, forward_request, forward_response
+from openclb.engine.embedded.http_headers import cookie_value, forward_request, forward_response_head
 from openclb.engine.embedded.listener import ListenerSettings
 from openclb.engine.embedded.routing import (
     DomainTable, RedirectRequest, Router, UrlTable, normalize_host, normalize_path, redirect_location, split_target,
@@ -274,14 +274,22 @@ def test_forward_request_upgrade_kept_and_both_framings_keep_only_chunked():
 
 
 def test_response_headers_hop_by_hop_and_connection_named_removed():
-    forwarded = forward_response([
-        (b"content-type", b"text/plain"), (b"connection", b"keep-alive, x-secret"), (b"keep-alive", b"timeout=5"),
-        (b"x-secret", b"1"), (b"content-length", b"3"),
-    ])
-    assert forwarded.headers == [(b"content-type", b"text/plain"), (b"content-length", b"3")]
+    forwarded = forward_response_head(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive, x-secret\r\n"
+        b"Keep-Alive: timeout=5\r\nX-Secret: 1\r\nContent-Length: 3\r\n\r\n")
+    assert forwarded.lines == b"content-type: text/plain\r\ncontent-length: 3\r\n"
     assert forwarded.has_length and not forwarded.chunked
 
 
-def test_response_headers_transfer_coding_ending_in_chunked_reported_as_chunked():
-    assert forward_response([(b"transfer-encoding", b"gzip, Chunked")]).chunked
-    assert not forward_response([(b"transfer-encoding", b"chunked, gzip")]).chunked
+def test_response_head_common_connection_line_cut_rest_kept_verbatim():
+    forwarded = forward_response_head(
+        b"HTTP/1.0 200 OK\r\nServer: nginx\r\nConnection: keep-alive\r\nContent-Length: 41\r\n\r\n")
+    assert forwarded.status_line == b"HTTP/1.1 200 OK"
+    assert forwarded.lines == b"Server: nginx\r\nContent-Length: 41\r\n"
+
+
+def test_response_head_transfer_coding_ending_in_chunked_reported_as_chunked():
+    assert forward_response_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n").chunked
+    forwarded = forward_response_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\nA: 1\r\n\r\n")
+    assert not forwarded.chunked
+    assert forwarded.without(b"transfer-encoding") == b"A: 1\r\n"

@@ -21,6 +21,7 @@ HTTP/1.1 allows; ``head_lines`` serialises them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 Headers = list[tuple[bytes, bytes]]
@@ -92,17 +93,29 @@ def forward_request(
 
 
 class ForwardedResponse:
-    """A target's response head as it goes to the client, with the body framing it declared."""
+    """A target's response head as it goes to the client, with the body framing it declared.
 
-    __slots__ = ("headers", "has_length", "chunked")
+    ``status_line`` is the target's, as HTTP/1.1; ``lines`` are the kept header lines, each
+    ending in CRLF, without the blank line that ends the head.
+    """
 
-    def __init__(self, headers: Headers, has_length: bool, chunked: bool) -> None:
-        self.headers = headers
+    __slots__ = ("status_line", "lines", "has_length", "chunked")
+
+    def __init__(self, status_line: bytes, lines: bytes, has_length: bool, chunked: bool) -> None:
+        self.status_line = status_line
+        self.lines = lines
         self.has_length = has_length
         self.chunked = chunked
 
+    def without(self, name: bytes) -> bytes:
+        """``lines`` without the header ``name`` (lower case)."""
+        return b"".join(line + b"\r\n" for line in self.lines.split(b"\r\n")[:-1]
+                        if line.partition(b":")[0].strip().lower() != name)
 
-def forward_response(received: Iterable[tuple[bytes, bytes]]) -> ForwardedResponse:
+
+def forward_response(received: Iterable[tuple[bytes, bytes]], status_line: bytes = b"HTTP/1.1 200 OK"
+                     ) -> ForwardedResponse:
+    """The general case, from (lower-case name, value) pairs."""
     named = None
     kept: Headers = []
     has_length = chunked = False
@@ -114,11 +127,63 @@ def forward_response(received: Iterable[tuple[bytes, bytes]]) -> ForwardedRespon
         if name == b"content-length":
             has_length = True
         elif name == b"transfer-encoding":
-            chunked = value.rpartition(b",")[2].strip().lower() == b"chunked"
+            chunked = _ends_chunked(value)
         kept.append((name, value))
     if named:
         kept = [item for item in kept if item[0] not in named]
-    return ForwardedResponse(kept, has_length, chunked)
+    return ForwardedResponse(status_line, head_lines(kept)[:-2], has_length, chunked)
+
+
+_UNUSUAL = re.compile(rb"\r\n(?:keep-alive|proxy-connection|upgrade):")
+_CONNECTION = b"\r\nconnection:"
+_TRANSFER_ENCODING = b"\r\ntransfer-encoding:"
+
+
+def forward_response_head(head: bytes) -> ForwardedResponse:
+    """A head exactly as the target sent it (status line through the blank line).
+
+    llhttp has accepted it, so every line ends in CRLF, none is folded and no name has space
+    before its colon. The common head (at most one ``Connection: keep-alive|close``, no other
+    hop-by-hop header) is cut, not parsed: finding a few names in the lower-cased bytes costs
+    less than a callback per header. Anything else goes through ``forward_response``.
+    """
+    cut = head.find(b"\r\n")
+    status_line, raw = head[:cut], head[cut:]
+    if not status_line.startswith(b"HTTP/1.1 "):
+        status_line = b"HTTP/1.1" + status_line[8:]
+    lower = raw.lower()
+    lines = None
+    if _UNUSUAL.search(lower) is None:
+        start = lower.find(_CONNECTION)
+        if start < 0:
+            lines = raw[2:-2]
+        else:
+            end = lower.find(b"\r\n", start + 2)
+            if lower.find(_CONNECTION, end) < 0 and lower[start + len(_CONNECTION):end].strip() in _CONNECTION_KEEP:
+                lines = raw[2:start + 2] + raw[end + 2:-2]
+    if lines is not None:
+        chunked = False
+        encoding = lower.find(_TRANSFER_ENCODING)
+        if encoding >= 0:
+            value_end = lower.find(b"\r\n", encoding + 2)
+            chunked = _ends_chunked(lower[encoding + len(_TRANSFER_ENCODING):value_end])
+            if lower.find(_TRANSFER_ENCODING, value_end) >= 0:
+                lines = None
+        if lines is not None:
+            return ForwardedResponse(status_line, lines, b"\r\ncontent-length:" in lower, chunked)
+    return forward_response(_header_pairs(raw[2:-4]), status_line)
+
+
+def _header_pairs(lines: bytes) -> Headers:
+    pairs: Headers = []
+    for line in lines.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        pairs.append((name.lower(), value.strip()))
+    return pairs
+
+
+def _ends_chunked(value: bytes) -> bool:
+    return value.rpartition(b",")[2].strip().lower() == b"chunked"
 
 
 def head_lines(headers: Headers) -> bytes:

@@ -193,6 +193,7 @@ class HttpListener(StreamListener):
         self._backend_tls: ssl.SSLContext | None = None
         super().__init__(load_balancer_id, vip, spec, settings, handler)
         self.scheme = b"https" if self.tls is not None else b"http"
+        self.vip_bytes = vip.encode()
 
     def _configure(self, spec: ListenerSpec) -> None:
         super()._configure(spec)

@@ -54,7 +54,7 @@ from openclb.engine.embedded.http_headers import (
     chunk,
     cookie_value,
     forward_request,
-    forward_response,
+    forward_response_head,
     head_lines,
 )
 from openclb.engine.embedded.http_listener import HttpListener, RuleState, UpstreamKey
@@ -101,7 +101,7 @@ class HttpSession(asyncio.Protocol):
     """One client connection of an HTTP/HTTPS listener (a tracked connection, see listener.py)."""
 
     __slots__ = (
-        "listener", "listen_port", "transport", "parser", "client_ip", "target", "busy", "idle_since",
+        "listener", "listen_port", "transport", "parser", "client_ip", "client_ip_bytes", "target", "busy", "idle_since",
         "bytes_in", "bytes_out", "closed", "reading", "driving", "connecting", "upstream", "upstream_full",
         "client_full", "rule", "host", "method", "events", "url", "headers", "head_size", "in_head",
         "unparsable", "upgraded", "early", "request_open", "response_open", "keep_client", "body_expected",
@@ -115,6 +115,7 @@ class HttpSession(asyncio.Protocol):
         self.transport = None
         self.parser = HttpRequestParser(self)
         self.client_ip = ""
+        self.client_ip_bytes = b""
         self.target: TargetState | None = None
         self.busy = False
         self.idle_since = 0.0
@@ -168,20 +169,33 @@ class HttpSession(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name.lower(), value))
 
+    # An event the session can take at once (nothing queued before it, nothing to wait for)
+    # is taken in the callback; the queue is for the rest.
+
     def on_headers_complete(self) -> None:
         parser = self.parser
         self.in_head = False
         self.head_size = 0
         http11 = parser.get_http_version() == "1.1"
-        self.events.append((_HEAD, RequestHead(parser.get_method(), self.url, self.headers, http11,
-                                               http11 and parser.should_keep_alive(), parser.should_upgrade())))
+        request = RequestHead(parser.get_method(), self.url, self.headers, http11,
+                              http11 and parser.should_keep_alive(), parser.should_upgrade())
+        if self.events or self.request_open or self.response_open:
+            self.events.append((_HEAD, request))
+        elif not self.closed:
+            self._on_request(request)
 
     def on_body(self, data: bytes) -> None:
-        self.events.append((_BODY, data))
+        if self.events or self.connecting is not None or self.upstream_full:
+            self.events.append((_BODY, data))
+        elif self.upstream is not None:
+            self.to_target.append(chunk(data) if self.chunked_request else data)
 
     def on_message_complete(self) -> None:
         self.in_head = True
-        self.events.append((_END, None))
+        if self.events or self.connecting is not None:
+            self.events.append((_END, None))
+        elif not self.closed:
+            self._on_request_end()
 
     # -- client transport callbacks -----------------------------------------------------
 
@@ -197,6 +211,7 @@ class HttpSession(asyncio.Protocol):
             return
         peer = transport.get_extra_info("peername")
         self.client_ip = peer[0] if peer else ""
+        self.client_ip_bytes = self.client_ip.encode()
         self.idle_since = now
         listener.accepted(self)
 
@@ -362,8 +377,8 @@ class HttpSession(asyncio.Protocol):
         self.method = request.method
         self.keep_client = request.keep_alive and not request.upgrade
         self.upgrade_requested = request.upgrade
-        forwarded = forward_request(request.headers, self.client_ip.encode(), listener.scheme,
-                                    listener.vip.encode(), listener.spec.keepalive)
+        forwarded = forward_request(request.headers, self.client_ip_bytes, listener.scheme,
+                                    listener.vip_bytes, listener.spec.keepalive)
         self.body_expected = forwarded.body_expected
         self.chunked_request = forwarded.chunked
         target_host, path = split_target(request.target.decode("latin-1"))
@@ -510,11 +525,12 @@ class HttpSession(asyncio.Protocol):
     # -- responses (called by the Upstream while it parses) ----------------------------------
 
     def response_informational(self, upstream: Upstream) -> None:
-        head = forward_response(upstream.headers).headers
-        self.out.append(b"HTTP/1.1 %d %s\r\n%s" % (upstream.status, upstream.reason, head_lines(head)))
+        forwarded = forward_response_head(upstream.head)
+        self.out.append(b"%s\r\n%s\r\n" % (forwarded.status_line, forwarded.lines))
 
     def response_switching(self, upstream: Upstream) -> None:
-        self.out.append(b"HTTP/1.1 101 %s\r\n%s" % (upstream.reason, head_lines(upstream.headers)))
+        head = upstream.head
+        self.out.append(head if head.startswith(b"HTTP/1.1 ") else b"HTTP/1.1" + head[8:])
 
     def start_tunnel(self, upstream: Upstream, rest: bytes) -> None:
         """A 101 arrived: from here on both connections relay raw bytes."""
@@ -539,8 +555,8 @@ class HttpSession(asyncio.Protocol):
 
     def response_head(self, upstream: Upstream) -> bool:
         """Queue the response head for the client; True when the body ends at the target's EOF."""
-        forwarded = forward_response(upstream.headers)
-        headers = forwarded.headers
+        forwarded = forward_response_head(upstream.head)
+        lines = forwarded.lines
         status = upstream.status
         until_close = False
         if self.method != b"HEAD" and status != 204 and status != 304 and not forwarded.has_length:
@@ -550,14 +566,14 @@ class HttpSession(asyncio.Protocol):
             elif self.keep_client:
                 self.rechunk = True
             else:
-                headers = [item for item in headers if item[0] != b"transfer-encoding"]
+                lines = forwarded.without(b"transfer-encoding")
         if not self.keep_client:
-            headers.append((b"connection", b"close"))
+            lines += b"connection: close\r\n"
         if self.set_cookie and self.target is not None:
-            headers.append((b"set-cookie", self.rule.set_cookie(self.target)))
+            lines += b"set-cookie: %s\r\n" % self.rule.set_cookie(self.target)
         self.responded = True
         self.head = b""
-        self.out.append(b"HTTP/1.1 %d %s\r\n%s" % (status, upstream.reason, head_lines(headers)))
+        self.out.append(b"%s\r\n%s\r\n" % (forwarded.status_line, lines))
         return until_close
 
     def response_body(self, data: bytes) -> None:

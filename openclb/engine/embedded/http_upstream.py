@@ -2,9 +2,11 @@
 
 An ``Upstream`` carries one session's request at a time (``session`` is that
 ``http_proxy.HttpSession``, None while idle in the listener's pool). It parses the response
-with llhttp (``httptools.HttpResponseParser``): the C parser calls back per head, header,
-body piece and end, and the session turns those into bytes for the client, written once per
-read from the target. Its transport stops reading while the client's transport is over its
+with llhttp (``httptools.HttpResponseParser``): the C parser calls back at the end of the head,
+per body piece and at the end, and the session turns those into bytes for the client, written
+once per read from the target. The head itself is cut from the bytes received (from where it
+began to the blank line) rather than collected header by header, since the session forwards
+it nearly verbatim. Its transport stops reading while the client's transport is over its
 high-water mark (the session pauses and resumes it). After a 101 it relays raw bytes.
 
 llhttp cannot be told that a response answers a HEAD request, so the head callback ends the
@@ -44,7 +46,7 @@ class Upstream(asyncio.Protocol):
 
     __slots__ = (
         "listener", "key", "transport", "parser", "session", "idle_since", "closed", "answered",
-        "status", "reason", "headers", "head_size", "in_head", "complete", "until_close", "stray",
+        "status", "head", "buffer", "offset", "head_size", "in_head", "complete", "until_close", "stray",
     )
 
     def __init__(self, listener: HttpListener, key: UpstreamKey) -> None:
@@ -60,8 +62,9 @@ class Upstream(asyncio.Protocol):
 
     def _reset(self) -> None:
         self.status = 0
-        self.reason = b""
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.head = b""
+        self.buffer = b""
+        self.offset = 0
         self.head_size = 0
         self.in_head = True
         self.complete = False
@@ -74,18 +77,16 @@ class Upstream(asyncio.Protocol):
         if self.complete:
             self.stray = True
 
-    def on_status(self, reason: bytes) -> None:
-        self.reason += reason
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.lower(), value))
-
     def on_headers_complete(self) -> None:
         self.in_head = False
         status = self.status = self.parser.get_status_code()
         session = self.session
         if session is None or self.stray:
             return
+        buffer, start = self.buffer, self.offset
+        end = buffer.find(b"\r\n\r\n", start) + 4
+        self.head = buffer[start:end]
+        self.offset = end
         if status < 200:
             if status == 101:
                 session.response_switching(self)
@@ -107,8 +108,6 @@ class Upstream(asyncio.Protocol):
             self.complete = True
         else:
             self.status = 0
-            self.reason = b""
-            self.headers = []
             self.in_head = True
 
     # -- transport callbacks ------------------------------------------------------------
@@ -129,6 +128,8 @@ class Upstream(asyncio.Protocol):
             return
         if self.in_head:
             self.head_size += len(data)
+            self.buffer = self.buffer + data if self.buffer else data
+            self.offset = 0
         try:
             self.parser.feed_data(data)
         except HttpParserUpgrade as upgrade:
@@ -147,9 +148,13 @@ class Upstream(asyncio.Protocol):
             session.fail("response from target", error)
             return
         else:
-            if self.in_head and self.head_size > MAX_HEAD:
-                self._broken(session)
-                return
+            if self.in_head:
+                if self.head_size > MAX_HEAD:
+                    self._broken(session)
+                    return
+                self.buffer = self.buffer[self.offset:]
+            else:
+                self.buffer = b""
         session.flush()
         if self.complete:
             session.response_end(self)
