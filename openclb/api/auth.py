@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from openclb.api import errors
 
@@ -280,7 +281,9 @@ def _without_port(host: str) -> str:
     return name if sep and port.isdigit() and ":" not in name else host
 
 
+@lru_cache(maxsize=256)
 def _tc3_signing_key(secret_key: str, date: str, service: str) -> bytes:
+    """Three HMACs that change once a day per key and service: derived once, not per call."""
     k_date = hmac.new(("TC3" + secret_key).encode(), date.encode(), hashlib.sha256).digest()
     k_service = hmac.new(k_date, service.encode(), hashlib.sha256).digest()
     return hmac.new(k_service, _SCOPE_TERMINATOR.encode(), hashlib.sha256).digest()

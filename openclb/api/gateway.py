@@ -59,16 +59,17 @@ class Gateway:
             log.exception("unhandled error", extra={"request_id": request_id})
             error = errors.InternalError()
             body, code = serializer.error_body(error, request_id), error.code
-        log.info(
-            "api call",
-            extra={
-                "request_id": request_id,
-                "account": outcome["account"],
-                "action": outcome["action"],
-                "code": code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            },
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "api call",
+                extra={
+                    "request_id": request_id,
+                    "account": outcome["account"],
+                    "action": outcome["action"],
+                    "code": code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                },
+            )
         response = serializer.http_response(body)
         if _connection_unusable_after(request):
             response.force_close()

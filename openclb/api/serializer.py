@@ -19,6 +19,9 @@ from aiohttp import web
 from openclb.api.errors import ApiError
 
 RESPONSE_HEADERS = {"Content-Type": "application/json"}
+# Envelopes are trees built per call: no cycle to look for, so the encoder skips the check.
+_UTF8_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+_ASCII_JSON = json.JSONEncoder(check_circular=False)
 
 
 def success_body(result: dict[str, Any], request_id: str) -> bytes:
@@ -31,9 +34,9 @@ def error_body(error: ApiError, request_id: str) -> bytes:
 
 def _encoded(envelope: dict[str, Any]) -> bytes:
     try:
-        return json.dumps(envelope, ensure_ascii=False).encode()
+        return _UTF8_JSON.encode(envelope).encode()
     except UnicodeEncodeError:
-        return json.dumps(envelope).encode()
+        return _ASCII_JSON.encode(envelope).encode()
 
 
 def http_response(body: bytes) -> web.Response:

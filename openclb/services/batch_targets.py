@@ -26,8 +26,10 @@ async def _batch(services: Services, ctx: RequestContext, params: dict[str, Any]
     items = params["targets"]
     if not 1 <= len(items) <= MAX_BATCH_TARGETS:
         raise errors.InvalidParameterValueLength(f"Between 1 and {MAX_BATCH_TARGETS} `Targets` must be given.")
-    listeners: dict[str, Listener] = {l.id: l for l in await services.db(services.store.list_listeners, ctx.scope, lb.id)}
-    rule_listener = {r.id: r.listener_id for r in await services.db(services.store.rules_of, lb.id)}
+    listeners: dict[str, Listener] = {
+        l.id: l for l in await services.read(services.store.list_listeners, ctx.scope, lb.id)
+    }
+    rule_listener = {r.id: r.listener_id for r in await services.read(services.store.rules_of, lb.id)}
     good: list[Target] = []
     failed: list[str] = []
     for index, item in enumerate(items):
@@ -39,7 +41,7 @@ async def _batch(services: Services, ctx: RequestContext, params: dict[str, Any]
             continue
         good.append(build_target(services, listener, item, f"Targets.{index}", location_id))
     check_no_duplicates(good)
-    existing = {t.key: t for t in await services.db(services.store.targets_of, lb.id)}
+    existing = {t.key: t for t in await services.read(services.store.targets_of, lb.id)}
     return lb, good, list(dict.fromkeys(failed)), existing
 
 
@@ -71,8 +73,8 @@ async def batch_modify_target_weight(services: Services, ctx: RequestContext, pa
         raise errors.InvalidParameterValueLength("Between 1 and 100 `ModifyList` entries must be given.")
     if sum(len(rule["targets"]) for rule in modify_list) > MAX_BATCH_TARGETS:
         raise errors.InvalidParameterValueLength(f"At most {MAX_BATCH_TARGETS} targets may be changed in one call.")
-    listeners = {l.id: l for l in await services.db(services.store.list_listeners, ctx.scope, lb.id)}
-    existing = {t.key: t for t in await services.db(services.store.targets_of, lb.id)}
+    listeners = {l.id: l for l in await services.read(services.store.list_listeners, ctx.scope, lb.id)}
+    existing = {t.key: t for t in await services.read(services.store.targets_of, lb.id)}
     updated: list[Target] = []
     for r_index, rule in enumerate(modify_list):
         listener = listeners.get(rule["listener_id"])

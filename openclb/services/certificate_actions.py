@@ -38,7 +38,7 @@ def _swapped(certificate: dict, old_id: str, new: dict) -> dict:
 
 async def replace_cert_for_load_balancers(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     old_id = params["old_certificate_id"]
-    old = await services.db(services.store.get_certificate, ctx.app_id, old_id)
+    old = await services.read(services.store.get_certificate, ctx.app_id, old_id)
     if old is None:
         raise errors.InvalidParameter(f"The certificate {old_id} was not found.")
     plan = CertificatePlan(ctx.app_id, services.store.get_certificate)
@@ -49,7 +49,7 @@ async def replace_cert_for_load_balancers(services: Services, ctx: RequestContex
     else:
         new = {"cert_id": (await services.db(plan.server, replacement, "Certificate."))[0]}
     listener_settings, rule_settings, lb_ids = {}, {}, []
-    for listener, rules in await services.db(services.store.certificate_users, ctx.app_id):
+    for listener, rules in await services.read(services.store.certificate_users, ctx.app_id):
         touched = False
         if _uses(listener.settings.get("certificate"), old_id):
             listener_settings[listener.id] = {**listener.settings,
@@ -75,8 +75,8 @@ async def describe_load_balancer_list_by_cert_id(
     cert_ids = params["cert_ids"]
     if not 1 <= len(cert_ids) <= 20:
         raise errors.InvalidParameterValueLength("Between 1 and 20 `CertIds` must be given.")
-    users = await services.db(services.store.certificate_users, ctx.app_id)
-    load_balancers = {lb.id: lb for lb in await services.db(services.store.list_load_balancers, ctx.scope)}
+    users = await services.read(services.store.certificate_users, ctx.app_id)
+    load_balancers = {lb.id: lb for lb in await services.read(services.store.list_load_balancers, ctx.scope)}
     cert_set = []
     for cert_id in cert_ids:
         lb_ids = dict.fromkeys(

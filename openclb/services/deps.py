@@ -5,6 +5,9 @@ the task (id = RequestId) commit together; the worker then carries the task out.
 answers after giving the task a short grace period, so a task that finishes in milliseconds
 is already settled when the client sees the answer and a sequential caller never meets
 ``FailedOperation.ResourceInOperating``; a slower task simply keeps running.
+
+Short reads go through ``read``: on SQLite they run on the event loop itself (see
+``Store.inline_reads``), elsewhere on the store's threads like every write.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -34,14 +37,35 @@ class Services:
     worker: TaskWorker
     settings: Settings
     executor: Executor
+    # Held from reading the used VIPs until the new CLB rows are committed: concurrent
+    # CreateLoadBalancer calls of this process take turns instead of racing for one address.
+    vip_allocation: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
+
+    async def read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A short store read: called right here where the store allows it, else like ``db``.
+
+        For a read of a few rows, the trip to the store's thread and back (a future, a
+        thread wake-up, a loop wake-up and two GIL hand-offs) costs more than the query.
+        """
+        if self.store.inline_reads:
+            return fn(*args)
+        return await self.db(fn, *args)
 
     async def start_task(
         self, ctx: RequestContext, kind: TaskKind, lb_ids: Sequence[str], write: Callable[[Task], None]
     ) -> Task:
         """Commit ``write``'s rows with a new running task, then hand the task to the worker."""
+        task = await self.commit_task(ctx, kind, lb_ids, write)
+        await self.hand_over(task)
+        return task
+
+    async def commit_task(
+        self, ctx: RequestContext, kind: TaskKind, lb_ids: Sequence[str], write: Callable[[Task], None]
+    ) -> Task:
+        """Commit ``write``'s rows with a new running task; ``hand_over`` must follow."""
         task = Task(ctx.request_id, ctx.app_id, ctx.region, kind, tuple(lb_ids), TaskStatus.RUNNING, sortable_now())
         try:
             await self.db(write, task)
@@ -51,6 +75,9 @@ class Services:
             ) from exc
         except store_module.LoadBalancerGone as exc:
             raise errors.InvalidParameterLBIdNotFound(f"LoadBalancer not exist: {exc.args[0]}.") from exc
+        return task
+
+    async def hand_over(self, task: Task) -> None:
+        """Give a committed task to the worker and wait out the grace period for it to settle."""
         self.worker.submit(task)
         await self.worker.wait(task.id, TASK_GRACE_SECONDS)
-        return task

@@ -61,12 +61,12 @@ async def describe_load_balancers_detail(
     fields = frozenset(params["fields"]) if params.get("fields") else None
     filters = params.get("filters") or []
     rows = []
-    for lb in await services.db(services.store.list_load_balancers, ctx.scope):
+    for lb in await services.read(services.store.list_load_balancers, ctx.scope):
         if lb.state is ProvisioningState.PENDING_DELETE:
             continue
-        targets = await services.db(services.store.targets_of, lb.id)
+        targets = await services.read(services.store.targets_of, lb.id)
         if not all(_filter_matches(lb, targets, f["name"], f["values"]) for f in filters):
             continue
-        listeners = await services.db(services.store.list_listeners, ctx.scope, lb.id)
+        listeners = await services.read(services.store.list_listeners, ctx.scope, lb.id)
         rows.extend(_rows(lb, listeners, targets, fields))
     return {"TotalCount": len(rows), "LoadBalancerDetailSet": rows[offset : offset + (limit or 20)]}

@@ -34,7 +34,7 @@ async def l7_listener(services: Services, ctx: RequestContext, params: dict[str,
     listener = await require_listener(services, ctx, lb.id, params["listener_id"])
     if listener.protocol not in ("HTTP", "HTTPS"):
         raise errors.InvalidParameterValue("This interface only support HTTP/HTTPS listener.")
-    rules = [r for r in await services.db(services.store.rules_of, lb.id) if r.listener_id == listener.id]
+    rules = [r for r in await services.read(services.store.rules_of, lb.id) if r.listener_id == listener.id]
     return listener, rules
 
 

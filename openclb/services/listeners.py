@@ -18,7 +18,7 @@ from openclb.services.certificates import CertificatePlan
 from openclb.services.clock import sortable_now
 from openclb.services.context import RequestContext
 from openclb.services.deps import Services
-from openclb.services.load_balancers import require_load_balancer
+from openclb.services.load_balancers import found_load_balancer, require_load_balancer
 from openclb.store.store import PortTaken, QuotaReached
 
 _STRUCTURAL = ("load_balancer_id", "ports", "protocol", "listener_names", "end_port", "full_end_ports",
@@ -67,21 +67,27 @@ async def create_listener(services: Services, ctx: RequestContext, params: dict[
 
 
 async def describe_listeners(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
+    lb, listeners, rules = await services.read(
+        services.store.load_balancer_listeners, ctx.scope, params["load_balancer_id"]
+    )
+    found_load_balancer(lb, params["load_balancer_id"])
     listener_ids = params.get("listener_ids")
     if listener_ids is not None and len(listener_ids) > 100:
         raise errors.InvalidParameterValueLength("At most 100 `ListenerIds` may be given.")
     listener_rules.check_describe_filters(params)
+    protocol, port = params.get("protocol"), params.get("port")
     found = [
         listener
-        for listener in await services.db(services.store.list_listeners, ctx.scope, lb.id)
+        for listener in listeners
         if (not listener_ids or listener.id in listener_ids)
-        and params.get("protocol") in (None, listener.protocol)
-        and (params.get("port") is None or params["port"] in listener.ports)
+        and protocol in (None, listener.protocol)
+        and (port is None or port in listener.ports)
     ]
-    rules = await services.db(services.store.rules_of, lb.id)
+    rules_by_listener: dict[str, list] = {}
+    for rule in rules:
+        rules_by_listener.setdefault(rule.listener_id, []).append(rule)
     return {
-        "Listeners": [views.listener(l, [r for r in rules if r.listener_id == l.id]) for l in found],
+        "Listeners": [views.listener(l, rules_by_listener.get(l.id, [])) for l in found],
         "TotalCount": len(found),
     }
 
@@ -89,7 +95,7 @@ async def describe_listeners(services: Services, ctx: RequestContext, params: di
 async def _require_listeners(
     services: Services, ctx: RequestContext, lb_id: str, listener_ids: list[str]
 ) -> list[Listener]:
-    existing = {l.id: l for l in await services.db(services.store.list_listeners, ctx.scope, lb_id)}
+    existing = {l.id: l for l in await services.read(services.store.list_listeners, ctx.scope, lb_id)}
     missing = [lid for lid in listener_ids if lid not in existing]
     if missing:
         raise errors.InvalidParameter(f"some ListenerId {missing} not found in LoadBalancer {lb_id}.")
@@ -134,7 +140,7 @@ async def delete_load_balancer_listeners(
     if listener_ids:
         await _require_listeners(services, ctx, lb.id, listener_ids)
     else:
-        listener_ids = [l.id for l in await services.db(services.store.list_listeners, ctx.scope, lb.id)]
+        listener_ids = [l.id for l in await services.read(services.store.list_listeners, ctx.scope, lb.id)]
     await services.start_task(
         ctx, TaskKind.RECONCILE_LISTENERS, [lb.id],
         lambda task: services.store.mark_listeners_deleted(ctx.scope, lb.id, listener_ids, task),

@@ -1,8 +1,11 @@
 """CLB instance actions: create, describe, modify, delete.
 
 Every CLB gets its own VIP from the configured pool (loopback by default, so two CLBs can
-both listen on port 80). Creation and deletion are tasks like every other write;
-DescribeTaskStatus(TaskId) returns the new ids in LoadBalancerIds, which Terraform reads.
+both listen on port 80). Reading the free VIPs and committing the new rows take turns within
+the process (``Services.vip_allocation``); a VIP another process takes at the same moment is
+caught by the database's unique constraint and the allocation retried. Creation and
+deletion are tasks like every other write; DescribeTaskStatus(TaskId) returns the new ids in
+LoadBalancerIds, which Terraform reads.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import ipaddress
 from typing import Any
 
 from openclb.api import errors
-from openclb.domain.models import LoadBalancer, ProvisioningState, TaskKind
+from openclb.domain.models import LoadBalancer, ProvisioningState, Task, TaskKind
 from openclb.services import ids, rules, views
 from openclb.services.clock import sortable_now
 from openclb.services.context import RequestContext
@@ -51,12 +54,24 @@ async def create_load_balancer(services: Services, ctx: RequestContext, params: 
     if params.get("vip") is not None and number != 1:
         raise errors.InvalidParameterCombination("`Vip` can only be given when creating one load balancer.")
     quota = services.settings.quotas.open_clb_per_region if lb_type == "OPEN" else services.settings.quotas.internal_clb_per_region
-    existing = await services.db(services.store.count_load_balancers, ctx.scope, lb_type)
-    if existing + number > quota:
-        raise errors.LimitExceeded(f"The quota of {quota} {lb_type} load balancers in {ctx.region} would be exceeded.")
     settings = {k: params[k] for k in _SETTINGS_KEPT if params.get(k) is not None}
+    async with services.vip_allocation:
+        existing = await services.read(services.store.count_load_balancers, ctx.scope, lb_type)
+        if existing + number > quota:
+            raise errors.LimitExceeded(
+                f"The quota of {quota} {lb_type} load balancers in {ctx.region} would be exceeded."
+            )
+        task = await _insert_with_free_vips(services, ctx, params, lb_type, number, settings)
+    await services.hand_over(task)
+    return {"LoadBalancerIds": list(task.lb_ids), "DealName": ""}
+
+
+async def _insert_with_free_vips(
+    services: Services, ctx: RequestContext, params: dict[str, Any], lb_type: str, number: int, settings: dict
+) -> Task:
+    """Commit new CLB rows on free VIPs with their task; retried when another process took a VIP."""
     for _ in range(_VIP_ATTEMPTS):
-        used = await services.db(services.store.used_vips)
+        used = await services.read(services.store.used_vips)
         vips = allocate_vips(services.settings.vip_pool, used, number, params.get("vip"))
         created = sortable_now()
         lbs = [
@@ -76,13 +91,12 @@ async def create_load_balancer(services: Services, ctx: RequestContext, params: 
             for index, vip in enumerate(vips)
         ]
         try:
-            await services.start_task(
+            return await services.commit_task(
                 ctx, TaskKind.CREATE_LOAD_BALANCER, [lb.id for lb in lbs],
                 lambda task: services.store.insert_load_balancers(lbs, task),
             )
         except VipTaken:
             continue
-        return {"LoadBalancerIds": [lb.id for lb in lbs], "DealName": ""}
     raise errors.ResourceInsufficient("Could not allocate a VIP; please retry.")
 
 
@@ -147,7 +161,7 @@ async def describe_load_balancers(services: Services, ctx: RequestContext, param
         raise errors.InvalidParameterValueLength("At most 20 `LoadBalancerIds` may be given.")
     order_by = params.get("order_by", "CreateTime")
     rules.check_enum("OrderBy", order_by, ("LoadBalancerName", "CreateTime", "Domain", "LoadBalancerType"))
-    everything = await services.db(services.store.list_load_balancers, ctx.scope)
+    everything = await services.read(services.store.list_load_balancers, ctx.scope)
     found = [lb for lb in everything if _matches(lb, params)]
     sort_key = {"LoadBalancerName": lambda lb: lb.name, "LoadBalancerType": lambda lb: lb.lb_type}.get(
         order_by, lambda lb: lb.created_at
@@ -159,7 +173,11 @@ async def describe_load_balancers(services: Services, ctx: RequestContext, param
 
 async def require_load_balancer(services: Services, ctx: RequestContext, lb_id: str) -> LoadBalancer:
     """The CLB of this account and region, or InvalidParameter.LBIdNotFound as clients expect."""
-    lb = await services.db(services.store.get_load_balancer, ctx.scope, lb_id)
+    return found_load_balancer(await services.read(services.store.get_load_balancer, ctx.scope, lb_id), lb_id)
+
+
+def found_load_balancer(lb: LoadBalancer | None, lb_id: str) -> LoadBalancer:
+    """``lb`` as read from the store, unless it is missing or being deleted: LBIdNotFound."""
     if lb is None or lb.state is ProvisioningState.PENDING_DELETE:
         raise errors.InvalidParameterLBIdNotFound(f"LoadBalancer not exist: {lb_id}.")
     return lb

@@ -38,7 +38,7 @@ async def _pair(services: Services, ctx: RequestContext, params: dict[str, Any])
     target = await require_listener(services, ctx, lb.id, params["target_listener_id"])
     if source.protocol not in ("HTTP", "HTTPS") or target.protocol not in ("HTTP", "HTTPS"):
         raise errors.InvalidParameterValue("Rewrites apply only to HTTP/HTTPS listeners.")
-    all_rules = {r.id: r for r in await services.db(services.store.rules_of, lb.id)}
+    all_rules = {r.id: r for r in await services.read(services.store.rules_of, lb.id)}
     return source, target, all_rules
 
 
@@ -86,7 +86,7 @@ async def describe_rewrite(services: Services, ctx: RequestContext, params: dict
     listener_ids = params.get("source_listener_ids") or []
     location_ids = params.get("source_location_ids") or []
     found = [
-        r for r in await services.db(services.store.rules_of, lb.id)
+        r for r in await services.read(services.store.rules_of, lb.id)
         if r.settings.get("rewrite_target")
         and (not listener_ids or r.listener_id in listener_ids)
         and (not location_ids or r.id in location_ids)
@@ -100,11 +100,11 @@ async def auto_rewrite(services: Services, ctx: RequestContext, params: dict[str
     https = await require_listener(services, ctx, lb.id, params["listener_id"])
     if https.protocol != "HTTPS":
         raise errors.InvalidParameterValue("AutoRewrite needs an HTTPS listener.")
-    all_rules = await services.db(services.store.rules_of, lb.id)
+    all_rules = await services.read(services.store.rules_of, lb.id)
     https_rules = [r for r in all_rules if r.listener_id == https.id and r.url == "/"]
     domains = params.get("domains") or list(dict.fromkeys(d for r in https_rules for d in r.domains))
     codes, take_urls = params.get("rewrite_codes") or [], params.get("take_urls") or []
-    listeners = await services.db(services.store.list_listeners, ctx.scope, lb.id)
+    listeners = await services.read(services.store.list_listeners, ctx.scope, lb.id)
     http = next((l for l in listeners if l.protocol == "HTTP" and l.port == 80), None)
     existing_http = [r for r in all_rules if http and r.listener_id == http.id]
     created = sortable_now()

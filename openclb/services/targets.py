@@ -67,7 +67,7 @@ def check_no_duplicates(targets: Iterable[Target]) -> None:
 
 
 async def require_listener(services: Services, ctx: RequestContext, lb_id: str, listener_id: str) -> Listener:
-    for listener in await services.db(services.store.list_listeners, ctx.scope, lb_id):
+    for listener in await services.read(services.store.list_listeners, ctx.scope, lb_id):
         if listener.id == listener_id:
             return listener
     raise errors.InvalidParameterListenerIdNotFound(f"some ListenerId ['{listener_id}'] not found in LoadBalancer {lb_id}.")
@@ -80,7 +80,7 @@ async def rule_location(services: Services, listener: Listener, params: dict[str
     location_id, domain, url = params.get("location_id"), params.get("domain"), params.get("url")
     if not location_id and not (domain and url):
         raise errors.MissingParameter("HTTP/HTTPS listeners need `LocationId`, or `Domain` and `Url`.")
-    for rule in await services.db(services.store.rules_of, listener.lb_id):
+    for rule in await services.read(services.store.rules_of, listener.lb_id):
         if rule.listener_id != listener.id:
             continue
         if (location_id and rule.id == location_id) or (not location_id and domain in rule.domains and rule.url == url):
@@ -112,7 +112,7 @@ async def _prepare(services: Services, ctx: RequestContext, params: dict[str, An
         raise errors.InvalidParameterValueLength(f"Between 1 and {MAX_TARGETS_PER_CALL} `Targets` must be given.")
     targets = [build_target(services, listener, item, f"Targets.{i}", location_id) for i, item in enumerate(items)]
     check_no_duplicates(targets)
-    existing = {t.key: t for t in await services.db(services.store.targets_of, lb.id)}
+    existing = {t.key: t for t in await services.read(services.store.targets_of, lb.id)}
     return lb, listener, targets, existing
 
 
@@ -179,18 +179,18 @@ async def describe_targets(services: Services, ctx: RequestContext, params: dict
     if unknown:
         raise errors.InvalidParameterValueInvalidFilter(f"The filter names {sorted(unknown)} are not supported.")
     listeners = [
-        l for l in await services.db(services.store.list_listeners, ctx.scope, lb.id)
+        l for l in await services.read(services.store.list_listeners, ctx.scope, lb.id)
         if (not listener_ids or l.id in listener_ids)
         and params.get("protocol") in (None, l.protocol)
         and params.get("port") in (None, l.port)
     ]
     targets = [
-        t for t in await services.db(services.store.targets_of, lb.id)
+        t for t in await services.read(services.store.targets_of, lb.id)
         if ("private-ip-address" not in filters or t.ip in filters["private-ip-address"])
         and ("tag" not in filters or t.tag in filters["tag"])
         and ("location-id" not in filters or t.location_id in filters["location-id"])
     ]
-    rules = await services.db(services.store.rules_of, lb.id)
+    rules = await services.read(services.store.rules_of, lb.id)
     if "location-id" in filters:
         rules = [r for r in rules if r.id in filters["location-id"]]
     return {"Listeners": [
@@ -206,16 +206,16 @@ async def describe_target_health(services: Services, ctx: RequestContext, params
     listener_ids = params.get("listener_ids") or []
     report = []
     for lb_id in dict.fromkeys(lb_ids):
-        lb = await services.db(services.store.get_load_balancer, ctx.scope, lb_id)
+        lb = await services.read(services.store.get_load_balancer, ctx.scope, lb_id)
         if lb is None:
             continue
         live = {(h.listener_id, h.ip, h.port): h for h in services.worker.health(lb.id)}
         listeners = [
-            l for l in await services.db(services.store.list_listeners, ctx.scope, lb.id)
+            l for l in await services.read(services.store.list_listeners, ctx.scope, lb.id)
             if not listener_ids or l.id in listener_ids
         ]
-        targets = await services.db(services.store.targets_of, lb.id)
-        rules = await services.db(services.store.rules_of, lb.id)
+        targets = await services.read(services.store.targets_of, lb.id)
+        rules = await services.read(services.store.rules_of, lb.id)
         location_ids = params.get("location_ids") or []
         if location_ids:
             rules = [r for r in rules if r.id in location_ids]

@@ -15,7 +15,7 @@ async def describe_task_status(services: Services, ctx: RequestContext, params: 
     task_id = params.get("task_id") or params.get("deal_name")
     if not task_id:
         raise errors.MissingParameter("The request is missing a required parameter `TaskId`.")
-    task = await services.db(services.store.get_task, ctx.scope, task_id)
+    task = await services.read(services.store.get_task, ctx.scope, task_id)
     if task is None:
         raise errors.InvalidParameter(f"The task `{task_id}` was not found.")
     return views.task_status(task)
@@ -24,8 +24,8 @@ async def describe_task_status(services: Services, ctx: RequestContext, params: 
 async def describe_quota(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     """Region-wide quotas carry QuotaCurrent; per-resource quotas return it as null, as the real API does."""
     quotas = services.settings.quotas
-    open_count = await services.db(services.store.count_load_balancers, ctx.scope, "OPEN")
-    internal_count = await services.db(services.store.count_load_balancers, ctx.scope, "INTERNAL")
+    open_count = await services.read(services.store.count_load_balancers, ctx.scope, "OPEN")
+    internal_count = await services.read(services.store.count_load_balancers, ctx.scope, "INTERNAL")
     return {
         "QuotaSet": [
             views.quota("TOTAL_OPEN_CLB_QUOTA", quotas.open_clb_per_region, open_count),

@@ -2,14 +2,17 @@
 
 ModifyLoadBalancerAttributes (name, DeleteProtect), DeleteLoadBalancer (task 0, CLB gone, its
 listener ports closed), DeleteLoadBalancerListeners (no ids = all), DescribeLoadBalancers and
-DescribeLoadBalancersDetail filters. Refusals are checked for their exact code and for leaving
-DescribeLoadBalancers / DescribeListeners unchanged; every response is checked against the spec
-and parsed into the SDK's typed models.
+DescribeLoadBalancersDetail filters, concurrent CreateLoadBalancer calls (distinct VIPs).
+Refusals are checked for their exact code and for leaving DescribeLoadBalancers /
+DescribeListeners unchanged; every response is checked against the spec and parsed into the
+SDK's typed models.
 """
 
 from __future__ import annotations
 
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from tencentcloud.clb.v20180317 import models
@@ -291,3 +294,31 @@ def test_describe_task_status_create_load_balancer_reports_new_ids(server, clien
     status = checked(client, "DescribeTaskStatus", {"TaskId": created.RequestId})
     assert sorted(status["LoadBalancerIds"]) == sorted(created.LoadBalancerIds)
     assert _ids(client, {}) == set(created.LoadBalancerIds)
+
+
+# CreateLoadBalancer -----------------------------------------------------------------------------
+
+
+def test_create_load_balancer_concurrent_calls_all_succeed_with_distinct_vips(any_store_server):
+    """Twenty SDK clients create a CLB each at the same moment: none loses a race for a VIP."""
+    callers = 20
+    start = threading.Barrier(callers)
+
+    def create(index: int) -> tuple[str, str]:
+        caller = sdk_client(any_store_server.url)
+        request = models.CreateLoadBalancerRequest()
+        request.LoadBalancerType = "OPEN"
+        request.LoadBalancerName = f"concurrent-{index}"
+        start.wait(10)
+        response = caller.CreateLoadBalancer(request)
+        return response.LoadBalancerIds[0], response.RequestId
+
+    with ThreadPoolExecutor(max_workers=callers) as pool:
+        created = list(pool.map(create, range(callers)))
+
+    client = sdk_client(any_store_server.url)
+    assert [task_status(client, task_id) for _, task_id in created] == [0] * callers
+    found = checked(client, "DescribeLoadBalancers", {"Limit": 100})["LoadBalancerSet"]
+    vips = {lb["LoadBalancerId"]: lb["LoadBalancerVips"][0] for lb in found}
+    assert sorted(vips) == sorted(lb_id for lb_id, _ in created)
+    assert len(set(vips.values())) == callers
