@@ -140,9 +140,7 @@ class HttpSession(asyncio.Protocol):
         self.response_open = False
         self.out: list[bytes] = []
         self.to_target: list[bytes] = []
-        self._new_exchange()
-
-    def _new_exchange(self) -> None:
+        # Per request; what _on_request does not set is reset by _next_cycle.
         self.rule: RuleState | None = None
         self.host = ""
         self.method = b""
@@ -324,19 +322,23 @@ class HttpSession(asyncio.Protocol):
         """Take queued client events while the current request can move on."""
         if self.driving or self.closed:
             return
-        self.driving = True
-        try:
-            self._take_events()
-        except Exception as error:
-            self.fail("request from client", error)
-            return
-        finally:
-            self.driving = False
-        if self.to_target and self.upstream is not None:
-            self.upstream.transport.write(b"".join(self.to_target))
-            self.to_target.clear()
-        self.want_reading(not self.events and self.connecting is None and not self.upstream_full
-                          and not self.upgraded and not self.unparsable)
+        if self.events:
+            self.driving = True
+            try:
+                self._take_events()
+            except Exception as error:
+                self.fail("request from client", error)
+                return
+            finally:
+                self.driving = False
+        to_target = self.to_target
+        if to_target and self.upstream is not None:
+            self.upstream.transport.write(to_target[0] if len(to_target) == 1 else b"".join(to_target))
+            to_target.clear()
+        wanted = (not self.events and self.connecting is None and not self.upstream_full
+                  and not self.upgraded and not self.unparsable)
+        if wanted != self.reading:
+            self.want_reading(wanted)
 
     def _take_events(self) -> None:
         events = self.events
@@ -604,7 +606,10 @@ class HttpSession(asyncio.Protocol):
             return
         if not self.request_open:
             self._next_cycle()
-        self.drive()
+        if self.events:
+            self.drive()
+        elif not self.reading:
+            self.want_reading(True)
 
     def _local(self, status: int, extra: list[tuple[bytes, bytes]] | None = None) -> None:
         """Answer the current request from the load balancer itself."""
@@ -630,4 +635,4 @@ class HttpSession(asyncio.Protocol):
             self.transport.close()
             self.closed = True
             return
-        self._new_exchange()
+        self.responded = self.set_cookie = self.rechunk = False
