@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import os
+import select
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -12,6 +14,7 @@ import pytest
 
 from openclb.engine.desired import HealthCheckSpec, Protocol, TargetSpec
 from openclb.engine.embedded.health import HealthChecker
+from openclb.engine.embedded.health_sockets import ProbePoller
 
 HOST = "127.0.0.1"
 FAST = {"interval": 0.2, "timeout": 0.5, "healthy_threshold": 2, "unhealthy_threshold": 2}
@@ -413,7 +416,7 @@ def test_health_checker_500_targets_all_judged_in_one_interval_without_tasks():
         checker = HealthChecker()
         await checker.start()
         checker.set_listener("lbl-big", Protocol.TCP, targets, HealthCheckSpec(interval=1, timeout=0.5))
-        live, dead = set(live_ports), set(dead_ports)
+        live = set(live_ports)
 
         def all_judged() -> bool:
             assert len(asyncio.all_tasks()) == tasks_before
@@ -430,3 +433,91 @@ def test_health_checker_500_targets_all_judged_in_one_interval_without_tasks():
             holder.close()
 
     run(scenario)
+
+
+class RecordingWaiter:
+    """A stand-in attempt: records its events and runs ``action`` on the first."""
+
+    def __init__(self, name: str, seen: list[str], action: Callable[[], None] | None = None) -> None:
+        self.name = name
+        self.seen = seen
+        self.action = action
+
+    def on_event(self, events: int) -> None:
+        self.seen.append(self.name)
+        action, self.action = self.action, None
+        if action is not None:
+            action()
+
+
+def test_probe_poller_descriptor_closed_and_reused_in_batch_gets_no_stale_event():
+    async def scenario() -> None:
+        poller = ProbePoller(asyncio.get_running_loop())
+        seen: list[str] = []
+        pairs = [socket.socketpair() for _ in range(2)]
+        replacement: list[socket.socket] = []
+
+        def close_and_reuse(victim: socket.socket) -> Callable[[], None]:
+            def action() -> None:
+                if replacement:
+                    return
+                fd = victim.fileno()
+                poller.forget(fd)
+                reader, writer = socket.socketpair()
+                os.dup2(reader.fileno(), fd)
+                reader.close()
+                victim.detach()
+                replacement.extend([socket.socket(fileno=fd), writer])
+                poller.register(fd, select.EPOLLIN, RecordingWaiter("reuser", seen))
+            return action
+
+        (a, a_peer), (b, b_peer) = pairs
+        poller.register(a.fileno(), select.EPOLLIN, RecordingWaiter("a", seen, close_and_reuse(b)))
+        poller.register(b.fileno(), select.EPOLLIN, RecordingWaiter("b", seen, close_and_reuse(a)))
+        a_peer.send(b"x")
+        b_peer.send(b"x")
+        await wait_until(lambda: len(seen) >= 2)
+        await asyncio.sleep(0.1)
+        assert sorted(seen) == ["a", "b"]
+        poller.close()
+        for sock in [a, a_peer, b, b_peer, *replacement]:
+            sock.close()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_health_checker_every_socket_probe_kind_judged_on_both_loops(loop_kind):
+    async def scenario() -> None:
+        http, http_port, _ = await tcp_backend(http_reply(200))
+        custom, custom_port, _ = await tcp_backend(custom_reply(b"PING", b"+PONG\r\n"))
+        plain, plain_port, _ = await tcp_backend()
+        udp, udp_port = await udp_backend(b"world")
+        holder, dead_port = closed_port()
+        checker = HealthChecker()
+        await checker.start()
+        checker.set_listener("http", Protocol.TCP, (TargetSpec(HOST, http_port),),
+                             HealthCheckSpec(check_type="HTTP", http_code_mask=2, **FAST))
+        checker.set_listener("custom", Protocol.TCP, (TargetSpec(HOST, custom_port),),
+                             HealthCheckSpec(check_type="CUSTOM", send_context="PING", recv_context="+PONG", **FAST))
+        checker.set_listener("tcp", Protocol.TCP, (TargetSpec(HOST, plain_port), TargetSpec(HOST, dead_port)),
+                             HealthCheckSpec(**FAST))
+        checker.set_listener("udp", Protocol.UDP, (TargetSpec(HOST, udp_port),),
+                             HealthCheckSpec(check_type="CUSTOM", send_context="hello", recv_context="world", **FAST))
+        expected = {("http", http_port): "Alive", ("custom", custom_port): "Alive",
+                    ("tcp", plain_port): "Alive", ("tcp", dead_port): "Dead", ("udp", udp_port): "Alive"}
+        await wait_until(lambda: all(detail_of(checker, key, port) == verdict
+                                     for (key, port), verdict in expected.items()), timeout=3)
+        await checker.close()
+        for server in (http, custom, plain):
+            server.close()
+        udp.close()
+        holder.close()
+
+    factory = None
+    if loop_kind == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(asyncio.wait_for(scenario(), timeout=60))

@@ -13,6 +13,9 @@ Modules, from the socket-free core outwards:
 - ``http_listener``: HTTP/HTTPS listeners, per-rule state and cookie persistence, the target pool;
 - ``http_proxy`` / ``http_upstream``: the llhttp (httptools) proxy, client side and target side;
 - ``udp``: UDP/QUIC listeners with one upstream socket per client flow;
+- ``health_probes`` / ``health_sockets`` / ``health``: what a probe sends and judges, the
+  sockets that carry it (one private epoll), and the one-timer checker with its verdicts;
+- ``upstream_connect``: connecting to a target within a deadline at the cost of one timer;
 - ``engine``: ``EmbeddedEngine``, the ``Engine`` the worker drives.
 """
 

@@ -22,7 +22,7 @@ from openclb.engine.embedded.health import HealthChecker
 from openclb.engine.embedded.binding import BindFailure, bind_datagram_sockets, bind_stream_sockets
 from openclb.engine.embedded.http_listener import HttpListener, UpstreamPool
 from openclb.engine.embedded.http_proxy import HttpSession
-from openclb.engine.embedded.listener import HealthView, ListenerCore, ListenerSettings, always_healthy
+from openclb.engine.embedded.listener import HealthView, ListenerCore, ListenerSettings, Sweeper, always_healthy
 from openclb.engine.embedded.tcp import StreamHandler, StreamListener, TcpRelay
 from openclb.engine.embedded.tls import TlsConfigError, terminates_tls
 from openclb.engine.embedded.udp import DatagramListener
@@ -82,6 +82,7 @@ class EmbeddedEngine:
             connect_attempts=max(1, connect_attempts),
             max_udp_flows=max_udp_flows,
             quic_short_cid_length=quic_short_cid_length,
+            sweeper=Sweeper(),
         )
         self._stream_handlers: dict[Protocol, StreamHandler] = dict(stream_handlers or {})
         self._max_ports = max_ports_per_listener
@@ -90,7 +91,7 @@ class EmbeddedEngine:
         self._load_balancers: dict[str, _LoadBalancer] = {}
 
     async def start(self) -> None:
-        """Start the health checker; listeners start their own timers when they open."""
+        """Start the health checker; listeners join the engine's one sweep timer when they open."""
         if self._checker is not None:
             await self._checker.start()
 

@@ -20,7 +20,9 @@ Scheduling, built for ten thousand servers every five seconds at near-zero idle 
 - One heap of (due, probe) and one ``loop.call_later`` handle drive everything: a probe's
   next launch and its in-flight attempt's deadline are both entries there. Each wake-up
   handles every entry due within a few milliseconds, so load is batched, and attempts are
-  socket callbacks (see ``health_probes``), not tasks.
+  socket callbacks (see ``health_probes``), not tasks: their sockets wait in one private
+  epoll that the loop watches as a single reader, so a TCP check costs five syscalls
+  (socket, setsockopt, connect, epoll_ctl, close) and no loop handle.
 - A probe's first launch is jittered uniformly over its interval; after that it runs at a
   fixed rate (launch + interval), never overlapping itself.
 - At most ``max_in_flight`` attempts run at once (file descriptors are finite); due
@@ -45,15 +47,14 @@ from functools import partial
 
 from openclb.engine.base import TargetHealth
 from openclb.engine.desired import HealthCheckSpec, Protocol, TargetSpec
-from openclb.engine.embedded.health_probes import (
+from openclb.engine.embedded.health_probes import ProbeKind, ProbeSpec, probe_spec_for
+from openclb.engine.embedded.health_sockets import (
     Attempt,
     DatagramAttempt,
     IcmpPinger,
-    ProbeKind,
-    ProbeSpec,
+    ProbePoller,
     StreamAttempt,
     TlsAttempt,
-    probe_spec_for,
 )
 
 log = logging.getLogger("openclb.engine.health")
@@ -190,6 +191,7 @@ class HealthChecker:
         self._draining = False
         self._in_flight = 0
         self._pinger: IcmpPinger | None = None
+        self._poller: ProbePoller | None = None
         self._ssl_context: ssl.SSLContext | None = None
         self._closed = False
 
@@ -276,6 +278,9 @@ class HealthChecker:
         if self._pinger is not None:
             self._pinger.close()
             self._pinger = None
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
 
     def _subscribe(self, subscription: _Subscription, spec: ProbeSpec | None) -> None:
         """Move ``subscription`` to the probe for ``spec`` (None: no probe)."""
@@ -392,11 +397,16 @@ class HealthChecker:
         done = partial(self._on_result, probe)
         if spec.kind is ProbeKind.PING:
             return self._icmp_pinger().attempt(spec, done)
-        if spec.kind is ProbeKind.CUSTOM_UDP:
-            return DatagramAttempt(self._loop, spec, self._source_ip, done)
         if spec.kind is ProbeKind.HTTPS:
             return TlsAttempt(self._loop, spec, self._source_ip, done, self._tls_context())
-        return StreamAttempt(self._loop, spec, self._source_ip, done)
+        if spec.kind is ProbeKind.CUSTOM_UDP:
+            return DatagramAttempt(self._probe_poller(), spec, self._source_ip, done)
+        return StreamAttempt(self._probe_poller(), spec, self._source_ip, done)
+
+    def _probe_poller(self) -> ProbePoller:
+        if self._poller is None:
+            self._poller = ProbePoller(self._loop)
+        return self._poller
 
     def _icmp_pinger(self) -> IcmpPinger:
         if self._pinger is None:

@@ -7,9 +7,10 @@ scheduler and limits at once. Removing a target leaves its connections running u
 spec says ``deregister_target_rst``, in which case they are reset.
 
 Per-connection bookkeeping is kept off the hot path: relays bump plain int attributes and
-set a ``busy`` flag; one coarse timer per listener (the sweep) turns ``busy`` into idle
-times, closes what idled past ``idle_timeout``, and refreshes and prunes session pins. There
-is never one timer per connection.
+set a ``busy`` flag; a coarse periodic sweep turns ``busy`` into idle times, closes what idled
+past ``idle_timeout``, and refreshes and prunes session pins. There is never one timer per
+connection, nor one per listener: the engine's one ``Sweeper`` sweeps every listener due, and
+skips those with nothing to sweep (thousands of idle listeners cost one wake-up a second).
 
 A tracked connection (a TCP relay or a UDP flow) is any object with the attributes
 ``client_ip``, ``target``, ``busy``, ``idle_since``, ``bytes_in``, ``bytes_out`` and the
@@ -22,12 +23,16 @@ client connection reaches a target per request, so it is counted with ``accepted
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from openclb.engine.desired import ListenerSpec
 from openclb.engine.embedded.balancer import Balancer, SessionTable, TargetState, TokenBucket
+
+log = logging.getLogger("openclb.engine.listener")
 
 HealthView = Callable[[str, str, int], bool]
 
@@ -39,9 +44,110 @@ def always_healthy(listener_id: str, ip: str, port: int) -> bool:
     return True
 
 
+class Sweeper:
+    """The one timer that sweeps every listener of an engine.
+
+    Listeners are grouped by sweep interval and each group is swept at its own fixed rate,
+    so a listener is swept as often as it was with a timer of its own, while thousands of
+    listeners share one wake-up per interval. A listener with nothing to sweep (see
+    ``ListenerCore.needs_sweep``) is skipped. The timer runs only while listeners are held.
+    """
+
+    def __init__(self) -> None:
+        self._interval_of: dict[ListenerCore, float] = {}
+        self._groups: dict[float, set[ListenerCore]] = {}
+        self._due: dict[float, float] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_for = math.inf
+
+    def __len__(self) -> int:
+        return len(self._interval_of)
+
+    def add(self, listener: ListenerCore) -> None:
+        """Sweep ``listener`` from now on (again: at the interval its current spec asks)."""
+        interval = listener.sweep_interval()
+        current = self._interval_of.get(listener)
+        if current == interval:
+            return
+        if current is not None:
+            self._leave(listener, current)
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        self._interval_of[listener] = interval
+        group = self._groups.get(interval)
+        if group is None:
+            group = self._groups[interval] = set()
+            self._due[interval] = time.monotonic() + interval
+        group.add(listener)
+        self._arm()
+
+    def interval_of(self, listener: ListenerCore) -> float | None:
+        """The interval ``listener`` is swept at; None when it is not being swept."""
+        return self._interval_of.get(listener)
+
+    def update(self, listener: ListenerCore) -> None:
+        """Follow a change of ``listener``'s sweep interval, if it is being swept."""
+        if listener in self._interval_of:
+            self.add(listener)
+
+    def remove(self, listener: ListenerCore) -> None:
+        interval = self._interval_of.pop(listener, None)
+        if interval is not None:
+            self._leave(listener, interval)
+        if not self._interval_of:
+            self._cancel()
+            self._loop = None
+
+    def _leave(self, listener: ListenerCore, interval: float) -> None:
+        group = self._groups[interval]
+        group.discard(listener)
+        if not group:
+            del self._groups[interval]
+            del self._due[interval]
+
+    def _arm(self) -> None:
+        if not self._due:
+            self._cancel()
+            return
+        due = min(self._due.values())
+        if self._timer is not None and self._armed_for <= due:
+            return
+        self._cancel()
+        self._armed_for = due
+        self._timer = self._loop.call_later(max(0.0, due - time.monotonic()), self._fire)
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._armed_for = math.inf
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._armed_for = math.inf
+        now = time.monotonic()
+        for interval, due in list(self._due.items()):
+            group = self._groups.get(interval)
+            if due > now or group is None:
+                continue
+            self._due[interval] = due + interval if due + interval > now else now + interval
+            for listener in list(group):
+                if listener.needs_sweep():
+                    try:
+                        listener.sweep(now)
+                    except Exception:
+                        log.exception("sweep of listener %s failed", listener.listener_id)
+        self._arm()
+
+
 @dataclass(frozen=True)
 class ListenerSettings:
-    """Engine-wide knobs every listener reads; set once on the engine's constructor."""
+    """Engine-wide knobs every listener reads; set once on the engine's constructor.
+
+    ``sweeper`` is not a knob but the engine's shared sweep timer, carried here because
+    this is what every listener is given.
+    """
 
     health_view: HealthView = always_healthy
     backlog: int = 1024
@@ -50,12 +156,22 @@ class ListenerSettings:
     max_udp_flows: int = 10_000
     quic_short_cid_length: int = 8
     max_session_entries: int = 100_000
+    sweeper: Sweeper = field(default_factory=Sweeper, compare=False, repr=False)
 
 
 class ListenerCore:
     """Run-time state of one listener, independent of TCP or UDP."""
 
     kind = "?"
+    # Whether this class extends ``sweep`` without overriding ``needs_sweep`` to say when
+    # that has work: such a class is swept every time. Set for each subclass as it is defined.
+    always_swept = False
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.always_swept = (
+            cls.sweep is not ListenerCore.sweep and cls.needs_sweep is ListenerCore.needs_sweep
+        )
 
     def __init__(self, load_balancer_id: str, vip: str, spec: ListenerSpec, settings: ListenerSettings) -> None:
         self.load_balancer_id = load_balancer_id
@@ -70,7 +186,6 @@ class ListenerCore:
         self.dropped = 0
         self.closed_bytes_in = 0
         self.closed_bytes_out = 0
-        self._sweep_handle: asyncio.TimerHandle | None = None
         self._configure(spec)
 
     @property
@@ -105,6 +220,7 @@ class ListenerCore:
                 self.bucket = TokenBucket(spec.max_cps, time.monotonic())
         else:
             self.bucket = None
+        self.settings.sweeper.update(self)
 
     def _set_targets(self, spec: ListenerSpec) -> None:
         wanted: dict[tuple[str, int], TargetState] = {}
@@ -185,12 +301,10 @@ class ListenerCore:
     # -- the sweep --------------------------------------------------------------------
 
     def start_sweeping(self) -> None:
-        self._schedule_sweep()
+        self.settings.sweeper.add(self)
 
     def stop_sweeping(self) -> None:
-        if self._sweep_handle is not None:
-            self._sweep_handle.cancel()
-            self._sweep_handle = None
+        self.settings.sweeper.remove(self)
 
     def sweep_interval(self) -> float:
         spans = [s for s in (self.spec.idle_timeout, self.spec.session_expire_time) if s > 0]
@@ -198,15 +312,14 @@ class ListenerCore:
             return MAX_SWEEP_INTERVAL
         return max(MIN_SWEEP_INTERVAL, min(MAX_SWEEP_INTERVAL, min(spans) / 4))
 
-    def _schedule_sweep(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._sweep_handle = loop.call_later(self.sweep_interval(), self._sweep)
-
-    def _sweep(self) -> None:
-        try:
-            self.sweep(time.monotonic())
-        finally:
-            self._schedule_sweep()
+    def needs_sweep(self) -> bool:
+        """Whether ``sweep`` has anything to do: connections to watch or session pins to
+        prune. A subclass whose ``sweep`` tends state of its own overrides this as well;
+        one that does not is swept every time."""
+        if self.connections or self.always_swept:
+            return True
+        sessions = self.balancer.sessions
+        return sessions is not None and len(sessions) > 0
 
     def sweep(self, now: float) -> None:
         """Turn activity flags into idle times, close idle connections, prune pins."""
