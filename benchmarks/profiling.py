@@ -170,14 +170,14 @@ def profile_idle_scale(bench: Bench, n_clbs: int, seconds: float, outdir: Path) 
         list(pool.map(lambda i: scale.build_clb(server, i, ports, []), range(n_clbs)))
     time.sleep(scale.CHECK_INTERVAL_S * 2)
     user0, sys0 = cpu_split(server.pid)
-    accepted0, started = peers.nginx_accepted(status_port), time.monotonic()
+    opened0, started = scale.tcp_active_opens(), time.monotonic()
     raw = outdir / "idle-scale.txt"
     for path, fmt in ((raw, "raw"), (outdir / "idle-scale.svg", "flamegraph")):
         recorder = _record(bench, server.pid, seconds, path, False, fmt)
         recorder.communicate(timeout=seconds + 60)
     user1, sys1 = cpu_split(server.pid)
     wall = time.monotonic() - started
-    checks = peers.nginx_accepted(status_port) - accepted0
+    checks = scale.tcp_active_opens() - opened0
     counts, _ = _strace_counts(bench, server.pid, lambda: _sleep_result(seconds))
     checks_traced = max(counts.get("connect", 0), 1)  # one connect per TCP check
     cpu = user1 - user0 + sys1 - sys0

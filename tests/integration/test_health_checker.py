@@ -353,7 +353,8 @@ def test_health_checker_same_check_two_listeners_one_probe_per_interval():
         server, port, stats = await tcp_backend()
         checker = HealthChecker()
         await checker.start()
-        check = HealthCheckSpec(interval=0.25, timeout=0.2)
+        # A check that sends data completes its handshake, so the backend counts each probe.
+        check = HealthCheckSpec(interval=0.25, timeout=0.2, check_type="CUSTOM", send_context="ping")
         for listener_id in ("lbl-1", "lbl-2"):
             checker.set_listener(listener_id, Protocol.TCP, (TargetSpec(HOST, port),), check)
         await asyncio.sleep(1.5)
@@ -364,12 +365,28 @@ def test_health_checker_same_check_two_listeners_one_probe_per_interval():
     run(scenario)
 
 
-def test_health_checker_removed_listener_stops_probing():
+def test_health_checker_tcp_check_half_open_target_alive_application_never_accepts():
     async def scenario() -> None:
         server, port, stats = await tcp_backend()
         checker = HealthChecker()
         await checker.start()
         checker.set_listener("lbl-1", Protocol.TCP, (TargetSpec(HOST, port),), HealthCheckSpec(**FAST))
+        await wait_until(lambda: [h.detail for h in checker.snapshot("lbl-1")] == ["Alive"])
+        await asyncio.sleep(0.3)
+        assert stats["accepted"] == 0
+        await checker.close()
+        server.close()
+
+    run(scenario)
+
+
+def test_health_checker_removed_listener_stops_probing():
+    async def scenario() -> None:
+        server, port, stats = await tcp_backend()
+        checker = HealthChecker()
+        await checker.start()
+        counted = HealthCheckSpec(**FAST, check_type="CUSTOM", send_context="ping")
+        checker.set_listener("lbl-1", Protocol.TCP, (TargetSpec(HOST, port),), counted)
         await wait_until(lambda: stats["accepted"] >= 1)
         checker.remove_listener("lbl-1")
         await asyncio.sleep(0.1)

@@ -151,6 +151,11 @@ class StreamAttempt(_SocketAttempt):
 
     def _begin(self, sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RST_ON_CLOSE)
+        if not self._unsent and self._check is None:
+            # A pure connect check is half-open, as the CLB's and HAProxy's are: SYN, SYN-ACK,
+            # then RST from the close. The delayed final ACK is never sent, so the target's
+            # application never accepts the check (no log line, no wake-up per check).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
         if self._source_ip:
             if sock.family == socket.AF_INET:
                 sock.setsockopt(socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
