@@ -99,6 +99,40 @@ def test_request_pooled_target_connection_closing_on_reuse_retried_on_fresh_one(
     run(loop_kind, main)
 
 
+def test_apply_rule_url_changed_remembered_route_forgotten_on_open_connection(loop_kind):
+    async def main():
+        async def answer(reader, writer):
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+        target = await asyncio.start_server(answer, "127.0.0.1", 0)
+        target_port = target.sockets[0].getsockname()[1]
+        vip = fresh_vip()
+        port = free_port(vip)
+        engine = EmbeddedEngine()
+
+        def spec(url: str) -> ListenerSpec:
+            rule = RuleSpec("loc-1", ("e.test",), url, (TargetSpec("127.0.0.1", target_port),), default_server=True)
+            return ListenerSpec("lbl-1", Protocol.HTTP, port, rules=(rule,), keepalive=True)
+
+        assert (await engine.apply(state(vip, spec("/a")))).ok
+        reader, writer = await asyncio.open_connection(vip, port)
+        statuses = []
+        for url in ("/a", "/b"):
+            assert (await engine.apply(state(vip, spec(url)))).ok
+            writer.write(b"GET /a HTTP/1.1\r\nHost: e.test\r\n\r\n")
+            head = await read_head(reader)
+            statuses.append(head.split(b" ")[1])
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+        assert statuses == [b"200", b"404"]
+        writer.close()
+        await engine.close()
+        target.close()
+
+    run(loop_kind, main)
+
+
 def test_apply_https_certificate_swapped_in_place_and_broken_one_refused(loop_kind):
     async def main():
         pki = make_pki()

@@ -29,13 +29,15 @@ from collections.abc import Sequence
 from openclb.engine.desired import ListenerSpec, RuleSpec
 from openclb.engine.embedded.balancer import Balancer, TargetState
 from openclb.engine.embedded.listener import ListenerSettings
-from openclb.engine.embedded.routing import Router
+from openclb.engine.embedded.routing import Router, normalize_host, split_target
 from openclb.engine.embedded.tcp import StreamHandler, StreamListener
 from openclb.engine.embedded.tls import backend_context
 
 DEFAULT_COOKIE_NAME = "openclb_srv"
+_ROUTE_CACHE_SIZE = 1024
 
 UpstreamKey = tuple[str, int, str | None]
+Route = tuple["RuleState | None", str, str]
 
 
 class RuleState:
@@ -187,6 +189,7 @@ class HttpListener(StreamListener):
     ) -> None:
         self.rules: dict[str, RuleState] = {}
         self.router: Router[RuleState] = Router(())
+        self._routes: dict[tuple[bytes | None, bytes], Route] = {}
         self.pool = pool or UpstreamPool()
         self.requests = 0
         self.closing = False
@@ -211,10 +214,28 @@ class HttpListener(StreamListener):
                 states[rule.location_id] = RuleState(rule, self.settings, None)
         self.rules = states
         self.router = Router([(rule, states[rule.location_id]) for rule in rules])
+        self._routes = {}
         if self.spec.keepalive:
             self.pool.retain({key for state in states.values() for key in state.targets})
         else:
             self.pool.close()
+
+    def route(self, host_header: bytes | None, target: bytes) -> Route:
+        """(rule or None, host, path) for a request; remembered per (Host, target) until the rules change.
+
+        Clients repeat the same few Host/target pairs, and decoding, splitting, normalising
+        and matching them again cost about a microsecond per request.
+        """
+        key = (host_header, target)
+        found = self._routes.get(key)
+        if found is None:
+            target_host, path = split_target(target.decode("latin-1"))
+            host = target_host or (host_header.decode("latin-1") if host_header is not None else "")
+            found = (self.router.route(normalize_host(host), path), host, path)
+            if len(self._routes) >= _ROUTE_CACHE_SIZE:
+                self._routes.clear()
+            self._routes[key] = found
+        return found
 
     def sweep(self, now: float) -> None:
         super().sweep(now)

@@ -59,7 +59,7 @@ from openclb.engine.embedded.http_headers import (
 )
 from openclb.engine.embedded.http_listener import HttpListener, RuleState, UpstreamKey
 from openclb.engine.embedded.http_upstream import MAX_HEAD, Upstream
-from openclb.engine.embedded.routing import RedirectRequest, normalize_host, redirect_location, split_target
+from openclb.engine.embedded.routing import RedirectRequest, normalize_host, redirect_location
 from openclb.engine.embedded.upstream_connect import connect_within
 
 log = logging.getLogger("openclb.engine.http")
@@ -383,12 +383,11 @@ class HttpSession(asyncio.Protocol):
                                     listener.vip_bytes, listener.spec.keepalive)
         self.body_expected = forwarded.body_expected
         self.chunked_request = forwarded.chunked
-        target_host, path = split_target(request.target.decode("latin-1"))
-        host = self.host = target_host or (forwarded.host.decode("latin-1") if forwarded.host is not None else "")
+        rule, host, path = listener.route(forwarded.host, request.target)
+        self.host = host
         if request.method == b"CONNECT":
             self._local(405)
             return
-        rule = listener.router.route(normalize_host(host), path)
         if rule is None:
             self._local(404)
             return
