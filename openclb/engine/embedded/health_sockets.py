@@ -128,6 +128,16 @@ class _SocketAttempt:
     def _begin(self, sock: socket.socket) -> None:
         raise NotImplementedError
 
+    def _recv(self, sock: socket.socket, size: int) -> bytes | None:
+        """What arrived (b"" at EOF), or None: nothing yet (waiting again) or the socket failed (finished)."""
+        try:
+            return sock.recv(size)
+        except (BlockingIOError, InterruptedError):
+            self._poller.rearm(sock.fileno(), select.EPOLLIN)
+        except OSError:
+            self._finish(False)
+        return None
+
     def _finish(self, ok: bool) -> None:
         done, self._done = self._done, _ignore
         self._release()
@@ -199,13 +209,8 @@ class StreamAttempt(_SocketAttempt):
             self._poller.rearm(sock.fileno(), select.EPOLLIN)
 
     def _receive(self, sock: socket.socket) -> None:
-        try:
-            data = sock.recv(_READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            self._poller.rearm(sock.fileno(), select.EPOLLIN)
-            return
-        except OSError:
-            self._finish(False)
+        data = self._recv(sock, _READ_SIZE)
+        if data is None:
             return
         verdict = self._check.feed(data) if data else self._check.finish()
         if verdict is None:
@@ -238,15 +243,9 @@ class DatagramAttempt(_SocketAttempt):
         sock = self._sock
         if sock is None:
             return
-        try:
-            data = sock.recv(65535)
-        except (BlockingIOError, InterruptedError):
-            self._poller.rearm(sock.fileno(), select.EPOLLIN)
-            return
-        except OSError:
-            self._finish(False)
-            return
-        self._finish(data.startswith(self._spec.expect))
+        data = self._recv(sock, 65535)
+        if data is not None:
+            self._finish(data.startswith(self._spec.expect))
 
 
 class TlsAttempt:

@@ -1,4 +1,4 @@
-"""Header rewriting between client and target, sans-IO: what the proxy forwards, and what it drops.
+"""HTTP heads, sans-IO: what the proxy forwards, what it drops, and what it answers itself.
 
 Requests (``forward_request``): hop-by-hop headers go (``Connection`` and every header it
 names, ``Keep-Alive``, ``Proxy-Connection``, ``TE``, ``Upgrade``); ``X-Forwarded-For`` gets
@@ -16,7 +16,8 @@ what they say is returned so the proxy can frame the body for the client (chunke
 HTTP/1.0 client becomes close-delimited).
 
 Header names arrive lower-cased (the parsers' callbacks lower them) and leave that way, as
-HTTP/1.1 allows; ``head_lines`` serialises them.
+HTTP/1.1 allows; ``head_lines`` serialises them. ``local_response`` and ``BAD_REQUEST`` are
+the load balancer's own answers (redirects, 400, 404, 405, 502, 503).
 """
 
 from __future__ import annotations
@@ -208,3 +209,38 @@ def cookie_value(header: bytes | None, name: bytes) -> bytes | None:
         if key == name:
             return value.strip()
     return None
+
+
+BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: 48\r\n"
+    b"Connection: close\r\n\r\n<html><body><h1>400 Bad Request</h1></body></html>"
+)
+_REASONS = {
+    301: b"Moved Permanently", 302: b"Found", 307: b"Temporary Redirect", 308: b"Permanent Redirect",
+    404: b"Not Found", 405: b"Method Not Allowed", 502: b"Bad Gateway", 503: b"Service Unavailable",
+}
+
+
+def local_response(status: int, extra_lines: bytes, close: bool) -> bytes:
+    """A whole response the load balancer gives itself (redirects, 404, 405, 502, 503)."""
+    reason = _REASONS.get(status, b"")
+    body = b"<html><body><h1>%d %s</h1></body></html>" % (status, reason)
+    lines = b"content-type: text/html\r\ncontent-length: %d\r\n%s" % (len(body), extra_lines)
+    if close:
+        lines += b"connection: close\r\n"
+    return b"HTTP/1.1 %d %s\r\n%s\r\n%s" % (status, reason, lines, body)
+
+
+class RequestHead:
+    """A parsed client request head, as the session routes it."""
+
+    __slots__ = ("method", "target", "headers", "http11", "keep_alive", "upgrade")
+
+    def __init__(self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]],
+                 http11: bool, keep_alive: bool, upgrade: bool) -> None:
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.http11 = http11
+        self.keep_alive = keep_alive
+        self.upgrade = upgrade

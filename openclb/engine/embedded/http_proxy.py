@@ -50,12 +50,15 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from openclb.engine.embedded.balancer import TargetState
 from openclb.engine.embedded.http_headers import (
+    BAD_REQUEST,
     LAST_CHUNK,
+    RequestHead,
     chunk,
     cookie_value,
     forward_request,
     forward_response_head,
     head_lines,
+    local_response,
 )
 from openclb.engine.embedded.http_listener import HttpListener, RuleState, UpstreamKey
 from openclb.engine.embedded.http_upstream import MAX_HEAD, Upstream
@@ -66,36 +69,6 @@ log = logging.getLogger("openclb.engine.http")
 _monotonic = time.monotonic
 
 _HEAD, _BODY, _END, _EOF, _MALFORMED = range(5)
-
-_BAD_REQUEST = (
-    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: 48\r\n"
-    b"Connection: close\r\n\r\n<html><body><h1>400 Bad Request</h1></body></html>"
-)
-_REASONS = {
-    301: b"Moved Permanently", 302: b"Found", 307: b"Temporary Redirect", 308: b"Permanent Redirect",
-    404: b"Not Found", 405: b"Method Not Allowed", 502: b"Bad Gateway", 503: b"Service Unavailable",
-}
-
-
-def _page(status: int) -> bytes:
-    reason = _REASONS.get(status, b"")
-    return b"<html><body><h1>%d %s</h1></body></html>" % (status, reason)
-
-
-class RequestHead:
-    """A parsed client request head, as the session routes it."""
-
-    __slots__ = ("method", "target", "headers", "http11", "keep_alive", "upgrade")
-
-    def __init__(self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]],
-                 http11: bool, keep_alive: bool, upgrade: bool) -> None:
-        self.method = method
-        self.target = target
-        self.headers = headers
-        self.http11 = http11
-        self.keep_alive = keep_alive
-        self.upgrade = upgrade
-
 
 class HttpSession(asyncio.Protocol):
     """One client connection of an HTTP/HTTPS listener (a tracked connection, see listener.py)."""
@@ -367,7 +340,7 @@ class HttpSession(asyncio.Protocol):
                     return
                 events.popleft()
                 if kind is _MALFORMED and not self.responded:
-                    self.transport.write(_BAD_REQUEST)
+                    self.transport.write(BAD_REQUEST)
                 self.transport.close()
                 self.closed = True
                 return
@@ -394,7 +367,7 @@ class HttpSession(asyncio.Protocol):
         rule.requests += 1
         if rule.redirect is not None:
             location = redirect_location(rule.redirect, RedirectRequest(host, path, listener.vip))
-            self._local(rule.redirect.code, [(b"location", location.encode("latin-1"))])
+            self._local(rule.redirect.code, b"location: %s\r\n" % location.encode("latin-1"))
             return
         target = None
         if rule.cookie_name:
@@ -610,20 +583,14 @@ class HttpSession(asyncio.Protocol):
         elif not self.reading:
             self.want_reading(True)
 
-    def _local(self, status: int, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    def _local(self, status: int, extra_lines: bytes = b"") -> None:
         """Answer the current request from the load balancer itself."""
-        body = _page(status)
-        headers = [(b"content-type", b"text/html"), (b"content-length", b"%d" % len(body))]
-        if extra:
-            headers.extend(extra)
         close = not self.keep_client or (self.request_open and self.body_expected)
-        if close:
-            headers.append((b"connection", b"close"))
         self._end_exchange()
         self.head = b""
         self.response_open = False
         self.responded = True
-        self.transport.write(b"HTTP/1.1 %d %s\r\n%s%s" % (status, _REASONS.get(status, b""), head_lines(headers), body))
+        self.transport.write(local_response(status, extra_lines, close))
         if close:
             self.transport.close()
             self.closed = True
