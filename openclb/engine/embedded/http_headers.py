@@ -11,7 +11,7 @@ framing, except that Content-Length is dropped when Transfer-Encoding is present
 refuses such a request before it gets here; the rule stays so no target can ever read a body
 differently from us).
 
-Responses (``forward_response``): the same hop-by-hop headers go; framing headers stay, and
+Responses (``forward_response_head``): the same hop-by-hop headers go; framing headers stay, and
 what they say is returned so the proxy can frame the body for the client (chunked towards an
 HTTP/1.0 client becomes close-delimited).
 
@@ -114,9 +114,8 @@ class ForwardedResponse:
                         if line.partition(b":")[0].strip().lower() != name)
 
 
-def forward_response(received: Iterable[tuple[bytes, bytes]], status_line: bytes = b"HTTP/1.1 200 OK"
-                     ) -> ForwardedResponse:
-    """The general case, from (lower-case name, value) pairs."""
+def _forward_pairs(status_line: bytes, received: Iterable[tuple[bytes, bytes]]) -> ForwardedResponse:
+    """The general case of ``forward_response_head``, from (lower-case name, value) pairs."""
     named = None
     kept: Headers = []
     has_length = chunked = False
@@ -146,7 +145,7 @@ def forward_response_head(head: bytes) -> ForwardedResponse:
     llhttp has accepted it, so every line ends in CRLF, none is folded and no name has space
     before its colon. The common head (at most one ``Connection: keep-alive|close``, no other
     hop-by-hop header) is cut, not parsed: finding a few names in the lower-cased bytes costs
-    less than a callback per header. Anything else goes through ``forward_response``.
+    less than a callback per header. Anything else goes through ``_forward_pairs``.
     """
     cut = head.find(b"\r\n")
     status_line, raw = head[:cut], head[cut:]
@@ -172,7 +171,7 @@ def forward_response_head(head: bytes) -> ForwardedResponse:
                 lines = None
         if lines is not None:
             return ForwardedResponse(status_line, lines, b"\r\ncontent-length:" in lower, chunked)
-    return forward_response(_header_pairs(raw[2:-4]), status_line)
+    return _forward_pairs(status_line, _header_pairs(raw[2:-4]))
 
 
 def _header_pairs(lines: bytes) -> Headers:
@@ -234,13 +233,12 @@ def local_response(status: int, extra_lines: bytes, close: bool) -> bytes:
 class RequestHead:
     """A parsed client request head, as the session routes it."""
 
-    __slots__ = ("method", "target", "headers", "http11", "keep_alive", "upgrade")
+    __slots__ = ("method", "target", "headers", "keep_alive", "upgrade")
 
     def __init__(self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]],
-                 http11: bool, keep_alive: bool, upgrade: bool) -> None:
+                 keep_alive: bool, upgrade: bool) -> None:
         self.method = method
         self.target = target
         self.headers = headers
-        self.http11 = http11
         self.keep_alive = keep_alive
         self.upgrade = upgrade

@@ -70,6 +70,7 @@ _monotonic = time.monotonic
 
 _HEAD, _BODY, _END, _EOF, _MALFORMED = range(5)
 
+
 class HttpSession(asyncio.Protocol):
     """One client connection of an HTTP/HTTPS listener (a tracked connection, see listener.py)."""
 
@@ -85,7 +86,7 @@ class HttpSession(asyncio.Protocol):
     def __init__(self, listener: HttpListener, listen_port: int) -> None:
         self.listener = listener
         self.listen_port = listen_port
-        self.transport = None
+        self.transport: asyncio.Transport | None = None
         self.parser = HttpRequestParser(self)
         self.client_ip = ""
         self.client_ip_bytes = b""
@@ -97,7 +98,7 @@ class HttpSession(asyncio.Protocol):
         self.closed = False
         self.reading = True
         self.driving = False
-        self.connecting = None
+        self.connecting: asyncio.Task | None = None
         self.upstream: Upstream | None = None
         self.upstream_full = False
         self.client_full = False
@@ -140,37 +141,24 @@ class HttpSession(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name.lower(), value))
 
-    # An event the session can take at once (nothing queued before it, nothing to wait for)
-    # is taken in the callback; the queue is for the rest.
-
     def on_headers_complete(self) -> None:
         parser = self.parser
         self.in_head = False
         self.head_size = 0
-        http11 = parser.get_http_version() == "1.1"
-        request = RequestHead(parser.get_method(), self.url, self.headers, http11,
-                              http11 and parser.should_keep_alive(), parser.should_upgrade())
-        if self.events or self.request_open or self.response_open:
-            self.events.append((_HEAD, request))
-        elif not self.closed:
-            self._on_request(request)
+        keep_alive = parser.get_http_version() == "1.1" and parser.should_keep_alive()
+        self._event(_HEAD, RequestHead(parser.get_method(), self.url, self.headers, keep_alive,
+                                       parser.should_upgrade()))
 
     def on_body(self, data: bytes) -> None:
-        if self.events or self.connecting is not None or self.upstream_full:
-            self.events.append((_BODY, data))
-        elif self.upstream is not None:
-            self.to_target.append(chunk(data) if self.chunked_request else data)
+        self._event(_BODY, data)
 
     def on_message_complete(self) -> None:
         self.in_head = True
-        if self.events or self.connecting is not None:
-            self.events.append((_END, None))
-        elif not self.closed:
-            self._on_request_end()
+        self._event(_END, None)
 
     # -- client transport callbacks -----------------------------------------------------
 
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
         listener = self.listener
         now = _monotonic()
@@ -221,7 +209,7 @@ class HttpSession(asyncio.Protocol):
 
     def _unparsable(self) -> None:
         self.unparsable = True
-        self.events.append((_MALFORMED, None))
+        self._event(_MALFORMED, None)
 
     def eof_received(self) -> bool:
         if self.closed:
@@ -234,7 +222,7 @@ class HttpSession(asyncio.Protocol):
                 upstream.transport.write_eof()
                 return True
             return False
-        self.events.append((_EOF, None))
+        self._event(_EOF, None)
         self.drive()
         # Keep the write side open while a response is still on its way.
         return half_open and not self.closed and self.response_open
@@ -308,42 +296,49 @@ class HttpSession(asyncio.Protocol):
         if to_target and self.upstream is not None:
             self.upstream.transport.write(to_target[0] if len(to_target) == 1 else b"".join(to_target))
             to_target.clear()
-        wanted = (not self.events and self.connecting is None and not self.upstream_full
-                  and not self.upgraded and not self.unparsable)
-        if wanted != self.reading:
-            self.want_reading(wanted)
+        self.want_reading(not self.events and self.connecting is None and not self.upstream_full
+                          and not self.upgraded and not self.unparsable)
+
+    def _event(self, kind: int, value) -> None:
+        """A parsed event: taken at once when nothing is queued before it and it need not wait."""
+        if self.events or self._waits(kind):
+            self.events.append((kind, value))
+        elif not self.closed:
+            self._take(kind, value)
 
     def _take_events(self) -> None:
         events = self.events
         while events and not self.closed:
             kind, value = events[0]
-            if kind is _BODY:
-                if self.connecting is not None or self.upstream_full:
-                    return
-                events.popleft()
-                if self.upstream is not None:
-                    self.to_target.append(chunk(value) if self.chunked_request else value)
-            elif kind is _HEAD:
-                if self.request_open or self.response_open:
-                    return
-                events.popleft()
-                self._on_request(value)
-            elif kind is _END:
-                if self.connecting is not None:
-                    return
-                events.popleft()
-                self._on_request_end()
-            else:
-                # A truncated or broken request ends the connection at once; otherwise the
-                # response in flight is let through first.
-                if self.response_open and not self.request_open:
-                    return
-                events.popleft()
-                if kind is _MALFORMED and not self.responded:
-                    self.transport.write(BAD_REQUEST)
-                self.transport.close()
-                self.closed = True
+            if self._waits(kind):
                 return
+            events.popleft()
+            self._take(kind, value)
+
+    def _waits(self, kind: int) -> bool:
+        """Whether an event of ``kind`` must wait for the exchange in progress."""
+        if kind is _BODY:
+            return self.connecting is not None or self.upstream_full
+        if kind is _HEAD:
+            return self.request_open or self.response_open
+        if kind is _END:
+            return self.connecting is not None
+        # EOF or a broken request: a truncated request ends the connection at once; after a
+        # whole one, its response is let through first.
+        return self.response_open and not self.request_open
+
+    def _take(self, kind: int, value) -> None:
+        if kind is _BODY:
+            if self.upstream is not None:
+                self.to_target.append(chunk(value) if self.chunked_request else value)
+        elif kind is _HEAD:
+            self._on_request(value)
+        elif kind is _END:
+            self._on_request_end()
+        else:
+            if kind is _MALFORMED and not self.responded:
+                self.transport.write(BAD_REQUEST)
+            self._close()
 
     def _on_request(self, request: RequestHead) -> None:
         listener = self.listener
@@ -573,15 +568,11 @@ class HttpSession(asyncio.Protocol):
         upstream.release(whole_request_sent=not self.request_open)
         self._end_exchange()
         if not self.keep_client:
-            self.transport.close()
-            self.closed = True
+            self._close()
             return
         if not self.request_open:
             self._next_cycle()
-        if self.events:
-            self.drive()
-        elif not self.reading:
-            self.want_reading(True)
+        self.drive()
 
     def _local(self, status: int, extra_lines: bytes = b"") -> None:
         """Answer the current request from the load balancer itself."""
@@ -592,13 +583,16 @@ class HttpSession(asyncio.Protocol):
         self.responded = True
         self.transport.write(local_response(status, extra_lines, close))
         if close:
-            self.transport.close()
-            self.closed = True
+            self._close()
+
+    def _close(self) -> None:
+        """Close the client connection after what was written to it."""
+        self.transport.close()
+        self.closed = True
 
     def _next_cycle(self) -> None:
         """Both messages are done: take the next request on this connection, or close it."""
         if not self.keep_client:
-            self.transport.close()
-            self.closed = True
+            self._close()
             return
         self.responded = self.set_cookie = self.rechunk = False

@@ -46,7 +46,7 @@ class Upstream(asyncio.Protocol):
 
     __slots__ = (
         "listener", "key", "transport", "parser", "session", "idle_since", "closed", "answered",
-        "status", "head", "buffer", "offset", "head_size", "in_head", "complete", "until_close", "stray",
+        "status", "head", "buffer", "offset", "in_head", "complete", "until_close", "stray",
     )
 
     def __init__(self, listener: HttpListener, key: UpstreamKey) -> None:
@@ -65,7 +65,6 @@ class Upstream(asyncio.Protocol):
         self.head = b""
         self.buffer = b""
         self.offset = 0
-        self.head_size = 0
         self.in_head = True
         self.complete = False
         self.until_close = False
@@ -75,7 +74,7 @@ class Upstream(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         if self.complete:
-            self.stray = True
+            self.stray = True  # bytes after the response: never forwarded, never pooled
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -127,7 +126,6 @@ class Upstream(asyncio.Protocol):
             session.transport.write(data)
             return
         if self.in_head:
-            self.head_size += len(data)
             self.buffer = self.buffer + data if self.buffer else data
             self.offset = 0
         try:
@@ -144,12 +142,9 @@ class Upstream(asyncio.Protocol):
             else:
                 self._broken(session)
                 return
-        except Exception as error:
-            session.fail("response from target", error)
-            return
         else:
             if self.in_head:
-                if self.head_size > MAX_HEAD:
+                if len(self.buffer) - self.offset > MAX_HEAD:
                     self._broken(session)
                     return
                 self.buffer = self.buffer[self.offset:]
