@@ -57,6 +57,23 @@ def test_describe_target_health_stopped_backend_turns_dead_then_alive_again(serv
         steady.close()
 
 
+def test_describe_target_health_tcp_check_half_open_backend_never_accepts_a_check(server, client):
+    backend = socket.socket()
+    backend.bind(("127.0.0.1", 0))
+    backend.listen(64)
+    backend.setblocking(False)
+    port = backend.getsockname()[1]
+    try:
+        lb_id, _, _ = listener_with_targets(client, "TCP", 8209, [{"EniIp": "127.0.0.1", "Port": port}],
+                                            HealthCheck=FAST_CHECK)
+        wait_for(lambda: target_health(client, lb_id) == {port: "Alive"}, 8)
+        time.sleep(FAST_CHECK["IntervalTime"])
+        with pytest.raises(BlockingIOError):
+            backend.accept()
+    finally:
+        backend.close()
+
+
 def test_describe_target_health_switch_off_reports_close_and_healthy(server, client):
     backend = NamedBackend("any")
     try:

@@ -120,6 +120,19 @@ def test_create_listener_keepalive_enabled_reuses_target_connections(server, cli
     assert fresh.connections == 20
 
 
+def test_modify_rule_url_changed_open_keepalive_connection_follows_new_url(server, client, backends):
+    target = backends.start("moved")
+    lb_id, vip, listener_id, (location_id,) = http_listener(client, [{"Domain": "m.test", "Url": "/old"}])
+    register(client, lb_id, listener_id, [target.port], location_id)
+    kept = connect(vip, PORT)
+    assert send(kept, "/old/a", host="m.test").status == 200
+    write(client, "ModifyRule", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "LocationId": location_id,
+                                 "Url": "/new"})
+    assert send(kept, "/old/a", host="m.test").status == 404
+    assert send(kept, "/new/a", host="m.test").json()["name"] == "moved"
+    kept.close()
+
+
 def test_request_body_chunked_and_100_continue_streamed_to_target(server, client, backends):
     target = backends.start("upload")
     lb_id, vip, listener_id, (location_id,) = http_listener(client, [{"Domain": "u.test", "Url": "/"}])
