@@ -18,7 +18,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # ``python benchmarks/http_python.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from openclb.engine.desired import ListenerSpec, Protocol, RuleSpec, TargetSpec  # noqa: E402
+from openclb.protocols import ListenerProtocol
+from openclb.engine.spec import ListenerSpec, RuleSpec, TargetSpec  # noqa: E402
 from openclb.engine.embedded.http_listener import HttpListener  # noqa: E402
 from openclb.engine.embedded.http_proxy import HttpSession  # noqa: E402
 from openclb.engine.embedded.http_upstream import Upstream  # noqa: E402
@@ -58,7 +59,7 @@ def proxied_session() -> HttpSession:
     """A client connection of a one-rule HTTP listener with two pooled target connections."""
     targets = (TargetSpec("127.0.0.1", 9001), TargetSpec("127.0.0.1", 9002))
     rule = RuleSpec("loc-1", ("bench.test",), "/", targets, default_server=True)
-    spec = ListenerSpec("lbl-1", Protocol.HTTP, 8080, rules=(rule,), keepalive=True)
+    spec = ListenerSpec("lbl-1", ListenerProtocol.HTTP, 8080, rules=(rule,), keepalive=True)
     listener = HttpListener("lb-1", "127.0.0.9", spec, ListenerSettings(), HttpSession)
     session = HttpSession(listener, 8080)
     session.connection_made(MemoryTransport())

@@ -18,14 +18,14 @@ from openclb.api.gateway import Gateway, build_http_app
 from openclb.api.ratelimit import RateLimiter
 from openclb.config import Settings, read_instance_map
 from openclb.obs import metrics
-from openclb.engine.base import Engine
+from openclb.engine.contract import Engine
 from openclb.engine.embedded.engine import EmbeddedEngine
 from openclb.engine.embedded.health import HealthChecker
-from openclb.services.clock import sortable_now
-from openclb.services.deps import Services
-from openclb.services.handlers import build_handlers
+from openclb.resources.shared.clock import sortable_now
+from openclb.resources.shared.services import Services
+from openclb.resources import build_handlers
 from openclb.store.store import Store
-from openclb.tasks.worker import TaskWorker
+from openclb.reconcile.worker import TaskWorker
 
 log = logging.getLogger("openclb.app")
 

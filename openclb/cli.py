@@ -113,7 +113,7 @@ def _render(args: argparse.Namespace) -> int:
     from openclb.engine.haproxy.engine import HaproxyEngine
     from openclb.engine.haproxy.render import served_by_haproxy
     from openclb.store.store import Store
-    from openclb.tasks.desired import certificate_ids, load_balancer_state
+    from openclb.reconcile.snapshot import certificate_ids, load_balancer_state
 
     settings = load_settings(data_dir=Path(args.data_dir), store_url=args.store)
     store = Store(settings.effective_store_url)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from openclb.api import errors
+from openclb import errors
 
 TC3_ALGORITHM = "TC3-HMAC-SHA256"
 SIGNATURE_WINDOW_SECONDS = 300

@@ -18,10 +18,11 @@ from typing import Any
 
 from aiohttp import web
 
-from openclb.api import auth, casing, errors, parser, regions, serializer, spec, validate
+from openclb import errors
+from openclb.api import auth, casing, parser, regions, serializer, spec, validate
 from openclb.api.accounts import AccountRegistry
 from openclb.api.ratelimit import RateLimiter
-from openclb.services.context import Handler, RequestContext
+from openclb.context import Handler, RequestContext
 
 API_VERSION = "2018-03-17"
 LANGUAGES = frozenset({"zh-CN", "en-US"})

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, Mapping
 from urllib.parse import parse_qsl
 
-from openclb.api import errors
+from openclb import errors
 
 TC3_POST_BODY_LIMIT = 10 * 1024 * 1024
 V1_POST_BODY_LIMIT = 1024 * 1024

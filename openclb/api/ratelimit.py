@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from openclb.api import errors
+from openclb import errors
 
 
 class RateLimiter:

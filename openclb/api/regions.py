@@ -8,7 +8,7 @@ ours to define, so any region may be asked there.
 
 from __future__ import annotations
 
-from openclb.api import errors
+from openclb import errors
 
 FINANCE_REGIONS = frozenset({"ap-shanghai-fsi", "ap-shenzhen-fsi", "ap-beijing-fsi"})
 

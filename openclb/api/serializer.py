@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from openclb.api.errors import ApiError
+from openclb.errors import ApiError
 
 RESPONSE_HEADERS = {"Content-Type": "application/json"}
 # Envelopes are trees built per call: no cycle to look for, so the encoder skips the check.

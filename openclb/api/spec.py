@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping, NamedTuple
 
-from openclb.api import errors
+from openclb import errors
 
 WIRE_TYPES = frozenset({"string", "int", "float", "bool", "object", "list"})
 SCALAR_KINDS = frozenset({"string", "datetime", "int64", "uint64", "float", "bool"})

@@ -29,7 +29,8 @@ import math
 import re
 from typing import Any, Mapping
 
-from openclb.api import errors, spec
+from openclb import errors
+from openclb.api import spec
 
 COMMON_PARAMETERS = frozenset(
     {

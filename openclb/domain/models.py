@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from openclb.protocols import PortClass
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -42,17 +44,6 @@ class TaskKind(StrEnum):
     RECONCILE_LISTENERS = "ReconcileListeners"
     RECONCILE_TARGETS = "ReconcileTargets"
     RECONCILE_RULES = "ReconcileRules"
-
-
-class PortClass(StrEnum):
-    """Listener port spaces of one CLB (zh doc 214/6151): TCP-like and UDP-like protocols."""
-
-    TCP = "TCP"
-    UDP = "UDP"
-
-    @classmethod
-    def of(cls, protocol: str) -> PortClass:
-        return cls.UDP if protocol in ("UDP", "QUIC") else cls.TCP
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ import socket
 
 import pytest
 
-from openclb.engine.desired import ListenerSpec, LoadBalancerState, Protocol, TargetSpec
+from openclb.protocols import ListenerProtocol
+from openclb.engine.spec import ListenerSpec, LoadBalancerState, TargetSpec
 
 LOOP_KINDS = ["asyncio", "uvloop"]
 
@@ -72,10 +73,10 @@ def open_fds() -> int:
 
 
 def tcp_listener(listener_id: str, port: int, targets=(), **options) -> ListenerSpec:
-    return ListenerSpec(listener_id, Protocol.TCP, port, targets=tuple(targets), **options)
+    return ListenerSpec(listener_id, ListenerProtocol.TCP, port, targets=tuple(targets), **options)
 
 
-def udp_listener(listener_id: str, port: int, targets=(), protocol=Protocol.UDP, **options) -> ListenerSpec:
+def udp_listener(listener_id: str, port: int, targets=(), protocol=ListenerProtocol.UDP, **options) -> ListenerSpec:
     return ListenerSpec(listener_id, protocol, port, targets=tuple(targets), **options)
 
 

@@ -35,7 +35,7 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.common.sign import Sign
 
 from conftest import REGION, SECRET_ID, SECRET_KEY
-from openclb.api import errors
+from openclb import errors
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"

@@ -17,7 +17,8 @@ from embedded_support import (
     LOOP_KINDS, closed_by_peer, connect, fresh_vip, free_port, open_fds, run, state,
     tcp_backends, tcp_listener, udp_listener, who,
 )
-from openclb.engine.desired import Protocol, Scheduler, TargetSpec
+from openclb.protocols import ListenerProtocol
+from openclb.engine.spec import Scheduler, TargetSpec
 from openclb.engine.embedded import EmbeddedEngine
 
 
@@ -573,7 +574,7 @@ def test_tcp_ssl_listener_ssl_switched_off_relays_plain_tcp(loop_kind):
         port = free_port(vip)
         (backend,) = await tcp_backends("a")
         engine = EmbeddedEngine()
-        listener = replace(tcp_listener("lbl-tcp_ssl", port, [backend.target()]), protocol=Protocol.TCP_SSL)
+        listener = replace(tcp_listener("lbl-tcp_ssl", port, [backend.target()]), protocol=ListenerProtocol.TCP_SSL)
         assert (await engine.apply(state(vip, listener))).ok
         assert await who(vip, port) == "a"
         await engine.close()

@@ -10,7 +10,8 @@ import pytest
 from embedded_support import (
     LOOP_KINDS, UdpClient, ask, fresh_vip, free_port, open_fds, run, state, udp_backends, udp_listener,
 )
-from openclb.engine.desired import Protocol, TargetSpec
+from openclb.protocols import ListenerProtocol
+from openclb.engine.spec import TargetSpec
 from openclb.engine.embedded import EmbeddedEngine
 
 
@@ -115,7 +116,7 @@ def test_quic_cid_session_pins_across_client_address_change(loop_kind):
         first, second = await udp_backends("first", "second")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, udp_listener(
-            "lbl-1", port, [first.target(), second.target()], protocol=Protocol.QUIC, session_type="QUIC_CID")))
+            "lbl-1", port, [first.target(), second.target()], protocol=ListenerProtocol.QUIC, session_type="QUIC_CID")))
         for index in range(3):
             cid = bytes([index + 1]) * 8
             old_transport, old_client = await open_udp(vip, port, f"127.5.0.{index + 1}")
@@ -157,7 +158,7 @@ def test_quic_cid_learns_server_chosen_id_from_reply(loop_kind):
         targets = [TargetSpec("127.0.0.1", t.get_extra_info("sockname")[1]) for t in servers]
         engine = EmbeddedEngine()
         await engine.apply(state(vip, udp_listener(
-            "lbl-1", port, targets, protocol=Protocol.QUIC, session_type="QUIC_CID")))
+            "lbl-1", port, targets, protocol=ListenerProtocol.QUIC, session_type="QUIC_CID")))
         for client_ip in ("127.6.0.1", "127.6.0.2"):
             transport, client = await open_udp(vip, port, client_ip)
             transport.sendto(quic_long(client_ip[-1].encode() * 8))

@@ -14,7 +14,8 @@ import pytest
 
 from clb_support import make_pki
 from embedded_support import LOOP_KINDS, fresh_vip, free_port, run, state
-from openclb.engine.desired import CertificateSpec, ListenerSpec, Protocol, RuleSpec, TargetSpec, TlsSpec
+from openclb.protocols import ListenerProtocol
+from openclb.engine.spec import CertificateSpec, ListenerSpec, RuleSpec, TargetSpec, TlsSpec
 from openclb.engine.embedded.engine import EmbeddedEngine
 from openclb.engine.embedded.health import HealthChecker
 
@@ -26,7 +27,7 @@ def loop_kind(request):
 
 def http_spec(port: int, target_port: int, **extra) -> ListenerSpec:
     rule = RuleSpec("loc-1", ("e.test",), "/", (TargetSpec("127.0.0.1", target_port),), default_server=True)
-    return ListenerSpec("lbl-1", Protocol.HTTP, port, rules=(rule,), **extra)
+    return ListenerSpec("lbl-1", ListenerProtocol.HTTP, port, rules=(rule,), **extra)
 
 
 async def read_head(reader: asyncio.StreamReader) -> bytes:
@@ -113,7 +114,7 @@ def test_apply_rule_url_changed_remembered_route_forgotten_on_open_connection(lo
 
         def spec(url: str) -> ListenerSpec:
             rule = RuleSpec("loc-1", ("e.test",), url, (TargetSpec("127.0.0.1", target_port),), default_server=True)
-            return ListenerSpec("lbl-1", Protocol.HTTP, port, rules=(rule,), keepalive=True)
+            return ListenerSpec("lbl-1", ListenerProtocol.HTTP, port, rules=(rule,), keepalive=True)
 
         assert (await engine.apply(state(vip, spec("/a")))).ok
         reader, writer = await asyncio.open_connection(vip, port)
@@ -150,7 +151,7 @@ def test_apply_https_certificate_swapped_in_place_and_broken_one_refused(loop_ki
 
         def spec(cert) -> ListenerSpec:
             tls = TlsSpec((CertificateSpec("cert-1", cert.cert, cert.key),))
-            return ListenerSpec("lbl-1", Protocol.HTTPS, port, tls=tls)
+            return ListenerSpec("lbl-1", ListenerProtocol.HTTPS, port, tls=tls)
 
         assert (await engine.apply(state(vip, spec(pki.rsa)))).ok
         assert await served_cn() == "rsa.example.com"
@@ -158,7 +159,7 @@ def test_apply_https_certificate_swapped_in_place_and_broken_one_refused(loop_ki
         assert (await engine.apply(state(vip, spec(pki.ecdsa)))).ok
         assert await served_cn() == "ec.example.com"
         broken = CertificateSpec("cert-bad", pki.ecdsa.cert, pki.rsa.key)
-        result = await engine.apply(state(vip, ListenerSpec("lbl-1", Protocol.HTTPS, port, tls=TlsSpec((broken,)))))
+        result = await engine.apply(state(vip, ListenerSpec("lbl-1", ListenerProtocol.HTTPS, port, tls=TlsSpec((broken,)))))
         assert "cert-bad" in result.failed["lbl-1"].user_message
         assert pki.rsa.key not in result.failed["lbl-1"].user_message
         assert await served_cn() == "ec.example.com"
@@ -179,7 +180,7 @@ def test_health_rule_targets_reported_under_location_id(loop_kind):
         assert (await engine.apply(state(vip, http_spec(port, 9)))).ok
         health = engine.health("lb-test")
         assert [(h.listener_id, h.ip, h.port) for h in health] == [("loc-1", "127.0.0.1", 9)]
-        assert (await engine.apply(state(vip, ListenerSpec("lbl-1", Protocol.HTTP, port)))).ok
+        assert (await engine.apply(state(vip, ListenerSpec("lbl-1", ListenerProtocol.HTTP, port)))).ok
         assert engine.health("lb-test") == []
         await engine.close()
 

@@ -37,7 +37,7 @@ from gateway_support import (
 )
 from openclb.api import accounts, spec
 from openclb.obs.logs import JsonFormatter
-from openclb.services.handlers import build_handlers
+from openclb.resources import build_handlers
 
 MB = 1024 * 1024
 

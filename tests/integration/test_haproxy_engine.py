@@ -172,7 +172,8 @@ def test_render_cli_prints_haproxy_config_of_one_clb(haproxy_server, client):
 @pytest.mark.parametrize("already_running", [False, True])
 def test_apply_haproxy_bind_lost_race_blames_listener_and_serves_the_rest(tmp_path, already_running):
     """A port taken between the engine's probe and HAProxy's bind: that listener fails, the rest serve."""
-    from openclb.engine.desired import ListenerSpec, LoadBalancerState, Protocol
+    from openclb.protocols import ListenerProtocol
+    from openclb.engine.spec import ListenerSpec, LoadBalancerState
     from openclb.engine.haproxy import HaproxyEngine
 
     vip = unique_vip_pool().replace(".0/24", ".9")
@@ -185,9 +186,9 @@ def test_apply_haproxy_bind_lost_race_blames_listener_and_serves_the_rest(tmp_pa
         try:
             if already_running:
                 assert (await engine.apply(LoadBalancerState("lb-other", vip.replace(".9", ".8"), (
-                    ListenerSpec("lbl-warm", Protocol.TCP, warm),)))).ok
+                    ListenerSpec("lbl-warm", ListenerProtocol.TCP, warm),)))).ok
             result = await engine.apply(LoadBalancerState("lb-race", vip, (
-                ListenerSpec("lbl-free", Protocol.TCP, free), ListenerSpec("lbl-taken", Protocol.TCP, taken))))
+                ListenerSpec("lbl-free", ListenerProtocol.TCP, free), ListenerSpec("lbl-taken", ListenerProtocol.TCP, taken))))
             warm_served = accepts_tcp(vip.replace(".9", ".8"), warm) if already_running else True
             return result, accepts_tcp(vip, free), warm_served, "lbl-taken" in engine.render_config()
         finally:

@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from openclb.engine.desired import HealthCheckSpec, Protocol, TargetSpec
+from openclb.protocols import ListenerProtocol
+from openclb.engine.spec import HealthCheckSpec, TargetSpec
 from openclb.engine.embedded.health import HealthChecker
 from openclb.engine.embedded.health_sockets import ProbePoller
 
@@ -126,7 +127,7 @@ async def udp_backend(reply: bytes | None) -> tuple[asyncio.DatagramTransport, i
 
 
 async def verdict_for(
-    protocol: Protocol, port: int, check: HealthCheckSpec, expected: str
+    protocol: ListenerProtocol, port: int, check: HealthCheckSpec, expected: str
 ) -> None:
     checker = HealthChecker()
     await checker.start()
@@ -144,7 +145,7 @@ def test_health_checker_tcp_backend_stops_dead_then_returns_alive():
         checker = HealthChecker(on_change=lambda *change: changes.append(change))
         await checker.start()
         check = HealthCheckSpec(interval=0.3, timeout=0.3, healthy_threshold=3, unhealthy_threshold=2)
-        checker.set_listener("lbl-1", Protocol.TCP, (TargetSpec(HOST, port),), check)
+        checker.set_listener("lbl-1", ListenerProtocol.TCP, (TargetSpec(HOST, port),), check)
         await wait_until(lambda: detail_of(checker, "lbl-1", port) == "Alive", timeout=2)
 
         server.close()
@@ -168,7 +169,7 @@ def test_health_checker_never_up_target_dead_after_first_probe():
     async def scenario() -> None:
         holder, port = closed_port()
         try:
-            await verdict_for(Protocol.TCP, port, HealthCheckSpec(**FAST), "Dead")
+            await verdict_for(ListenerProtocol.TCP, port, HealthCheckSpec(**FAST), "Dead")
         finally:
             holder.close()
 
@@ -183,7 +184,7 @@ def test_health_checker_http_status_in_mask_alive_else_dead(status, mask, expect
     async def scenario() -> None:
         server, port, _ = await tcp_backend(http_reply(status))
         check = HealthCheckSpec(check_type="HTTP", http_code_mask=mask, **FAST)
-        await verdict_for(Protocol.TCP, port, check, expected)
+        await verdict_for(ListenerProtocol.TCP, port, check, expected)
         server.close()
 
     run(scenario)
@@ -202,7 +203,7 @@ def test_health_checker_http_sends_method_path_and_domain():
         server, port, _ = await tcp_backend(reply)
         check = HealthCheckSpec(check_type="HTTP", http_method="GET", http_path="/ready",
                                 http_domain="svc.example", **FAST)
-        await verdict_for(Protocol.TCP, port, check, "Alive")
+        await verdict_for(ListenerProtocol.TCP, port, check, "Alive")
         assert requests[0].startswith(b"GET /ready HTTP/1.1\r\nHost: svc.example\r\n")
         server.close()
 
@@ -240,7 +241,7 @@ def test_health_checker_https_status_over_tls_judged(tmp_path, status, expected)
     async def scenario() -> None:
         server, port, _ = await tcp_backend(http_reply(status), ssl_context=context)
         check = HealthCheckSpec(check_type="HTTPS", http_code_mask=2, **FAST)
-        await verdict_for(Protocol.HTTPS, port, check, expected)
+        await verdict_for(ListenerProtocol.HTTPS, port, check, expected)
         server.close()
 
     run(scenario)
@@ -268,7 +269,7 @@ def test_health_checker_custom_tcp_reply_prefix_judged(context_type, send, recv,
         server, port, _ = await tcp_backend(custom_reply(wanted, answer))
         check = HealthCheckSpec(check_type="CUSTOM", context_type=context_type,
                                 send_context=send, recv_context=recv, **FAST)
-        await verdict_for(Protocol.TCP, port, check, expected)
+        await verdict_for(ListenerProtocol.TCP, port, check, expected)
         server.close()
 
     run(scenario)
@@ -278,7 +279,7 @@ def test_health_checker_custom_tcp_empty_send_reads_banner():
     async def scenario() -> None:
         server, port, _ = await tcp_backend(lambda request: b"220 ready\r\n")
         check = HealthCheckSpec(check_type="CUSTOM", recv_context="220", **FAST)
-        await verdict_for(Protocol.TCP, port, check, "Alive")
+        await verdict_for(ListenerProtocol.TCP, port, check, "Alive")
         server.close()
 
     run(scenario)
@@ -300,7 +301,7 @@ def test_health_checker_custom_udp_reply_prefix_judged(context_type, send, recv,
         transport, port = await udp_backend(answer)
         check = HealthCheckSpec(check_type="CUSTOM", context_type=context_type,
                                 send_context=send, recv_context=recv, **FAST)
-        await verdict_for(Protocol.UDP, port, check, expected)
+        await verdict_for(ListenerProtocol.UDP, port, check, expected)
         transport.close()
 
     run(scenario)
@@ -311,7 +312,7 @@ def test_health_checker_custom_udp_port_unreachable_dead():
         transport, port = await udp_backend(None)
         transport.close()
         check = HealthCheckSpec(check_type="CUSTOM", send_context="hello", **{**FAST, "timeout": 5})
-        await verdict_for(Protocol.UDP, port, check, "Dead")
+        await verdict_for(ListenerProtocol.UDP, port, check, "Dead")
 
     run(scenario)
 
@@ -321,7 +322,7 @@ def test_health_checker_ping_loopback_alive():
         checker = HealthChecker()
         await checker.start()
         targets = (TargetSpec("127.0.0.1", 53), TargetSpec("127.0.0.9", 53), TargetSpec("127.0.0.9", 54))
-        checker.set_listener("lbl-udp", Protocol.UDP, targets, HealthCheckSpec(check_type="PING", **FAST))
+        checker.set_listener("lbl-udp", ListenerProtocol.UDP, targets, HealthCheckSpec(check_type="PING", **FAST))
         assert checker.probe_count == 2
         await wait_until(lambda: all(h.detail == "Alive" for h in checker.snapshot("lbl-udp")), timeout=3)
         await checker.close()
@@ -335,9 +336,9 @@ def test_health_checker_check_port_probes_it_not_target_port():
         holder, dead_port = closed_port()
         checker = HealthChecker()
         await checker.start()
-        checker.set_listener("lbl-a", Protocol.TCP, (TargetSpec(HOST, dead_port),),
+        checker.set_listener("lbl-a", ListenerProtocol.TCP, (TargetSpec(HOST, dead_port),),
                              HealthCheckSpec(check_port=live_port, **FAST))
-        checker.set_listener("lbl-b", Protocol.TCP, (TargetSpec(HOST, live_port),),
+        checker.set_listener("lbl-b", ListenerProtocol.TCP, (TargetSpec(HOST, live_port),),
                              HealthCheckSpec(check_port=dead_port, **FAST))
         await wait_until(lambda: detail_of(checker, "lbl-a", dead_port) == "Alive"
                          and detail_of(checker, "lbl-b", live_port) == "Dead", timeout=3)
@@ -356,7 +357,7 @@ def test_health_checker_same_check_two_listeners_one_probe_per_interval():
         # A check that sends data completes its handshake, so the backend counts each probe.
         check = HealthCheckSpec(interval=0.25, timeout=0.2, check_type="CUSTOM", send_context="ping")
         for listener_id in ("lbl-1", "lbl-2"):
-            checker.set_listener(listener_id, Protocol.TCP, (TargetSpec(HOST, port),), check)
+            checker.set_listener(listener_id, ListenerProtocol.TCP, (TargetSpec(HOST, port),), check)
         await asyncio.sleep(1.5)
         await checker.close()
         assert 4 <= stats["accepted"] <= 1.5 / 0.25 + 1
@@ -370,7 +371,7 @@ def test_health_checker_tcp_check_half_open_target_alive_application_never_accep
         server, port, stats = await tcp_backend()
         checker = HealthChecker()
         await checker.start()
-        checker.set_listener("lbl-1", Protocol.TCP, (TargetSpec(HOST, port),), HealthCheckSpec(**FAST))
+        checker.set_listener("lbl-1", ListenerProtocol.TCP, (TargetSpec(HOST, port),), HealthCheckSpec(**FAST))
         await wait_until(lambda: [h.detail for h in checker.snapshot("lbl-1")] == ["Alive"])
         await asyncio.sleep(0.3)
         assert stats["accepted"] == 0
@@ -386,7 +387,7 @@ def test_health_checker_removed_listener_stops_probing():
         checker = HealthChecker()
         await checker.start()
         counted = HealthCheckSpec(**FAST, check_type="CUSTOM", send_context="ping")
-        checker.set_listener("lbl-1", Protocol.TCP, (TargetSpec(HOST, port),), counted)
+        checker.set_listener("lbl-1", ListenerProtocol.TCP, (TargetSpec(HOST, port),), counted)
         await wait_until(lambda: stats["accepted"] >= 1)
         checker.remove_listener("lbl-1")
         await asyncio.sleep(0.1)
@@ -406,14 +407,14 @@ def test_health_checker_reapply_keeps_verdict_switch_off_close_on_probes_again()
         checker = HealthChecker()
         await checker.start()
         target = (TargetSpec(HOST, port),)
-        checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec(**FAST))
+        checker.set_listener("lbl-1", ListenerProtocol.TCP, target, HealthCheckSpec(**FAST))
         await wait_until(lambda: detail_of(checker, "lbl-1", port) == "Dead", timeout=3)
-        checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec(**FAST))
+        checker.set_listener("lbl-1", ListenerProtocol.TCP, target, HealthCheckSpec(**FAST))
         assert detail_of(checker, "lbl-1", port) == "Dead"
-        checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec(enabled=False, **FAST))
+        checker.set_listener("lbl-1", ListenerProtocol.TCP, target, HealthCheckSpec(enabled=False, **FAST))
         assert checker.is_healthy("lbl-1", HOST, port)
         assert detail_of(checker, "lbl-1", port) == "Close"
-        checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec(**FAST))
+        checker.set_listener("lbl-1", ListenerProtocol.TCP, target, HealthCheckSpec(**FAST))
         assert detail_of(checker, "lbl-1", port) == "Unknown"
         await wait_until(lambda: detail_of(checker, "lbl-1", port) == "Dead", timeout=3)
         await checker.close()
@@ -432,7 +433,7 @@ def test_health_checker_500_targets_all_judged_in_one_interval_without_tasks():
         tasks_before = len(asyncio.all_tasks())
         checker = HealthChecker()
         await checker.start()
-        checker.set_listener("lbl-big", Protocol.TCP, targets, HealthCheckSpec(interval=1, timeout=0.5))
+        checker.set_listener("lbl-big", ListenerProtocol.TCP, targets, HealthCheckSpec(interval=1, timeout=0.5))
         live = set(live_ports)
 
         def all_judged() -> bool:
@@ -513,13 +514,13 @@ def test_health_checker_every_socket_probe_kind_judged_on_both_loops(loop_kind):
         holder, dead_port = closed_port()
         checker = HealthChecker()
         await checker.start()
-        checker.set_listener("http", Protocol.TCP, (TargetSpec(HOST, http_port),),
+        checker.set_listener("http", ListenerProtocol.TCP, (TargetSpec(HOST, http_port),),
                              HealthCheckSpec(check_type="HTTP", http_code_mask=2, **FAST))
-        checker.set_listener("custom", Protocol.TCP, (TargetSpec(HOST, custom_port),),
+        checker.set_listener("custom", ListenerProtocol.TCP, (TargetSpec(HOST, custom_port),),
                              HealthCheckSpec(check_type="CUSTOM", send_context="PING", recv_context="+PONG", **FAST))
-        checker.set_listener("tcp", Protocol.TCP, (TargetSpec(HOST, plain_port), TargetSpec(HOST, dead_port)),
+        checker.set_listener("tcp", ListenerProtocol.TCP, (TargetSpec(HOST, plain_port), TargetSpec(HOST, dead_port)),
                              HealthCheckSpec(**FAST))
-        checker.set_listener("udp", Protocol.UDP, (TargetSpec(HOST, udp_port),),
+        checker.set_listener("udp", ListenerProtocol.UDP, (TargetSpec(HOST, udp_port),),
                              HealthCheckSpec(check_type="CUSTOM", send_context="hello", recv_context="world", **FAST))
         expected = {("http", http_port): "Alive", ("custom", custom_port): "Alive",
                     ("tcp", plain_port): "Alive", ("tcp", dead_port): "Dead", ("udp", udp_port): "Alive"}

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from embedded_support import LOOP_KINDS, run
-from openclb.engine.desired import ListenerSpec, Protocol, TargetSpec
+from openclb.protocols import ListenerProtocol
+from openclb.engine.spec import ListenerSpec, TargetSpec
 from openclb.engine.embedded.listener import ListenerCore, ListenerSettings, Sweeper
 
 TARGET = TargetSpec("127.0.0.1", 9)
@@ -37,7 +38,7 @@ class FakeConnection:
 
 
 def listener(settings: ListenerSettings, name: str = "lbl-1", **options) -> ListenerCore:
-    spec = ListenerSpec(name, Protocol.TCP, 10000, targets=(TARGET,), **options)
+    spec = ListenerSpec(name, ListenerProtocol.TCP, 10000, targets=(TARGET,), **options)
     return ListenerCore("lb-1", "127.0.0.1", spec, settings)
 
 
@@ -91,7 +92,7 @@ def test_needs_sweep_idle_listener_false_with_connection_or_pin_true():
 
 def test_needs_sweep_subclass_extending_sweep_always_unless_it_says_when():
     settings = ListenerSettings()
-    spec = ListenerSpec("lbl-1", Protocol.TCP, 10000)
+    spec = ListenerSpec("lbl-1", ListenerProtocol.TCP, 10000)
     assert ExtendsSweep("lb-1", "127.0.0.1", spec, settings).needs_sweep() is True
     assert ExtendsSweepAndSaysWhen("lb-1", "127.0.0.1", spec, settings).needs_sweep() is False
 
@@ -145,11 +146,11 @@ def test_sweeper_spec_update_moves_listener_to_its_new_interval(loop_kind):
         core = listener(settings)
         core.start_sweeping()
         assert settings.sweeper.interval_of(core) == 1.0
-        core.update(ListenerSpec("lbl-1", Protocol.TCP, 10000, targets=(TARGET,), idle_timeout=1))
+        core.update(ListenerSpec("lbl-1", ListenerProtocol.TCP, 10000, targets=(TARGET,), idle_timeout=1))
         assert settings.sweeper.interval_of(core) == 0.25
         core.stop_sweeping()
         assert settings.sweeper.interval_of(core) is None
-        core.update(ListenerSpec("lbl-1", Protocol.TCP, 10000, targets=(TARGET,)))
+        core.update(ListenerSpec("lbl-1", ListenerProtocol.TCP, 10000, targets=(TARGET,)))
         assert settings.sweeper.interval_of(core) is None
 
     run(loop_kind, main)
@@ -158,7 +159,7 @@ def test_sweeper_spec_update_moves_listener_to_its_new_interval(loop_kind):
 def test_sweeper_failing_listener_others_still_swept(loop_kind):
     async def main() -> None:
         settings = ListenerSettings()
-        failing = FailingSweep("lb-1", "127.0.0.1", ListenerSpec("lbl-f", Protocol.TCP, 10001), settings)
+        failing = FailingSweep("lb-1", "127.0.0.1", ListenerSpec("lbl-f", ListenerProtocol.TCP, 10001), settings)
         core = listener(settings)
         connection = with_connection(core)
         failing.start_sweeping()

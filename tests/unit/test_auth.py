@@ -21,7 +21,7 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.common.sign import Sign
 
-from openclb.api import errors
+from openclb import errors
 from openclb.api.auth import (
     Account,
     NonceReplayGuard,

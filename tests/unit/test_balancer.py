@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from openclb.engine.desired import Scheduler
+from openclb.engine.spec import Scheduler
 from openclb.engine.embedded import quic
 from openclb.engine.embedded.balancer import Balancer, SessionTable, TargetState, TokenBucket
 from openclb.engine.embedded.binding import bind_error

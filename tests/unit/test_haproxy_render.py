@@ -21,9 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from openclb.engine.desired import (
-    CertificateSpec, HealthCheckSpec, ListenerSpec, LoadBalancerState, Protocol, Scheduler, TargetSpec, TlsSpec,
-)
+from openclb.protocols import ListenerProtocol
+from openclb.engine.spec import CertificateSpec, HealthCheckSpec, ListenerSpec, LoadBalancerState, Scheduler, TargetSpec, TlsSpec
 from openclb.engine.haproxy import runtime
 from openclb.engine.haproxy.process import find_haproxy
 from openclb.engine.haproxy.render import RuntimePaths, render, served_by_haproxy, status_pattern
@@ -71,37 +70,37 @@ def _states() -> dict[str, list[LoadBalancerState]]:
                   ca_pem=_self_signed("rsa").cert_pem, verify_client="ON")
     return {
         "two_tcp_listeners": [LoadBalancerState("lb-golden01", VIP, (
-            ListenerSpec("lbl-wrr00001", Protocol.TCP, 7569, targets=_targets(10, 30), health_check=tcp_check),
-            ListenerSpec("lbl-empty001", Protocol.TCP, 7570),
+            ListenerSpec("lbl-wrr00001", ListenerProtocol.TCP, 7569, targets=_targets(10, 30), health_check=tcp_check),
+            ListenerSpec("lbl-empty001", ListenerProtocol.TCP, 7570),
         ))],
         "schedulers_and_persistence": [LoadBalancerState("lb-golden02", VIP, (
-            ListenerSpec("lbl-least001", Protocol.TCP, 8001, scheduler=Scheduler.LEAST_CONN, targets=_targets(10, 10)),
-            ListenerSpec("lbl-hash0001", Protocol.TCP, 8002, scheduler=Scheduler.IP_HASH, targets=_targets(10, 20)),
-            ListenerSpec("lbl-sticky01", Protocol.TCP, 8003, targets=_targets(10, 10), session_expire_time=30),
+            ListenerSpec("lbl-least001", ListenerProtocol.TCP, 8001, scheduler=Scheduler.LEAST_CONN, targets=_targets(10, 10)),
+            ListenerSpec("lbl-hash0001", ListenerProtocol.TCP, 8002, scheduler=Scheduler.IP_HASH, targets=_targets(10, 20)),
+            ListenerSpec("lbl-sticky01", ListenerProtocol.TCP, 8003, targets=_targets(10, 10), session_expire_time=30),
         ))],
         "health_checks": [LoadBalancerState("lb-golden03", VIP, (
-            ListenerSpec("lbl-http0001", Protocol.TCP, 8101, targets=_targets(10), health_check=http_check),
-            ListenerSpec("lbl-hex00001", Protocol.TCP, 8102, targets=_targets(10), health_check=hex_check),
-            ListenerSpec("lbl-off00001", Protocol.TCP, 8103, targets=_targets(10),
+            ListenerSpec("lbl-http0001", ListenerProtocol.TCP, 8101, targets=_targets(10), health_check=http_check),
+            ListenerSpec("lbl-hex00001", ListenerProtocol.TCP, 8102, targets=_targets(10), health_check=hex_check),
+            ListenerSpec("lbl-off00001", ListenerProtocol.TCP, 8103, targets=_targets(10),
                          health_check=HealthCheckSpec(enabled=False)),
         ))],
         "limits_and_ranges": [LoadBalancerState("lb-golden04", VIP, (
-            ListenerSpec("lbl-limit001", Protocol.TCP, 8201, targets=_targets(10, 0), max_conn=100, max_cps=50,
+            ListenerSpec("lbl-limit001", ListenerProtocol.TCP, 8201, targets=_targets(10, 0), max_conn=100, max_cps=50,
                          idle_timeout=60),
-            ListenerSpec("lbl-range001", Protocol.TCP, 9000, end_port=9009,
+            ListenerSpec("lbl-range001", ListenerProtocol.TCP, 9000, end_port=9009,
                          targets=(TargetSpec("10.0.0.1", 9100), TargetSpec("10.0.0.2", 8990))),
         ))],
         "tcp_ssl": [LoadBalancerState("lb-golden05", VIP, (
-            ListenerSpec("lbl-tls00001", Protocol.TCP_SSL, 443, targets=_targets(10), tls=pki, proxy_protocol=True),
+            ListenerSpec("lbl-tls00001", ListenerProtocol.TCP_SSL, 443, targets=_targets(10), tls=pki, proxy_protocol=True),
         ))],
         "several_load_balancers_and_delegated": [
             LoadBalancerState("lb-golden07", "127.1.0.7", (
-                ListenerSpec("lbl-udp00001", Protocol.UDP, 53, targets=_targets(10)),
-                ListenerSpec("lbl-tcp00007", Protocol.TCP, 80, targets=_targets(10)),
+                ListenerSpec("lbl-udp00001", ListenerProtocol.UDP, 53, targets=_targets(10)),
+                ListenerSpec("lbl-tcp00007", ListenerProtocol.TCP, 80, targets=_targets(10)),
             )),
             LoadBalancerState("lb-golden06", "127.1.0.6", (
-                ListenerSpec("lbl-http0006", Protocol.HTTP, 80),
-                ListenerSpec("lbl-tcp00006", Protocol.TCP, 80, targets=_targets(10)),
+                ListenerSpec("lbl-http0006", ListenerProtocol.HTTP, 80),
+                ListenerSpec("lbl-tcp00006", ListenerProtocol.TCP, 80, targets=_targets(10)),
             )),
         ],
     }
@@ -146,7 +145,7 @@ def test_render_same_states_twice_identical_text():
 
 def test_render_http_check_path_with_quote_cannot_add_directive():
     check = HealthCheckSpec(check_type="HTTP", http_path="/a' \n    option httpclose '", http_domain="d")
-    state = LoadBalancerState("lb-q", VIP, (ListenerSpec("lbl-q", Protocol.TCP, 1, targets=_targets(10),
+    state = LoadBalancerState("lb-q", VIP, (ListenerSpec("lbl-q", ListenerProtocol.TCP, 1, targets=_targets(10),
                                                          health_check=check),))
     text = render([state], RuntimePaths(Path("/x"), STATS)).text
     assert "uri '/a'\\'' %0A    option httpclose '\\''' ver" in text
@@ -155,10 +154,10 @@ def test_render_http_check_path_with_quote_cannot_add_directive():
 
 def test_served_by_haproxy_tcp_and_keyed_tcp_ssl_only():
     tls = TlsSpec(certificates=(_self_signed("rsa"),))
-    assert served_by_haproxy(ListenerSpec("a", Protocol.TCP, 1))
-    assert served_by_haproxy(ListenerSpec("b", Protocol.TCP_SSL, 1, tls=tls))
-    assert not served_by_haproxy(ListenerSpec("c", Protocol.TCP_SSL, 1))
-    for protocol in (Protocol.UDP, Protocol.QUIC, Protocol.HTTP, Protocol.HTTPS):
+    assert served_by_haproxy(ListenerSpec("a", ListenerProtocol.TCP, 1))
+    assert served_by_haproxy(ListenerSpec("b", ListenerProtocol.TCP_SSL, 1, tls=tls))
+    assert not served_by_haproxy(ListenerSpec("c", ListenerProtocol.TCP_SSL, 1))
+    for protocol in (ListenerProtocol.UDP, ListenerProtocol.QUIC, ListenerProtocol.HTTP, ListenerProtocol.HTTPS):
         assert not served_by_haproxy(ListenerSpec("d", protocol, 1, tls=tls))
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from openclb.engine.desired import HealthCheckSpec, Protocol, TargetSpec
+from openclb.protocols import ListenerProtocol
+from openclb.engine.spec import HealthCheckSpec, TargetSpec
 from openclb.engine.embedded.health import HealthChecker, HealthState, Verdict
 from openclb.engine.embedded.health_probes import (
     HttpStatusCheck,
@@ -136,7 +137,7 @@ def test_health_state_switch_on_when_alive_keeps_verdict():
 def test_health_checker_switch_off_reports_close_healthy_without_probes():
     checker = HealthChecker()
     check = HealthCheckSpec(enabled=False)
-    checker.set_listener("lbl-1", Protocol.TCP, (TargetSpec("10.0.0.1", 80),), check)
+    checker.set_listener("lbl-1", ListenerProtocol.TCP, (TargetSpec("10.0.0.1", 80),), check)
     [health] = checker.snapshot("lbl-1")
     assert (health.healthy, health.detail) == (True, "Close")
     assert checker.is_healthy("lbl-1", "10.0.0.1", 80) is True
@@ -150,8 +151,8 @@ def test_health_checker_unknown_listener_serves():
 def test_health_checker_same_target_two_listeners_one_probe():
     checker = HealthChecker()
     target = (TargetSpec("10.0.0.1", 80),)
-    checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec())
-    checker.set_listener("lbl-2", Protocol.TCP, target, HealthCheckSpec())
+    checker.set_listener("lbl-1", ListenerProtocol.TCP, target, HealthCheckSpec())
+    checker.set_listener("lbl-2", ListenerProtocol.TCP, target, HealthCheckSpec())
     assert checker.probe_count == 1
     checker.remove_listener("lbl-1")
     assert checker.probe_count == 1
@@ -162,9 +163,9 @@ def test_health_checker_same_target_two_listeners_one_probe():
 def test_health_checker_set_listener_again_same_probe_kept():
     checker = HealthChecker()
     target = (TargetSpec("10.0.0.1", 80),)
-    checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec())
-    checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec(interval=7))
-    checker.set_listener("lbl-1", Protocol.TCP, target, HealthCheckSpec(interval=7))
+    checker.set_listener("lbl-1", ListenerProtocol.TCP, target, HealthCheckSpec())
+    checker.set_listener("lbl-1", ListenerProtocol.TCP, target, HealthCheckSpec(interval=7))
+    checker.set_listener("lbl-1", ListenerProtocol.TCP, target, HealthCheckSpec(interval=7))
     assert checker.probe_count == 1
     assert [h.detail for h in checker.snapshot("lbl-1")] == ["Unknown"]
 
@@ -172,40 +173,40 @@ def test_health_checker_set_listener_again_same_probe_kept():
 def test_health_checker_deregistered_target_dropped_from_snapshot():
     checker = HealthChecker()
     both = (TargetSpec("10.0.0.1", 80), TargetSpec("10.0.0.2", 80))
-    checker.set_listener("lbl-1", Protocol.TCP, both, HealthCheckSpec())
-    checker.set_listener("lbl-1", Protocol.TCP, both[:1], HealthCheckSpec())
+    checker.set_listener("lbl-1", ListenerProtocol.TCP, both, HealthCheckSpec())
+    checker.set_listener("lbl-1", ListenerProtocol.TCP, both[:1], HealthCheckSpec())
     assert [h.ip for h in checker.snapshot("lbl-1")] == ["10.0.0.1"]
     assert checker.probe_count == 1
 
 
 def test_probe_spec_udp_default_ping_shared_across_ports():
     check = HealthCheckSpec()
-    first = probe_spec_for(Protocol.UDP, TargetSpec("10.0.0.1", 53), check)
-    second = probe_spec_for(Protocol.UDP, TargetSpec("10.0.0.1", 54), check)
+    first = probe_spec_for(ListenerProtocol.UDP, TargetSpec("10.0.0.1", 53), check)
+    second = probe_spec_for(ListenerProtocol.UDP, TargetSpec("10.0.0.1", 54), check)
     assert first.kind is ProbeKind.PING
     assert first == second
 
 
 def test_probe_spec_check_port_overrides_target_port():
-    spec = probe_spec_for(Protocol.TCP, TargetSpec("10.0.0.1", 80), HealthCheckSpec(check_port=8080))
+    spec = probe_spec_for(ListenerProtocol.TCP, TargetSpec("10.0.0.1", 80), HealthCheckSpec(check_port=8080))
     assert spec.port == 8080
 
 
 def test_probe_spec_check_port_minus_one_uses_target_port():
-    spec = probe_spec_for(Protocol.TCP, TargetSpec("10.0.0.1", 80), HealthCheckSpec(check_port=-1))
+    spec = probe_spec_for(ListenerProtocol.TCP, TargetSpec("10.0.0.1", 80), HealthCheckSpec(check_port=-1))
     assert spec.port == 80
 
 
 @pytest.mark.parametrize(
     ("protocol", "check_type", "kind"),
     [
-        (Protocol.TCP, "TCP", ProbeKind.TCP),
-        (Protocol.TCP_SSL, "HTTP", ProbeKind.HTTP),
-        (Protocol.HTTPS, "HTTPS", ProbeKind.HTTPS),
-        (Protocol.TCP, "CUSTOM", ProbeKind.CUSTOM_TCP),
-        (Protocol.UDP, "CUSTOM", ProbeKind.CUSTOM_UDP),
-        (Protocol.QUIC, "TCP", ProbeKind.PING),
-        (Protocol.HTTP, "GRPC", ProbeKind.TCP),
+        (ListenerProtocol.TCP, "TCP", ProbeKind.TCP),
+        (ListenerProtocol.TCP_SSL, "HTTP", ProbeKind.HTTP),
+        (ListenerProtocol.HTTPS, "HTTPS", ProbeKind.HTTPS),
+        (ListenerProtocol.TCP, "CUSTOM", ProbeKind.CUSTOM_TCP),
+        (ListenerProtocol.UDP, "CUSTOM", ProbeKind.CUSTOM_UDP),
+        (ListenerProtocol.QUIC, "TCP", ProbeKind.PING),
+        (ListenerProtocol.HTTP, "GRPC", ProbeKind.TCP),
     ],
 )
 def test_probe_spec_check_type_maps_to_kind(protocol, check_type, kind):
@@ -215,7 +216,7 @@ def test_probe_spec_check_type_maps_to_kind(protocol, check_type, kind):
 
 def test_probe_spec_custom_hex_decoded():
     check = HealthCheckSpec(check_type="CUSTOM", context_type="HEX", send_context="0A0B", recv_context="FF")
-    spec = probe_spec_for(Protocol.UDP, TargetSpec("10.0.0.1", 53), check)
+    spec = probe_spec_for(ListenerProtocol.UDP, TargetSpec("10.0.0.1", 53), check)
     assert (spec.payload, spec.expect) == (b"\x0a\x0b", b"\xff")
 
 
@@ -273,7 +274,7 @@ def test_prefix_check_short_reply_then_close_fails():
 
 
 def test_reply_check_custom_tcp_empty_expect_none():
-    spec = probe_spec_for(Protocol.TCP, TargetSpec("10.0.0.1", 80), HealthCheckSpec(check_type="CUSTOM"))
+    spec = probe_spec_for(ListenerProtocol.TCP, TargetSpec("10.0.0.1", 80), HealthCheckSpec(check_type="CUSTOM"))
     assert reply_check_for(spec) is None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from openclb.engine.desired import RedirectSpec, RuleSpec, TargetSpec
+from openclb.engine.spec import RedirectSpec, RuleSpec, TargetSpec
 from openclb.engine.embedded.http_listener import DEFAULT_COOKIE_NAME, RuleState
 from openclb.engine.embedded.http_headers import cookie_value, forward_request, forward_response_head
 from openclb.engine.embedded.listener import ListenerSettings

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from openclb.api import codegen, errors, spec
+from openclb import errors
+from openclb.api import codegen, spec
 from openclb.api import types as generated
 
 API_JSON = importlib.resources.files("tccli") / codegen.SPEC_RESOURCE

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from tencentcloud.clb.v20180317 import clb_client, models
 from tencentcloud.common import credential
 
-from openclb.api import errors, spec
+from openclb import errors
+from openclb.api import spec
 from openclb.api.validate import COMMON_PARAMETERS, params_from_flat, validate_params, validate_response
 
 SDK_REQUESTS = {

@@ -19,7 +19,7 @@ import hashlib
 import math
 from collections.abc import Callable, Collection, Iterable
 
-from openclb.engine.desired import Scheduler
+from openclb.engine.spec import Scheduler
 
 
 class TargetState:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import socket
 
-from openclb.engine.base import EngineError
+from openclb.engine.contract import EngineError
 
 
 class BindFailure(Exception):

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from openclb.engine.base import ApplyResult, EngineError, TargetHealth
-from openclb.engine.desired import ListenerSpec, LoadBalancerState, Protocol
+from openclb.engine.contract import ApplyResult, EngineError, TargetHealth
+from openclb.protocols import ListenerProtocol
+from openclb.engine.spec import ListenerSpec, LoadBalancerState
 from openclb.engine.embedded.health import HealthChecker
 from openclb.engine.embedded.binding import BindFailure, bind_datagram_sockets, bind_stream_sockets
 from openclb.engine.embedded.http_listener import HttpListener, UpstreamPool
@@ -62,7 +63,7 @@ class EmbeddedEngine:
         *,
         health_checker: HealthChecker | None = None,
         health_view: HealthView | None = None,
-        stream_handlers: Mapping[Protocol, StreamHandler] | None = None,
+        stream_handlers: Mapping[ListenerProtocol, StreamHandler] | None = None,
         max_ports_per_listener: int = 1000,
         max_udp_flows: int = 10_000,
         quic_short_cid_length: int = 8,
@@ -84,7 +85,7 @@ class EmbeddedEngine:
             quic_short_cid_length=quic_short_cid_length,
             sweeper=Sweeper(),
         )
-        self._stream_handlers: dict[Protocol, StreamHandler] = dict(stream_handlers or {})
+        self._stream_handlers: dict[ListenerProtocol, StreamHandler] = dict(stream_handlers or {})
         self._max_ports = max_ports_per_listener
         self._pool_size = upstream_pool_size
         self._pool_idle = upstream_idle_seconds
@@ -194,7 +195,7 @@ class EmbeddedEngine:
     def _stream_listener(self, state: LoadBalancerState, spec: ListenerSpec) -> StreamListener:
         """The listener object for a TCP-class spec; certificates are loaded here, before any bind."""
         try:
-            if spec.protocol in (Protocol.HTTP, Protocol.HTTPS):
+            if spec.protocol in (ListenerProtocol.HTTP, ListenerProtocol.HTTPS):
                 handler = self._stream_handlers.get(spec.protocol, HttpSession)
                 return HttpListener(state.load_balancer_id, state.vip, spec, self._settings, handler,
                                     pool=UpstreamPool(self._pool_size, self._pool_idle))

@@ -45,8 +45,9 @@ from collections.abc import Callable
 from enum import StrEnum
 from functools import partial
 
-from openclb.engine.base import TargetHealth
-from openclb.engine.desired import HealthCheckSpec, Protocol, TargetSpec
+from openclb.engine.contract import TargetHealth
+from openclb.protocols import ListenerProtocol
+from openclb.engine.spec import HealthCheckSpec, TargetSpec
 from openclb.engine.embedded.health_probes import ProbeKind, ProbeSpec, probe_spec_for
 from openclb.engine.embedded.health_sockets import (
     Attempt,
@@ -211,7 +212,7 @@ class HealthChecker:
     def set_listener(
         self,
         listener_id: str,
-        protocol: Protocol,
+        protocol: ListenerProtocol,
         targets: tuple[TargetSpec, ...],
         check: HealthCheckSpec,
     ) -> None:

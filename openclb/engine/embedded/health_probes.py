@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol as TypingProtocol
 
-from openclb.engine.desired import HealthCheckSpec, Protocol, TargetSpec
+from openclb.protocols import ListenerProtocol
+from openclb.engine.spec import HealthCheckSpec, TargetSpec
 
 _MAX_STATUS_LINE = 4096
 _ICMP_ECHO_REPLY = 0
@@ -96,7 +97,7 @@ def http_request(check: HealthCheckSpec, ip: str) -> bytes:
     )
 
 
-def probe_kind_for(protocol: Protocol, check_type: str) -> ProbeKind:
+def probe_kind_for(protocol: ListenerProtocol, check_type: str) -> ProbeKind:
     """Which probe a listener's CheckType means; UDP listeners know only PING and CUSTOM."""
     check_type = check_type.upper()
     if protocol.is_datagram:
@@ -109,7 +110,7 @@ def probe_kind_for(protocol: Protocol, check_type: str) -> ProbeKind:
     }.get(check_type, ProbeKind.TCP)
 
 
-def probe_spec_for(protocol: Protocol, target: TargetSpec, check: HealthCheckSpec) -> ProbeSpec:
+def probe_spec_for(protocol: ListenerProtocol, target: TargetSpec, check: HealthCheckSpec) -> ProbeSpec:
     """The probe that checks ``target`` for a listener of ``protocol`` with ``check``."""
     kind = probe_kind_for(protocol, check.check_type)
     port = target.port if check.check_port in (None, -1) else check.check_port

@@ -26,7 +26,7 @@ import hashlib
 import ssl
 from collections.abc import Sequence
 
-from openclb.engine.desired import ListenerSpec, RuleSpec
+from openclb.engine.spec import ListenerSpec, RuleSpec
 from openclb.engine.embedded.balancer import Balancer, TargetState
 from openclb.engine.embedded.listener import ListenerSettings
 from openclb.engine.embedded.routing import Router, normalize_host, split_target

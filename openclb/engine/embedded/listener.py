@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from openclb.engine.desired import ListenerSpec
+from openclb.engine.spec import ListenerSpec
 from openclb.engine.embedded.balancer import Balancer, SessionTable, TargetState, TokenBucket
 
 log = logging.getLogger("openclb.engine.listener")

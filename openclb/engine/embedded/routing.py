@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 from urllib.parse import unquote
 
-from openclb.engine.desired import RedirectSpec, RuleSpec
+from openclb.engine.spec import RedirectSpec, RuleSpec
 
 V = TypeVar("V")
 

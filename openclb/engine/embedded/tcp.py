@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from openclb.engine.desired import ListenerSpec
+from openclb.engine.spec import ListenerSpec
 from openclb.engine.embedded.balancer import TargetState
 from openclb.engine.embedded.listener import ListenerCore, ListenerSettings
 from openclb.engine.embedded.tls import HANDSHAKE_TIMEOUT, TlsTerminator, terminates_tls

@@ -30,7 +30,8 @@ import ssl
 import tempfile
 from collections.abc import Iterable
 
-from openclb.engine.desired import ListenerSpec, Protocol, TlsSpec
+from openclb.protocols import ListenerProtocol
+from openclb.engine.spec import ListenerSpec, TlsSpec
 from openclb.engine.embedded.routing import DomainTable, normalize_host
 
 HANDSHAKE_TIMEOUT = 10.0
@@ -96,7 +97,7 @@ def backend_context() -> ssl.SSLContext:
 
 def terminates_tls(spec: ListenerSpec) -> bool:
     """Whether a listener's sockets speak TLS: HTTPS always, TCP_SSL unless SSL is switched off."""
-    return spec.protocol is Protocol.HTTPS or (spec.protocol is Protocol.TCP_SSL and spec.tls is not None)
+    return spec.protocol is ListenerProtocol.HTTPS or (spec.protocol is ListenerProtocol.TCP_SSL and spec.tls is not None)
 
 
 class TlsTerminator:
@@ -114,7 +115,7 @@ class TlsTerminator:
     def configure(self, spec: ListenerSpec) -> None:
         """Serve ``spec``'s certificates from the next handshake on; raises TlsConfigError
         (changing nothing) when one cannot be loaded."""
-        if spec.protocol is Protocol.HTTPS and spec.sni:
+        if spec.protocol is ListenerProtocol.HTTPS and spec.sni:
             pairs = [(domain, rule.tls) for rule in _sni_order(spec) for domain in rule.domains if rule.tls]
             wanted = [tls for _, tls in pairs]
         else:

@@ -26,7 +26,7 @@ import socket
 import time
 from functools import partial
 
-from openclb.engine.desired import ListenerSpec
+from openclb.engine.spec import ListenerSpec
 from openclb.engine.embedded import quic
 from openclb.engine.embedded.balancer import TargetState
 from openclb.engine.embedded.listener import ListenerCore, ListenerSettings

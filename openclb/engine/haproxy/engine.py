@@ -37,8 +37,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from openclb.engine.base import ApplyResult, EngineError, TargetHealth
-from openclb.engine.desired import ListenerSpec, LoadBalancerState
+from openclb.engine.contract import ApplyResult, EngineError, TargetHealth
+from openclb.engine.spec import ListenerSpec, LoadBalancerState
 from openclb.engine.embedded.binding import BindFailure, bind_stream_sockets
 from openclb.engine.embedded.engine import EmbeddedEngine
 from openclb.engine.haproxy import runtime

@@ -50,7 +50,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from openclb.engine.desired import HealthCheckSpec, ListenerSpec, LoadBalancerState, Protocol, Scheduler, TargetSpec
+from openclb.protocols import ListenerProtocol
+from openclb.engine.spec import HealthCheckSpec, ListenerSpec, LoadBalancerState, Scheduler, TargetSpec
 
 HEADER = "# Rendered by openclb from the desired state of every CLB. Do not edit: every change overwrites it.\n"
 CONNECT_TIMEOUT_SECONDS = 5
@@ -98,9 +99,9 @@ def served_by_haproxy(spec: ListenerSpec) -> bool:
     protocols HAProxy 2.6 cannot balance; HTTP/HTTPS listeners carry forwarding rules whose
     matching precedence (nginx's) and redirects the embedded engine implements.
     """
-    if spec.protocol is Protocol.TCP:
+    if spec.protocol is ListenerProtocol.TCP:
         return True
-    if spec.protocol is Protocol.TCP_SSL:
+    if spec.protocol is ListenerProtocol.TCP_SSL:
         return spec.tls is not None and any(c.key_pem for c in spec.tls.certificates)
     return False
 
@@ -175,7 +176,7 @@ def _address(ip: str, port: str) -> str:
 
 
 def _tls_options(spec: ListenerSpec, paths: RuntimePaths, files: dict[Path, str]) -> str:
-    if spec.protocol is not Protocol.TCP_SSL or spec.tls is None:
+    if spec.protocol is not ListenerProtocol.TCP_SSL or spec.tls is None:
         return ""
     options = " ssl"
     usable = [c for c in spec.tls.certificates if c.key_pem]

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from openclb.api import errors
+from openclb import errors
 from openclb.domain.models import Listener, ProvisioningState, TaskKind
-from openclb.services import ids, listener_rules, views
-from openclb.services.certificates import CertificatePlan
-from openclb.services.clock import sortable_now
-from openclb.services.context import RequestContext
-from openclb.services.deps import Services
-from openclb.services.load_balancers import found_load_balancer, require_load_balancer
+from openclb.resources.listeners import checks as listener_rules
+from openclb.resources.shared import ids, views
+from openclb.resources.certificates.checks import CertificatePlan
+from openclb.resources.shared.clock import sortable_now
+from openclb.context import RequestContext
+from openclb.resources.shared.services import Services
+from openclb.resources.load_balancers.actions import found_load_balancer, require_load_balancer
 from openclb.store.store import PortTaken, QuotaReached
 
 _STRUCTURAL = ("load_balancer_id", "ports", "protocol", "listener_names", "end_port", "full_end_ports",

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from openclb.api import errors
-from openclb.services import views
-from openclb.services.certificates import CertificatePlan
-from openclb.services.context import RequestContext
-from openclb.services.deps import Services
+from openclb import errors
+from openclb.resources.shared import views
+from openclb.resources.certificates.checks import CertificatePlan
+from openclb.context import RequestContext
+from openclb.resources.shared.services import Services
 from openclb.domain.models import TaskKind
 
 

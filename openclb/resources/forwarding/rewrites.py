@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from openclb.api import errors
+from openclb import errors
 from openclb.domain.models import Listener, ProvisioningState, Rule, TaskKind
-from openclb.services import ids, rules as value_rules
-from openclb.services.clock import sortable_now
-from openclb.services.context import RequestContext
-from openclb.services.deps import Services
-from openclb.services.forwarding_rules import write_rules
-from openclb.services.load_balancers import require_load_balancer
-from openclb.services.targets import require_listener
-from openclb.services.views import rule_output
+from openclb.resources.shared import checks as value_rules, ids
+from openclb.resources.shared.clock import sortable_now
+from openclb.context import RequestContext
+from openclb.resources.shared.services import Services
+from openclb.resources.forwarding.actions import write_rules
+from openclb.resources.load_balancers.actions import require_load_balancer
+from openclb.resources.targets.actions import require_listener
+from openclb.resources.shared.views import rule_output
 from openclb.store.store import PortTaken
 
 REWRITE_CODES = (301, 302, 307)

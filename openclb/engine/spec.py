@@ -11,19 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-
-class Protocol(StrEnum):
-    TCP = "TCP"
-    UDP = "UDP"
-    HTTP = "HTTP"
-    HTTPS = "HTTPS"
-    TCP_SSL = "TCP_SSL"
-    QUIC = "QUIC"
-
-    @property
-    def is_datagram(self) -> bool:
-        """UDP and QUIC listen on UDP sockets; the others on TCP sockets."""
-        return self in (Protocol.UDP, Protocol.QUIC)
+from openclb.protocols import ListenerProtocol
 
 
 class Scheduler(StrEnum):
@@ -128,7 +116,7 @@ class ListenerSpec:
     """One listener as it must serve: its port (or port range), protocol and real servers."""
 
     listener_id: str
-    protocol: Protocol
+    protocol: ListenerProtocol
     port: int
     end_port: int = 0
     scheduler: Scheduler = Scheduler.WRR

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from openclb.api import errors
+from openclb import errors
 from openclb.domain.models import Listener
-from openclb.services import rules
-from openclb.services.certificates import CertificatePlan
+from openclb.resources.shared import checks as rules
+from openclb.resources.certificates.checks import CertificatePlan
 
 TCP_UDP = ("TCP", "UDP")
 L7 = ("HTTP", "HTTPS")

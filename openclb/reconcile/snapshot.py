@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from openclb.domain.models import Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target
-from openclb.engine.desired import (
-    CertificateSpec, HealthCheckSpec, ListenerSpec, LoadBalancerState, Protocol, RedirectSpec, RuleSpec, Scheduler,
-    TargetSpec, TlsSpec,
-)
+from openclb.protocols import ListenerProtocol
+from openclb.engine.spec import CertificateSpec, HealthCheckSpec, ListenerSpec, LoadBalancerState, RedirectSpec, RuleSpec, Scheduler, TargetSpec, TlsSpec
 
 _HEALTH_FIELDS = {
     "health_switch": ("enabled", bool),
@@ -126,7 +124,7 @@ def listener_spec(
     tls = None if settings.get("ssl_close_switch") else tls_spec(settings.get("certificate"), certificates or {})
     return ListenerSpec(
         listener_id=listener.id,
-        protocol=Protocol(listener.protocol),
+        protocol=ListenerProtocol(listener.protocol),
         port=listener.port,
         end_port=listener.end_port,
         scheduler=Scheduler(settings.get("scheduler") or "WRR"),

@@ -12,13 +12,13 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
-from openclb.api import errors
+from openclb import errors
 from openclb.domain.models import Listener, Target, TaskKind
-from openclb.services import rules, views
-from openclb.services.clock import sortable_now
-from openclb.services.context import RequestContext
-from openclb.services.deps import Services
-from openclb.services.load_balancers import require_load_balancer
+from openclb.resources.shared import checks as rules, views
+from openclb.resources.shared.clock import sortable_now
+from openclb.context import RequestContext
+from openclb.resources.shared.services import Services
+from openclb.resources.load_balancers.actions import require_load_balancer
 from openclb.store.store import QuotaReached
 
 MAX_TARGETS_PER_CALL = 20

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from openclb.engine.desired import LoadBalancerState
+from openclb.engine.spec import LoadBalancerState
 
 
 @dataclass(frozen=True)

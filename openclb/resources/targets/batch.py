@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from openclb.api import errors
+from openclb import errors
 from openclb.domain.models import Listener, Target
-from openclb.services import rules
-from openclb.services.context import RequestContext
-from openclb.services.deps import Services
-from openclb.services.load_balancers import require_load_balancer
-from openclb.services.targets import build_target, check_no_duplicates, write_targets
+from openclb.resources.shared import checks as rules
+from openclb.context import RequestContext
+from openclb.resources.shared.services import Services
+from openclb.resources.load_balancers.actions import require_load_balancer
+from openclb.resources.targets.actions import build_target, check_no_duplicates, write_targets
 
 MAX_BATCH_TARGETS = 500
 

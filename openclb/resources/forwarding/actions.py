@@ -13,15 +13,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from openclb.api import errors
+from openclb import errors
 from openclb.domain.models import Listener, Rule, TaskKind
-from openclb.services import ids, l7_rules
-from openclb.services.certificates import CertificatePlan
-from openclb.services.clock import sortable_now
-from openclb.services.context import RequestContext
-from openclb.services.deps import Services
-from openclb.services.load_balancers import require_load_balancer
-from openclb.services.targets import require_listener
+from openclb.resources.forwarding import checks as l7_rules
+from openclb.resources.shared import ids
+from openclb.resources.certificates.checks import CertificatePlan
+from openclb.resources.shared.clock import sortable_now
+from openclb.context import RequestContext
+from openclb.resources.shared.services import Services
+from openclb.resources.load_balancers.actions import require_load_balancer
+from openclb.resources.targets.actions import require_listener
 from openclb.store.store import QuotaReached
 
 _RULE_SETTINGS = ("session_expire_time", "health_check", "scheduler", "forward_type", "target_type",

@@ -13,12 +13,12 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from openclb.api import errors
+from openclb import errors
 from openclb.domain.models import LoadBalancer, ProvisioningState, Task, TaskKind
-from openclb.services import ids, rules, views
-from openclb.services.clock import sortable_now
-from openclb.services.context import RequestContext
-from openclb.services.deps import Services
+from openclb.resources.shared import checks as rules, ids, views
+from openclb.resources.shared.clock import sortable_now
+from openclb.context import RequestContext
+from openclb.resources.shared.services import Services
 from openclb.store.store import VipTaken
 
 _SETTINGS_KEPT = (

@@ -21,12 +21,12 @@ from functools import partial
 from typing import Any
 
 from openclb.domain.models import Listener, LoadBalancer, ProvisioningState, Task, TaskStatus
-from openclb.engine.base import Engine
-from openclb.engine.desired import LoadBalancerState
+from openclb.engine.contract import Engine
+from openclb.engine.spec import LoadBalancerState
 from openclb.store.store import Store
-from openclb.tasks.desired import certificate_ids, load_balancer_state
+from openclb.reconcile.snapshot import certificate_ids, load_balancer_state
 
-log = logging.getLogger("openclb.tasks")
+log = logging.getLogger("openclb.reconcile")
 
 
 class TaskWorker:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from openclb.api import errors
+from openclb import errors
 
 L4_PROTOCOLS = frozenset({"TCP", "UDP", "TCP_SSL", "QUIC"})
 LISTENER_PROTOCOLS = ("TCP", "UDP", "HTTP", "HTTPS", "TCP_SSL", "QUIC")

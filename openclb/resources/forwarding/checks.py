@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from openclb.api import errors
+from openclb import errors
 from openclb.domain.models import Rule
-from openclb.services import rules
+from openclb.resources.shared import checks as rules
 
 _DOMAIN = re.compile(r"^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?$")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from openclb.api import errors
-from openclb.services import views
-from openclb.services.context import RequestContext
-from openclb.services.deps import Services
+from openclb import errors
+from openclb.resources.shared import views
+from openclb.context import RequestContext
+from openclb.resources.shared.services import Services
 
 
 async def describe_task_status(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from functools import partial
 
-from openclb.services import (
-    batch_targets, certificate_actions, details, forwarding_rules, listeners, load_balancers, rewrites, targets,
-    task_status,
-)
-from openclb.services.context import Handler
-from openclb.services.deps import Services
+from openclb.resources.certificates import actions as certificate_actions
+from openclb.resources.forwarding import actions as forwarding_rules, rewrites
+from openclb.resources.listeners import actions as listeners
+from openclb.resources.load_balancers import actions as load_balancers, details
+from openclb.resources.targets import actions as targets, batch as batch_targets
+from openclb.resources.tasks import actions as task_status
+from openclb.context import Handler
+from openclb.resources.shared.services import Services
 
 _ACTIONS = {
     "CreateLoadBalancer": load_balancers.create_load_balancer,

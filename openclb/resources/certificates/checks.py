@@ -16,10 +16,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from openclb.api import errors
+from openclb import errors
 from openclb.domain.models import Certificate
-from openclb.services import ids
-from openclb.services.clock import sortable_now
+from openclb.resources.shared import ids
+from openclb.resources.shared.clock import sortable_now
 
 
 def _load_cert(pem: str, wire: str) -> x509.Certificate:

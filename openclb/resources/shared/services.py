@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from openclb.api import errors
+from openclb import errors
 from openclb.config import Settings
 from openclb.domain.models import Task, TaskKind, TaskStatus
-from openclb.services.clock import sortable_now
-from openclb.services.context import RequestContext
+from openclb.resources.shared.clock import sortable_now
+from openclb.context import RequestContext
 from openclb.store import store as store_module
 from openclb.store.store import Store
-from openclb.tasks.worker import TaskWorker
+from openclb.reconcile.worker import TaskWorker
 
 TASK_GRACE_SECONDS = 1.0
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from openclb.api import errors
+from openclb import errors
 from openclb.domain.models import Listener, LoadBalancer, ProvisioningState, Target
-from openclb.services import rules, views
-from openclb.services.context import RequestContext
-from openclb.services.deps import Services
+from openclb.resources.shared import checks as rules, views
+from openclb.context import RequestContext
+from openclb.resources.shared.services import Services
 
 
 def _filter_matches(lb: LoadBalancer, targets: list[Target], name: str, values: list[str]) -> bool:

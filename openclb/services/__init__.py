@@ -1,1 +1,0 @@
-"""One module per resource: the action handlers, their rules and views."""
