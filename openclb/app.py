@@ -21,6 +21,7 @@ from openclb.obs import metrics
 from openclb.engine.contract import Engine
 from openclb.engine.embedded.engine import EmbeddedEngine
 from openclb.engine.embedded.health import HealthChecker
+from openclb.resources.desired_state import desired_state
 from openclb.resources.shared.clock import sortable_now
 from openclb.resources.shared.services import Services
 from openclb.resources import build_handlers
@@ -67,7 +68,7 @@ class OpenClb:
         self.executor = ThreadPoolExecutor(max_workers=1 if self.store.is_sqlite else 4, thread_name_prefix="store")
         self.engine = build_engine(settings)
         await self.engine.start()
-        self.worker = TaskWorker(self.store, self.engine, self.executor, sortable_now)
+        self.worker = TaskWorker(self.store, self.engine, self.executor, sortable_now, desired_state)
         await self.worker.start()
         services = Services(self.store, self.worker, settings, self.executor)
         limiter = RateLimiter(settings.rate_limit_default, settings.rate_limits)

@@ -113,7 +113,8 @@ def _render(args: argparse.Namespace) -> int:
     from openclb.engine.haproxy.engine import HaproxyEngine
     from openclb.engine.haproxy.render import served_by_haproxy
     from openclb.store.store import Store
-    from openclb.reconcile.snapshot import certificate_ids, load_balancer_state
+    from openclb.reconcile.snapshot import read_snapshot
+    from openclb.resources.desired_state import desired_state
 
     settings = load_settings(data_dir=Path(args.data_dir), store_url=args.store)
     store = Store(settings.effective_store_url)
@@ -122,10 +123,7 @@ def _render(args: argparse.Namespace) -> int:
         if lb is None:
             print(f"no load balancer {args.load_balancer_id} in {store.url.split('@')[-1]}", file=sys.stderr)
             return 1
-        listeners = store.listeners_of(lb.id)
-        rules = store.rules_of(lb.id)
-        certificates = store.certificates_by_id(certificate_ids(listeners, rules))
-        state = load_balancer_state(lb, listeners, store.targets_of(lb.id), rules, certificates)
+        state = desired_state(read_snapshot(store, lb))
     finally:
         store.close()
     print(HaproxyEngine(settings.data_dir / "haproxy").render_config([state]), end="")

@@ -76,7 +76,6 @@ class Listener:
     created_at: str
     settings: dict[str, Any] = field(default_factory=dict)
     pending_task_id: str | None = None
-    previous_settings: dict[str, Any] | None = None
 
     @property
     def ports(self) -> range:

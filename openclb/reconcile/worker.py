@@ -1,10 +1,16 @@
 """The worker: claims running tasks, reconciles their CLBs through the engine, settles them.
 
-A task is one committed row with Status 2. The worker builds the full desired state of every
-CLB the task touches from the store, hands it to the engine and waits for its answer. Then,
-in one transaction, the task's rows become ACTIVE (or are rolled back, for listeners the
-engine could not serve) and the task gets Status 0 or 1 with a message. A rollback is
-applied to the engine again, so a batch that failed on one port leaves no port of it bound.
+A task is one committed row with Status 2 plus the before-images of what its write changed
+(``store/transitions.py``). The worker builds the full desired state of every CLB the task
+touches from the store, hands it to the engine and waits for its answer. If the engine could
+not serve a listener whose rows (or ports, rules, targets) this task changed, the task fails
+with the engine's user message and its changes are undone; the undone state is applied to
+the engine again, so the store and the data plane agree on the last state that worked.
+Otherwise the task's pending rows become ACTIVE and it gets Status 0.
+
+A store that cannot be reached (a PostgreSQL outage, a restart of the database) never leaves
+a task half-settled: every store step of a task is retried with a growing pause until it
+succeeds or the worker stops, and a task still running at stop is resumed by the next start.
 
 At start the worker first applies every CLB's state (rebinding everything after a restart,
 clean or kill -9) and then resumes every task that was still running: the store is the
@@ -20,25 +26,45 @@ from concurrent.futures import Executor
 from functools import partial
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from openclb.domain.models import Listener, LoadBalancer, ProvisioningState, Task, TaskStatus
 from openclb.engine.contract import Engine
 from openclb.engine.spec import LoadBalancerState
+from openclb.reconcile.snapshot import Snapshot, read_snapshot
 from openclb.store.store import Store
-from openclb.reconcile.snapshot import certificate_ids, load_balancer_state
 
 log = logging.getLogger("openclb.reconcile")
 
+DesiredState = Callable[[Snapshot], LoadBalancerState]
+STORE_RETRY_FIRST = 0.05
+STORE_RETRY_MAX = 2.0
+
 
 class TaskWorker:
-    def __init__(self, store: Store, engine: Engine, executor: Executor, now: Callable[[], str]) -> None:
+    def __init__(
+        self, store: Store, engine: Engine, executor: Executor, now: Callable[[], str], desired_state: DesiredState
+    ) -> None:
         self._store = store
         self._engine = engine
         self._executor = executor
         self._now = now
+        self._desired_state = desired_state
         self._running: dict[str, asyncio.Task] = {}
 
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
+
+    async def _db_until_done(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A store step that must happen: retried while the database cannot be reached."""
+        pause = STORE_RETRY_FIRST
+        while True:
+            try:
+                return await self._db(fn, *args)
+            except DBAPIError as exc:
+                log.warning("store unavailable, retrying in %.2fs: %s", pause, type(exc.orig).__name__)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, STORE_RETRY_MAX)
 
     async def start(self) -> None:
         for lb in await self._db(self._store.all_load_balancers):
@@ -52,12 +78,7 @@ class TaskWorker:
 
     async def _desired(self, lb: LoadBalancer, listeners: list[Listener] | None = None) -> LoadBalancerState:
         """The full desired state of one CLB, read from the store."""
-        if listeners is None:
-            listeners = await self._db(self._store.listeners_of, lb.id)
-        targets = await self._db(self._store.targets_of, lb.id)
-        rules = await self._db(self._store.rules_of, lb.id)
-        certificates = await self._db(self._store.certificates_by_id, certificate_ids(listeners, rules))
-        return load_balancer_state(lb, listeners, targets, rules, certificates)
+        return self._desired_state(await self._db_until_done(read_snapshot, self._store, lb, listeners))
 
     def submit(self, task: Task) -> asyncio.Task:
         """Start carrying out a committed task; the returned asyncio task ends when it is settled."""
@@ -85,36 +106,37 @@ class TaskWorker:
 
     async def _carry_out(self, task: Task) -> None:
         try:
-            failed, message = await self._reconcile(task)
+            message = await self._reconcile(task)
         except Exception as exc:  # a bug must fail the task, not leave it running forever
             log.exception("task %s crashed", task.id)
-            failed, message = {}, f"Internal error while applying the change: {type(exc).__name__}."
-        await self._db(self._store.finish_task, task, failed, message, self._now())
-        if failed:
-            await self._reconcile(task)
-        status = TaskStatus.FAILED if failed or message else TaskStatus.SUCCEEDED
+            message = f"Internal error while applying the change: {type(exc).__name__}."
+        status = await self._db_until_done(self._store.settle_task, task, message, self._now())
+        if status is TaskStatus.FAILED:
+            await self._reapply(task)
         log.info("task settled", extra={"task_id": task.id, "kind": str(task.kind), "status": int(status)})
 
-    async def _reconcile(self, task: Task) -> tuple[dict[str, str], str | None]:
-        """Apply every touched CLB; returns this task's failed listeners and the message.
-
-        A task's listener changes are atomic: when one listener fails, every listener the
-        task touched is reported failed, so the whole batch is rolled back.
-        """
-        failed: dict[str, str] = {}
+    async def _reconcile(self, task: Task) -> str | None:
+        """Apply every touched CLB; the failure message of this task's listeners, if any failed."""
+        changed = await self._db_until_done(self._store.changed_listener_ids, task.id)
         messages: list[str] = []
         for lb_id in task.lb_ids:
-            lb = await self._db(self._store.get_load_balancer_any, lb_id)
+            lb = await self._db_until_done(self._store.get_load_balancer_any, lb_id)
             if lb is None:
                 continue
             if lb.state is ProvisioningState.PENDING_DELETE:
                 await self._engine.remove(lb_id)
                 continue
-            listeners = await self._db(self._store.listeners_of, lb_id)
-            result = await self._engine.apply(await self._desired(lb, listeners))
-            mine = {l.id for l in listeners if l.pending_task_id == task.id}
-            reasons = [err.user_message for lid, err in result.failed.items() if lid in mine]
-            if reasons:
-                failed.update({lid: reasons[0] for lid in mine})
-                messages.extend(reasons)
-        return failed, "; ".join(messages) if messages else None
+            result = await self._engine.apply(await self._desired(lb))
+            for listener_id, error in result.failed.items():
+                if listener_id in changed:
+                    messages.append(error.user_message)
+                else:
+                    log.warning("listener %s is not served: %s", listener_id, error.operator_message)
+        return "; ".join(dict.fromkeys(messages)) if messages else None
+
+    async def _reapply(self, task: Task) -> None:
+        """After a rollback: the engine serves the restored state of every CLB of the task."""
+        for lb_id in task.lb_ids:
+            lb = await self._db_until_done(self._store.get_load_balancer_any, lb_id)
+            if lb is not None and lb.state is not ProvisioningState.PENDING_DELETE:
+                await self._engine.apply(await self._desired(lb))

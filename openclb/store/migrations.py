@@ -1,6 +1,7 @@
 """Schema migrations: an ordered list, each applied once, recorded in ``schema_version``.
 
-Migration 1 creates the whole schema of ``schema.py``. Later migrations append steps
+Migration 1 creates the whole schema of ``schema.py`` (as it is now: later steps check
+before they change). Later migrations append steps
 (``ALTER TABLE`` and the like); an existing database is never recreated.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, inspect, select, text
 
 from openclb.store import schema
 
@@ -17,7 +18,14 @@ def _create_initial_schema(conn: Connection) -> None:
     schema.metadata.create_all(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_initial_schema]
+def _task_changes_replace_previous_settings(conn: Connection) -> None:
+    """Rollback moves from ``listeners.previous_settings`` to per-task before-images."""
+    schema.task_changes.create(conn, checkfirst=True)
+    if "previous_settings" in {c["name"] for c in inspect(conn).get_columns("listeners")}:
+        conn.execute(text("ALTER TABLE listeners DROP COLUMN previous_settings"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_initial_schema, _task_changes_replace_previous_settings]
 
 
 def migrate(conn: Connection) -> int:

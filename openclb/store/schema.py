@@ -8,6 +8,9 @@ the database itself enforces, so concurrent requests cannot both win:
 - ``load_balancers.vip`` is unique: a VIP is a real address on this host, across accounts.
 - ``load_balancers.busy_task_id`` is set and cleared only by test-and-set updates: one
   running task per CLB.
+- ``task_changes`` holds, per running task, the before-image of every row its write changed
+  (``store/transitions.py``), so a task the engine refuses is rolled back row by row; the
+  entries go when the task settles.
 """
 
 from __future__ import annotations
@@ -57,7 +60,6 @@ listeners = Table(
     Column("pending_task_id", String(64)),
     Column("created_at", String(32), nullable=False),
     Column("settings", JSON, nullable=False),
-    Column("previous_settings", JSON),
     Index("ix_listener_lb", "lb_id"),
 )
 
@@ -130,4 +132,16 @@ certificates = Table(
     Column("not_after", String(32), nullable=False),
     Column("created_at", String(32), nullable=False),
     Index("ix_cert_app", "app_id"),
+)
+
+task_changes = Table(
+    "task_changes",
+    metadata,
+    Column("task_id", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("table_name", String(32), nullable=False),
+    Column("change", String(8), nullable=False),
+    Column("row_key", JSON, nullable=False),
+    Column("before", JSON),
+    Column("listener_id", String(32)),
 )

@@ -19,6 +19,7 @@ from conftest import (
     REGION, SECRET_ID, SECRET_KEY, drop_pg_schema, free_port, pg_schema_url, sdk_client, unique_vip_pool,
 )
 from openclb.domain.models import Listener, ProvisioningState, Scope, Task, TaskKind, TaskStatus
+from openclb.resources.listeners.queries import add_listeners
 from openclb.store.store import Store
 from clb_support import accepts_tcp, create_clb_with_vip as create_clb, task_status
 
@@ -101,7 +102,7 @@ def test_create_listener_task_unfinished_at_crash_finishes_after_restart(serve_p
                 "2026-01-01 00:00:00.000000")
     listener = Listener("lbl-crashed1", lb.app_id, REGION, lb_id, "TCP", 7903, 0, "crashed",
                         ProvisioningState.PENDING_CREATE, "2026-01-01 00:00:00.000000", {}, task.id)
-    store.add_listeners(Scope(lb.app_id, REGION), lb_id, [listener], task, quota=50)
+    add_listeners(store, Scope(lb.app_id, REGION), lb_id, [listener], task, quota=50)
     store.close()
 
     serve_process.start()

@@ -14,6 +14,8 @@ from conftest import drop_pg_schema, pg_schema_url
 from openclb.domain.models import (
     Listener, LoadBalancer, ProvisioningState, Rule, Scope, Target, Task, TaskKind, TaskStatus,
 )
+from openclb.resources.listeners.queries import add_listeners, mark_listeners_deleted
+from openclb.resources.targets.queries import change_targets
 from openclb.store.store import Store
 
 SCOPE = Scope(1250000000, "ap-guangzhou")
@@ -61,13 +63,13 @@ def _created(store: Store) -> tuple[LoadBalancer, list[Listener], Rule]:
     """One settled CLB with a TCP and an HTTP listener (one rule), then the TCP one marked for deletion."""
     lb = _load_balancer()
     store.insert_load_balancers([lb], _task("task-create", TaskKind.CREATE_LOAD_BALANCER))
-    store.finish_task(_task("task-create"), [], None, "2024-05-01 10:00:01")
+    store.settle_task(_task("task-create"), None, "2024-05-01 10:00:01")
     tcp, http = _listener("lbl-tcp00001", 7001), _listener("lbl-http0001", 8080, "HTTP")
     rule = Rule("loc-rule0001", SCOPE.app_id, SCOPE.region, LB_ID, http.id, ("a.example", "b.example"), "/api",
                 "2024-05-01 10:00:02.000000", {"scheduler": "WRR"})
-    store.add_listeners(SCOPE, LB_ID, [tcp, http], _task("task-listeners"), quota=50, rules=[rule])
-    store.finish_task(_task("task-listeners"), [], None, "2024-05-01 10:00:03")
-    store.mark_listeners_deleted(SCOPE, LB_ID, [tcp.id], _task("task-delete"))
+    add_listeners(store, SCOPE, LB_ID, [tcp, http], _task("task-listeners"), quota=50, rules=[rule])
+    store.settle_task(_task("task-listeners"), None, "2024-05-01 10:00:03")
+    mark_listeners_deleted(store, SCOPE, LB_ID, [tcp.id], _task("task-delete"))
     return lb, [tcp, http], rule
 
 
@@ -81,7 +83,7 @@ def test_load_balancer_listeners_reads_clb_live_listeners_and_rules_with_domain_
     assert found.state is ProvisioningState.ACTIVE and found.delete_protect is False
     settled_http = Listener(**{**vars(http), "state": ProvisioningState.ACTIVE, "pending_task_id": None})
     assert live == [settled_http]
-    assert live[0].state is ProvisioningState.ACTIVE and live[0].previous_settings is None
+    assert live[0].state is ProvisioningState.ACTIVE
     assert rules == [rule] and rules[0].domains == ("a.example", "b.example")
     assert store.list_listeners(SCOPE, LB_ID) == live
     assert [l.id for l in store.list_listeners(SCOPE, LB_ID, include_deleting=True)] == [tcp.id, http.id]
@@ -99,10 +101,10 @@ def test_load_balancer_listeners_unknown_clb_or_other_scope_reads_nothing(store)
 
 def test_store_reads_tasks_targets_and_counts_back_as_written(store):
     lb, (_, http), _ = _created(store)
-    store.finish_task(_task("task-delete"), [], None, "2024-05-01 10:00:04")
+    store.settle_task(_task("task-delete"), None, "2024-05-01 10:00:04")
     target = Target(http.id, "10.0.0.7", 80, LB_ID, weight=20, location_id="loc-rule0001",
                     registered_at="2024-05-01 10:00:04.000000")
-    store.change_targets(SCOPE, LB_ID, [target], [], _task("task-targets"), per_listener_limit=10)
+    change_targets(store, SCOPE, LB_ID, [target], [], _task("task-targets"), per_listener_limit=10)
 
     task = store.get_task(SCOPE, "task-targets")
     assert task == _task("task-targets") and task.status is TaskStatus.RUNNING and task.lb_ids == (LB_ID,)

@@ -98,9 +98,13 @@ def http_request(check: HealthCheckSpec, ip: str) -> bytes:
 
 
 def probe_kind_for(protocol: ListenerProtocol, check_type: str) -> ProbeKind:
-    """Which probe a listener's CheckType means; UDP listeners know only PING and CUSTOM."""
+    """Which probe a listener's CheckType means; UDP listeners know only PING and CUSTOM.
+
+    QUIC listeners take TCP and HTTP checks (the HealthCheck document), probed over TCP on
+    the target's port like a TCP listener's.
+    """
     check_type = check_type.upper()
-    if protocol.is_datagram:
+    if protocol is ListenerProtocol.UDP:
         return ProbeKind.CUSTOM_UDP if check_type == "CUSTOM" else ProbeKind.PING
     return {
         "HTTP": ProbeKind.HTTP,

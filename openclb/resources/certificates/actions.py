@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from openclb import errors
-from openclb.resources.shared import views
+from openclb.resources.load_balancers import views
+from openclb.resources.certificates import queries
 from openclb.resources.certificates.checks import CertificatePlan
 from openclb.context import RequestContext
 from openclb.resources.shared.services import Services
-from openclb.domain.models import TaskKind
+from openclb.domain.models import Scope, TaskKind
 
 
 def _uses(certificate: dict | None, cert_id: str) -> bool:
@@ -48,7 +49,7 @@ async def replace_cert_for_load_balancers(services: Services, ctx: RequestContex
         new["cert_id"] = new["cert_ca_id"]
     else:
         new = {"cert_id": (await services.db(plan.server, replacement, "Certificate."))[0]}
-    listener_settings, rule_settings, lb_ids = {}, {}, []
+    listener_settings, rule_settings, lb_scopes = {}, {}, {}
     for listener, rules in await services.read(services.store.certificate_users, ctx.app_id):
         touched = False
         if _uses(listener.settings.get("certificate"), old_id):
@@ -59,11 +60,11 @@ async def replace_cert_for_load_balancers(services: Services, ctx: RequestContex
             if _uses(rule.settings.get("certificate"), old_id):
                 rule_settings[rule.id] = {**rule.settings, "certificate": _swapped(rule.settings["certificate"], old_id, new)}
                 touched = True
-        if touched and listener.lb_id not in lb_ids:
-            lb_ids.append(listener.lb_id)
+        if touched:
+            lb_scopes.setdefault(listener.lb_id, Scope(listener.app_id, listener.region))
     await services.start_task(
-        ctx, TaskKind.RECONCILE_LISTENERS, lb_ids,
-        lambda task: services.store.replace_certificate(ctx.app_id, listener_settings, rule_settings, lb_ids, task,
+        ctx, TaskKind.RECONCILE_LISTENERS, list(lb_scopes),
+        lambda task: queries.replace_certificate(services.store, ctx.app_id, listener_settings, rule_settings, lb_scopes, task,
                                                         plan.uploads),
     )
     return {}

@@ -15,7 +15,9 @@ from typing import Any
 
 from openclb import errors
 from openclb.domain.models import Listener, Rule, TaskKind
-from openclb.resources.forwarding import checks as l7_rules
+from openclb.resources.forwarding import checks as l7_rules, queries
+from openclb.resources.forwarding.settings import REQUEST_MEMBERS, RuleSettings
+from openclb.resources.listeners.settings import ListenerSettings
 from openclb.resources.shared import ids
 from openclb.resources.certificates.checks import CertificatePlan
 from openclb.resources.shared.clock import sortable_now
@@ -23,10 +25,8 @@ from openclb.context import RequestContext
 from openclb.resources.shared.services import Services
 from openclb.resources.load_balancers.actions import require_load_balancer
 from openclb.resources.targets.actions import require_listener
-from openclb.store.store import QuotaReached
+from openclb.store.transitions import QuotaReached
 
-_RULE_SETTINGS = ("session_expire_time", "health_check", "scheduler", "forward_type", "target_type",
-                  "trpc_callee", "trpc_func", "quic", "cookie_name", "http2", "oauth")
 
 
 async def l7_listener(services: Services, ctx: RequestContext, params: dict[str, Any]) -> tuple[Listener, list[Rule]]:
@@ -48,7 +48,7 @@ async def write_rules(
     try:
         await services.start_task(
             ctx, TaskKind.RECONCILE_RULES, [listener.lb_id],
-            lambda task: services.store.change_rules(ctx.scope, listener.lb_id, upserts, removals, task, uploads, limit),
+            lambda task: queries.change_rules(services.store, ctx.scope, listener.lb_id, upserts, removals, task, uploads, limit),
         )
     except QuotaReached as exc:
         raise errors.LimitExceeded(f"A listener may have at most {limit} forwarding rules.") from exc
@@ -57,7 +57,7 @@ async def write_rules(
 def _domain_certificate(plan: CertificatePlan, item: dict[str, Any], listener: Listener, wire: str) -> dict | None:
     """SNI listeners carry a certificate per domain; other listeners refuse one on a rule."""
     given = item.get("certificate") is not None or item.get("multi_cert_info") is not None
-    sni = listener.protocol == "HTTPS" and listener.settings.get("sni_switch") == 1
+    sni = listener.protocol == "HTTPS" and ListenerSettings.of(listener).sni_switch == 1
     if given and not sni:
         raise errors.InvalidParameterValue(f"`{wire}Certificate` applies only to HTTPS listeners with SNI on.")
     if item.get("certificate") is not None and item.get("multi_cert_info") is not None:
@@ -75,12 +75,12 @@ def _new_rules(plan: CertificatePlan, ctx: RequestContext, listener: Listener, e
     for index, item in enumerate(items):
         wire = f"Rules.{index}."
         domains = l7_rules.check_rule_input(item, listener.protocol, wire)
-        settings = {k: item[k] for k in _RULE_SETTINGS if item.get(k) is not None}
+        settings = RuleSettings.from_request(item).to_stored()
         domain_rule = next((r for r in [*existing, *made] if set(r.domains) & set(domains)), None)
         certificate = _domain_certificate(plan, item, listener, wire)
         if certificate is None and domain_rule is not None:
             certificate = domain_rule.settings.get("certificate")
-        if certificate is None and listener.protocol == "HTTPS" and listener.settings.get("sni_switch") == 1:
+        if certificate is None and listener.protocol == "HTTPS" and ListenerSettings.of(listener).sni_switch == 1:
             raise errors.MissingParameter(f"An SNI listener needs a certificate for the domain of `{wire}`.")
         if certificate is not None:
             settings["certificate"] = certificate
@@ -147,13 +147,10 @@ def _find_rule(rules: list[Rule], location_id: str) -> Rule:
 async def modify_rule(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     listener, rules = await l7_listener(services, ctx, params)
     rule = _find_rule(rules, params["location_id"])
-    changes = {k: params[k] for k in _RULE_SETTINGS if params.get(k) is not None}
-    if "health_check" in changes:
-        changes["health_check"] = {**(rule.settings.get("health_check") or {}), **changes["health_check"]}
+    settings = RuleSettings.of(rule).merged({k: params[k] for k in REQUEST_MEMBERS if params.get(k) is not None})
     url = params.get("url") or rule.url
-    l7_rules.check_rule_input({**rule.settings, **changes, "url": url, "domains": list(rule.domains)},
-                              listener.protocol, "")
-    updated = Rule(**{**rule.__dict__, "url": url, "settings": {**rule.settings, **changes}})
+    l7_rules.check_rule_input({**settings.to_stored(), "url": url, "domains": list(rule.domains)}, listener.protocol, "")
+    updated = Rule(**{**rule.__dict__, "url": url, "settings": settings.to_stored()})
     l7_rules.check_unique_rules([updated, *(r for r in rules if r.id != rule.id)])
     await write_rules(services, ctx, listener, [updated])
     return {}

@@ -15,6 +15,7 @@ from typing import Any
 from openclb import errors
 from openclb.domain.models import Rule
 from openclb.resources.shared import checks as rules
+from openclb.resources.shared.health_check import HealthCheck
 
 _DOMAIN = re.compile(r"^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?$")
 
@@ -46,28 +47,6 @@ def check_url(url: str, wire: str) -> None:
         raise errors.InvalidParameterValue(f"`{wire}Url` must start with `/`, `=/` or `~`.")
 
 
-def check_rule_health_check(hc: dict[str, Any] | None, protocol: str, wire: str) -> None:
-    """Rule health checks: HTTP (HTTPS on HTTPS listeners, GRPC) with the listener ranges."""
-    if hc is None:
-        return
-    rules.check_range(f"{wire}HealthCheck.HealthSwitch", hc.get("health_switch"), 0, 1)
-    rules.check_range(f"{wire}HealthCheck.TimeOut", hc.get("time_out"), 2, 60)
-    rules.check_range(f"{wire}HealthCheck.IntervalTime", hc.get("interval_time"), 2, 300)
-    rules.check_range(f"{wire}HealthCheck.HealthNum", hc.get("health_num"), 2, 10)
-    rules.check_range(f"{wire}HealthCheck.UnHealthNum", hc.get("un_health_num"), 2, 10)
-    rules.check_range(f"{wire}HealthCheck.HttpCode", hc.get("http_code"), 1, 31)
-    if hc.get("time_out", 2) >= hc.get("interval_time", 5):
-        raise errors.InvalidParameterValue("HealthCheck.TimeOut must be less than HealthCheck.IntervalTime.")
-    if hc.get("check_type") is not None:
-        allowed = ("HTTP", "HTTPS", "GRPC") if protocol == "HTTPS" else ("HTTP", "GRPC")
-        rules.check_enum(f"{wire}HealthCheck.CheckType", hc["check_type"], allowed)
-    if hc.get("http_check_method") is not None:
-        rules.check_enum(f"{wire}HealthCheck.HttpCheckMethod", hc["http_check_method"].upper(), ("HEAD", "GET"))
-    path = hc.get("http_check_path")
-    if path is not None and (not path.startswith("/") or len(path) > 200):
-        raise errors.InvalidParameterValue(f"`{wire}HealthCheck.HttpCheckPath` must start with `/` (≤200 chars).")
-
-
 def check_rule_input(item: dict[str, Any], protocol: str, wire: str) -> list[str]:
     """Every RuleInput rule; returns the rule's domains (Domain XOR Domains)."""
     domain, domains = item.get("domain"), item.get("domains")
@@ -93,7 +72,8 @@ def check_rule_input(item: dict[str, Any], protocol: str, wire: str) -> list[str
     for name, wire_name in (("http2", "Http2"), ("quic", "Quic")):
         if item.get(name) and protocol != "HTTPS":
             raise errors.InvalidParameterValue(f"`{wire}{wire_name}` applies only to HTTPS listeners.")
-    check_rule_health_check(item.get("health_check"), protocol, wire)
+    if item.get("health_check") is not None:
+        HealthCheck.from_stored(item["health_check"]).check_for_rule(protocol, wire)
     return names
 
 

@@ -19,8 +19,9 @@ from openclb.resources.shared.services import Services
 from openclb.resources.forwarding.actions import write_rules
 from openclb.resources.load_balancers.actions import require_load_balancer
 from openclb.resources.targets.actions import require_listener
-from openclb.resources.shared.views import rule_output
-from openclb.store.store import PortTaken
+from openclb.resources.forwarding.views import rule_output
+from openclb.resources.listeners.queries import add_listeners
+from openclb.store.transitions import PortTaken
 
 REWRITE_CODES = (301, 302, 307)
 
@@ -130,7 +131,7 @@ async def auto_rewrite(services: Services, ctx: RequestContext, params: dict[str
     try:
         await services.start_task(
             ctx, TaskKind.RECONCILE_LISTENERS, [lb.id],
-            lambda task: services.store.add_listeners(ctx.scope, lb.id, [listener], task,
+            lambda task: add_listeners(services.store, ctx.scope, lb.id, [listener], task,
                                                       services.settings.quotas.listeners_per_clb, (), new_rules),
         )
     except PortTaken as exc:

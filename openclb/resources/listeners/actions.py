@@ -9,36 +9,29 @@ and settles the task.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from openclb import errors
 from openclb.domain.models import Listener, ProvisioningState, TaskKind
 from openclb.resources.listeners import checks as listener_rules
-from openclb.resources.shared import ids, views
+from openclb.resources.listeners import queries, views
+from openclb.resources.listeners.settings import ListenerSettings
+from openclb.resources.shared import ids
 from openclb.resources.certificates.checks import CertificatePlan
 from openclb.resources.shared.clock import sortable_now
 from openclb.context import RequestContext
 from openclb.resources.shared.services import Services
 from openclb.resources.load_balancers.actions import found_load_balancer, require_load_balancer
-from openclb.store.store import PortTaken, QuotaReached
-
-_STRUCTURAL = ("load_balancer_id", "ports", "protocol", "listener_names", "end_port", "full_end_ports",
-               "certificate", "multi_cert_info", "listener_id", "listener_name")
-
-
-def _plain_settings(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in params.items() if k not in _STRUCTURAL and v is not None}
-
+from openclb.store.transitions import PortTaken, QuotaReached
 
 async def create_listener(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
     protocol, ports = params["protocol"], params["ports"]
     end_port = listener_rules.check_create_listener(params, services.settings.max_port_range)
     plan = CertificatePlan(ctx.app_id, services.store.get_certificate)
-    settings = _plain_settings(params)
     certificate = await services.db(listener_rules.resolve_certificate, plan, params, protocol)
-    if certificate is not None:
-        settings["certificate"] = certificate
+    settings = replace(ListenerSettings.from_request(params), certificate=certificate).to_stored()
     names = params.get("listener_names") or [""] * len(ports)
     created = sortable_now()
     listeners = [
@@ -53,7 +46,7 @@ async def create_listener(services: Services, ctx: RequestContext, params: dict[
     try:
         await services.start_task(
             ctx, TaskKind.RECONCILE_LISTENERS, [lb.id],
-            lambda task: services.store.add_listeners(ctx.scope, lb.id, listeners, task, quota, plan.uploads),
+            lambda task: queries.add_listeners(services.store, ctx.scope, lb.id, listeners, task, quota, plan.uploads),
         )
     except PortTaken as exc:
         raise errors.InvalidParameterPortCheckFailed(
@@ -106,17 +99,17 @@ async def _require_listeners(
 async def modify_listener(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
     (listener,) = await _require_listeners(services, ctx, lb.id, [params["listener_id"]])
-    settings = listener_rules.merged_settings(listener, _plain_settings(params))
+    current = ListenerSettings.of(listener)
+    settings = current.merged(current.changes_in(params))
     listener_rules.check_modify_listener(listener, params, settings)
     plan = CertificatePlan(ctx.app_id, services.store.get_certificate)
     if params.get("certificate") is not None or params.get("multi_cert_info") is not None:
-        settings["certificate"] = await services.db(
-            listener_rules.resolve_certificate, plan, params, listener.protocol, settings.get("sni_switch")
-        )
+        certificate = await services.db(listener_rules.resolve_certificate, plan, params, listener.protocol)
+        settings = replace(settings, certificate=certificate)
     name = params.get("listener_name", listener.name)
     await services.start_task(
         ctx, TaskKind.RECONCILE_LISTENERS, [lb.id],
-        lambda task: services.store.change_listener(ctx.scope, listener, name, settings, task, plan.uploads),
+        lambda task: queries.change_listener(services.store, ctx.scope, listener, name, settings.to_stored(), task, plan.uploads),
     )
     return {}
 
@@ -126,7 +119,7 @@ async def delete_listener(services: Services, ctx: RequestContext, params: dict[
     await _require_listeners(services, ctx, lb.id, [params["listener_id"]])
     await services.start_task(
         ctx, TaskKind.RECONCILE_LISTENERS, [lb.id],
-        lambda task: services.store.mark_listeners_deleted(ctx.scope, lb.id, [params["listener_id"]], task),
+        lambda task: queries.mark_listeners_deleted(services.store, ctx.scope, lb.id, [params["listener_id"]], task),
     )
     return {}
 
@@ -144,6 +137,6 @@ async def delete_load_balancer_listeners(
         listener_ids = [l.id for l in await services.read(services.store.list_listeners, ctx.scope, lb.id)]
     await services.start_task(
         ctx, TaskKind.RECONCILE_LISTENERS, [lb.id],
-        lambda task: services.store.mark_listeners_deleted(ctx.scope, lb.id, listener_ids, task),
+        lambda task: queries.mark_listeners_deleted(services.store, ctx.scope, lb.id, listener_ids, task),
     )
     return {}

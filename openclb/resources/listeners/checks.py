@@ -10,11 +10,12 @@ from typing import Any
 
 from openclb import errors
 from openclb.domain.models import Listener
+from openclb.protocols import L4, L7, TCP_UDP
 from openclb.resources.shared import checks as rules
 from openclb.resources.certificates.checks import CertificatePlan
+from openclb.resources.listeners.settings import ListenerSettings
+from openclb.resources.shared.health_check import HealthCheck
 
-TCP_UDP = ("TCP", "UDP")
-L7 = ("HTTP", "HTTPS")
 # CreateListener documents WRR and LEAST_CONN; ModifyListener documents IP_HASH as well.
 CREATE_SCHEDULERS = ("WRR", "LEAST_CONN")
 MODIFY_SCHEDULERS = ("WRR", "LEAST_CONN", "IP_HASH")
@@ -28,7 +29,8 @@ def check_create_listener(params: dict[str, Any], max_port_range: int) -> int:
     rules.check_listener_names(params.get("listener_names"), ports)
     end_port = check_port_range(params, ports, protocol, max_port_range)
     check_listener_fields(params, protocol)
-    rules.check_health_check(params.get("health_check"), protocol)
+    if params.get("health_check") is not None:
+        HealthCheck.from_stored(params["health_check"]).check_for_listener(protocol)
     check_certificate_presence(params, protocol, params.get("sni_switch"))
     return end_port
 
@@ -66,7 +68,7 @@ def check_listener_fields(
     scheduler = params.get("scheduler")
     if scheduler is not None:
         rules.check_enum("Scheduler", scheduler, schedulers)
-        rules.check_applies_to("Scheduler", scheduler, protocol, rules.L4_PROTOCOLS)
+        rules.check_applies_to("Scheduler", scheduler, protocol, L4)
     rules.check_session_expire_time(params.get("session_expire_time"), protocol)
     rules.check_session_type(params.get("session_type"), protocol, scheduler)
     if params.get("sni_switch") is not None:
@@ -112,9 +114,7 @@ def check_certificate_presence(params: dict[str, Any], protocol: str, sni_switch
         raise errors.InvalidParameterValue(f"A listener-level certificate does not apply to {where}.")
 
 
-def resolve_certificate(
-    plan: CertificatePlan, params: dict[str, Any], protocol: str, sni_switch: int | None = None
-) -> dict[str, Any] | None:
+def resolve_certificate(plan: CertificatePlan, params: dict[str, Any], protocol: str) -> dict[str, Any] | None:
     """Stored certificate settings for the listener (runs off the loop: it reads the store)."""
     if params.get("multi_cert_info") is not None:
         return plan.from_multi_cert_info(params["multi_cert_info"])
@@ -123,29 +123,22 @@ def resolve_certificate(
     return None
 
 
-def merged_settings(listener: Listener, changes: dict[str, Any]) -> dict[str, Any]:
-    """ModifyListener changes only what it is given; HealthCheck fields merge into the old ones."""
-    settings = {**listener.settings, **changes}
-    if "health_check" in changes:
-        settings["health_check"] = {**(listener.settings.get("health_check") or {}), **changes["health_check"]}
-    return settings
-
-
-def check_modify_listener(listener: Listener, params: dict[str, Any], settings: dict[str, Any]) -> None:
+def check_modify_listener(listener: Listener, params: dict[str, Any], settings: ListenerSettings) -> None:
     """ModifyListener: the same field rules on the listener's protocol; SNI can go on, never off."""
     protocol = listener.protocol
     rules.check_name("ListenerName", params.get("listener_name"))
     check_listener_fields(params, protocol, MODIFY_SCHEDULERS)
     # A change of either field must keep the pair valid (QUIC_CID needs WRR), whichever was given.
-    rules.check_session_type(settings.get("session_type"), protocol, settings.get("scheduler"))
-    rules.check_health_check(settings.get("health_check") if "health_check" in params else None, protocol)
-    if listener.settings.get("sni_switch") == 1 and params.get("sni_switch") == 0:
+    rules.check_session_type(settings.session_type, protocol, settings.scheduler)
+    if "health_check" in params:
+        settings.health_check.check_for_listener(protocol)
+    if ListenerSettings.of(listener).sni_switch == 1 and params.get("sni_switch") == 0:
         raise errors.InvalidParameterValue("SNI cannot be switched off once it is on.")
     certificate_given = params.get("certificate") is not None or params.get("multi_cert_info") is not None
     if certificate_given:
         if params.get("certificate") is not None and params.get("multi_cert_info") is not None:
             raise errors.InvalidParameterCombination("`Certificate` and `MultiCertInfo` cannot both be given.")
-        if protocol not in ("HTTPS", "TCP_SSL") or (protocol == "HTTPS" and settings.get("sni_switch")):
+        if protocol not in ("HTTPS", "TCP_SSL") or (protocol == "HTTPS" and settings.sni_switch):
             raise errors.InvalidParameterValue(f"A listener-level certificate does not apply to this {protocol} listener.")
 
 

@@ -15,16 +15,14 @@ from typing import Any
 
 from openclb import errors
 from openclb.domain.models import LoadBalancer, ProvisioningState, Task, TaskKind
-from openclb.resources.shared import checks as rules, ids, views
+from openclb.resources.load_balancers import queries, views
+from openclb.resources.load_balancers.settings import LoadBalancerSettings
+from openclb.resources.shared import checks as rules, ids
 from openclb.resources.shared.clock import sortable_now
 from openclb.context import RequestContext
 from openclb.resources.shared.services import Services
 from openclb.store.store import VipTaken
 
-_SETTINGS_KEPT = (
-    "vpc_id", "subnet_id", "project_id", "vip_isp", "tags", "internet_accessible", "sla_type",
-    "snat_pro", "load_balancer_pass_to_target", "lb_charge_type", "egress", "master_zone_id",
-)
 _VIP_ATTEMPTS = 5
 
 
@@ -54,7 +52,7 @@ async def create_load_balancer(services: Services, ctx: RequestContext, params: 
     if params.get("vip") is not None and number != 1:
         raise errors.InvalidParameterCombination("`Vip` can only be given when creating one load balancer.")
     quota = services.settings.quotas.open_clb_per_region if lb_type == "OPEN" else services.settings.quotas.internal_clb_per_region
-    settings = {k: params[k] for k in _SETTINGS_KEPT if params.get(k) is not None}
+    settings = LoadBalancerSettings.from_request(params).to_stored()
     async with services.vip_allocation:
         existing = await services.read(services.store.count_load_balancers, ctx.scope, lb_type)
         if existing + number > quota:
@@ -117,8 +115,8 @@ def _matches(lb: LoadBalancer, params: dict[str, Any]) -> bool:
         ("forward", lambda v: v in (1, -1)),
         ("load_balancer_name", lambda v: v in lb.name),
         ("load_balancer_vips", lambda v: lb.vip in v),
-        ("project_id", lambda v: int(lb.settings.get("project_id") or 0) == v),
-        ("vpc_id", lambda v: (lb.settings.get("vpc_id") or views.DEFAULT_VPC_ID) == v),
+        ("project_id", lambda v: int(LoadBalancerSettings.of(lb).project_id) == v),
+        ("vpc_id", lambda v: LoadBalancerSettings.of(lb).vpc_id == v),
         ("search_key", lambda v: v in lb.name or v in lb.vip or v in lb.id),
         ("domain", lambda v: False),
     )
@@ -134,7 +132,7 @@ def _matches(lb: LoadBalancer, params: dict[str, Any]) -> bool:
 
 
 def _filter_matches(lb: LoadBalancer, view: dict[str, Any], name: str, values: list[str]) -> bool:
-    tags = {t.get("tag_key"): t.get("tag_value") for t in lb.settings.get("tags", [])}
+    tags = LoadBalancerSettings.of(lb).tag_map()
     if name == "tag-key":
         return any(v in tags for v in values)
     if name.startswith("tag:"):
@@ -193,7 +191,7 @@ async def delete_load_balancer(services: Services, ctx: RequestContext, params: 
             raise errors.FailedOperation(f"The LoadBalancer {lb_id} has delete protection enabled.")
     await services.start_task(
         ctx, TaskKind.DELETE_LOAD_BALANCER, lb_ids,
-        lambda task: services.store.mark_load_balancers_deleted(ctx.scope, lb_ids, task),
+        lambda task: queries.mark_load_balancers_deleted(services.store, ctx.scope, lb_ids, task),
     )
     return {}
 
@@ -210,13 +208,13 @@ async def modify_load_balancer_attributes(
         changes["delete_protect"] = params["delete_protect"]
     kept = {k: params[k] for k in ("load_balancer_pass_to_target", "snat_pro") if params.get(k) is not None}
     if kept:
-        changes["settings"] = {**lb.settings, **kept}
+        changes["settings"] = LoadBalancerSettings.of(lb).merged(kept).to_stored()
     if not changes:
         # Nothing to change still answers with a task, as the real API does; the store needs
         # at least one column to write, so the name is written back unchanged.
         changes["name"] = lb.name
     await services.start_task(
         ctx, TaskKind.MODIFY_LOAD_BALANCER, [lb.id],
-        lambda task: services.store.modify_load_balancer(ctx.scope, lb.id, changes, task),
+        lambda task: queries.modify_load_balancer(services.store, ctx.scope, lb.id, changes, task),
     )
     return {"DealName": ""}

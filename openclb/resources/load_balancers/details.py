@@ -12,13 +12,16 @@ from typing import Any
 
 from openclb import errors
 from openclb.domain.models import Listener, LoadBalancer, ProvisioningState, Target
-from openclb.resources.shared import checks as rules, views
+from openclb.resources.load_balancers import views
+from openclb.resources.load_balancers.settings import LoadBalancerSettings
+from openclb.resources.shared import checks as rules
 from openclb.context import RequestContext
 from openclb.resources.shared.services import Services
 
 
 def _filter_matches(lb: LoadBalancer, targets: list[Target], name: str, values: list[str]) -> bool:
-    tags = lb.settings.get("tags", [])
+    settings = LoadBalancerSettings.of(lb)
+    tags = settings.tags
     if name.startswith("tag:"):
         return any(t.get("tag_key") == name[4:] and t.get("tag_value") in values for t in tags)
     if name == "fuzzy-search":
@@ -26,8 +29,8 @@ def _filter_matches(lb: LoadBalancer, targets: list[Target], name: str, values: 
     candidates = {
         "loadbalancer-id": [lb.id],
         "vip": [lb.vip],
-        "project-id": [str(lb.settings.get("project_id") or 0)],
-        "vpcid": [lb.settings.get("vpc_id") or views.DEFAULT_VPC_ID],
+        "project-id": [str(settings.project_id)],
+        "vpcid": [settings.vpc_id],
         "network": ["Public" if lb.lb_type == "OPEN" else "Private"],
         "zone": [views.zone_info(lb.region)["Zone"]],
         "tag-key": [t.get("tag_key", "") for t in tags],

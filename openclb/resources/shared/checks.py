@@ -8,25 +8,14 @@ cross-field rules. Sources: the 2018-03-17 spec's parameter documents, the CLB l
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from openclb import errors
+from openclb import errors, protocols
+from openclb.protocols import L4, TCP_UDP
 
-L4_PROTOCOLS = frozenset({"TCP", "UDP", "TCP_SSL", "QUIC"})
-LISTENER_PROTOCOLS = ("TCP", "UDP", "HTTP", "HTTPS", "TCP_SSL", "QUIC")
-_HEX = re.compile(r"^[0-9A-Fa-f]*$")
+LISTENER_PROTOCOLS = tuple(protocols.ALL)
 
-# HealthCheck.CheckType per listener protocol, as the spec's HealthCheck document lists them:
-# TCP and HTTP for TCP/TCP_SSL/QUIC, PING for UDP, CUSTOM for TCP and UDP. DescribeListeners
-# shows TCP as QUIC's default, so a client that sends back what it read must be accepted.
-CHECK_TYPES = {
-    "TCP": ("TCP", "HTTP", "CUSTOM"),
-    "TCP_SSL": ("TCP", "HTTP"),
-    "QUIC": ("TCP", "HTTP"),
-    "UDP": ("PING", "CUSTOM"),
-}
 
 
 def check_enum(name: str, value: Any, allowed: Iterable[str]) -> None:
@@ -78,12 +67,11 @@ def check_listener_names(names: Sequence[str] | None, ports: Sequence[int]) -> N
         check_name(f"ListenerNames.{index}", name)
 
 
-def check_applies_to(name: str, value: Any, protocol: str, protocols: Iterable[str]) -> None:
+def check_applies_to(name: str, value: Any, protocol: str, allowed: Iterable[str]) -> None:
     """A parameter documented for some protocols only is refused on the others."""
-    protocols = tuple(protocols)
-    if value is not None and protocol not in protocols:
+    if value is not None and protocol not in allowed:
         raise errors.InvalidParameterValue(
-            f"`{name}` applies only to {'/'.join(protocols)} listeners, not to {protocol}."
+            f"`{name}` applies only to {protocols.names(allowed)} listeners, not to {protocol}."
         )
 
 
@@ -91,7 +79,7 @@ def check_session_expire_time(value: int | None, protocol: str) -> None:
     """SessionExpireTime: 0 (off) or 30–3600, TCP/UDP listeners only."""
     if not value:
         return
-    check_applies_to("SessionExpireTime", value, protocol, ("TCP", "UDP"))
+    check_applies_to("SessionExpireTime", value, protocol, TCP_UDP)
     check_range("SessionExpireTime", value, 30, 3600)
 
 
@@ -123,7 +111,7 @@ def check_idle_connect_timeout(value: int | None, protocol: str) -> None:
     """IdleConnectTimeout: TCP/UDP listeners, 10–1980 seconds."""
     if value is None:
         return
-    check_applies_to("IdleConnectTimeout", value, protocol, ("TCP", "UDP"))
+    check_applies_to("IdleConnectTimeout", value, protocol, TCP_UDP)
     check_range("IdleConnectTimeout", value, 10, 1980)
 
 
@@ -132,53 +120,5 @@ def check_connection_limits(max_conn: int | None, max_cps: int | None, protocol:
     for name, value in (("MaxConn", max_conn), ("MaxCps", max_cps)):
         if value is None or value == -1:
             continue
-        check_applies_to(name, value, protocol, L4_PROTOCOLS)
+        check_applies_to(name, value, protocol, L4)
         check_range(name, value, 1, 10_000_000)
-
-
-def check_health_check(hc: dict[str, Any] | None, protocol: str) -> None:
-    """HealthCheck ranges (TimeOut 2–60 and below IntervalTime 2–300, thresholds 2–10, HttpCode
-    1–31), CheckType per protocol, CUSTOM needs ContextType/SendContext/RecvContext, HEX is
-    even-length hex."""
-    if hc is None:
-        return
-    check_applies_to("HealthCheck", hc, protocol, L4_PROTOCOLS)
-    check_range("HealthCheck.HealthSwitch", hc.get("health_switch"), 0, 1)
-    check_range("HealthCheck.TimeOut", hc.get("time_out"), 2, 60)
-    check_range("HealthCheck.IntervalTime", hc.get("interval_time"), 2, 300)
-    check_range("HealthCheck.HealthNum", hc.get("health_num"), 2, 10)
-    check_range("HealthCheck.UnHealthNum", hc.get("un_health_num"), 2, 10)
-    check_range("HealthCheck.HttpCode", hc.get("http_code"), 1, 31)
-    check_range("HealthCheck.SourceIpType", hc.get("source_ip_type"), 0, 1)
-    if hc.get("check_port") not in (None, -1):
-        check_range("HealthCheck.CheckPort", hc.get("check_port"), 1, 65535)
-    if hc.get("time_out", 2) >= hc.get("interval_time", 5):
-        raise errors.InvalidParameterValue("HealthCheck.TimeOut must be less than HealthCheck.IntervalTime.")
-    check_type = hc.get("check_type")
-    if check_type is not None:
-        check_enum("HealthCheck.CheckType", check_type, CHECK_TYPES[protocol])
-    if hc.get("http_check_method") is not None:
-        check_enum("HealthCheck.HttpCheckMethod", hc["http_check_method"].upper(), ("HEAD", "GET"))
-    if hc.get("http_version") is not None:
-        check_enum("HealthCheck.HttpVersion", hc["http_version"], ("HTTP/1.0", "HTTP/1.1"))
-    if check_type == "HTTP" and protocol in L4_PROTOCOLS:
-        if not hc.get("http_check_domain") or not hc.get("http_version"):
-            raise errors.MissingParameter(
-                "An HTTP health check on a TCP listener needs `HealthCheck.HttpCheckDomain` and `HealthCheck.HttpVersion`."
-            )
-    if check_type == "CUSTOM":
-        check_custom_check(hc)
-
-
-def check_custom_check(hc: dict[str, Any]) -> None:
-    """CUSTOM checks need ContextType (HEX|TEXT), SendContext and RecvContext (≤500 chars)."""
-    for key, wire in (("context_type", "ContextType"), ("send_context", "SendContext"), ("recv_context", "RecvContext")):
-        if not hc.get(key):
-            raise errors.MissingParameter(f"The request is missing a required parameter `HealthCheck.{wire}`.")
-    check_enum("HealthCheck.ContextType", hc["context_type"], ("HEX", "TEXT"))
-    for key, wire in (("send_context", "SendContext"), ("recv_context", "RecvContext")):
-        value = hc[key]
-        if len(value) > 500 or not value.isascii() or not value.isprintable():
-            raise errors.InvalidParameterValue(f"`HealthCheck.{wire}` must be at most 500 printable ASCII characters.")
-        if hc["context_type"] == "HEX" and (len(value) % 2 or not _HEX.match(value)):
-            raise errors.InvalidParameterValue(f"`HealthCheck.{wire}` must be an even-length hexadecimal string.")

@@ -14,3 +14,8 @@ def api_time(moment: datetime | None = None) -> str:
 def sortable_now() -> str:
     """Creation stamp with microseconds, so rows created in one second keep their order."""
     return datetime.now(BEIJING).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def api_stamp(stamp: str) -> str:
+    """A stored creation stamp as the API prints it (to the second)."""
+    return stamp[:19]

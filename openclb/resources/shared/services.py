@@ -24,8 +24,8 @@ from openclb.config import Settings
 from openclb.domain.models import Task, TaskKind, TaskStatus
 from openclb.resources.shared.clock import sortable_now
 from openclb.context import RequestContext
-from openclb.store import store as store_module
 from openclb.store.store import Store
+from openclb.store.transitions import LoadBalancerBusy, LoadBalancerGone
 from openclb.reconcile.worker import TaskWorker
 
 TASK_GRACE_SECONDS = 1.0
@@ -69,11 +69,11 @@ class Services:
         task = Task(ctx.request_id, ctx.app_id, ctx.region, kind, tuple(lb_ids), TaskStatus.RUNNING, sortable_now())
         try:
             await self.db(write, task)
-        except store_module.LoadBalancerBusy as exc:
+        except LoadBalancerBusy as exc:
             raise errors.FailedOperationResourceInOperating(
                 f"The LoadBalancer {exc.args[0]} is being operated on by another task. Please try again later."
             ) from exc
-        except store_module.LoadBalancerGone as exc:
+        except LoadBalancerGone as exc:
             raise errors.InvalidParameterLBIdNotFound(f"LoadBalancer not exist: {exc.args[0]}.") from exc
         return task
 

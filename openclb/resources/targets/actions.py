@@ -14,12 +14,13 @@ from typing import Any
 
 from openclb import errors
 from openclb.domain.models import Listener, Target, TaskKind
-from openclb.resources.shared import checks as rules, views
+from openclb.resources.shared import checks as rules
+from openclb.resources.targets import queries, views
 from openclb.resources.shared.clock import sortable_now
 from openclb.context import RequestContext
 from openclb.resources.shared.services import Services
 from openclb.resources.load_balancers.actions import require_load_balancer
-from openclb.store.store import QuotaReached
+from openclb.store.transitions import QuotaReached
 
 MAX_TARGETS_PER_CALL = 20
 L7 = ("HTTP", "HTTPS")
@@ -97,7 +98,7 @@ async def write_targets(
     try:
         await services.start_task(
             ctx, TaskKind.RECONCILE_TARGETS, [lb_id],
-            lambda task: services.store.change_targets(ctx.scope, lb_id, upserts, removals, task, limit),
+            lambda task: queries.change_targets(services.store, ctx.scope, lb_id, upserts, removals, task, limit),
         )
     except QuotaReached as exc:
         raise errors.LimitExceeded(f"A listener may have at most {limit} targets.") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from openclb import errors
-from openclb.resources.shared import views
+from openclb.resources.tasks import views
 from openclb.context import RequestContext
 from openclb.resources.shared.services import Services
 

@@ -1,0 +1,83 @@
+"""A CLB's rows → the frozen desired state its engine reconciles towards (pure).
+
+Listeners being deleted are left out; listeners being created or changed are in, with their
+new settings, so the engine is asked for exactly what the store will hold once the task
+succeeds. Every default comes from the resources' settings types; this module only joins
+rows: targets to their listener or rule, certificates to the TLS they serve, rewrites to the
+listener and rule they point at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from openclb.domain.models import Certificate, Listener, ProvisioningState, Rule, Target
+from openclb.engine.spec import CertificateSpec, LoadBalancerState, RedirectSpec, RuleSpec, TargetSpec, TlsSpec
+from openclb.reconcile.snapshot import Snapshot
+from openclb.resources.forwarding.settings import RuleSettings
+from openclb.resources.listeners.settings import ListenerSettings
+
+
+def tls_spec(certificate: dict | None, certificates: Mapping[str, Certificate]) -> TlsSpec | None:
+    """A stored certificate setting → the PEMs the engine loads (server certs, and a CA for MUTUAL)."""
+    if not certificate or not certificate.get("cert_id"):
+        return None
+    ids = [certificate["cert_id"], *certificate.get("ext_cert_ids", [])]
+    servers = tuple(
+        CertificateSpec(i, certificates[i].cert_pem, certificates[i].key_pem or "") for i in ids if i in certificates
+    )
+    mutual = certificate.get("ssl_mode") == "MUTUAL" and certificate.get("cert_ca_id") in certificates
+    return TlsSpec(
+        certificates=servers,
+        ca_pem=certificates[certificate["cert_ca_id"]].cert_pem if mutual else None,
+        verify_client=(certificate.get("ssl_verify_client") or "ON") if mutual else "",
+    )
+
+
+def redirect_spec(rule: Rule, listeners: Mapping[str, Listener], rules: Mapping[str, Rule]) -> RedirectSpec | None:
+    """A rule's rewrite → where to redirect: the target listener's scheme and port, the target rule's host/URL."""
+    rewrite = RuleSettings.of(rule).rewrite_target
+    if not rewrite:
+        return None
+    listener = listeners.get(rewrite.get("target_listener_id"))
+    target_rule = rules.get(rewrite.get("target_location_id"))
+    if listener is None:
+        return None
+    host = ""
+    if target_rule is not None and not any(ch in target_rule.domains[0] for ch in "*~"):
+        host = target_rule.domains[0]
+    path = target_rule.url if target_rule is not None and target_rule.url.startswith("/") else "/"
+    return RedirectSpec(
+        code=int(rewrite.get("rewrite_code") or 301), scheme=listener.protocol.lower(), port=listener.port,
+        host=host, path=path, take_url=bool(rewrite.get("take_url", False)),
+    )
+
+
+def _targets(targets: Iterable[Target]) -> tuple[TargetSpec, ...]:
+    return tuple(TargetSpec(t.ip, t.port, t.weight) for t in targets)
+
+
+def desired_state(snapshot: Snapshot) -> LoadBalancerState:
+    lb, certificates = snapshot.load_balancer, snapshot.certificates
+    by_listener: dict[str, list[Target]] = {}
+    by_rule: dict[str, list[Target]] = {}
+    for target in snapshot.targets:
+        (by_rule.setdefault(target.location_id, []) if target.location_id
+         else by_listener.setdefault(target.listener_id, [])).append(target)
+    listener_index = {l.id: l for l in snapshot.listeners}
+    rule_index = {r.id: r for r in snapshot.rules}
+    rule_specs: dict[str, list[RuleSpec]] = {}
+    for rule in snapshot.rules:
+        settings = RuleSettings.of(rule)
+        spec = settings.to_spec(rule, _targets(by_rule.get(rule.id, ())), tls_spec(settings.certificate, certificates),
+                                redirect_spec(rule, listener_index, rule_index))
+        rule_specs.setdefault(rule.listener_id, []).append(spec)
+    listeners = []
+    for listener in snapshot.listeners:
+        if listener.state is ProvisioningState.PENDING_DELETE:
+            continue
+        settings = ListenerSettings.of(listener)
+        listeners.append(settings.to_spec(
+            listener, _targets(by_listener.get(listener.id, ())), tuple(rule_specs.get(listener.id, ())),
+            tls_spec(settings.certificate, certificates)))
+    return LoadBalancerState(lb.id, lb.vip, tuple(listeners))

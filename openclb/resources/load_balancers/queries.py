@@ -1,0 +1,26 @@
+"""The writes of CLB actions: attribute changes and deletion, each one task's write."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from openclb.domain.models import ProvisioningState, Scope, Task
+from openclb.store import schema
+from openclb.store.store import Store
+
+
+def modify_load_balancer(store: Store, scope: Scope, lb_id: str, changes: dict[str, Any], task: Task) -> None:
+    lbs = schema.load_balancers
+    with store.task_write(task) as write:
+        write.take_busy(scope, lb_id)
+        if changes:
+            write.update(lbs, lbs.c.id == lb_id, **changes)
+
+
+def mark_load_balancers_deleted(store: Store, scope: Scope, lb_ids: Sequence[str], task: Task) -> None:
+    lbs = schema.load_balancers
+    with store.task_write(task) as write:
+        for lb_id in lb_ids:
+            write.take_busy(scope, lb_id)
+            write.update(lbs, lbs.c.id == lb_id, state=ProvisioningState.PENDING_DELETE)

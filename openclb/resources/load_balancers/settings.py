@@ -1,0 +1,78 @@
+"""A CLB's settings: the one place their defaults live.
+
+``LoadBalancerSettings`` holds the CreateLoadBalancer/ModifyLoadBalancerAttributes members a
+CLB keeps besides its columns (id, name, type, VIP, state). openclb runs no VPCs, projects or
+billing; the members are kept as given and shown back, with the defaults the real API shows
+for a CLB created without them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from openclb.domain.models import LoadBalancer
+
+DEFAULT_VPC_ID = "vpc-openclb0"
+DEFAULT_ZONE_ID = 100003
+
+# The request members a CLB keeps (CreateLoadBalancer; ModifyLoadBalancerAttributes changes some).
+REQUEST_MEMBERS = (
+    "vpc_id", "subnet_id", "project_id", "vip_isp", "tags", "internet_accessible", "sla_type",
+    "snat_pro", "load_balancer_pass_to_target", "lb_charge_type", "egress", "master_zone_id",
+)
+
+
+@dataclass(frozen=True)
+class LoadBalancerSettings:
+    vpc_id: str = DEFAULT_VPC_ID
+    subnet_id: str = ""
+    project_id: int = 0
+    vip_isp: str | None = None
+    tags: list[dict[str, str]] = field(default_factory=list)
+    internet_accessible: dict[str, Any] = field(default_factory=dict)
+    sla_type: str = "shared"
+    snat_pro: bool = False
+    load_balancer_pass_to_target: bool = False
+    lb_charge_type: str = "POSTPAID_BY_HOUR"
+    egress: str = ""
+    master_zone_id: str | None = None
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any] | None) -> LoadBalancerSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (stored or {}).items() if k in known and v not in (None, "")})
+
+    @classmethod
+    def of(cls, lb: LoadBalancer) -> LoadBalancerSettings:
+        return cls.from_stored(lb.settings)
+
+    @classmethod
+    def from_request(cls, params: dict[str, Any]) -> LoadBalancerSettings:
+        return cls.from_stored({k: params[k] for k in REQUEST_MEMBERS if params.get(k) is not None})
+
+    def merged(self, changes: dict[str, Any]) -> LoadBalancerSettings:
+        known = {f.name for f in fields(self)}
+        return replace(self, **{k: v for k, v in changes.items() if k in known and v is not None})
+
+    def to_stored(self) -> dict[str, Any]:
+        defaults = LoadBalancerSettings()
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(defaults, f.name)}
+
+    def isp(self, lb_type: str) -> str:
+        """VipIsp: BGP for public CLBs unless given; internal CLBs have none."""
+        return self.vip_isp or ("BGP" if lb_type == "OPEN" else "")
+
+    def tag_view(self) -> list[dict[str, str]]:
+        return [{"TagKey": t.get("tag_key", ""), "TagValue": t.get("tag_value", "")} for t in self.tags]
+
+    def tag_map(self) -> dict[str, str]:
+        return {t.get("tag_key", ""): t.get("tag_value", "") for t in self.tags}
+
+    def network_view(self) -> dict[str, Any]:
+        internet = self.internet_accessible
+        return {
+            "InternetChargeType": internet.get("internet_charge_type") or "TRAFFIC_POSTPAID_BY_HOUR",
+            "InternetMaxBandwidthOut": int(internet.get("internet_max_bandwidth_out") or 10),
+            "BandwidthpkgSubType": internet.get("bandwidthpkg_sub_type") or "",
+        }
