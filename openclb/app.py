@@ -21,6 +21,7 @@ from openclb.obs import metrics
 from openclb.engine.contract import Engine
 from openclb.engine.embedded.engine import EmbeddedEngine
 from openclb.engine.embedded.health import HealthChecker
+from openclb.engine.faults import FaultInjectingEngine
 from openclb.resources.desired_state import desired_state
 from openclb.resources.shared.clock import sortable_now
 from openclb.resources.shared.services import Services
@@ -38,13 +39,13 @@ def build_engine(settings: Settings) -> Engine:
     """The data plane ``settings.engine`` names; HAProxy serves TCP/TCP_SSL, the embedded engine the rest."""
     if settings.engine not in ENGINES:
         raise ValueError(f"unknown engine {settings.engine!r}; available: {', '.join(ENGINES)}")
-    embedded = EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range)
-    if settings.engine == "embedded":
-        return embedded
-    from openclb.engine.haproxy.engine import HaproxyEngine
+    engine: Engine = EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range)
+    if settings.engine == "haproxy":
+        from openclb.engine.haproxy.engine import HaproxyEngine
 
-    return HaproxyEngine(settings.data_dir / "haproxy", embedded=embedded, binary=settings.haproxy_binary,
-                         max_ports_per_listener=settings.max_port_range)
+        engine = HaproxyEngine(settings.data_dir / "haproxy", embedded=engine, binary=settings.haproxy_binary,
+                               max_ports_per_listener=settings.max_port_range)
+    return FaultInjectingEngine(engine) if settings.fault_injection else engine
 
 
 class OpenClb:

@@ -51,6 +51,8 @@ class Settings:
     instance_addresses: dict[str, str] = field(default_factory=dict)
     max_port_range: int = 1000
     haproxy_binary: str = "haproxy"
+    # Wraps the engine in engine/faults.FaultInjectingEngine, for test suites.
+    fault_injection: bool = False
 
     @property
     def endpoint_url(self) -> str:

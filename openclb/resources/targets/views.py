@@ -31,7 +31,7 @@ def listener_backend(item: Listener, targets: list[Target], rules: list[Rule] = 
         "ListenerId": item.id,
         "Protocol": item.protocol,
         "Port": item.port,
-        "Rules": [rule_targets(r, targets) for r in rules] if l7 else None,
+        "Rules": [rule_targets(r, targets) for r in rules] if l7 else [],
         "Targets": [] if l7 else [backend(t) for t in targets],
         "EndPort": item.end_port,
     }
