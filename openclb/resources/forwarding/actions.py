@@ -23,8 +23,8 @@ from openclb.resources.certificates.checks import CertificatePlan
 from openclb.resources.shared.clock import sortable_now
 from openclb.context import RequestContext
 from openclb.resources.shared.services import Services
-from openclb.resources.load_balancers.actions import require_load_balancer
-from openclb.resources.targets.actions import require_listener
+from openclb.resources.shared.lookups import require_load_balancer
+from openclb.resources.shared.lookups import require_listener
 from openclb.store.transitions import QuotaReached
 
 

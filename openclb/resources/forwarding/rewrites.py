@@ -17,8 +17,8 @@ from openclb.resources.shared.clock import sortable_now
 from openclb.context import RequestContext
 from openclb.resources.shared.services import Services
 from openclb.resources.forwarding.actions import write_rules
-from openclb.resources.load_balancers.actions import require_load_balancer
-from openclb.resources.targets.actions import require_listener
+from openclb.resources.shared.lookups import require_load_balancer
+from openclb.resources.shared.lookups import require_listener
 from openclb.resources.forwarding.views import rule_output
 from openclb.resources.listeners.queries import add_listeners
 from openclb.store.transitions import PortTaken

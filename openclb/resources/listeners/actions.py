@@ -22,7 +22,7 @@ from openclb.resources.certificates.checks import CertificatePlan
 from openclb.resources.shared.clock import sortable_now
 from openclb.context import RequestContext
 from openclb.resources.shared.services import Services
-from openclb.resources.load_balancers.actions import found_load_balancer, require_load_balancer
+from openclb.resources.shared.lookups import found_load_balancer, require_load_balancer
 from openclb.store.transitions import PortTaken, QuotaReached
 
 async def create_listener(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from openclb.resources.load_balancers.settings import LoadBalancerSettings
 from openclb.resources.shared import checks as rules, ids
 from openclb.resources.shared.clock import sortable_now
 from openclb.context import RequestContext
+from openclb.resources.shared.lookups import require_load_balancer
 from openclb.resources.shared.services import Services
 from openclb.store.store import VipTaken
 
@@ -167,18 +168,6 @@ async def describe_load_balancers(services: Services, ctx: RequestContext, param
     found.sort(key=sort_key, reverse=params.get("order_type", 1) == 1)
     page = found[offset : offset + (limit or 20)]
     return {"TotalCount": len(found), "LoadBalancerSet": [views.load_balancer(lb) for lb in page]}
-
-
-async def require_load_balancer(services: Services, ctx: RequestContext, lb_id: str) -> LoadBalancer:
-    """The CLB of this account and region, or InvalidParameter.LBIdNotFound as clients expect."""
-    return found_load_balancer(await services.read(services.store.get_load_balancer, ctx.scope, lb_id), lb_id)
-
-
-def found_load_balancer(lb: LoadBalancer | None, lb_id: str) -> LoadBalancer:
-    """``lb`` as read from the store, unless it is missing or being deleted: LBIdNotFound."""
-    if lb is None or lb.state is ProvisioningState.PENDING_DELETE:
-        raise errors.InvalidParameterLBIdNotFound(f"LoadBalancer not exist: {lb_id}.")
-    return lb
 
 
 async def delete_load_balancer(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

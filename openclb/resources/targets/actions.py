@@ -18,8 +18,9 @@ from openclb.resources.shared import checks as rules
 from openclb.resources.targets import queries, views
 from openclb.resources.shared.clock import sortable_now
 from openclb.context import RequestContext
+from openclb.resources.shared.lookups import require_listener
 from openclb.resources.shared.services import Services
-from openclb.resources.load_balancers.actions import require_load_balancer
+from openclb.resources.shared.lookups import require_load_balancer
 from openclb.store.transitions import QuotaReached
 
 MAX_TARGETS_PER_CALL = 20
@@ -65,13 +66,6 @@ def check_no_duplicates(targets: Iterable[Target]) -> None:
     keys = [t.key for t in targets]
     if len(keys) != len(set(keys)):
         raise errors.InvalidParameterValueDuplicate("The same target (address and port) is given more than once.")
-
-
-async def require_listener(services: Services, ctx: RequestContext, lb_id: str, listener_id: str) -> Listener:
-    for listener in await services.read(services.store.list_listeners, ctx.scope, lb_id):
-        if listener.id == listener_id:
-            return listener
-    raise errors.InvalidParameterListenerIdNotFound(f"some ListenerId ['{listener_id}'] not found in LoadBalancer {lb_id}.")
 
 
 async def rule_location(services: Services, listener: Listener, params: dict[str, Any]) -> str:

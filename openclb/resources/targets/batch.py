@@ -14,7 +14,7 @@ from openclb.domain.models import Listener, Target
 from openclb.resources.shared import checks as rules
 from openclb.context import RequestContext
 from openclb.resources.shared.services import Services
-from openclb.resources.load_balancers.actions import require_load_balancer
+from openclb.resources.shared.lookups import require_load_balancer
 from openclb.resources.targets.actions import build_target, check_no_duplicates, write_targets
 
 MAX_BATCH_TARGETS = 500
