@@ -20,6 +20,7 @@ from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentClo
 
 from clb_support import accepts_tcp, checked, create_clb, create_listener, listeners, refused, task_status, write
 from conftest import sdk_client
+from openclb.api import accounts
 
 
 def describe_one(client, lb_id: str) -> dict | None:
@@ -322,3 +323,22 @@ def test_create_load_balancer_concurrent_calls_all_succeed_with_distinct_vips(an
     vips = {lb["LoadBalancerId"]: lb["LoadBalancerVips"][0] for lb in found}
     assert sorted(vips) == sorted(lb_id for lb_id, _ in created)
     assert len(set(vips.values())) == callers
+
+
+def test_create_load_balancer_vip_taken_by_other_account_same_answer_as_unusable(server_factory, tmp_path):
+    """Another account's VIP, an address outside the pool and a malformed one answer alike."""
+    data_dir = tmp_path / "vip-oracle"
+    tenant = accounts.add_account(data_dir / "accounts.json", "AKIDvipOracle0000000000000000000", "vipOracleKey")
+    server = server_factory(data_dir=data_dir)
+    other = sdk_client(server.url, secret_id=tenant.secret_id, secret_key="vipOracleKey")
+    owner = sdk_client(server.url)
+    taken = owner.call_json("CreateLoadBalancer", {"LoadBalancerType": "OPEN"})["Response"]
+    vip = owner.call_json("DescribeLoadBalancers", {"LoadBalancerIds": taken["LoadBalancerIds"]})[
+        "Response"]["LoadBalancerSet"][0]["LoadBalancerVips"][0]
+    answers = set()
+    for wanted in (vip, "10.255.255.1", "not-an-ip"):
+        try:
+            other.call_json("CreateLoadBalancer", {"LoadBalancerType": "OPEN", "Vip": wanted})
+        except TencentCloudSDKException as exc:
+            answers.add((exc.code, exc.message.replace(wanted, "VIP")))
+    assert answers == {("InvalidParameterValue", "The Vip VIP is not a free address of this load balancer pool.")}
