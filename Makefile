@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 SDK_PACKAGES := tencentcloud-sdk-python-common tencentcloud-sdk-python-clb
 LISTEN ?= 127.0.0.1:9180
 DATA_DIR ?= ./openclb-data
+TEST_WORKERS ?= auto
 
 .PHONY: setup run test test-fast gen-api check-api clean
 
@@ -24,21 +25,14 @@ setup: $(BIN)/openclb
 run: setup
 	$(BIN)/openclb serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
-# The API tests run a second time with every server on PostgreSQL (the store must not matter).
-API_TESTS := tests/integration/test_listeners_lifecycle.py tests/integration/test_targets_traffic.py \
-	tests/integration/test_load_balancer_actions.py tests/integration/test_listener_rules.py \
-	tests/integration/test_gateway_clients.py tests/integration/test_health_and_metrics.py \
-	tests/integration/test_l7_traffic.py tests/integration/test_tls_traffic.py
-
-# ...and the layer-4 traffic tests a third time on the HAProxy engine (same contract, same tests).
-L4_TRAFFIC_TESTS := tests/integration/test_listeners_lifecycle.py tests/integration/test_targets_traffic.py \
-	tests/integration/test_health_and_metrics.py
-
+# `make test` runs every test, then the tests marked `postgres` again with PostgreSQL as every
+# server's store, then the tests marked `haproxy` again on the HAProxy engine (the markers are
+# set in the test modules; see tests/conftest.py).
 test: setup
 	$(BIN)/openclb gen-api --check
-	$(BIN)/python -m pytest -n auto -q
-	OPENCLB_TEST_STORE=postgresql $(BIN)/python -m pytest -n auto -q $(API_TESTS)
-	OPENCLB_TEST_ENGINE=haproxy $(BIN)/python -m pytest -n auto -q $(L4_TRAFFIC_TESTS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -q
+	OPENCLB_TEST_STORE=postgresql $(BIN)/python -m pytest -n $(TEST_WORKERS) -q -m postgres tests/
+	OPENCLB_TEST_ENGINE=haproxy $(BIN)/python -m pytest -n $(TEST_WORKERS) -q -m haproxy tests/
 
 test-fast: setup
 	$(BIN)/python -m pytest -q tests/unit

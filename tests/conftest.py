@@ -2,11 +2,23 @@
 
 Each server gets its own data dir and its own VIP pool (a /24 of loopback unique to this
 pytest worker and test), so tests run in parallel without their listeners colliding, even
-on the documented example ports. ``store`` is parametrised by the tests that must pass on
-both SQLite and PostgreSQL; PostgreSQL servers get a fresh schema each. With
-``OPENCLB_TEST_STORE=postgresql`` every other server uses PostgreSQL too (``make test`` runs
-the API tests that way in a second pass), and with ``OPENCLB_TEST_ENGINE=haproxy`` every server
-uses the HAProxy engine (a third pass over the layer-4 traffic tests).
+on the documented example ports. ``any_store_server`` is parametrised by the tests that must
+pass on both SQLite and PostgreSQL; PostgreSQL servers get a fresh schema each.
+
+Which tests run again, and where, is said by markers in the test modules themselves
+(``pytestmark = pytest.mark.postgres``), registered in pyproject.toml and enforced by
+``--strict-markers`` (a misspelt marker, in a module or after ``-m``, is an error):
+
+- ``postgres``: also runs with PostgreSQL as the store. ``make test``'s second pass is
+  ``OPENCLB_TEST_STORE=postgresql pytest -m postgres tests/``: every server ``server_factory``
+  starts without naming a store (``server`` and ``client`` included) then uses PostgreSQL.
+- ``haproxy``: also runs on the HAProxy engine. The third pass is
+  ``OPENCLB_TEST_ENGINE=haproxy pytest -m haproxy tests/``: every server ``make_settings``
+  configures then uses that engine. (test_haproxy_engine.py is not marked: it always does.)
+
+The first pass runs every test, marked or not, on the defaults (SQLite, embedded engine). A
+module joins a pass by carrying the marker; a pass that selects nothing exits 5 and fails
+``make test``.
 
 Every other helper has one home in ``tests/integration`` (on ``sys.path`` through pyproject's
 ``pythonpath``): ``backends`` (TCP targets on their own threads, free ports, probes),

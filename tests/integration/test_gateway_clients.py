@@ -25,6 +25,8 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 from conftest import REGION, SECRET_ID, SECRET_KEY, sdk_client
 from gateway_support import REPO, VENV_BIN, assert_uuid4, clean_env
 
+pytestmark = pytest.mark.postgres
+
 NODE_DIR = REPO / "tests" / "node"
 NODE_SDK_PACKAGE = NODE_DIR / "node_modules" / "tencentcloud-sdk-nodejs-common" / "package.json"
 NODE_INSTALL_MARKER = NODE_DIR / "node_modules" / ".package-lock.json"

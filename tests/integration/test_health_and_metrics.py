@@ -15,6 +15,8 @@ from clb_support import (
     FAST_CHECK, create_clb_with_vip as create_clb, listener_with_targets, target_health, task_status, wait_for,
 )
 
+pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
+
 
 def test_describe_target_health_stopped_backend_turns_dead_then_alive_again(server, client):
     steady, flaky = NamedBackend("steady"), NamedBackend("flaky")

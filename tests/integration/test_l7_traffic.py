@@ -11,9 +11,13 @@ import os
 import socket
 import time
 
+import pytest
+
 from backends import rss_bytes
 from clb_support import checked, create_clb_with_vip, create_listener, create_rules, register, upload, write
 from l7_support import connect, request, send
+
+pytestmark = pytest.mark.postgres
 
 PORT = 8080
 

@@ -18,6 +18,8 @@ from backends import accepts_tcp
 from clb_support import create_clb_with_vip as create_clb, task_status
 from conftest import sdk_client
 
+pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
+
 
 def test_create_listener_documented_two_tcp_listeners_are_bound(any_store_server):
     client = sdk_client(any_store_server.url)

@@ -22,6 +22,8 @@ from backends import accepts_tcp, port_free
 from clb_support import checked, create_clb, create_listener, listeners, refused, task_status, write
 from conftest import sdk_client
 
+pytestmark = pytest.mark.postgres
+
 
 def describe_one(client, lb_id: str) -> dict | None:
     found = checked(client, "DescribeLoadBalancers", {"LoadBalancerIds": [lb_id]})

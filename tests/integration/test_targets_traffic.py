@@ -16,6 +16,8 @@ from backends import first_bytes
 from clb_support import create_clb_with_vip as create_clb, listener_with_targets, task_status
 from conftest import sdk_client
 
+pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
+
 
 def test_register_targets_wrr_weights_10_and_30_split_one_to_three(server, client, named_backends):
     light, heavy = named_backends("light"), named_backends("heavy")

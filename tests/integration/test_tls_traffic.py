@@ -17,6 +17,8 @@ from clb_support import (
 )
 from l7_support import connect, peer_certificate_cn, request, send
 
+pytestmark = pytest.mark.postgres
+
 
 def test_create_listener_https_uploaded_certificate_client_trusting_ca_routes_by_url(server, client, http_backends):
     root, api = http_backends.start("root"), http_backends.start("api")
