@@ -2,7 +2,7 @@
 the bind race and ``openclb render``.
 
 The shared layer-4 API + traffic tests run against this engine too, in ``make test``'s pass
-with ``OPENCLB_TEST_ENGINE=haproxy``. HAProxy must be installed (``.ci/run`` installs it).
+with ``OPENCLB_TEST_ENGINE=haproxy``. HAProxy must be installed (``make test`` installs it).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from openclb.engine.haproxy.process import find_haproxy
 
 @pytest.fixture(autouse=True)
 def _haproxy_installed() -> None:
-    """The HAProxy engine is tested for real; .ci/run installs haproxy (apt-get install haproxy)."""
+    """The HAProxy engine is tested for real."""
     if find_haproxy() is None:
-        pytest.fail("haproxy is not installed: apt-get install haproxy")
+        pytest.fail("haproxy is not installed: scripts/provision-deps test (make test runs it)")
 
 
 @pytest.fixture
