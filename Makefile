@@ -1,44 +1,52 @@
-# The two commands users and CI rely on: `make run` and `make test` (`make setup` is their first step).
+# The two commands users and CI rely on: `make run` (runtime dependencies only, then serve) and
+# `make test` (dev extras and the system packages the suite needs, then every pass).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SDK_PACKAGES := tencentcloud-sdk-python-common tencentcloud-sdk-python-clb
 LISTEN ?= 127.0.0.1:9180
 DATA_DIR ?= ./openclb-data
+TEST_WORKERS ?= auto
+# One stamp per install level, inside the venv so that removing it forgets them too.
+RUNTIME_INSTALLED := $(VENV)/.installed-runtime
+DEV_INSTALLED := $(VENV)/.installed-dev
 
-.PHONY: setup run test test-fast gen-api check-api clean
+.PHONY: setup run provision-test test test-fast gen-api clean
 
 $(BIN)/python:
+	PYTHON=$(PYTHON) scripts/provision-deps run
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(BIN)/openclb: $(BIN)/python pyproject.toml
+$(RUNTIME_INSTALLED): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(DEV_INSTALLED): $(RUNTIME_INSTALLED)
 	$(BIN)/pip install -q -e '.[dev]'
 	# tccli pulls the intl SDK, which shares the `tencentcloud` package with the official
 	# Python SDK: reinstall the official one last so its models are the ones tests use.
 	$(BIN)/pip install -q --force-reinstall --no-deps $(SDK_PACKAGES)
-	touch $(BIN)/openclb
+	touch $@
 
-setup: $(BIN)/openclb
+# The dev environment: tests, tccli, the SDKs, py-spy (test, gen-api and bench start from it).
+setup: $(DEV_INSTALLED)
 
-run: setup
+run: $(RUNTIME_INSTALLED)
 	$(BIN)/openclb serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
-# The API tests run a second time with every server on PostgreSQL (the store must not matter).
-API_TESTS := tests/integration/test_listeners_lifecycle.py tests/integration/test_targets_traffic.py \
-	tests/integration/test_load_balancer_actions.py tests/integration/test_listener_rules.py \
-	tests/integration/test_gateway_clients.py tests/integration/test_health_and_metrics.py \
-	tests/integration/test_l7_traffic.py tests/integration/test_tls_traffic.py
+# HAProxy, Node and npm (apt-get as root, else the command to run) and tests/node's packages.
+provision-test:
+	scripts/provision-deps test
 
-# ...and the layer-4 traffic tests a third time on the HAProxy engine (same contract, same tests).
-L4_TRAFFIC_TESTS := tests/integration/test_listeners_lifecycle.py tests/integration/test_targets_traffic.py \
-	tests/integration/test_health_and_metrics.py
-
-test: setup
+# `make test` runs every test, then the tests marked `postgres` again with PostgreSQL as every
+# server's store, then the tests marked `haproxy` again on the HAProxy engine (the markers are
+# set in the test modules; see tests/conftest.py).
+test: provision-test setup
 	$(BIN)/openclb gen-api --check
-	$(BIN)/python -m pytest -n auto -q
-	OPENCLB_TEST_STORE=postgresql $(BIN)/python -m pytest -n auto -q $(API_TESTS)
-	OPENCLB_TEST_ENGINE=haproxy $(BIN)/python -m pytest -n auto -q $(L4_TRAFFIC_TESTS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -q
+	OPENCLB_TEST_STORE=postgresql $(BIN)/python -m pytest -n $(TEST_WORKERS) -q -m postgres tests/
+	OPENCLB_TEST_ENGINE=haproxy $(BIN)/python -m pytest -n $(TEST_WORKERS) -q -m haproxy tests/
 
 test-fast: setup
 	$(BIN)/python -m pytest -q tests/unit

@@ -1,12 +1,31 @@
-"""Shared fixtures: real openclb servers and official-SDK clients pointed at them.
+"""Shared fixtures: real openclb servers, official-SDK clients, event loops and backends.
 
 Each server gets its own data dir and its own VIP pool (a /24 of loopback unique to this
 pytest worker and test), so tests run in parallel without their listeners colliding, even
-on the documented example ports. ``store`` is parametrised by the tests that must pass on
-both SQLite and PostgreSQL; PostgreSQL servers get a fresh schema each. With
-``OPENCLB_TEST_STORE=postgresql`` every other server uses PostgreSQL too (``make test`` runs
-the API tests that way in a second pass), and with ``OPENCLB_TEST_ENGINE=haproxy`` every server
-uses the HAProxy engine (a third pass over the layer-4 traffic tests).
+on the documented example ports. ``any_store_server`` is parametrised by the tests that must
+pass on both SQLite and PostgreSQL; PostgreSQL servers get a fresh schema each.
+
+Which tests run again, and where, is said by markers in the test modules themselves
+(``pytestmark = pytest.mark.postgres``), registered in pyproject.toml and enforced by
+``--strict-markers`` (a misspelt marker, in a module or after ``-m``, is an error):
+
+- ``postgres``: also runs with PostgreSQL as the store. ``make test``'s second pass is
+  ``OPENCLB_TEST_STORE=postgresql pytest -m postgres tests/``: every server ``server_factory``
+  starts without naming a store (``server`` and ``client`` included) then uses PostgreSQL.
+- ``haproxy``: also runs on the HAProxy engine. The third pass is
+  ``OPENCLB_TEST_ENGINE=haproxy pytest -m haproxy tests/``: every server ``make_settings``
+  configures then uses that engine. (test_haproxy_engine.py is not marked: it always does.)
+
+The first pass runs every test, marked or not, on the defaults (SQLite, embedded engine). A
+module joins a pass by carrying the marker; a pass that selects nothing exits 5 and fails
+``make test``.
+
+Every other helper has one home in ``tests/integration`` (on ``sys.path`` through pyproject's
+``pythonpath``): ``backends`` (TCP targets on their own threads, free ports, probes),
+``clb_support`` (checked SDK calls, set-up calls, refusals, test PKI), ``embedded_support``
+(loops, specs and clients for the engine driven directly), ``l7_support`` (HTTP targets and
+clients) and ``gateway_support`` (hand-signed requests, ``openclb serve`` as a child process).
+Tests import helpers from there, never from another test module.
 """
 
 from __future__ import annotations
@@ -14,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -28,6 +46,9 @@ from tencentcloud.common import credential
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 
+from backends import NamedBackend
+from embedded_support import LOOP_KINDS
+from l7_support import Backends
 from openclb.app import OpenClb
 from openclb.config import Settings
 
@@ -175,7 +196,29 @@ def client(server) -> clb_client.ClbClient:
     return sdk_client(server.url)
 
 
-def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
+@pytest.fixture(params=LOOP_KINDS)
+def loop_kind(request) -> str:
+    """The event loop an engine test runs on: every such test runs on asyncio and on uvloop."""
+    return request.param
+
+
+@pytest.fixture
+def named_backends() -> Iterator:
+    """Start ``NamedBackend(name, end=...)`` targets; every one is closed at the end."""
+    started: list[NamedBackend] = []
+
+    def make(name: str, end: bytes = b"") -> NamedBackend:
+        started.append(NamedBackend(name, end))
+        return started[-1]
+
+    yield make
+    for backend in started:
+        backend.close()
+
+
+@pytest.fixture(scope="module")
+def http_backends() -> Iterator[Backends]:
+    """The aiohttp targets of one test module, on their own loop; ``start(name)`` adds one."""
+    started = Backends()
+    yield started
+    started.close()

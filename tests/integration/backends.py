@@ -1,15 +1,27 @@
-"""Real TCP backends for traffic tests: each connection is served on its own thread."""
+"""Real sockets for traffic tests: TCP targets on their own threads, free ports, probes.
+
+A target never shares an event loop with the openclb under test: its listening socket is
+served by a thread of its own and each accepted connection by another, so what a test sees
+is what the engine relayed, on whichever loop the engine runs. Every target listens on
+127.0.0.1 on a port the kernel chose. ``close`` stops listening and shuts every open
+connection, so the target is gone at once (a socket merely closed while ``accept`` waits
+on it would keep listening until one more connection came).
+"""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 
+from openclb.engine.spec import TargetSpec
+
 
 class TcpBackend:
-    """Accepts on 127.0.0.1:<free port> and hands each connection to ``talk``.
+    """Accepts on 127.0.0.1:<free port> and hands each connection to ``talk`` on its own thread.
 
-    A connection reset by a health probe or an impatient client ends that talk quietly.
+    ``accepted`` counts connections accepted; a connection reset by a health probe or an
+    impatient client ends its talk quietly.
     """
 
     def __init__(self) -> None:
@@ -18,7 +30,14 @@ class TcpBackend:
         self.sock.listen(256)
         self.port = self.sock.getsockname()[1]
         self.accepted = 0
+        self.closed = False
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
         threading.Thread(target=self._serve, daemon=True).start()
+
+    def target(self, weight: int = 10) -> TargetSpec:
+        """This backend as an engine target."""
+        return TargetSpec("127.0.0.1", self.port, weight)
 
     def _serve(self) -> None:
         while True:
@@ -26,7 +45,9 @@ class TcpBackend:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            self.accepted += 1
+            with self._lock:
+                self.accepted += 1
+                self._open.add(conn)
             threading.Thread(target=self._guarded, args=(conn,), daemon=True).start()
 
     def _guarded(self, conn: socket.socket) -> None:
@@ -34,31 +55,47 @@ class TcpBackend:
             try:
                 self.talk(conn)
             except OSError:
-                return
+                pass
+            finally:
+                with self._lock:
+                    self._open.discard(conn)
 
     def talk(self, conn: socket.socket) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Shut down first: a socket closed while accept() waits would keep listening."""
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        with self._lock:
+            self.closed = True
+            sockets = [self.sock, *self._open]
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self.sock.close()
 
 
 class NamedBackend(TcpBackend):
-    """Answers every connection with its name, then echoes until the client closes."""
+    """Says its name (then ``end``), echoes until the client half-closes, then says ``bye\\n``.
 
-    def __init__(self, name: str) -> None:
-        self.name = name.encode()
+    ``half_closes`` counts the connections whose client half-closed.
+    """
+
+    def __init__(self, name: str, end: bytes = b"") -> None:
+        self.name = name
+        self.greeting = name.encode() + end
+        self.half_closes = 0
         super().__init__()
 
     def talk(self, conn: socket.socket) -> None:
-        conn.sendall(self.name)
+        conn.sendall(self.greeting)
         while data := conn.recv(65536):
             conn.sendall(data)
+        if self.closed:
+            return
+        with self._lock:
+            self.half_closes += 1
+        conn.sendall(b"bye\n")
 
 
 class CannedBackend(TcpBackend):
@@ -72,3 +109,77 @@ class CannedBackend(TcpBackend):
         conn.settimeout(1)
         conn.recv(4096)
         conn.sendall(self.reply)
+
+
+class FloodBackend(TcpBackend):
+    """Sends ``TOTAL`` bytes to a connection as fast as the socket takes them, then closes.
+
+    ``sent`` is what the kernel has taken so far on the latest connection: a blocking send
+    waits while the peer does not read, so it shows how much back-pressure let through.
+    """
+
+    TOTAL = 50 * 1024 * 1024
+    CHUNK = b"x" * 65536
+
+    def __init__(self) -> None:
+        self.sent = 0
+        super().__init__()
+
+    def talk(self, conn: socket.socket) -> None:
+        self.sent = 0
+        while self.sent < self.TOTAL:
+            conn.sendall(self.CHUNK)
+            self.sent += len(self.CHUNK)
+
+
+# Ports and probes -------------------------------------------------------------------------
+
+
+def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM, span: int = 1) -> int:
+    """A port (or the first of ``span`` consecutive ports) free on ``host`` for TCP and UDP."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            probe.bind((host, 0))
+            start = probe.getsockname()[1]
+        if start + span >= 65535:
+            continue
+        if all(port_free(host, port) for port in range(start, start + span)):
+            return start
+    raise RuntimeError("no free port range")
+
+
+def port_free(host: str, port: int, kinds: tuple[int, ...] = (socket.SOCK_STREAM, socket.SOCK_DGRAM)) -> bool:
+    """Whether ``port`` on ``host`` can be bound for every socket kind in ``kinds``."""
+    for kind in kinds:
+        with socket.socket(socket.AF_INET, kind) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+def accepts_tcp(host: str, port: int) -> bool:
+    """Whether a TCP connection to ``host:port`` is accepted within a second."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def first_bytes(host: str, port: int) -> bytes:
+    """The first bytes the target behind ``host:port`` says (a NamedBackend's name)."""
+    with socket.create_connection((host, port), timeout=2) as conn:
+        return conn.recv(16)
+
+
+def open_fds() -> int:
+    """How many file descriptors this process holds."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def rss_bytes() -> int:
+    """This process's resident memory."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -1,22 +1,28 @@
-"""Helpers for the CLB/listener rule tests: checked SDK calls, refusals that change nothing, test PKI.
+"""Helpers for tests through the CLB API: checked SDK calls, set-up calls, refusals, test PKI.
 
 ``checked`` is how these tests call openclb: through the official SDK's ``call_json``, then the
 response is checked against the spec (``validate_response``) and parsed into the SDK's typed
 response model with warnings turned into errors, so an unknown or misspelt field fails the test.
+``write`` is a checked asynchronous write whose task must succeed; the set-up helpers
+(``create_clb``, ``create_listener``, ``register``, ``listener_with_targets``) are built on it,
+so set-up that went wrong fails where it went wrong.
 ``refused`` asserts the exact error code *and* that DescribeListeners / DescribeLoadBalancers
 read the same before and after, because a refused write must leave nothing behind.
 ``make_pki`` makes the certificates the certificate rules need (CA, server certificates signed by
-it, an expired one, a mismatched key; RSA and ECDSA) once per test session.
+it, an expired one, a mismatched key; RSA and ECDSA) once per test session; ``upload`` is one of
+them as a CreateListener ``Certificate``.
 """
 
 from __future__ import annotations
 
-import socket
+import ssl
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,36 +74,47 @@ def write(client, action: str, params: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
-def create_clb(client, name: str = "rules", **extra: Any) -> str:
+def create_clb(client, name: str = "clb-test", **extra: Any) -> str:
     response = write(client, "CreateLoadBalancer", {"LoadBalancerType": "OPEN", "LoadBalancerName": name, **extra})
     return response["LoadBalancerIds"][0]
 
 
-def create_clb_with_vip(client, name: str = "clb-test") -> tuple[str, str]:
-    """A new CLB through the typed SDK models: its id and its VIP."""
-    request = models.CreateLoadBalancerRequest()
-    request.LoadBalancerType = "OPEN"
-    request.LoadBalancerName = name
-    response = client.CreateLoadBalancer(request)
-    assert task_status(client, response.RequestId) == 0
-    lb_id = response.LoadBalancerIds[0]
-    describe = models.DescribeLoadBalancersRequest()
-    describe.LoadBalancerIds = [lb_id]
-    return lb_id, client.DescribeLoadBalancers(describe).LoadBalancerSet[0].LoadBalancerVips[0]
-
-
-def accepts_tcp(vip: str, port: int) -> bool:
-    try:
-        with socket.create_connection((vip, port), timeout=1):
-            return True
-    except OSError:
-        return False
+def create_clb_with_vip(client, name: str = "clb-test", **extra: Any) -> tuple[str, str]:
+    """A new CLB: its id and its VIP."""
+    lb_id = create_clb(client, name, **extra)
+    described = checked(client, "DescribeLoadBalancers", {"LoadBalancerIds": [lb_id]})
+    return lb_id, described["LoadBalancerSet"][0]["LoadBalancerVips"][0]
 
 
 def create_listener(client, lb_id: str, protocol: str, ports: list[int], **extra: Any) -> list[str]:
     response = write(client, "CreateListener", {"LoadBalancerId": lb_id, "Protocol": protocol, "Ports": ports, **extra})
     assert len(response["ListenerIds"]) == len(ports)
     return response["ListenerIds"]
+
+
+def create_rules(client, lb_id: str, listener_id: str, rules: list[dict]) -> list[str]:
+    """CreateRule with health checks off unless a rule says otherwise; the new LocationIds."""
+    no_check = {"HealthCheck": {"HealthSwitch": 0}}
+    response = write(client, "CreateRule", {
+        "LoadBalancerId": lb_id, "ListenerId": listener_id, "Rules": [{**no_check, **rule} for rule in rules]})
+    return response["LocationIds"]
+
+
+def register(client, lb_id: str, listener_id: str, ports: list[int], location_id: str | None = None) -> None:
+    """RegisterTargets 127.0.0.1:<port> for each port, on the listener or on one of its rules."""
+    params: dict[str, Any] = {"LoadBalancerId": lb_id, "ListenerId": listener_id,
+                              "Targets": [{"EniIp": "127.0.0.1", "Port": port} for port in ports]}
+    if location_id:
+        params["LocationId"] = location_id
+    write(client, "RegisterTargets", params)
+
+
+def listener_with_targets(client, protocol: str, port: int, targets: list[dict], **extra: Any) -> tuple[str, str, str]:
+    """A new CLB with one listener on ``port`` serving ``targets``: CLB id, VIP, listener id."""
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, protocol, [port], **extra)
+    write(client, "RegisterTargets", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "Targets": targets})
+    return lb_id, vip, listener_id
 
 
 def listeners(client, lb_id: str, **filters: Any) -> list[dict[str, Any]]:
@@ -133,6 +150,28 @@ def refused(client, action: str, params: dict[str, Any], code: str, lb_id: str |
     assert caught.value.code == code, (caught.value.code, caught.value.message)
     assert snapshot(client, watched) == before
     return caught.value.message
+
+
+# Health ------------------------------------------------------------------------------------
+
+FAST_CHECK = {"HealthSwitch": 1, "TimeOut": 2, "IntervalTime": 3, "HealthNum": 2, "UnHealthNum": 2}
+
+
+def target_health(client, lb_id: str) -> dict[int, str]:
+    """Port -> HealthStatusDetail of the targets of the CLB's first listener."""
+    response = client.call_json("DescribeTargetHealth", {"LoadBalancerIds": [lb_id]})["Response"]
+    rules = response["LoadBalancers"][0]["Listeners"][0]["Rules"]
+    return {t["Port"]: t["HealthStatusDetail"] for t in rules[0]["Targets"]}
+
+
+def wait_for(predicate, timeout: float) -> float:
+    """Poll ``predicate`` until it holds; the seconds that took, or an AssertionError."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise AssertionError(f"condition not met within {timeout} s")
 
 
 # Test PKI ---------------------------------------------------------------------------------
@@ -183,7 +222,6 @@ class Pki:
     other_key: str
 
 
-
 @lru_cache(maxsize=1)
 def make_pki() -> Pki:
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -207,3 +245,32 @@ def make_pki() -> Pki:
         other_key=_key_pem(other_key),
     )
 
+
+def upload(kind: str = "rsa", **extra: Any) -> dict[str, Any]:
+    """The ``make_pki`` certificate ``kind`` as an uploaded certificate (CertName = kind)."""
+    pem = getattr(make_pki(), kind)
+    return {"CertName": kind, "CertContent": pem.cert, "CertKey": pem.key, **extra}
+
+
+def load_pki_chain(context: ssl.SSLContext, kind: str) -> ssl.SSLContext:
+    """``context`` presenting the ``make_pki`` certificate ``kind`` (ssl loads chains from files only)."""
+    pem = getattr(make_pki(), kind)
+    with tempfile.TemporaryDirectory() as directory:
+        cert, key = Path(directory, "c.pem"), Path(directory, "k.pem")
+        cert.write_text(pem.cert)
+        key.write_text(pem.key)
+        context.load_cert_chain(cert, key)
+    return context
+
+
+def server_context(kind: str) -> ssl.SSLContext:
+    return load_pki_chain(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), kind)
+
+
+def trusting_context(check_hostname: bool = True, client_cert: str | None = None) -> ssl.SSLContext:
+    """A client context that trusts the test CA (and presents ``client_cert``: a make_pki kind)."""
+    context = ssl.create_default_context(cadata=make_pki().ca.cert)
+    context.check_hostname = check_hostname
+    if client_cert:
+        load_pki_chain(context, client_cert)
+    return context

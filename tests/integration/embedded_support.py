@@ -1,19 +1,20 @@
-"""Real-socket helpers for the embedded engine tests: loops, VIPs, backends, clients.
+"""Real-socket helpers for the engine tests driven without the control plane: loops, VIPs, specs, clients.
 
 Each test runs its own event loop (default asyncio and uvloop, via the ``loop_kind``
-parameter) with ``run``; backends are small asyncio servers on 127.0.0.1 that say who they
-are, so a client can tell which target the engine chose.
+fixture) with ``run``. TCP targets are ``backends.NamedBackend``s on their own threads that
+say their name on a line of its own, so a client can tell which target the engine chose;
+UDP targets are small asyncio endpoints on the test's loop that answer ``name|payload``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import socket
+from collections.abc import Callable
 
 import pytest
 
+from backends import NamedBackend
 from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import ListenerSpec, LoadBalancerState, TargetSpec
 
@@ -42,36 +43,6 @@ def fresh_vip() -> str:
     return f"127.1.{random.randint(0, 255)}.{random.randint(2, 254)}"
 
 
-def free_port(vip: str, kind: int = socket.SOCK_STREAM, span: int = 1) -> int:
-    """A port (or the start of ``span`` consecutive ports) free on ``vip`` for TCP and UDP."""
-    for _ in range(200):
-        probe = socket.socket(socket.AF_INET, kind)
-        probe.bind((vip, 0))
-        start = probe.getsockname()[1]
-        probe.close()
-        if start + span >= 65535:
-            continue
-        if all(_port_free(vip, port) for port in range(start, start + span)):
-            return start
-    raise RuntimeError("no free port range")
-
-
-def _port_free(vip: str, port: int) -> bool:
-    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-        probe = socket.socket(socket.AF_INET, kind)
-        try:
-            probe.bind((vip, port))
-        except OSError:
-            return False
-        finally:
-            probe.close()
-    return True
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 def tcp_listener(listener_id: str, port: int, targets=(), **options) -> ListenerSpec:
     return ListenerSpec(listener_id, ListenerProtocol.TCP, port, targets=tuple(targets), **options)
 
@@ -84,58 +55,20 @@ def state(vip: str, *listeners: ListenerSpec, lb_id: str = "lb-test") -> LoadBal
     return LoadBalancerState(lb_id, vip, tuple(listeners))
 
 
-class IdentifyProtocol(asyncio.Protocol):
-    """Says ``name\\n`` on connect, then echoes; answers a half-close with ``bye`` and closes."""
-
-    def __init__(self, backend: TcpBackend) -> None:
-        self.backend = backend
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        self.backend.connections.add(self)
-        self.backend.accepted += 1
-        transport.write(self.backend.name.encode() + b"\n")
-
-    def data_received(self, data: bytes) -> None:
-        self.transport.write(data)
-
-    def eof_received(self) -> bool:
-        self.backend.half_closes += 1
-        self.transport.write(b"bye\n")
-        return False
-
-    def connection_lost(self, exc) -> None:
-        self.backend.connections.discard(self)
+def tcp_backends(*names: str) -> list[NamedBackend]:
+    """One running TCP target per name, each greeting with ``name\\n``."""
+    return [NamedBackend(name, end=b"\n") for name in names]
 
 
-class TcpBackend:
-    """A named TCP target on 127.0.0.1."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.connections: set = set()
-        self.accepted = 0
-        self.half_closes = 0
-        self.server: asyncio.AbstractServer | None = None
-        self.port = 0
-
-    async def start(self, protocol=IdentifyProtocol) -> TcpBackend:
-        loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: protocol(self), "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    def target(self, weight: int = 10) -> TargetSpec:
-        return TargetSpec("127.0.0.1", self.port, weight)
-
-    def close(self) -> None:
-        self.server.close()
-        for connection in list(self.connections):
-            connection.transport.abort()
-
-
-async def tcp_backends(*names: str) -> list[TcpBackend]:
-    return [await TcpBackend(name).start() for name in names]
+async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> float:
+    """Poll ``predicate`` on the running loop; the seconds it took to hold, or fail the test."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not predicate():
+        if loop.time() - started > timeout:
+            pytest.fail(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.02)
+    return loop.time() - started
 
 
 async def connect(vip: str, port: int, client_ip: str | None = None):

@@ -1,9 +1,11 @@
-"""Helpers for the front-door end-to-end tests: envelope checks and requests signed by hand.
+"""Helpers for the front-door end-to-end tests: envelope checks, requests signed by hand, ``openclb serve``.
 
 Hand-signed requests exist only for what no official client will send (a Host header other
 than the endpoint it connects to, a broken Authorization header, a method other than GET or
 POST). They are signed with the Python SDK's own ``Sign`` primitives, over exactly the bytes
 ``requests`` puts on the wire, so a refusal can only come from the server's rules.
+``ServeProcess`` is ``openclb serve`` as a real child process, started as a user starts it,
+killed with a real SIGKILL and started again.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import logging
 import os
 import queue
+import signal
 import subprocess
 import threading
 import time
@@ -34,11 +37,13 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.common.sign import Sign
 
-from conftest import REGION, SECRET_ID, SECRET_KEY
+from backends import free_port
+from conftest import REGION, SECRET_ID, SECRET_KEY, unique_vip_pool
 from openclb import errors
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
+OPENCLB = str(VENV_BIN / "openclb")
 API_VERSION = "2018-03-17"
 
 DOCUMENTED_CODES = frozenset(
@@ -242,35 +247,43 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 class ServeProcess:
-    """``openclb serve`` as a child process; ``banner`` is what it printed up to its last start-up line."""
+    """``openclb serve`` as a child process, started (and started again) with the same arguments.
+
+    ``start`` waits for the start-up banner, up to its last line (``list keys:``), and keeps it
+    in ``banner``; the child's stderr is appended to ``log_path``. ``kill`` is a real SIGKILL,
+    with no chance to clean up; ``stop`` a SIGTERM that waits for the exit.
+    """
 
     LAST_BANNER_LINE = "list keys:"
 
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
-        self._log_file = log_path.open("wb")
+        self.args = args
+        self.env = env
         self.log_path = log_path
-        self.process = subprocess.Popen(
-            [str(VENV_BIN / "openclb"), "serve", *args],
-            stdout=subprocess.PIPE,
-            stderr=self._log_file,
-            env=env,
-            text=True,
-        )
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        self.banner = self._read_banner(deadline=time.monotonic() + 30)
+        self.process: subprocess.Popen | None = None
+        self.banner: list[str] = []
 
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.put(line.rstrip("\n"))
-        self._lines.put(None)
+    def start(self) -> ServeProcess:
+        with self.log_path.open("ab") as log_file:
+            self.process = subprocess.Popen(
+                [OPENCLB, "serve", *self.args], stdout=subprocess.PIPE, stderr=log_file, env=self.env, text=True,
+            )
+        lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, args=(self.process.stdout, lines), daemon=True).start()
+        self.banner = self._read_banner(lines, deadline=time.monotonic() + 30)
+        return self
 
-    def _read_banner(self, deadline: float) -> list[str]:
+    @staticmethod
+    def _pump(stdout, lines: queue.Queue[str | None]) -> None:
+        for line in stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    def _read_banner(self, lines: queue.Queue[str | None], deadline: float) -> list[str]:
         banner: list[str] = []
         while time.monotonic() < deadline:
             try:
-                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
             if line is None:
@@ -299,7 +312,14 @@ class ServeProcess:
                 continue
         return lines
 
-    def stop(self) -> int:
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> int | None:
+        if self.process is None:
+            return None
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -307,5 +327,17 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-        self._log_file.close()
         return self.process.returncode
+
+
+def serve_on_own_port(tmp_path: Path, *extra: str, store_url: str = "") -> ServeProcess:
+    """A ServeProcess, not started yet, that every start serves at the same URL and data dir.
+
+    The data dir is ``tmp_path / "data"``; the key is the test key, from the environment.
+    """
+    args = [
+        "--listen", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "data"), "--vip-pool", unique_vip_pool(),
+        "--rate-limit", "DescribeTaskStatus=1000", *(["--store", store_url] if store_url else []), *extra,
+    ]
+    env = clean_env(tmp_path, OPENCLB_SECRET_ID=SECRET_ID, OPENCLB_SECRET_KEY=SECRET_KEY)
+    return ServeProcess(args, env, tmp_path / "serve.log")

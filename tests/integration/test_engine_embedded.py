@@ -13,18 +13,13 @@ from dataclasses import replace
 
 import pytest
 
+from backends import FloodBackend, free_port, open_fds
 from embedded_support import (
-    LOOP_KINDS, closed_by_peer, connect, fresh_vip, free_port, open_fds, run, state,
-    tcp_backends, tcp_listener, udp_listener, who,
+    closed_by_peer, connect, fresh_vip, run, state, tcp_backends, tcp_listener, udp_listener, who,
 )
 from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import Scheduler, TargetSpec
 from openclb.engine.embedded import EmbeddedEngine
-
-
-@pytest.fixture(params=LOOP_KINDS)
-def loop_kind(request):
-    return request.param
 
 
 # -- binding --------------------------------------------------------------------------
@@ -34,7 +29,7 @@ def test_apply_tcp_and_udp_listeners_serve_right_after_apply(loop_kind):
     async def main():
         vip = fresh_vip()
         tcp_port, udp_port = free_port(vip), free_port(vip, socket.SOCK_DGRAM)
-        (backend,) = await tcp_backends("a")
+        (backend,) = tcp_backends("a")
         engine = EmbeddedEngine()
         result = await engine.apply(state(
             vip, tcp_listener("lbl-t", tcp_port, [backend.target()]), udp_listener("lbl-u", udp_port)))
@@ -66,7 +61,7 @@ def test_apply_all_targets_weight_zero_accepts_and_closes(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (backend,) = await tcp_backends("a")
+        (backend,) = tcp_backends("a")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target(0)])))
         reader, writer = await connect(vip, port)
@@ -105,7 +100,7 @@ def test_apply_port_range_binds_every_port_and_maps_target_ports(loop_kind):
     async def main():
         vip = fresh_vip()
         start = free_port(vip, span=3)
-        (backend,) = await tcp_backends("x")
+        (backend,) = tcp_backends("x")
         # The Nth port of the range goes to the target's port + N: start + 1 reaches the backend.
         engine = EmbeddedEngine()
         spec = tcp_listener("lbl-1", start, [TargetSpec("127.0.0.1", backend.port - 1)], end_port=start + 2)
@@ -150,7 +145,7 @@ def test_apply_same_state_twice_is_noop(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (backend,) = await tcp_backends("a")
+        (backend,) = tcp_backends("a")
         engine = EmbeddedEngine()
         desired = state(vip, tcp_listener("lbl-1", port, [backend.target()]))
         await engine.apply(desired)
@@ -172,7 +167,7 @@ def test_remove_and_close_release_ports_and_reset_connections(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (backend,) = await tcp_backends("a")
+        (backend,) = tcp_backends("a")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()])))
         reader, writer = await connect(vip, port)
@@ -194,7 +189,7 @@ def test_wrr_weights_10_30_send_three_quarters_to_heavy(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        light, heavy = await tcp_backends("light", "heavy")
+        light, heavy = tcp_backends("light", "heavy")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [light.target(10), heavy.target(30)])))
         counts = Counter([await who(vip, port) for _ in range(400)])
@@ -209,7 +204,7 @@ def test_least_conn_sends_new_connection_to_least_loaded(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        first, second = await tcp_backends("first", "second")
+        first, second = tcp_backends("first", "second")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener(
             "lbl-1", port, [first.target(), second.target()], scheduler=Scheduler.LEAST_CONN)))
@@ -235,7 +230,7 @@ def test_weight_zero_target_gets_no_connections(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        drained, live = await tcp_backends("drained", "live")
+        drained, live = tcp_backends("drained", "live")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [drained.target(0), live.target(10)])))
         assert {await who(vip, port) for _ in range(20)} == {"live"}
@@ -250,7 +245,7 @@ def test_unhealthy_target_gets_no_connections(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        sick, well = await tcp_backends("sick", "well")
+        sick, well = tcp_backends("sick", "well")
         engine = EmbeddedEngine(health_view=lambda listener_id, ip, target_port: target_port != sick.port)
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [sick.target(), well.target()])))
         assert {await who(vip, port) for _ in range(10)} == {"well"}
@@ -265,7 +260,7 @@ def test_upstream_connect_refused_tries_next_target(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (alive,) = await tcp_backends("alive")
+        (alive,) = tcp_backends("alive")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener(
             "lbl-1", port, [TargetSpec("127.0.0.1", 1, 10), alive.target()])))
@@ -279,7 +274,7 @@ def test_session_persistence_tcp_keeps_client_ip_on_target(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        first, second = await tcp_backends("first", "second")
+        first, second = tcp_backends("first", "second")
         targets = [first.target(), second.target()]
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener("lbl-1", port, targets, session_expire_time=30)))
@@ -300,7 +295,7 @@ def test_update_weights_and_targets_keeps_established_connection(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        first, second, third = await tcp_backends("first", "second", "third")
+        first, second, third = tcp_backends("first", "second", "third")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [first.target()])))
         reader, writer = await connect(vip, port)
@@ -321,7 +316,7 @@ def test_deregister_target_rst_resets_removed_targets_connections(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        first, second = await tcp_backends("first", "second")
+        first, second = tcp_backends("first", "second")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [first.target()], deregister_target_rst=True)))
         reader, writer = await connect(vip, port)
@@ -342,7 +337,7 @@ def test_relay_half_close_passes_eof_and_keeps_reply(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (backend,) = await tcp_backends("a")
+        (backend,) = tcp_backends("a")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()])))
         reader, writer = await connect(vip, port)
@@ -360,7 +355,7 @@ def test_relay_sockets_have_tcp_nodelay(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (backend,) = await tcp_backends("a")
+        (backend,) = tcp_backends("a")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()])))
         reader, writer = await connect(vip, port)
@@ -379,7 +374,7 @@ def test_stats_count_connections_and_bytes(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (backend,) = await tcp_backends("a")
+        (backend,) = tcp_backends("a")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()])))
         reader, writer = await connect(vip, port)
@@ -407,7 +402,7 @@ def test_max_conn_refuses_connections_beyond_limit(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (backend,) = await tcp_backends("a")
+        (backend,) = tcp_backends("a")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()], max_conn=2)))
         held = [await connect(vip, port) for _ in range(2)]
@@ -429,7 +424,7 @@ def test_max_cps_refuses_connections_beyond_rate(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (backend,) = await tcp_backends("a")
+        (backend,) = tcp_backends("a")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()], max_cps=5)))
         outcomes = []
@@ -453,7 +448,7 @@ def test_idle_timeout_closes_idle_tcp_connection_only(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (backend,) = await tcp_backends("a")
+        (backend,) = tcp_backends("a")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()], idle_timeout=1)))
         idle_reader, idle_writer = await connect(vip, port)
@@ -473,49 +468,11 @@ def test_idle_timeout_closes_idle_tcp_connection_only(loop_kind):
     run(loop_kind, main)
 
 
-class _FloodProtocol(asyncio.Protocol):
-    """Sends ``TOTAL`` bytes as fast as the socket takes them, honouring back-pressure."""
-
-    TOTAL = 50 * 1024 * 1024
-    CHUNK = b"x" * 65536
-
-    def __init__(self, backend) -> None:
-        self.backend = backend
-        self.sent = 0
-        self.paused = False
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        self.backend.connections.add(self)
-        self.backend.flood = self
-        self._pump()
-
-    def _pump(self) -> None:
-        while not self.paused and self.sent < self.TOTAL:
-            self.transport.write(self.CHUNK)
-            self.sent += len(self.CHUNK)
-        if self.sent >= self.TOTAL and not self.transport.is_closing():
-            # Not from inside resume_writing: asyncio's _write_ready is still running then.
-            asyncio.get_running_loop().call_soon(self.transport.close)
-
-    def pause_writing(self) -> None:
-        self.paused = True
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        self._pump()
-
-    def connection_lost(self, exc) -> None:
-        self.backend.connections.discard(self)
-
-
 def test_slow_reader_keeps_proxy_buffers_bounded(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (backend,) = await tcp_backends("flood")
-        backend.close()
-        await backend.start(_FloodProtocol)
+        backend = FloodBackend()
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()])))
         reader, writer = await connect(vip, port)
@@ -527,12 +484,12 @@ def test_slow_reader_keeps_proxy_buffers_bounded(loop_kind):
                 if relay.upstream is not None:
                     buffered += relay.upstream.get_write_buffer_size()
                 peak = max(peak, buffered)
-        assert backend.flood.sent < _FloodProtocol.TOTAL // 2
+        assert backend.sent < FloodBackend.TOTAL // 2
         assert peak < 1024 * 1024, peak
         received = 0
         while chunk := await reader.read(1 << 20):
             received += len(chunk)
-        assert received == _FloodProtocol.TOTAL
+        assert received == FloodBackend.TOTAL
         writer.close()
         await engine.close()
         backend.close()
@@ -543,7 +500,7 @@ def test_no_fd_leak_after_2000_short_connections(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (backend,) = await tcp_backends("a")
+        (backend,) = tcp_backends("a")
         engine = EmbeddedEngine()
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()])))
         await who(vip, port)
@@ -572,7 +529,7 @@ def test_tcp_ssl_listener_ssl_switched_off_relays_plain_tcp(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (backend,) = await tcp_backends("a")
+        (backend,) = tcp_backends("a")
         engine = EmbeddedEngine()
         listener = replace(tcp_listener("lbl-tcp_ssl", port, [backend.target()]), protocol=ListenerProtocol.TCP_SSL)
         assert (await engine.apply(state(vip, listener))).ok

@@ -5,19 +5,11 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import pytest
-
-from embedded_support import (
-    LOOP_KINDS, UdpClient, ask, fresh_vip, free_port, open_fds, run, state, udp_backends, udp_listener,
-)
+from backends import free_port, open_fds
+from embedded_support import UdpClient, ask, fresh_vip, run, state, udp_backends, udp_listener
 from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import TargetSpec
 from openclb.engine.embedded import EmbeddedEngine
-
-
-@pytest.fixture(params=LOOP_KINDS)
-def loop_kind(request):
-    return request.param
 
 
 def quic_long(dcid: bytes, scid: bytes = b"\x00" * 8) -> bytes:

@@ -10,19 +10,13 @@ from __future__ import annotations
 import asyncio
 import ssl
 
-import pytest
-
+from backends import free_port
 from clb_support import make_pki
-from embedded_support import LOOP_KINDS, fresh_vip, free_port, run, state
+from embedded_support import fresh_vip, run, state
 from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import CertificateSpec, ListenerSpec, RuleSpec, TargetSpec, TlsSpec
 from openclb.engine.embedded.engine import EmbeddedEngine
 from openclb.engine.embedded.health import HealthChecker
-
-
-@pytest.fixture(params=LOOP_KINDS)
-def loop_kind(request):
-    return request.param
 
 
 def http_spec(port: int, target_port: int, **extra) -> ListenerSpec:

@@ -15,19 +15,19 @@ import pytest
 from tencentcloud.clb.v20180317 import models
 
 from conftest import sdk_client, unique_vip_pool
-from gateway_support import VENV_BIN, ServeProcess, assert_uuid4, clean_env, sdk_raises
+from gateway_support import OPENCLB, ServeProcess, assert_uuid4, clean_env, sdk_raises
 from openclb.api import accounts
 
 
 def _openclb(tmp_path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(VENV_BIN / "openclb"), *args], env=clean_env(tmp_path), capture_output=True, text=True, timeout=60
+        [OPENCLB, *args], env=clean_env(tmp_path), capture_output=True, text=True, timeout=60
     )
 
 
 def _serve(tmp_path, data_dir, *extra: str, name: str = "serve") -> ServeProcess:
     args = ["--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--vip-pool", unique_vip_pool(), *extra]
-    return ServeProcess(args, clean_env(tmp_path), tmp_path / f"{name}.log")
+    return ServeProcess(args, clean_env(tmp_path), tmp_path / f"{name}.log").start()
 
 
 @pytest.fixture

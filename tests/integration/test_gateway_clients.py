@@ -3,17 +3,16 @@
 Each client is used exactly as its documentation says, pointed at a real openclb server:
 the Python SDK with both signature versions over GET and POST, typed models and
 ``call_json``, and both spellings of a custom endpoint; tccli with ``--endpoint``; the Node
-SDK's ``CommonClient`` (installed from npm, pinned by tests/node/package-lock.json).
+SDK's ``CommonClient`` (pinned by tests/node/package-lock.json and installed, with node and
+npm, by ``make test``: scripts/provision-deps), so no test reaches the npm registry.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,9 +24,10 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 from conftest import REGION, SECRET_ID, SECRET_KEY, sdk_client
 from gateway_support import REPO, VENV_BIN, assert_uuid4, clean_env
 
+pytestmark = pytest.mark.postgres
+
 NODE_DIR = REPO / "tests" / "node"
 NODE_SDK_PACKAGE = NODE_DIR / "node_modules" / "tencentcloud-sdk-nodejs-common" / "package.json"
-NODE_INSTALL_MARKER = NODE_DIR / "node_modules" / ".package-lock.json"
 
 SIGNATURES = ["TC3-HMAC-SHA256", "HmacSHA1", "HmacSHA256"]
 
@@ -100,18 +100,9 @@ def test_describe_listeners_tccli_wrong_key_reports_signature_failure(server, tm
 
 @pytest.fixture(scope="session")
 def node_sdk_dir() -> Path:
-    """tests/node with its pinned node_modules; installed once per run, one xdist worker at a time."""
-    if not shutil.which("node") or not shutil.which("npm"):
-        pytest.fail("node and npm are needed for the Node SDK test (.ci/run installs them: apt-get install nodejs npm)")
-    lock_path = Path(tempfile.gettempdir()) / f"openclb-npm-ci-{os.getuid()}.lock"
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (NODE_INSTALL_MARKER.exists() and NODE_SDK_PACKAGE.exists()):
-            result = subprocess.run(
-                ["npm", "ci", "--no-audit", "--no-fund"],
-                cwd=NODE_DIR, capture_output=True, text=True, timeout=300,
-            )
-            assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
+    """tests/node with its pinned node_modules, as ``scripts/provision-deps test`` installs them."""
+    if not (shutil.which("node") and NODE_SDK_PACKAGE.exists()):
+        pytest.fail("node and tests/node's npm packages are needed: scripts/provision-deps test (make test runs it)")
     return NODE_DIR
 
 

@@ -2,7 +2,7 @@
 the bind race and ``openclb render``.
 
 The shared layer-4 API + traffic tests run against this engine too, in ``make test``'s pass
-with ``OPENCLB_TEST_ENGINE=haproxy``. HAProxy must be installed (``.ci/run`` installs it).
+with ``OPENCLB_TEST_ENGINE=haproxy``. HAProxy must be installed (``make test`` installs it).
 """
 
 from __future__ import annotations
@@ -14,23 +14,21 @@ import subprocess
 
 import pytest
 
-from clb_support import make_pki
+from backends import accepts_tcp, first_bytes
+from clb_support import (
+    FAST_CHECK, create_clb_with_vip as create_clb, listener_with_targets, make_pki, target_health, upload, wait_for,
+    write,
+)
 from conftest import make_settings, sdk_client, start_server, unique_vip_pool
+from gateway_support import OPENCLB, serve_on_own_port
 from openclb.engine.haproxy.process import find_haproxy
-from test_health_and_metrics import target_health, wait_for
-from test_listeners_lifecycle import accepts_tcp, create_clb, task_status
-from test_restart import OPENCLB, ServeProcess
-from test_targets_traffic import NamedBackend, first_bytes, listener_with_targets
-
 
 
 @pytest.fixture(autouse=True)
 def _haproxy_installed() -> None:
-    """The HAProxy engine is tested for real; .ci/run installs haproxy (apt-get install haproxy)."""
+    """The HAProxy engine is tested for real."""
     if find_haproxy() is None:
-        pytest.fail("haproxy is not installed: apt-get install haproxy")
-
-FAST_CHECK = {"HealthSwitch": 1, "TimeOut": 2, "IntervalTime": 3, "HealthNum": 2, "UnHealthNum": 2}
+        pytest.fail("haproxy is not installed: scripts/provision-deps test (make test runs it)")
 
 
 @pytest.fixture
@@ -43,50 +41,13 @@ def client(haproxy_server):
     return sdk_client(haproxy_server.url)
 
 
-class StoppableBackend(NamedBackend):
-    """A NamedBackend whose close() stops listening at once.
-
-    Closing a socket another thread is blocked in accept() on leaves it listening until one
-    more connection is accepted; HAProxy's connect-only checks reset before being accepted,
-    so without the shutdown the port would look alive forever.
-    """
-
-    def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-
-
-@pytest.fixture
-def backends():
-    started: list = []
-
-    def make(name: str) -> NamedBackend:
-        backend = StoppableBackend(name)
-        started.append(backend)
-        return backend
-
-    yield make
-    for backend in started:
-        backend.close()
-
-
-def call(client, action: str, params: dict) -> dict:
-    """An asynchronous write whose task must succeed."""
-    response = client.call_json(action, params)["Response"]
-    assert task_status(client, response["RequestId"]) == 0, action
-    return response
-
-
 def haproxy_config(running) -> str:
     return (running.server.settings.data_dir / "haproxy" / "haproxy.cfg").read_text()
 
 
-def test_describe_target_health_haproxy_every_target_dead_traffic_still_flows(client, backends):
+def test_describe_target_health_haproxy_every_target_dead_traffic_still_flows(client, named_backends):
     """Both answer their name, not PONG, so the check condemns both; the CLB then spreads traffic over all."""
-    one, two = backends("one"), backends("two")
+    one, two = named_backends("one"), named_backends("two")
     custom_check = {**FAST_CHECK, "CheckType": "CUSTOM", "ContextType": "TEXT", "SendContext": "PING",
                     "RecvContext": "PONG"}
     lb_id, vip, _ = listener_with_targets(client, "TCP", 8209, [
@@ -95,21 +56,19 @@ def test_describe_target_health_haproxy_every_target_dead_traffic_still_flows(cl
     assert {first_bytes(vip, 8209) for _ in range(10)} == {b"one", b"two"}
 
 
-def test_create_listener_haproxy_tcp_ssl_terminates_tls_with_uploaded_certificate(client, backends):
-    backend = backends("behind-tls")
-    pki = make_pki()
-    certificate = {"CertName": "rsa", "CertContent": pki.rsa.cert, "CertKey": pki.rsa.key}
+def test_create_listener_haproxy_tcp_ssl_terminates_tls_with_uploaded_certificate(client, named_backends):
+    backend = named_backends("behind-tls")
     _, vip, _ = listener_with_targets(client, "TCP_SSL", 8443, [{"EniIp": "127.0.0.1", "Port": backend.port}],
-                                      Certificate=certificate)
-    context = ssl.create_default_context(cadata=pki.ca.cert)
+                                      Certificate=upload("rsa"))
+    context = ssl.create_default_context(cadata=make_pki().ca.cert)
     with socket.create_connection((vip, 8443), timeout=2) as raw:
         with context.wrap_socket(raw, server_hostname="rsa.example.com") as tls:
             assert tls.getpeercert()["subject"] == ((("commonName", "rsa.example.com"),),)
             assert tls.recv(16) == b"behind-tls"
 
 
-def test_create_listener_haproxy_server_restart_binds_listeners_again(tmp_path, backends):
-    backend = backends("again")
+def test_create_listener_haproxy_server_restart_binds_listeners_again(tmp_path, named_backends):
+    backend = named_backends("again")
     settings = make_settings(tmp_path / "restart", engine="haproxy")
     first = start_server(settings)
     try:
@@ -126,27 +85,26 @@ def test_create_listener_haproxy_server_restart_binds_listeners_again(tmp_path, 
         second.stop()
 
 
-def test_modify_target_weight_haproxy_reload_keeps_health_verdicts(haproxy_server, client, backends):
+def test_modify_target_weight_haproxy_reload_keeps_health_verdicts(haproxy_server, client, named_backends):
     """Health survives the reload a weight change causes (server-state file, weights retargeted)."""
-    alive, gone = backends("alive"), backends("gone")
+    alive, gone = named_backends("alive"), named_backends("gone")
     gone.close()
     lb_id, vip, listener_id = listener_with_targets(client, "TCP", 8210, [
         {"EniIp": "127.0.0.1", "Port": alive.port}, {"EniIp": "127.0.0.1", "Port": gone.port}], HealthCheck=FAST_CHECK)
     wait_for(lambda: target_health(client, lb_id) == {alive.port: "Alive", gone.port: "Dead"}, 8)
-    call(client, "ModifyTargetWeight", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "Weight": 20,
-                                        "Targets": [{"EniIp": "127.0.0.1", "Port": gone.port}]})
+    write(client, "ModifyTargetWeight", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "Weight": 20,
+                                         "Targets": [{"EniIp": "127.0.0.1", "Port": gone.port}]})
     assert f"127.0.0.1:{gone.port} weight 20" in haproxy_config(haproxy_server)
     assert target_health(client, lb_id) == {alive.port: "Alive", gone.port: "Dead"}
 
 
 def test_create_listener_haproxy_after_kill_9_ports_released_and_bound_again(tmp_path):
-    serve = ServeProcess(tmp_path / "data", "", unique_vip_pool())
-    serve.args += ["--engine", "haproxy"]
+    serve = serve_on_own_port(tmp_path, "--engine", "haproxy")
     try:
         serve.start()
         client = sdk_client(serve.url)
         lb_id, vip = create_clb(client)
-        call(client, "CreateListener", {"LoadBalancerId": lb_id, "Ports": [7903], "Protocol": "TCP"})
+        write(client, "CreateListener", {"LoadBalancerId": lb_id, "Ports": [7903], "Protocol": "TCP"})
         assert accepts_tcp(vip, 7903)
         serve.kill()
         wait_for(lambda: not accepts_tcp(vip, 7903), 3)
@@ -159,7 +117,7 @@ def test_create_listener_haproxy_after_kill_9_ports_released_and_bound_again(tmp
 def test_render_cli_prints_haproxy_config_of_one_clb(haproxy_server, client):
     lb_id, vip = create_clb(client)
     (tcp_id,), (udp_id,) = (
-        call(client, "CreateListener", {"LoadBalancerId": lb_id, "Ports": [7610], "Protocol": protocol})["ListenerIds"]
+        write(client, "CreateListener", {"LoadBalancerId": lb_id, "Ports": [7610], "Protocol": protocol})["ListenerIds"]
         for protocol in ("TCP", "UDP"))
     data_dir = haproxy_server.server.settings.data_dir
     printed = subprocess.run([OPENCLB, "render", "--data-dir", str(data_dir), lb_id],

@@ -3,7 +3,6 @@ Prometheus metrics; no descriptor or memory leak over many short connections."""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 import urllib.request
@@ -11,26 +10,12 @@ import urllib.request
 import pytest
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-from clb_support import create_clb_with_vip as create_clb, task_status
-from backends import CannedBackend, NamedBackend
-from test_targets_traffic import first_bytes, listener_with_targets
+from backends import CannedBackend, NamedBackend, first_bytes, open_fds, rss_bytes
+from clb_support import (
+    FAST_CHECK, create_clb_with_vip as create_clb, listener_with_targets, target_health, task_status, wait_for,
+)
 
-FAST_CHECK = {"HealthSwitch": 1, "TimeOut": 2, "IntervalTime": 3, "HealthNum": 2, "UnHealthNum": 2}
-
-
-def target_health(client, lb_id: str) -> dict[int, str]:
-    response = client.call_json("DescribeTargetHealth", {"LoadBalancerIds": [lb_id]})["Response"]
-    rules = response["LoadBalancers"][0]["Listeners"][0]["Rules"]
-    return {t["Port"]: t["HealthStatusDetail"] for t in rules[0]["Targets"]}
-
-
-def wait_for(predicate, timeout: float) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if predicate():
-            return time.monotonic() - started
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout} s")
+pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 
 
 def test_describe_target_health_stopped_backend_turns_dead_then_alive_again(server, client):
@@ -103,15 +88,6 @@ def test_metrics_after_traffic_counts_connections_and_bytes(server, client):
         backend.close()
 
 
-def _open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def _rss_kib() -> int:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-
-
 def test_register_targets_ten_thousand_short_connections_leak_nothing(server, client):
     backend = NamedBackend("leak")
     try:
@@ -119,11 +95,11 @@ def test_register_targets_ten_thousand_short_connections_leak_nothing(server, cl
         for _ in range(500):
             first_bytes(vip, 8204)
         time.sleep(0.5)
-        fds_before, rss_before = _open_fds(), _rss_kib()
+        fds_before, rss_before = open_fds(), rss_bytes()
         for _ in range(10_000):
             first_bytes(vip, 8204)
-        wait_for(lambda: _open_fds() <= fds_before + 5, 10)
-        assert _rss_kib() - rss_before < 20_000
+        wait_for(lambda: open_fds() <= fds_before + 5, 10)
+        assert rss_bytes() - rss_before < 20_000 * 1024
     finally:
         backend.close()
 

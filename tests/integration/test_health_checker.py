@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import os
 import select
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import pytest
 
+from clb_support import server_context
+from embedded_support import run, wait_until
 from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import HealthCheckSpec, TargetSpec
 from openclb.engine.embedded.health import HealthChecker
@@ -19,21 +20,6 @@ from openclb.engine.embedded.health_sockets import ProbePoller
 
 HOST = "127.0.0.1"
 FAST = {"interval": 0.2, "timeout": 0.5, "healthy_threshold": 2, "unhealthy_threshold": 2}
-
-
-def run(test: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(test(), timeout=60))
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> float:
-    """Poll ``predicate``; return the seconds it took to hold, or fail the test."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    while not predicate():
-        if loop.time() - started > timeout:
-            pytest.fail(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.02)
-    return loop.time() - started
 
 
 def detail_of(checker: HealthChecker, listener_id: str, port: int) -> str:
@@ -162,7 +148,7 @@ def test_health_checker_tcp_backend_stops_dead_then_returns_alive():
         await checker.close()
         server.close()
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
 def test_health_checker_never_up_target_dead_after_first_probe():
@@ -173,7 +159,7 @@ def test_health_checker_never_up_target_dead_after_first_probe():
         finally:
             holder.close()
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
 @pytest.mark.parametrize(
@@ -187,7 +173,7 @@ def test_health_checker_http_status_in_mask_alive_else_dead(status, mask, expect
         await verdict_for(ListenerProtocol.TCP, port, check, expected)
         server.close()
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
 def test_health_checker_http_sends_method_path_and_domain():
@@ -207,36 +193,12 @@ def test_health_checker_http_sends_method_path_and_domain():
         assert requests[0].startswith(b"GET /ready HTTP/1.1\r\nHost: svc.example\r\n")
         server.close()
 
-    run(scenario)
-
-
-def self_signed_server_context(tmp_path) -> ssl.SSLContext:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "backend.test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_file, key_file)
-    return context
+    run("asyncio", scenario, timeout=60)
 
 
 @pytest.mark.parametrize(("status", "expected"), [(200, "Alive"), (500, "Dead")])
-def test_health_checker_https_status_over_tls_judged(tmp_path, status, expected):
-    context = self_signed_server_context(tmp_path)
+def test_health_checker_https_status_over_tls_judged(status, expected):
+    context = server_context("ecdsa")
 
     async def scenario() -> None:
         server, port, _ = await tcp_backend(http_reply(status), ssl_context=context)
@@ -244,7 +206,7 @@ def test_health_checker_https_status_over_tls_judged(tmp_path, status, expected)
         await verdict_for(ListenerProtocol.HTTPS, port, check, expected)
         server.close()
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
 def custom_reply(request_wanted: bytes, answer: bytes) -> Callable[[bytes], bytes | None]:
@@ -272,7 +234,7 @@ def test_health_checker_custom_tcp_reply_prefix_judged(context_type, send, recv,
         await verdict_for(ListenerProtocol.TCP, port, check, expected)
         server.close()
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
 def test_health_checker_custom_tcp_empty_send_reads_banner():
@@ -282,7 +244,7 @@ def test_health_checker_custom_tcp_empty_send_reads_banner():
         await verdict_for(ListenerProtocol.TCP, port, check, "Alive")
         server.close()
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
 @pytest.mark.parametrize(
@@ -304,7 +266,7 @@ def test_health_checker_custom_udp_reply_prefix_judged(context_type, send, recv,
         await verdict_for(ListenerProtocol.UDP, port, check, expected)
         transport.close()
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
 def test_health_checker_custom_udp_port_unreachable_dead():
@@ -314,7 +276,7 @@ def test_health_checker_custom_udp_port_unreachable_dead():
         check = HealthCheckSpec(check_type="CUSTOM", send_context="hello", **{**FAST, "timeout": 5})
         await verdict_for(ListenerProtocol.UDP, port, check, "Dead")
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
 def test_health_checker_ping_loopback_alive():
@@ -327,7 +289,7 @@ def test_health_checker_ping_loopback_alive():
         await wait_until(lambda: all(h.detail == "Alive" for h in checker.snapshot("lbl-udp")), timeout=3)
         await checker.close()
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
 def test_health_checker_check_port_probes_it_not_target_port():
@@ -346,7 +308,7 @@ def test_health_checker_check_port_probes_it_not_target_port():
         holder.close()
         server.close()
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
 def test_health_checker_same_check_two_listeners_one_probe_per_interval():
@@ -363,7 +325,7 @@ def test_health_checker_same_check_two_listeners_one_probe_per_interval():
         assert 4 <= stats["accepted"] <= 1.5 / 0.25 + 1
         server.close()
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
 def test_health_checker_tcp_check_half_open_target_alive_application_never_accepts():
@@ -378,7 +340,7 @@ def test_health_checker_tcp_check_half_open_target_alive_application_never_accep
         await checker.close()
         server.close()
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
 def test_health_checker_removed_listener_stops_probing():
@@ -398,7 +360,7 @@ def test_health_checker_removed_listener_stops_probing():
         await checker.close()
         server.close()
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
 def test_health_checker_reapply_keeps_verdict_switch_off_close_on_probes_again():
@@ -420,7 +382,7 @@ def test_health_checker_reapply_keeps_verdict_switch_off_close_on_probes_again()
         await checker.close()
         holder.close()
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
 def test_health_checker_500_targets_all_judged_in_one_interval_without_tasks():
@@ -450,7 +412,7 @@ def test_health_checker_500_targets_all_judged_in_one_interval_without_tasks():
         for holder, _ in listeners + holders:
             holder.close()
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
 class RecordingWaiter:
@@ -501,10 +463,9 @@ def test_probe_poller_descriptor_closed_and_reused_in_batch_gets_no_stale_event(
         for sock in [a, a_peer, b, b_peer, *replacement]:
             sock.close()
 
-    run(scenario)
+    run("asyncio", scenario, timeout=60)
 
 
-@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
 def test_health_checker_every_socket_probe_kind_judged_on_both_loops(loop_kind):
     async def scenario() -> None:
         http, http_port, _ = await tcp_backend(http_reply(200))
@@ -532,10 +493,4 @@ def test_health_checker_every_socket_probe_kind_judged_on_both_loops(loop_kind):
         udp.close()
         holder.close()
 
-    factory = None
-    if loop_kind == "uvloop":
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(asyncio.wait_for(scenario(), timeout=60))
+    run(loop_kind, scenario, timeout=60)

@@ -13,34 +13,23 @@ import time
 
 import pytest
 
-from clb_support import checked, write
-from l7_support import (
-    Backends, connect, create_clb_vip, create_listener, create_rules, register, request, send, upload,
-)
+from backends import rss_bytes
+from clb_support import checked, create_clb_with_vip, create_listener, create_rules, register, upload, write
+from l7_support import connect, request, send
+
+pytestmark = pytest.mark.postgres
 
 PORT = 8080
 
 
-@pytest.fixture(scope="module")
-def backends():
-    started = Backends()
-    yield started
-    started.close()
-
-
 def http_listener(client, rules: list[dict], **extra) -> tuple[str, str, str, list[str]]:
-    lb_id, vip = create_clb_vip(client)
-    listener_id = create_listener(client, lb_id, "HTTP", PORT, **extra)
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [PORT], **extra)
     return lb_id, vip, listener_id, create_rules(client, lb_id, listener_id, rules)
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def test_create_rule_exact_and_wildcard_domains_route_and_target_sees_client_ip(server, client, backends):
-    exact, wildcard = backends.start("exact"), backends.start("wildcard")
+def test_create_rule_exact_and_wildcard_domains_route_and_target_sees_client_ip(server, client, http_backends):
+    exact, wildcard = http_backends.start("exact"), http_backends.start("wildcard")
     lb_id, vip, listener_id, (exact_id, wildcard_id) = http_listener(client, [
         {"Domain": "www.shop.test", "Url": "/"}, {"Domain": "*.shop.test", "Url": "/"}])
     register(client, lb_id, listener_id, [exact.port], exact_id)
@@ -58,8 +47,8 @@ def test_create_rule_exact_and_wildcard_domains_route_and_target_sees_client_ip(
     assert via["headers"]["X-Forwarded-For"] == "203.0.113.9, 127.0.0.78"
 
 
-def test_request_host_matching_no_domain_goes_to_default_server_else_404(server, client, backends):
-    first, second = backends.start("first"), backends.start("second")
+def test_request_host_matching_no_domain_goes_to_default_server_else_404(server, client, http_backends):
+    first, second = http_backends.start("first"), http_backends.start("second")
     lb_id, vip, listener_id, (first_id, second_id) = http_listener(client, [
         {"Domain": "first.test", "Url": "/app"}, {"Domain": "second.test", "Url": "/"}])
     register(client, lb_id, listener_id, [first.port], first_id)
@@ -74,7 +63,7 @@ def test_request_host_matching_no_domain_goes_to_default_server_else_404(server,
     assert all(r["path"] != "/other" for r in first.requests)
 
 
-def test_request_rule_without_targets_503_and_dead_target_502(server, client, backends):
+def test_request_rule_without_targets_503_and_dead_target_502(server, client, http_backends):
     dead = socket.socket()
     dead.bind(("127.0.0.1", 0))
     dead_port = dead.getsockname()[1]
@@ -87,8 +76,8 @@ def test_request_rule_without_targets_503_and_dead_target_502(server, client, ba
     assert request(vip, PORT, "/dead", host="x.test").status == 502
 
 
-def test_request_malformed_request_line_gets_400_and_is_not_forwarded(server, client, backends):
-    target = backends.start("target")
+def test_request_malformed_request_line_gets_400_and_is_not_forwarded(server, client, http_backends):
+    target = http_backends.start("target")
     lb_id, vip, listener_id, (location_id,) = http_listener(client, [{"Domain": "x.test", "Url": "/"}])
     register(client, lb_id, listener_id, [target.port], location_id)
 
@@ -103,8 +92,8 @@ def test_request_malformed_request_line_gets_400_and_is_not_forwarded(server, cl
     assert target.requests == [] and target.connections == 0
 
 
-def test_create_listener_keepalive_enabled_reuses_target_connections(server, client, backends):
-    pooled, fresh = backends.start("pooled"), backends.start("fresh")
+def test_create_listener_keepalive_enabled_reuses_target_connections(server, client, http_backends):
+    pooled, fresh = http_backends.start("pooled"), http_backends.start("fresh")
     for backend, keepalive in ((pooled, 1), (fresh, 0)):
         lb_id, vip, listener_id, (location_id,) = http_listener(
             client, [{"Domain": "k.test", "Url": "/"}], KeepaliveEnable=keepalive)
@@ -120,8 +109,8 @@ def test_create_listener_keepalive_enabled_reuses_target_connections(server, cli
     assert fresh.connections == 20
 
 
-def test_modify_rule_url_changed_open_keepalive_connection_follows_new_url(server, client, backends):
-    target = backends.start("moved")
+def test_modify_rule_url_changed_open_keepalive_connection_follows_new_url(server, client, http_backends):
+    target = http_backends.start("moved")
     lb_id, vip, listener_id, (location_id,) = http_listener(client, [{"Domain": "m.test", "Url": "/old"}])
     register(client, lb_id, listener_id, [target.port], location_id)
     kept = connect(vip, PORT)
@@ -133,8 +122,8 @@ def test_modify_rule_url_changed_open_keepalive_connection_follows_new_url(serve
     kept.close()
 
 
-def test_request_body_chunked_and_100_continue_streamed_to_target(server, client, backends):
-    target = backends.start("upload")
+def test_request_body_chunked_and_100_continue_streamed_to_target(server, client, http_backends):
+    target = http_backends.start("upload")
     lb_id, vip, listener_id, (location_id,) = http_listener(client, [{"Domain": "u.test", "Url": "/"}])
     register(client, lb_id, listener_id, [target.port], location_id)
 
@@ -162,8 +151,8 @@ def test_request_body_chunked_and_100_continue_streamed_to_target(server, client
     assert answer.startswith(b"HTTP/1.1 200 ")
 
 
-def test_request_head_and_pipelined_requests_answered_in_order(server, client, backends):
-    target = backends.start("pipeline")
+def test_request_head_and_pipelined_requests_answered_in_order(server, client, http_backends):
+    target = http_backends.start("pipeline")
     lb_id, vip, listener_id, (location_id,) = http_listener(client, [{"Domain": "p.test", "Url": "/"}])
     register(client, lb_id, listener_id, [target.port], location_id)
 
@@ -178,8 +167,8 @@ def test_request_head_and_pipelined_requests_answered_in_order(server, client, b
     assert [r["path"] for r in target.requests] == ["/one", "/two", "/three"]
 
 
-def test_response_200mb_streams_through_with_bounded_memory(server, client, backends):
-    target = backends.start("bulk")
+def test_response_200mb_streams_through_with_bounded_memory(server, client, http_backends):
+    target = http_backends.start("bulk")
     lb_id, vip, listener_id, (location_id,) = http_listener(client, [{"Domain": "s.test", "Url": "/"}])
     register(client, lb_id, listener_id, [target.port], location_id)
     size = 200 * 1024 * 1024
@@ -200,8 +189,8 @@ def test_response_200mb_streams_through_with_bounded_memory(server, client, back
     assert peak - before < 64 << 20, f"RSS grew by {(peak - before) >> 20} MB"
 
 
-def test_websocket_upgrade_echoes_both_ways_through_the_listener(server, client, backends):
-    target = backends.start("ws")
+def test_websocket_upgrade_echoes_both_ways_through_the_listener(server, client, http_backends):
+    target = http_backends.start("ws")
     lb_id, vip, listener_id, (location_id,) = http_listener(client, [{"Domain": "w.test", "Url": "/"}])
     register(client, lb_id, listener_id, [target.port], location_id)
     key = base64.b64encode(os.urandom(16)).decode()
@@ -245,8 +234,8 @@ def _ws_read_text(raw: socket.socket) -> str:
     return exactly(length).decode()
 
 
-def test_create_rule_session_expire_time_cookie_pins_client_to_target(server, client, backends):
-    one, two = backends.start("one"), backends.start("two")
+def test_create_rule_session_expire_time_cookie_pins_client_to_target(server, client, http_backends):
+    one, two = http_backends.start("one"), http_backends.start("two")
     lb_id, vip, listener_id, (location_id,) = http_listener(
         client, [{"Domain": "c.test", "Url": "/", "SessionExpireTime": 60}])
     register(client, lb_id, listener_id, [one.port, two.port], location_id)
@@ -261,10 +250,10 @@ def test_create_rule_session_expire_time_cookie_pins_client_to_target(server, cl
     assert spread == {"one", "two"}
 
 
-def test_manual_rewrite_rule_redirects_to_https_listener_with_location(server, client, backends):
-    lb_id, vip = create_clb_vip(client)
-    http_id = create_listener(client, lb_id, "HTTP", PORT)
-    https_id = create_listener(client, lb_id, "HTTPS", 8443, Certificate=upload("rsa"))
+def test_manual_rewrite_rule_redirects_to_https_listener_with_location(server, client, http_backends):
+    lb_id, vip = create_clb_with_vip(client)
+    (http_id,) = create_listener(client, lb_id, "HTTP", [PORT])
+    (https_id,) = create_listener(client, lb_id, "HTTPS", [8443], Certificate=upload("rsa"))
     (source,) = create_rules(client, lb_id, http_id, [{"Domain": "r.test", "Url": "/old"}])
     (target,) = create_rules(client, lb_id, https_id, [{"Domain": "r.test", "Url": "/new"}])
     write(client, "ManualRewrite", {"LoadBalancerId": lb_id, "SourceListenerId": http_id, "TargetListenerId": https_id,
@@ -276,9 +265,9 @@ def test_manual_rewrite_rule_redirects_to_https_listener_with_location(server, c
     assert moved.headers["location"] == "https://r.test:8443/new"
 
 
-def test_auto_rewrite_http_80_redirects_to_https_keeping_url(server, client, backends):
-    lb_id, vip = create_clb_vip(client)
-    https_id = create_listener(client, lb_id, "HTTPS", 443, Certificate=upload("rsa"))
+def test_auto_rewrite_http_80_redirects_to_https_keeping_url(server, client, http_backends):
+    lb_id, vip = create_clb_with_vip(client)
+    (https_id,) = create_listener(client, lb_id, "HTTPS", [443], Certificate=upload("rsa"))
     create_rules(client, lb_id, https_id, [{"Domain": "auto.test", "Url": "/"}])
     write(client, "AutoRewrite", {"LoadBalancerId": lb_id, "ListenerId": https_id, "Domains": ["auto.test"]})
     described = checked(client, "DescribeListeners", {"LoadBalancerId": lb_id, "Protocol": "HTTP"})["Listeners"]

@@ -15,7 +15,7 @@ import json
 import pytest
 from tencentcloud.clb.v20180317 import models
 
-from clb_support import create_clb, create_listener, listener, make_pki, refused, task_status, write
+from clb_support import create_clb, create_listener, listener, make_pki, refused, task_status, upload, write
 from conftest import make_settings, sdk_client, start_server
 
 
@@ -30,18 +30,8 @@ def shared(tmp_path_factory):
     running.stop()
 
 
-def upload(kind: str = "rsa") -> dict:
-    pem = getattr(make_pki(), kind)
-    return {"CertName": kind, "CertContent": pem.cert, "CertKey": pem.key}
-
-
 def mutual_upload() -> dict:
     return {**upload(), "SSLMode": "MUTUAL", "CertCaName": "ca", "CertCaContent": make_pki().ca.cert}
-
-
-def cert_item(kind: str) -> dict:
-    pem = getattr(make_pki(), kind)
-    return {"CertName": kind, "CertContent": pem.cert, "CertKey": pem.key}
 
 
 def _refusals() -> list[tuple[str, str, dict, str]]:
@@ -55,10 +45,10 @@ def _refusals() -> list[tuple[str, str, dict, str]]:
         ("certificate-on-http", "HTTP", {"Certificate": upload()}, "InvalidParameterValue"),
         ("certificate-on-https-with-sni", "HTTPS", {"SniSwitch": 1, "Certificate": upload()}, "InvalidParameterValue"),
         ("multi-cert-on-https-with-sni", "HTTPS",
-         {"SniSwitch": 1, "MultiCertInfo": {"SSLMode": "UNIDIRECTIONAL", "CertList": [cert_item("rsa")]}},
+         {"SniSwitch": 1, "MultiCertInfo": {"SSLMode": "UNIDIRECTIONAL", "CertList": [upload("rsa")]}},
          "InvalidParameterValue"),
         ("certificate-and-multi-cert", "TCP_SSL",
-         {"Certificate": upload(), "MultiCertInfo": {"SSLMode": "UNIDIRECTIONAL", "CertList": [cert_item("rsa")]}},
+         {"Certificate": upload(), "MultiCertInfo": {"SSLMode": "UNIDIRECTIONAL", "CertList": [upload("rsa")]}},
          "InvalidParameterCombination"),
         ("content-not-pem", "TCP_SSL", {"Certificate": {**upload(), "CertContent": "hello"}}, "InvalidParameterValue"),
         ("content-bad-der", "HTTPS", {"Certificate": {**upload(), "CertContent": garbage}}, "InvalidParameterValue"),
@@ -84,22 +74,22 @@ def _refusals() -> list[tuple[str, str, dict, str]]:
         ("mutual-unknown-ca-id", "TCP_SSL", {"Certificate": {**upload(), "SSLMode": "MUTUAL", "CertCaId": "ca-x"}},
          "InvalidParameter"),
         ("multi-two-rsa", "HTTPS",
-         {"MultiCertInfo": {"SSLMode": "UNIDIRECTIONAL", "CertList": [cert_item("rsa"), cert_item("rsa")]}},
+         {"MultiCertInfo": {"SSLMode": "UNIDIRECTIONAL", "CertList": [upload("rsa"), upload("rsa")]}},
          "InvalidParameterValue"),
         ("multi-mismatched-key", "TCP_SSL",
          {"MultiCertInfo": {"SSLMode": "UNIDIRECTIONAL",
-                            "CertList": [{**cert_item("ecdsa"), "CertKey": pki.other_key}]}},
+                            "CertList": [{**upload("ecdsa"), "CertKey": pki.other_key}]}},
          "InvalidParameterValue"),
         ("multi-expired", "TCP_SSL",
-         {"MultiCertInfo": {"SSLMode": "UNIDIRECTIONAL", "CertList": [cert_item("expired")]}},
+         {"MultiCertInfo": {"SSLMode": "UNIDIRECTIONAL", "CertList": [upload("expired")]}},
          "InvalidParameterValue"),
         ("multi-only-ca", "HTTPS",
          {"MultiCertInfo": {"SSLMode": "MUTUAL", "CertList": [{"CertName": "ca", "CertContent": pki.ca.cert}]}},
          "MissingParameter"),
         ("multi-mutual-without-ca", "TCP_SSL",
-         {"MultiCertInfo": {"SSLMode": "MUTUAL", "CertList": [cert_item("rsa")]}}, "MissingParameter"),
+         {"MultiCertInfo": {"SSLMode": "MUTUAL", "CertList": [upload("rsa")]}}, "MissingParameter"),
         ("multi-ssl-mode-unknown", "TCP_SSL",
-         {"MultiCertInfo": {"SSLMode": "NONE", "CertList": [cert_item("rsa")]}}, "InvalidParameterValue"),
+         {"MultiCertInfo": {"SSLMode": "NONE", "CertList": [upload("rsa")]}}, "InvalidParameterValue"),
         ("multi-empty-list", "TCP_SSL", {"MultiCertInfo": {"SSLMode": "UNIDIRECTIONAL", "CertList": []}},
          "MissingParameter"),
     ]
@@ -162,7 +152,7 @@ def test_create_listener_mutual_upload_stores_ca_for_later_reference(server, cli
 def test_create_listener_multi_cert_rsa_and_ecdsa_one_each(server, client):
     lb_id = create_clb(client)
     info = {"SSLMode": "MUTUAL", "CertList": [
-        cert_item("rsa"), cert_item("ecdsa"), {"CertName": "ca", "CertContent": make_pki().ca.cert}]}
+        upload("rsa"), upload("ecdsa"), {"CertName": "ca", "CertContent": make_pki().ca.cert}]}
     (listener_id,) = create_listener(client, lb_id, "HTTPS", [7443], MultiCertInfo=info)
     stored = listener(client, lb_id, listener_id)["Certificate"]
     assert stored["SSLMode"] == "MUTUAL" and stored["SSLVerifyClient"] == "ON"

@@ -16,9 +16,11 @@ import json
 import pytest
 from tencentcloud.clb.v20180317 import models
 
-from clb_support import checked, create_clb, create_listener, listener, listeners, make_pki, refused, task_status, write
+from clb_support import checked, create_clb, create_listener, listener, listeners, refused, task_status, upload, write
 from conftest import make_settings, sdk_client, start_server
 from openclb.config import Quotas
+
+pytestmark = pytest.mark.postgres
 
 TCP_PORT, UDP_PORT, RANGE = 7080, 7053, (8100, 8105)
 FREE = 9001
@@ -35,11 +37,6 @@ def shared(tmp_path_factory):
     create_listener(client, lb_id, "TCP", [RANGE[0]], EndPort=RANGE[1])
     yield client, lb_id
     running.stop()
-
-
-def _certificate() -> dict:
-    pki = make_pki()
-    return {"CertName": "rsa", "CertContent": pki.rsa.cert, "CertKey": pki.rsa.key}
 
 
 CHECK_CUSTOM = {"CheckType": "CUSTOM", "ContextType": "TEXT", "SendContext": "ping", "RecvContext": "pong"}
@@ -137,7 +134,7 @@ CREATE_REFUSALS = [
 def test_create_listener_invalid_field_refused_and_nothing_created(shared, protocol, ports, extra, code):
     client, lb_id = shared
     if extra.get("Certificate") == "cert":
-        extra = {**extra, "Certificate": _certificate()}
+        extra = {**extra, "Certificate": upload()}
     refused(client, "CreateListener", {"LoadBalancerId": lb_id, "Protocol": protocol, "Ports": ports, **extra}, code)
 
 
@@ -249,7 +246,7 @@ def test_create_listener_port_range_takes_every_port_of_its_class(server, client
 
 def test_create_listener_every_protocol_created_with_documented_defaults(server, client):
     lb_id = create_clb(client)
-    cert = _certificate()
+    cert = upload()
     ids = {
         "TCP": create_listener(client, lb_id, "TCP", [7001])[0],
         "UDP": create_listener(client, lb_id, "UDP", [7001])[0],
@@ -340,7 +337,7 @@ def test_create_listener_every_accepted_field_reads_back_exactly(any_store_serve
 
 def test_create_listener_protocol_specific_switches_accepted(server, client):
     lb_id = create_clb(client)
-    cert = _certificate()
+    cert = upload()
     (http_id,) = create_listener(client, lb_id, "HTTP", [7301], KeepaliveEnable=1, H2cSwitch=True, SnatEnable=True)
     (ssl_id,) = create_listener(client, lb_id, "TCP_SSL", [7302], Certificate=cert, ProxyProtocol=True,
                                 SslCloseSwitch=True, MaxConn=10, Scheduler="LEAST_CONN")
@@ -443,7 +440,7 @@ def test_modify_listener_name_health_check_scheduler_merge_and_read_back(any_sto
 def test_modify_listener_health_check_sent_back_as_described_accepted(server, client):
     """Terraform reads HealthCheck from DescribeListeners and sends it back on update."""
     lb_id = create_clb(client)
-    cert = _certificate()
+    cert = upload()
     for protocol, port, extra in (("TCP", 7611, {}), ("UDP", 7611, {}), ("TCP_SSL", 7612, {"Certificate": cert}),
                                   ("QUIC", 7612, {})):
         (listener_id,) = create_listener(client, lb_id, protocol, [port], **extra)
@@ -481,13 +478,13 @@ def test_modify_listener_invalid_change_refused_and_listener_unchanged(server, c
         extra = {"SessionType": "QUIC_CID"}
     (listener_id,) = create_listener(client, lb_id, protocol, [7701], **extra)
     if changes.get("Certificate") == "cert":
-        changes = {"Certificate": _certificate()}
+        changes = {"Certificate": upload()}
     refused(client, "ModifyListener", {"LoadBalancerId": lb_id, "ListenerId": listener_id, **changes}, code)
 
 
 def test_modify_listener_sni_switched_on_later_never_off(server, client):
     lb_id = create_clb(client)
-    (listener_id,) = create_listener(client, lb_id, "HTTPS", [7801], Certificate=_certificate())
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [7801], Certificate=upload())
     write(client, "ModifyListener", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "SniSwitch": 0})
     assert listener(client, lb_id, listener_id)["SniSwitch"] == 0
     write(client, "ModifyListener", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "SniSwitch": 1})
@@ -495,7 +492,7 @@ def test_modify_listener_sni_switched_on_later_never_off(server, client):
     refused(client, "ModifyListener", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "SniSwitch": 0},
             "InvalidParameterValue")
     refused(client, "ModifyListener",
-            {"LoadBalancerId": lb_id, "ListenerId": listener_id, "Certificate": _certificate()},
+            {"LoadBalancerId": lb_id, "ListenerId": listener_id, "Certificate": upload()},
             "InvalidParameterValue")
 
 

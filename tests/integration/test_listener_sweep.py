@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from embedded_support import LOOP_KINDS, run
+from embedded_support import run, wait_until
 from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import ListenerSpec, TargetSpec
 from openclb.engine.embedded.listener import ListenerCore, ListenerSettings, Sweeper
 
 TARGET = TargetSpec("127.0.0.1", 9)
-
-
-@pytest.fixture(params=LOOP_KINDS)
-def loop_kind(request):
-    return request.param
 
 
 class FakeConnection:
@@ -47,15 +40,6 @@ def with_connection(core: ListenerCore) -> FakeConnection:
     connection.target = core.targets[(TARGET.ip, TARGET.port)]
     core.opened(connection, connection.target)
     return connection
-
-
-async def wait_until(predicate, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.02)
 
 
 class ExtendsSweep(ListenerCore):

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from tencentcloud.clb.v20180317 import models
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-from clb_support import accepts_tcp, task_status
-from clb_support import create_clb_with_vip as create_clb
+from backends import accepts_tcp
+from clb_support import create_clb_with_vip as create_clb, task_status
 from conftest import sdk_client
+
+pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 
 
 def test_create_listener_documented_two_tcp_listeners_are_bound(any_store_server):

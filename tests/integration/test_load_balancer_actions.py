@@ -18,24 +18,18 @@ import pytest
 from tencentcloud.clb.v20180317 import models
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-from clb_support import accepts_tcp, checked, create_clb, create_listener, listeners, refused, task_status, write
+from backends import accepts_tcp, port_free
+from clb_support import checked, create_clb, create_listener, listeners, refused, task_status, write
 from conftest import sdk_client
 from openclb.api import accounts
+
+pytestmark = pytest.mark.postgres
 
 
 def describe_one(client, lb_id: str) -> dict | None:
     found = checked(client, "DescribeLoadBalancers", {"LoadBalancerIds": [lb_id]})
     assert found["TotalCount"] == len(found["LoadBalancerSet"])
     return found["LoadBalancerSet"][0] if found["LoadBalancerSet"] else None
-
-
-def udp_port_free(vip: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind((vip, port))
-        except OSError:
-            return False
-        return True
 
 
 # ModifyLoadBalancerAttributes ---------------------------------------------------------------
@@ -101,7 +95,7 @@ def test_delete_load_balancer_removes_clb_and_closes_its_ports(any_store_server)
     create_listener(client, lb_id, "TCP", [7081])
     create_listener(client, lb_id, "UDP", [7081])
     create_listener(client, lb_id, "TCP", [7090], EndPort=7092)
-    assert accepts_tcp(vip, 7081) and accepts_tcp(vip, 7091) and not udp_port_free(vip, 7081)
+    assert accepts_tcp(vip, 7081) and accepts_tcp(vip, 7091) and not port_free(vip, 7081, (socket.SOCK_DGRAM,))
 
     request = models.DeleteLoadBalancerRequest()
     request.LoadBalancerIds = [lb_id]
@@ -109,7 +103,7 @@ def test_delete_load_balancer_removes_clb_and_closes_its_ports(any_store_server)
 
     assert describe_one(client, lb_id) is None
     assert [lb["LoadBalancerId"] for lb in checked(client, "DescribeLoadBalancers", {})["LoadBalancerSet"]] == [other_id]
-    assert not accepts_tcp(vip, 7081) and not accepts_tcp(vip, 7091) and udp_port_free(vip, 7081)
+    assert not accepts_tcp(vip, 7081) and not accepts_tcp(vip, 7091) and port_free(vip, 7081, (socket.SOCK_DGRAM,))
     with pytest.raises(TencentCloudSDKException) as gone:
         client.call_json("DescribeListeners", {"LoadBalancerId": lb_id})
     assert gone.value.code == "InvalidParameter.LBIdNotFound"
@@ -147,7 +141,7 @@ def test_delete_load_balancer_listeners_without_ids_deletes_all(any_store_server
     create_listener(client, lb_id, "UDP", [7101])
     write(client, "DeleteLoadBalancerListeners", {"LoadBalancerId": lb_id})
     assert listeners(client, lb_id) == []
-    assert not accepts_tcp(vip, 7101) and udp_port_free(vip, 7101)
+    assert not accepts_tcp(vip, 7101) and port_free(vip, 7101, (socket.SOCK_DGRAM,))
     assert describe_one(client, lb_id)["Status"] == 1
 
 

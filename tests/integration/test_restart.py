@@ -6,55 +6,17 @@ chance to clean up.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import (
-    REGION, SECRET_ID, SECRET_KEY, drop_pg_schema, free_port, pg_schema_url, sdk_client, unique_vip_pool,
-)
+from backends import accepts_tcp
+from clb_support import create_clb_with_vip as create_clb, task_status
+from conftest import REGION, drop_pg_schema, pg_schema_url, sdk_client
+from gateway_support import serve_on_own_port
 from openclb.domain.models import Listener, ProvisioningState, Scope, Task, TaskKind, TaskStatus
 from openclb.resources.listeners.queries import add_listeners
 from openclb.store.store import Store
-from clb_support import accepts_tcp, create_clb_with_vip as create_clb, task_status
-
-OPENCLB = str(Path(sys.executable).with_name("openclb"))
-
-
-class ServeProcess:
-    def __init__(self, data_dir: Path, store_url: str, vip_pool: str) -> None:
-        self.port = free_port()
-        self.args = [
-            OPENCLB, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(data_dir),
-            "--vip-pool", vip_pool, "--rate-limit", "DescribeTaskStatus=1000",
-        ] + (["--store", store_url] if store_url else [])
-        self.env = {**os.environ, "OPENCLB_SECRET_ID": SECRET_ID, "OPENCLB_SECRET_KEY": SECRET_KEY}
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            self.args, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-        line = self.process.stdout.readline()
-        assert self.url in line, line
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -63,7 +25,7 @@ def serve_process(request, tmp_path):
     store_url = ""
     if request.param == "postgresql":
         store_url, schema = pg_schema_url()
-    process = ServeProcess(tmp_path / "data", store_url, unique_vip_pool())
+    process = serve_on_own_port(tmp_path, store_url=store_url)
     yield process
     process.stop()
     if schema:
@@ -93,8 +55,9 @@ def test_create_listener_task_unfinished_at_crash_finishes_after_restart(serve_p
     lb_id, vip = create_clb(client)
     serve_process.kill()
 
-    store_url = serve_process.args[serve_process.args.index("--store") + 1] if "--store" in serve_process.args else (
-        f"sqlite:///{(Path(serve_process.args[5]) / 'openclb.db').resolve()}"
+    args = serve_process.args
+    store_url = args[args.index("--store") + 1] if "--store" in args else (
+        f"sqlite:///{(Path(args[args.index('--data-dir') + 1]) / 'openclb.db').resolve()}"
     )
     store = Store(store_url)
     lb = store.get_load_balancer_any(lb_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -11,43 +12,15 @@ import pytest
 from tencentcloud.clb.v20180317 import models
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-from backends import NamedBackend
-from clb_support import create_clb_with_vip as create_clb, task_status
+from backends import first_bytes
+from clb_support import create_clb_with_vip as create_clb, listener_with_targets, task_status
+from conftest import sdk_client
+
+pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 
 
-@pytest.fixture
-def backends():
-    started: list[NamedBackend] = []
-
-    def make(name: str) -> NamedBackend:
-        backend = NamedBackend(name)
-        started.append(backend)
-        return backend
-
-    yield make
-    for backend in started:
-        backend.close()
-
-
-def listener_with_targets(client, protocol: str, port: int, targets: list[dict], **extra) -> tuple[str, str, str]:
-    lb_id, vip = create_clb(client)
-    created = client.call_json("CreateListener", {"LoadBalancerId": lb_id, "Ports": [port], "Protocol": protocol, **extra})
-    (listener_id,) = created["Response"]["ListenerIds"]
-    request = models.RegisterTargetsRequest()
-    request.from_json_string(__import__("json").dumps(
-        {"LoadBalancerId": lb_id, "ListenerId": listener_id, "Targets": targets}))
-    response = client.RegisterTargets(request)
-    assert task_status(client, response.RequestId) == 0
-    return lb_id, vip, listener_id
-
-
-def first_bytes(vip: str, port: int) -> bytes:
-    with socket.create_connection((vip, port), timeout=2) as conn:
-        return conn.recv(16)
-
-
-def test_register_targets_wrr_weights_10_and_30_split_one_to_three(server, client, backends):
-    light, heavy = backends("light"), backends("heavy")
+def test_register_targets_wrr_weights_10_and_30_split_one_to_three(server, client, named_backends):
+    light, heavy = named_backends("light"), named_backends("heavy")
     _, vip, _ = listener_with_targets(client, "TCP", 8101, [
         {"EniIp": "127.0.0.1", "Port": light.port, "Weight": 10},
         {"EniIp": "127.0.0.1", "Port": heavy.port, "Weight": 30},
@@ -56,8 +29,8 @@ def test_register_targets_wrr_weights_10_and_30_split_one_to_three(server, clien
     assert seen == {b"heavy": 60, b"light": 20}
 
 
-def test_modify_target_weight_zero_gets_no_new_connections(server, client, backends):
-    kept, drained = backends("kept"), backends("drained")
+def test_modify_target_weight_zero_gets_no_new_connections(server, client, named_backends):
+    kept, drained = named_backends("kept"), named_backends("drained")
     lb_id, vip, listener_id = listener_with_targets(client, "TCP", 8102, [
         {"EniIp": "127.0.0.1", "Port": kept.port}, {"EniIp": "127.0.0.1", "Port": drained.port},
     ])
@@ -70,8 +43,8 @@ def test_modify_target_weight_zero_gets_no_new_connections(server, client, backe
     assert {t["Port"]: t["Weight"] for t in described["Targets"]} == {kept.port: 10, drained.port: 0}
 
 
-def test_deregister_targets_established_connection_survives(server, client, backends):
-    first, second = backends("first"), backends("second")
+def test_deregister_targets_established_connection_survives(server, client, named_backends):
+    first, second = named_backends("first"), named_backends("second")
     lb_id, vip, listener_id = listener_with_targets(client, "TCP", 8103, [{"EniIp": "127.0.0.1", "Port": first.port}])
     with socket.create_connection((vip, 8103), timeout=2) as established:
         assert established.recv(16) == b"first"
@@ -85,8 +58,8 @@ def test_deregister_targets_established_connection_survives(server, client, back
     assert first_bytes(vip, 8103) == b"second"
 
 
-def test_create_listener_least_conn_new_connection_goes_to_idle_target(server, client, backends):
-    busy, idle = backends("busy"), backends("idle")
+def test_create_listener_least_conn_new_connection_goes_to_idle_target(server, client, named_backends):
+    busy, idle = named_backends("busy"), named_backends("idle")
     _, vip, _ = listener_with_targets(client, "TCP", 8104, [
         {"EniIp": "127.0.0.1", "Port": busy.port}, {"EniIp": "127.0.0.1", "Port": idle.port},
     ], Scheduler="LEAST_CONN")
@@ -142,10 +115,8 @@ def test_register_targets_instance_id_without_mapping_is_refused(server, client)
     assert client.call_json("DescribeTargets", {"LoadBalancerId": lb_id})["Response"]["Listeners"][0]["Targets"] == []
 
 
-def test_register_targets_instance_id_with_mapping_routes_to_its_address(server_factory, tmp_path, backends):
-    from conftest import sdk_client
-
-    target = backends("mapped")
+def test_register_targets_instance_id_with_mapping_routes_to_its_address(server_factory, tmp_path, named_backends):
+    target = named_backends("mapped")
     running = server_factory(instance_addresses={"ins-mapped01": "127.0.0.1"})
     client = sdk_client(running.url)
     _, vip, _ = listener_with_targets(client, "TCP", 8107, [{"InstanceId": "ins-mapped01", "Port": target.port}])
@@ -162,13 +133,13 @@ def test_register_targets_duplicate_target_is_refused(server, client):
     assert refused.value.code == "InvalidParameterValue.Duplicate"
 
 
-def test_batch_register_targets_unknown_listener_reported_in_fail_set(server, client, backends):
-    target = backends("batch")
+def test_batch_register_targets_unknown_listener_reported_in_fail_set(server, client, named_backends):
+    target = named_backends("batch")
     lb_id, vip = create_clb(client)
     (listener_id,) = client.call_json(
         "CreateListener", {"LoadBalancerId": lb_id, "Ports": [8109], "Protocol": "TCP"})["Response"]["ListenerIds"]
     request = models.BatchRegisterTargetsRequest()
-    request.from_json_string(__import__("json").dumps({"LoadBalancerId": lb_id, "Targets": [
+    request.from_json_string(json.dumps({"LoadBalancerId": lb_id, "Targets": [
         {"ListenerId": listener_id, "Port": target.port, "EniIp": "127.0.0.1"},
         {"ListenerId": "lbl-missing0", "Port": 80, "EniIp": "127.0.0.1"},
     ]}))
@@ -178,8 +149,8 @@ def test_batch_register_targets_unknown_listener_reported_in_fail_set(server, cl
     assert first_bytes(vip, 8109) == b"batch"
 
 
-def test_modify_target_port_moves_traffic_to_new_port(server, client, backends):
-    old, new = backends("old"), backends("new")
+def test_modify_target_port_moves_traffic_to_new_port(server, client, named_backends):
+    old, new = named_backends("old"), named_backends("new")
     lb_id, vip, listener_id = listener_with_targets(client, "TCP", 8110, [{"EniIp": "127.0.0.1", "Port": old.port}])
     response = client.call_json("ModifyTargetPort", {"LoadBalancerId": lb_id, "ListenerId": listener_id,
                                                      "NewPort": new.port, "Targets": [{"EniIp": "127.0.0.1", "Port": old.port}]})

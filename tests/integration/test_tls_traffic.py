@@ -12,42 +12,18 @@ import ssl
 
 import pytest
 
-from clb_support import checked, make_pki, write
-from l7_support import (
-    Backends, TcpEcho, connect, create_clb_vip, create_listener, create_rules, peer_certificate_cn, register,
-    request, send, trusting_context, upload,
+from clb_support import (
+    create_clb_with_vip, create_listener, create_rules, listener, make_pki, register, trusting_context, upload, write,
 )
+from l7_support import connect, peer_certificate_cn, request, send
+
+pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(scope="module")
-def backends():
-    started = Backends()
-    yield started
-    started.close()
-
-
-@pytest.fixture
-def echo():
-    started: list[TcpEcho] = []
-
-    def make(name: str) -> TcpEcho:
-        started.append(TcpEcho(name))
-        return started[-1]
-
-    yield make
-    for backend in started:
-        backend.close()
-
-
-def listener_certificate(client, lb_id: str, listener_id: str) -> dict:
-    (found,) = checked(client, "DescribeListeners", {"LoadBalancerId": lb_id, "ListenerIds": [listener_id]})["Listeners"]
-    return found
-
-
-def test_create_listener_https_uploaded_certificate_client_trusting_ca_routes_by_url(server, client, backends):
-    root, api = backends.start("root"), backends.start("api")
-    lb_id, vip = create_clb_vip(client)
-    listener_id = create_listener(client, lb_id, "HTTPS", 8443, Certificate=upload("rsa"))
+def test_create_listener_https_uploaded_certificate_client_trusting_ca_routes_by_url(server, client, http_backends):
+    root, api = http_backends.start("root"), http_backends.start("api")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8443], Certificate=upload("rsa"))
     root_id, api_id, _ = create_rules(client, lb_id, listener_id, [
         {"Domain": "rsa.example.com", "Url": "/"}, {"Domain": "rsa.example.com", "Url": "/api"},
         {"Domain": "other.example.com", "Url": "/only"}])
@@ -66,10 +42,10 @@ def test_create_listener_https_uploaded_certificate_client_trusting_ca_routes_by
     assert no_url.status == 404
 
 
-def test_create_listener_multi_cert_rsa_and_ecdsa_handshake_picks_by_client_algorithms(server, client, echo):
-    target = echo("multi")
-    lb_id, vip = create_clb_vip(client)
-    listener_id = create_listener(client, lb_id, "TCP_SSL", 9443, MultiCertInfo={
+def test_create_listener_multi_cert_rsa_and_ecdsa_handshake_picks_by_client_algorithms(server, client, named_backends):
+    target = named_backends("multi", end=b"\n")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "TCP_SSL", [9443], MultiCertInfo={
         "SSLMode": "UNIDIRECTIONAL", "CertList": [upload("rsa"), upload("ecdsa")]})
     register(client, lb_id, listener_id, [target.port])
 
@@ -82,14 +58,14 @@ def test_create_listener_multi_cert_rsa_and_ecdsa_handshake_picks_by_client_algo
     assert seen == {"RSA": "rsa.example.com", "ECDSA": "ec.example.com"}
 
 
-def test_create_rule_sni_domains_each_client_sees_its_own_certificate(server, client, backends):
-    rsa_site, ec_site, alias_site = backends.start("rsa-site"), backends.start("ec-site"), backends.start("alias")
-    lb_id, vip = create_clb_vip(client)
-    listener_id = create_listener(client, lb_id, "HTTPS", 8444, SniSwitch=1)
+def test_create_rule_sni_domains_each_client_sees_its_own_certificate(server, client, http_backends):
+    rsa_site, ec_site, alias_site = http_backends.start("rsa-site"), http_backends.start("ec-site"), http_backends.start("alias")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8444], SniSwitch=1)
     rsa_id, ec_id = create_rules(client, lb_id, listener_id, [
         {"Domain": "rsa.example.com", "Url": "/", "Certificate": upload("rsa")},
         {"Domain": "ec.example.com", "Url": "/", "Certificate": upload("ecdsa")}])
-    rules = listener_certificate(client, lb_id, listener_id)["Rules"]
+    rules = listener(client, lb_id, listener_id)["Rules"]
     rsa_cert_id = next(r["Certificate"]["CertId"] for r in rules if r["LocationId"] == rsa_id)
     (alias_id,) = create_rules(client, lb_id, listener_id, [
         {"Domain": "*.alias.test", "Url": "/", "Certificate": {"CertId": rsa_cert_id}}])
@@ -105,10 +81,10 @@ def test_create_rule_sni_domains_each_client_sees_its_own_certificate(server, cl
     assert request(vip, 8444, "/", host="a.alias.test", tls=loose, server_name="a.alias.test").json()["name"] == "alias"
 
 
-def test_create_listener_tcp_ssl_mutual_ca_signed_client_reaches_target_other_fails(server, client, echo):
-    target = echo("mutual")
-    lb_id, vip = create_clb_vip(client)
-    listener_id = create_listener(client, lb_id, "TCP_SSL", 9444, Certificate=upload(
+def test_create_listener_tcp_ssl_mutual_ca_signed_client_reaches_target_other_fails(server, client, named_backends):
+    target = named_backends("mutual", end=b"\n")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "TCP_SSL", [9444], Certificate=upload(
         "rsa", SSLMode="MUTUAL", CertCaName="ca", CertCaContent=make_pki().ca.cert))
     register(client, lb_id, listener_id, [target.port])
 
@@ -127,13 +103,13 @@ def test_create_listener_tcp_ssl_mutual_ca_signed_client_reaches_target_other_fa
 
 
 def test_replace_cert_for_load_balancers_new_handshakes_new_cert_established_connection_continues(
-        server, client, backends):
-    site = backends.start("site")
-    lb_id, vip = create_clb_vip(client)
-    listener_id = create_listener(client, lb_id, "HTTPS", 8445, Certificate=upload("rsa"))
+        server, client, http_backends):
+    site = http_backends.start("site")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8445], Certificate=upload("rsa"))
     (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "www.site.test", "Url": "/"}])
     register(client, lb_id, listener_id, [site.port], location_id)
-    old_id = listener_certificate(client, lb_id, listener_id)["Certificate"]["CertId"]
+    old_id = listener(client, lb_id, listener_id)["Certificate"]["CertId"]
     loose = trusting_context(check_hostname=False)
     established = connect(vip, 8445, loose, "www.site.test")
     assert send(established, "/before", host="www.site.test").status == 200
@@ -144,13 +120,13 @@ def test_replace_cert_for_load_balancers_new_handshakes_new_cert_established_con
     assert peer_certificate_cn(vip, 8445, "www.site.test", loose) == "ec.example.com"
     assert send(established, "/after", host="www.site.test").json()["path"] == "/after"
     established.close()
-    assert listener_certificate(client, lb_id, listener_id)["Certificate"]["CertId"] != old_id
+    assert listener(client, lb_id, listener_id)["Certificate"]["CertId"] != old_id
 
 
-def test_create_rule_forward_type_https_speaks_tls_to_target(server, client, backends):
-    secure = backends.start("secure", tls=True)
-    lb_id, vip = create_clb_vip(client)
-    listener_id = create_listener(client, lb_id, "HTTPS", 8446, Certificate=upload("rsa"))
+def test_create_rule_forward_type_https_speaks_tls_to_target(server, client, http_backends):
+    secure = http_backends.start("secure", tls=True)
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8446], Certificate=upload("rsa"))
     (location_id,) = create_rules(client, lb_id, listener_id, [
         {"Domain": "rsa.example.com", "Url": "/", "ForwardType": "HTTPS"}])
     register(client, lb_id, listener_id, [secure.port], location_id)

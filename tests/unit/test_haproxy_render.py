@@ -3,7 +3,7 @@
 Each representative desired state renders to exactly ``tests/golden/haproxy/<name>.cfg``
 (run dir shown as ``/run/openclb/haproxy``); ``OPENCLB_UPDATE_GOLDEN=1`` rewrites them after
 a deliberate change. Each golden configuration must also pass ``haproxy -c`` with its
-certificate files in place (HAProxy must be installed; .ci/run installs it).
+certificate files in place (HAProxy must be installed; ``make test`` installs it).
 No sockets: ``haproxy -c`` binds nothing.
 """
 
@@ -125,7 +125,7 @@ def test_render_representative_state_matches_golden_file(name, tmp_path):
 
 @pytest.mark.parametrize("name", CASES)
 def test_render_representative_state_passes_haproxy_check(name, tmp_path):
-    assert find_haproxy() is not None, "haproxy is not installed: apt-get install haproxy (.ci/run does)"
+    assert find_haproxy() is not None, "haproxy is not installed: scripts/provision-deps test (make test runs it)"
     rendered = _render_into(tmp_path, name)
     for path, content in rendered.files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
