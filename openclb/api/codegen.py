@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from openclb.api.spec import KINDS_OF_SCALAR_TYPE, SCALAR_KINDS, WIRE_TYPES, Member
+from openclb.api.shapes import KINDS_OF_SCALAR_TYPE, SCALAR_KINDS, WIRE_TYPES, Member
 
 SPEC_RESOURCE = "services/clb/v20180317/api.json"
 SOURCE_PACKAGE = "tccli-intl-en"
@@ -164,13 +164,13 @@ def render(api: dict[str, Any], source_version: str, digest: str) -> str:
 # sha256: {digest}
 """Request and response shapes of the Tencent Cloud CLB API {api_version}, generated from tccli's spec.
 
-Names, wire types, member kinds, requiredness and nesting only. ``openclb/api/spec.py`` defines
-the classes and the lookups; ``openclb/api/codegen.py`` says how the spec's flags are read. CI
+Names, wire types, member kinds, requiredness and nesting only. ``openclb/api/shapes.py`` defines
+the classes, ``openclb/api/spec.py`` the lookups; ``openclb/api/codegen.py`` says how the spec's flags are read. CI
 regenerates this file with ``--check`` and fails on any difference.
 """
 
-from openclb.api.spec import Action, Shape
-from openclb.api.spec import Member as M
+from openclb.api.shapes import Action, Shape
+from openclb.api.shapes import Member as M
 
 API_VERSION = "{api_version}"
 SOURCE = "{SOURCE_PACKAGE} {source_version}"

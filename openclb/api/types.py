@@ -3,13 +3,13 @@
 # sha256: de473c78c54da2e4f25672893d16db82c715b3aaba154a1dbbb038ef6a23ce2e
 """Request and response shapes of the Tencent Cloud CLB API 2018-03-17, generated from tccli's spec.
 
-Names, wire types, member kinds, requiredness and nesting only. ``openclb/api/spec.py`` defines
-the classes and the lookups; ``openclb/api/codegen.py`` says how the spec's flags are read. CI
+Names, wire types, member kinds, requiredness and nesting only. ``openclb/api/shapes.py`` defines
+the classes, ``openclb/api/spec.py`` the lookups; ``openclb/api/codegen.py`` says how the spec's flags are read. CI
 regenerates this file with ``--check`` and fails on any difference.
 """
 
-from openclb.api.spec import Action, Shape
-from openclb.api.spec import Member as M
+from openclb.api.shapes import Action, Shape
+from openclb.api.shapes import Member as M
 
 API_VERSION = "2018-03-17"
 SOURCE = "tccli-intl-en 3.1.193.1"

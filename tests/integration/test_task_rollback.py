@@ -19,13 +19,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from backends import NamedBackend
-from clb_support import checked, listener, write
-from l7_support import (
-    Backends, create_clb_vip, create_listener, create_rules, peer_certificate_cn, register, request, trusting_context,
-    upload,
+from backends import NamedBackend, first_bytes
+from clb_support import (
+    checked, create_clb_with_vip, create_listener, create_rules, listener, register, trusting_context, upload, write,
 )
-from test_targets_traffic import first_bytes
+from l7_support import Backends, peer_certificate_cn, request
+
+pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 
 
 @pytest.fixture
@@ -72,8 +72,8 @@ def arm(server, listener_id: str) -> None:
 
 
 def http_listener_with_rule(client, backends, port: int):
-    lb_id, vip = create_clb_vip(client)
-    listener_id = create_listener(client, lb_id, "HTTP", port)
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [port])
     (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "a.example.com", "Url": "/"}])
     backend = backends.start("a")
     register(client, lb_id, listener_id, [backend.port], location_id)
@@ -102,8 +102,8 @@ def test_modify_rule_engine_refuses_task_fails_and_url_unchanged(server, client,
 
 
 def sni_listener(client, backends, port: int):
-    lb_id, vip = create_clb_vip(client)
-    listener_id = create_listener(client, lb_id, "HTTPS", port, SniSwitch=1)
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [port], SniSwitch=1)
     (location_id,) = create_rules(client, lb_id, listener_id, [
         {"Domain": "rsa.example.com", "Url": "/", "Certificate": {"SSLMode": "UNIDIRECTIONAL", **upload("rsa")}}])
     register(client, lb_id, listener_id, [backends.start("sni").port], location_id)
@@ -134,8 +134,8 @@ def test_create_rule_domain_certificate_engine_cannot_load_task_fails_and_rules_
 
 
 def test_replace_cert_for_load_balancers_engine_cannot_load_task_fails_and_old_certificate_serves(client, backends):
-    lb_id, vip = create_clb_vip(client)
-    listener_id = create_listener(client, lb_id, "HTTPS", 8805,
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8805],
                                   Certificate={"SSLMode": "UNIDIRECTIONAL", **upload("rsa")})
     (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "rsa.example.com", "Url": "/"}])
     register(client, lb_id, listener_id, [backends.start("tls").port], location_id)
@@ -149,8 +149,8 @@ def test_replace_cert_for_load_balancers_engine_cannot_load_task_fails_and_old_c
 
 
 def test_modify_listener_certificate_engine_cannot_load_task_fails_and_old_certificate_serves(client):
-    lb_id, vip = create_clb_vip(client)
-    listener_id = create_listener(client, lb_id, "TCP_SSL", 8806,
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "TCP_SSL", [8806],
                                   Certificate={"SSLMode": "UNIDIRECTIONAL", **upload("rsa")})
     before = listener(client, lb_id, listener_id)
     refused_task(client, "ModifyListener", {"LoadBalancerId": lb_id, "ListenerId": listener_id,
@@ -160,8 +160,8 @@ def test_modify_listener_certificate_engine_cannot_load_task_fails_and_old_certi
 
 
 def tcp_listener_with_target(client, port: int):
-    lb_id, vip = create_clb_vip(client)
-    listener_id = create_listener(client, lb_id, "TCP", port, HealthCheck={"HealthSwitch": 0})
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "TCP", [port], HealthCheck={"HealthSwitch": 0})
     first = NamedBackend("first")
     write(client, "RegisterTargets", {"LoadBalancerId": lb_id, "ListenerId": listener_id,
                                       "Targets": [{"EniIp": "127.0.0.1", "Port": first.port, "Weight": 10}]})

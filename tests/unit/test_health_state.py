@@ -205,7 +205,7 @@ def test_probe_spec_check_port_minus_one_uses_target_port():
         (ListenerProtocol.HTTPS, "HTTPS", ProbeKind.HTTPS),
         (ListenerProtocol.TCP, "CUSTOM", ProbeKind.CUSTOM_TCP),
         (ListenerProtocol.UDP, "CUSTOM", ProbeKind.CUSTOM_UDP),
-        (ListenerProtocol.QUIC, "TCP", ProbeKind.PING),
+        (ListenerProtocol.QUIC, "TCP", ProbeKind.TCP),
         (ListenerProtocol.HTTP, "GRPC", ProbeKind.TCP),
     ],
 )
