@@ -4,8 +4,8 @@
 ``HttpListener``; ``http_upstream.Upstream`` is the protocol of one connection to a target.
 Both parse with llhttp (httptools), whose C parser calls back per head, body piece and end;
 heads are rebuilt from the parsed headers with only the hop-by-hop edits below, and bodies
-pass through as they arrive. The only coroutine is the connect to a target when no pooled
-connection is idle, so a keep-alive request served from the pool creates no task at all.
+pass through as they arrive. This module is the client half of a session; choosing and
+talking to a target is its base class ``http_exchange.TargetExchange``.
 
 The client parser turns bytes into events (head, body piece, end, EOF, malformed) on a queue,
 and the session takes them in order, one request at a time: a pipelined request waits on the
@@ -14,12 +14,11 @@ waits there (back-pressure, as for a full target transport).
 1. The request head is routed (``routing.Router``): no rule → 404; a rewrite rule → its
    redirect; no eligible target → 503. Each is answered by the load balancer itself.
 2. Otherwise a target is chosen (the persistence cookie's, else the rule's scheduler), a
-   connection taken from the pool or opened (up to ``connect_attempts`` targets; all
-   failing → 502), and the head sent with hop-by-hop headers removed (``Connection``, the
-   headers it names, ``Keep-Alive``, ``Proxy-Connection``, ``TE``, ``Upgrade`` unless
-   upgrading), ``X-Forwarded-For`` appended with the client address, ``X-Real-IP`` and
-   ``X-Forwarded-Proto`` set, and ``Connection: close`` unless the listener keeps target
-   connections alive (``http_headers``).
+   connection taken from the pool or opened (``http_exchange``), and the head sent with
+   hop-by-hop headers removed (``Connection``, the headers it names, ``Keep-Alive``,
+   ``Proxy-Connection``, ``TE``, ``Upgrade`` unless upgrading), ``X-Forwarded-For``
+   appended with the client address, ``X-Real-IP`` and ``X-Forwarded-Proto`` set, and
+   ``Connection: close`` unless the listener keeps target connections alive (``http_headers``).
 3. Bodies stream both ways piece by piece, never buffered whole; a chunked body is re-framed
    chunk by chunk (trailers are dropped). A chunked response to an HTTP/1.0 client, and a
    response delimited by the target closing, reach the client close-delimited.
@@ -31,11 +30,8 @@ waits there (back-pressure, as for a full target transport).
    closes when the client asked to (``Connection: close``, HTTP/1.0, an Upgrade refused).
 
 Failures: a malformed request, or a head over ``MAX_HEAD``, gets a raw ``400`` in its turn
-and the connection is closed; nothing of it is forwarded. A target that fails before the
-response head → 502 (a pooled connection that turned out dead is first retried once on a
-fresh connection when the request has no body); after the head → the client connection is
-aborted so a truncated body never looks complete. Local responses to a request whose body is
-still coming close the connection.
+and the connection is closed; nothing of it is forwarded. Local responses to a request whose
+body is still coming close the connection. Target failures: see ``http_exchange``.
 """
 
 from __future__ import annotations
@@ -44,11 +40,11 @@ import asyncio
 import logging
 import time
 from collections import deque
-from functools import partial
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from openclb.engine.embedded.balancer import TargetState
+from openclb.engine.embedded.http_exchange import TargetExchange
 from openclb.engine.embedded.http_headers import (
     BAD_REQUEST,
     LAST_CHUNK,
@@ -56,14 +52,12 @@ from openclb.engine.embedded.http_headers import (
     chunk,
     cookie_value,
     forward_request,
-    forward_response_head,
     head_lines,
     local_response,
 )
-from openclb.engine.embedded.http_listener import HttpListener, RuleState, UpstreamKey
+from openclb.engine.embedded.http_listener import HttpListener, RuleState
 from openclb.engine.embedded.http_upstream import MAX_HEAD, Upstream
-from openclb.engine.embedded.routing import RedirectRequest, normalize_host, redirect_location
-from openclb.engine.embedded.upstream_connect import connect_within
+from openclb.engine.embedded.routing import RedirectRequest, redirect_location
 
 log = logging.getLogger("openclb.engine.http")
 _monotonic = time.monotonic
@@ -71,7 +65,7 @@ _monotonic = time.monotonic
 _HEAD, _BODY, _END, _EOF, _MALFORMED = range(5)
 
 
-class HttpSession(asyncio.Protocol):
+class HttpSession(TargetExchange, asyncio.Protocol):
     """One client connection of an HTTP/HTTPS listener (a tracked connection, see listener.py)."""
 
     __slots__ = (
@@ -384,195 +378,6 @@ class HttpSession(asyncio.Protocol):
             self.to_target.append(LAST_CHUNK)
         if not self.response_open:
             self._next_cycle()
-
-    # -- exchanges with targets -----------------------------------------------------------
-
-    def _start_exchange(self, target: TargetState) -> None:
-        self.target = target
-        target.active += 1
-        target.total += 1
-
-    def _end_exchange(self) -> None:
-        target = self.target
-        if target is not None:
-            self.target = None
-            target.active -= 1
-
-    def _key(self, target: TargetState) -> UpstreamKey:
-        if not self.rule.upstream_tls:
-            return (target.ip, target.port, None)
-        name = normalize_host(self.host)
-        return (target.ip, target.port, name if name and not name[0].isdigit() and ":" not in name else "")
-
-    def _dispatch(self) -> None:
-        key = self._key(self.target)
-        upstream = self.listener.pool.take(key) if self.listener.spec.keepalive else None
-        if upstream is not None:
-            self.reused = True
-            self._attach(upstream)
-            return
-        self.reused = False
-        self._connect_later(key)
-
-    def _connect_later(self, key: UpstreamKey) -> None:
-        self.connecting = self.listener.loop.create_task(self._connect(key))
-        self.want_reading(False)
-
-    async def _connect(self, key: UpstreamKey) -> None:
-        listener = self.listener
-        settings = listener.settings
-        loop = listener.loop
-        task = self.connecting
-        tried: list[TargetState] = []
-        while not self.closed:
-            target = self.target
-            tls = {} if key[2] is None else {"ssl": listener.backend_tls(), "server_hostname": key[2]}
-            try:
-                _, upstream = await connect_within(loop, task, settings.connect_timeout,
-                                                   partial(Upstream, listener, key), target.ip, target.port, **tls)
-            except Exception:  # refused, unreachable, timed out, TLS failed: try another
-                tried.append(target)
-            else:
-                self.connecting = None
-                if self.closed:
-                    upstream.transport.close()
-                    return
-                self._attach(upstream)
-                self.drive()
-                return
-            retry = None
-            if not self.closed and len(tried) < settings.connect_attempts:
-                retry = self.rule.pick(self.client_ip, _monotonic(), exclude=tried)
-            if retry is None:
-                break
-            self._end_exchange()
-            self._start_exchange(retry)
-            key = self._key(retry)
-        self.connecting = None
-        if not self.closed:
-            self._local(502)
-            self.drive()
-
-    def _attach(self, upstream: Upstream) -> None:
-        self.upstream = upstream
-        upstream.session = self
-        if self.client_full:
-            upstream.transport.pause_reading()
-        self.to_target.append(self.head)
-        if self.body_expected or not self.reused:
-            self.head = b""
-
-    def _detach(self) -> Upstream | None:
-        """Let go of the current target connection (the caller closes or pools it)."""
-        upstream = self.upstream
-        if upstream is not None:
-            self.upstream = None
-            upstream.session = None
-        self.upstream_full = False
-        self.to_target.clear()
-        return upstream
-
-    def upstream_lost(self, upstream: Upstream) -> None:
-        """The target connection ended (or broke the protocol) before the response did."""
-        if upstream is not self.upstream:
-            return
-        self._detach()
-        if self.tunnel:
-            self.transport.close()
-            return
-        if self.responded:
-            self.closed = True
-            self.transport.abort()
-            return
-        if self.reused and self.head and not upstream.answered:
-            self.reused = False
-            self._connect_later(self._key(self.target))
-            return
-        self._local(502)
-        self.drive()
-
-    # -- responses (called by the Upstream while it parses) ----------------------------------
-
-    def response_informational(self, upstream: Upstream) -> None:
-        forwarded = forward_response_head(upstream.head)
-        self.out.append(b"%s\r\n%s\r\n" % (forwarded.status_line, forwarded.lines))
-
-    def response_switching(self, upstream: Upstream) -> None:
-        head = upstream.head
-        self.out.append(head if head.startswith(b"HTTP/1.1 ") else b"HTTP/1.1" + head[8:])
-
-    def start_tunnel(self, upstream: Upstream, rest: bytes) -> None:
-        """A 101 arrived: from here on both connections relay raw bytes."""
-        if not self.upgrade_requested:
-            self.out.clear()
-            upstream.transport.close()
-            self.upstream_lost(upstream)
-            return
-        self.tunnel = True
-        self.responded = True
-        self.response_open = self.request_open = False
-        self.head = b""
-        self.flush()
-        if rest:
-            self.transport.write(rest)
-        early, self.early = self.early, []
-        upstream.transport.write(b"".join(self.to_target) + b"".join(early))
-        self.to_target.clear()
-        self.upstream_full = False
-        self.reading = True
-        self.transport.resume_reading()
-
-    def response_head(self, upstream: Upstream) -> bool:
-        """Queue the response head for the client; True when the body ends at the target's EOF."""
-        forwarded = forward_response_head(upstream.head)
-        lines = forwarded.lines
-        status = upstream.status
-        until_close = False
-        if self.method != b"HEAD" and status != 204 and status != 304 and not forwarded.has_length:
-            if not forwarded.chunked:
-                until_close = True
-                self.keep_client = False
-            elif self.keep_client:
-                self.rechunk = True
-            else:
-                lines = forwarded.without(b"transfer-encoding")
-        if not self.keep_client:
-            lines += b"connection: close\r\n"
-        if self.set_cookie and self.target is not None:
-            lines += b"set-cookie: %s\r\n" % self.rule.set_cookie(self.target)
-        self.responded = True
-        self.head = b""
-        self.out.append(b"%s\r\n%s\r\n" % (forwarded.status_line, lines))
-        return until_close
-
-    def response_body(self, data: bytes) -> None:
-        if data:
-            self.out.append(chunk(data) if self.rechunk else data)
-
-    def flush(self) -> None:
-        out = self.out
-        if out:
-            data = out[0] if len(out) == 1 else b"".join(out)
-            out.clear()
-            if not self.closed:
-                self.transport.write(data)
-
-    def response_end(self, upstream: Upstream) -> None:
-        if self.rechunk:
-            self.out.append(LAST_CHUNK)
-        self.flush()
-        if self.closed:
-            return
-        self.response_open = False
-        self._detach()
-        upstream.release(whole_request_sent=not self.request_open)
-        self._end_exchange()
-        if not self.keep_client:
-            self._close()
-            return
-        if not self.request_open:
-            self._next_cycle()
-        self.drive()
 
     def _local(self, status: int, extra_lines: bytes = b"") -> None:
         """Answer the current request from the load balancer itself."""

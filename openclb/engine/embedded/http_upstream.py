@@ -1,7 +1,8 @@
 """The target side of the layer-7 proxy: one connection to a real server, reused when allowed.
 
-An ``Upstream`` carries one session's request at a time (``session`` is that
-``http_proxy.HttpSession``, None while idle in the listener's pool). It parses the response
+An ``Upstream`` carries one session's request at a time (``session``, an
+``UpstreamSession``: what this module needs of ``http_proxy.HttpSession``, which it does not
+import; None while idle in the listener's pool). It parses the response
 with llhttp (``httptools.HttpResponseParser``): the C parser calls back at the end of the head,
 per body piece and at the end, and the session turns those into bytes for the client, written
 once per read from the target. The head itself is cut from the bytes received (from where it
@@ -23,18 +24,39 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
 from openclb.engine.embedded.http_listener import HttpListener, UpstreamKey
 
-if TYPE_CHECKING:
-    from openclb.engine.embedded.http_proxy import HttpSession
-
 MAX_HEAD = 64 * 1024
 
 _monotonic = time.monotonic
+
+
+class UpstreamSession(Protocol):
+    """What an ``Upstream`` needs of the client session it serves (``http_proxy.HttpSession``)."""
+
+    transport: asyncio.Transport
+    upstream: Upstream | None
+    method: bytes
+    tunnel: bool
+    upstream_full: bool
+    busy: bool
+    bytes_out: int
+
+    def response_informational(self, upstream: Upstream) -> None: ...
+    def response_switching(self, upstream: Upstream) -> None: ...
+    def response_head(self, upstream: Upstream) -> bool: ...
+    def response_body(self, data: bytes) -> None: ...
+    def response_end(self, upstream: Upstream) -> None: ...
+    def start_tunnel(self, upstream: Upstream, rest: bytes) -> None: ...
+    def upstream_lost(self, upstream: Upstream) -> None: ...
+    def flush(self) -> None: ...
+    def want_reading(self, wanted: bool) -> None: ...
+    def drive(self) -> None: ...
+    def fail(self, where: str, error: BaseException | None = None) -> None: ...
 
 
 class _NoBody(Exception):
@@ -54,7 +76,7 @@ class Upstream(asyncio.Protocol):
         self.key = key
         self.transport: asyncio.Transport | None = None
         self.parser = HttpResponseParser(self)
-        self.session: HttpSession | None = None
+        self.session: UpstreamSession | None = None
         self.idle_since = 0.0
         self.closed = False
         self.answered = False
@@ -154,7 +176,7 @@ class Upstream(asyncio.Protocol):
         if self.complete:
             session.response_end(self)
 
-    def _broken(self, session: HttpSession) -> None:
+    def _broken(self, session: UpstreamSession) -> None:
         """The target broke HTTP (or sent a head too large): drop it; the session answers."""
         self.transport.close()
         session.flush()
