@@ -17,7 +17,11 @@ def _create_initial_schema(conn: Connection) -> None:
     schema.metadata.create_all(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_initial_schema]
+def _create_v1_nonces(conn: Connection) -> None:
+    schema.v1_nonces.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_initial_schema, _create_v1_nonces]
 
 
 def migrate(conn: Connection) -> int:

@@ -8,6 +8,8 @@ the database itself enforces, so concurrent requests cannot both win:
 - ``load_balancers.vip`` is unique: a VIP is a real address on this host, across accounts.
 - ``load_balancers.busy_task_id`` is set and cleared only by test-and-set updates: one
   running task per CLB.
+- ``v1_nonces``: a (SecretId, Nonce, Timestamp) of a verified v1 call is stored once; a second
+  insert fails, which is how a replay is recognised, also after a restart (``nonces.py``).
 """
 
 from __future__ import annotations
@@ -130,4 +132,14 @@ certificates = Table(
     Column("not_after", String(32), nullable=False),
     Column("created_at", String(32), nullable=False),
     Index("ix_cert_app", "app_id"),
+)
+
+v1_nonces = Table(
+    "v1_nonces",
+    metadata,
+    Column("secret_id", String(255), primary_key=True),
+    Column("nonce", String(32), primary_key=True),
+    Column("timestamp", BigInteger, primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_v1_nonce_expiry", "expires_at"),
 )
