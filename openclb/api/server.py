@@ -6,7 +6,9 @@ that what aiohttp would otherwise answer itself also gets the API's JSON envelop
   is answered ``InvalidRequest`` (``RequestSizeLimitExceeded`` for an overlong line) with
   ``Connection: close``, logged as one line without a traceback;
 - a path other than ``/`` gets ``InvalidRequest``, except ``GET /healthz`` (liveness, for
-  load balancers and orchestrators in front of openclb).
+  load balancers and orchestrators in front of openclb);
+- ``CONNECT`` gets ``UnsupportedProtocol`` with HTTP 405, the one non-200 status: a 2xx answer
+  to CONNECT opens a tunnel and carries no body, so it could not carry the envelope.
 
 Connection lifecycle, each state with its own deadline (``ApiLimits``):
 - a new connection, or a kept-alive one whose next request has begun, must deliver the
@@ -192,6 +194,12 @@ def dispatcher(
     """``/`` to the gateway, ``GET /healthz`` to liveness, any other path to the envelope."""
 
     async def dispatch(request: web.BaseRequest) -> web.Response:
+        if request.method == "CONNECT":
+            error = errors.UnsupportedProtocol("The HTTP method CONNECT is not supported; use GET or POST.")
+            body = serializer.error_body(error, str(uuid.uuid4()))
+            response = web.Response(body=body, status=405, headers=serializer.RESPONSE_HEADERS)
+            response.force_close()
+            return response
         path = request.path
         if path == "/":
             return await api(request)
