@@ -28,6 +28,7 @@ from benchmarks import peers  # noqa: E402
 from benchmarks.controlplane import run_controlplane  # noqa: E402
 from benchmarks.convergence import run_convergence  # noqa: E402
 from benchmarks.dataplane import run_dataplane  # noqa: E402
+from benchmarks.reliability import run_reliability  # noqa: E402
 from benchmarks.harness import Bench  # noqa: E402
 from benchmarks.report import Section, render_markdown, render_text, utc_now, write_results  # noqa: E402
 from benchmarks.scale import run_scale  # noqa: E402
@@ -37,7 +38,10 @@ AREAS = {
     "convergence": run_convergence,
     "controlplane": run_controlplane,
     "scale": run_scale,
+    "reliability": run_reliability,
 }
+# Areas that need no peer tool (wrk, iperf3, HAProxy, nginx): run alone, they install nothing.
+SELF_CONTAINED = {"reliability"}
 HERE = Path(__file__).resolve().parent
 
 PREAMBLE = """
@@ -83,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="openclb-bench-"))
     bench = Bench(quick=args.quick, workdir=workdir)
     progress = _progress(started)
-    peers.ensure_tools(bench)
+    if set(args.only or AREAS) - SELF_CONTAINED:
+        peers.ensure_tools(bench)
     versions = peers.tool_versions(bench)
     sections: list[Section] = []
     try:

@@ -1,8 +1,10 @@
 """Composition root: builds store, engine, worker and gateway from Settings, in order.
 
 Start order: store (migrations) → engine → worker (rebinds every listener, resumes unfinished
-tasks) → HTTP front door. Stop order is the reverse, so no API call is accepted that the
-worker could no longer carry out, and no port stays open after stop.
+tasks) → HTTP front door (the API port, then metrics on their own address). Stop order is the
+reverse, so no API call is accepted that the worker could no longer carry out, and no port
+stays open after stop. A metrics address that cannot be bound is logged and left unserved:
+it must not keep the load balancer down.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from openclb.api.accounts import load_registry
-from openclb.api.gateway import Gateway, build_http_app
+from openclb.api.gateway import Gateway
 from openclb.api.ratelimit import RateLimiter
+from openclb.api.replay import DurableNonces
+from openclb.api.server import ApiLimits, Runners, start_api_server
 from openclb.config import Settings, read_instance_map
 from openclb.obs import metrics
+from openclb.obs.metrics_server import start_metrics_server
 from openclb.engine.contract import Engine
 from openclb.engine.embedded.engine import EmbeddedEngine
 from openclb.engine.embedded.health import HealthChecker
@@ -26,6 +31,7 @@ from openclb.resources.desired_state import desired_state
 from openclb.resources.shared.clock import sortable_now
 from openclb.resources.shared.services import Services
 from openclb.resources import build_handlers
+from openclb.store.nonces import NonceStore
 from openclb.store.store import Store
 from openclb.reconcile.worker import TaskWorker
 
@@ -54,8 +60,9 @@ class OpenClb:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.generated_account = None
-        self._runner: web.AppRunner | None = None
+        self._runner: Runners | None = None
         self.port = settings.listen_port
+        self.metrics_port: int | None = None
 
     async def start(self) -> None:
         settings = self.settings
@@ -73,20 +80,37 @@ class OpenClb:
         await self.worker.start()
         services = Services(self.store, self.worker, settings, self.executor)
         limiter = RateLimiter(settings.rate_limit_default, settings.rate_limits)
-        gateway = Gateway(registry, build_handlers(services), limiter, auth_required=settings.auth_mode != "none")
+        gateway = Gateway(
+            registry, build_handlers(services), limiter, auth_required=settings.auth_mode != "none",
+            nonces=DurableNonces(NonceStore(self.store.engine), self.executor),
+            calls_per_account=settings.api_calls_per_account, body_timeout=settings.api_body_timeout,
+        )
         self.accounts = registry
-        app = build_http_app(gateway, [web.get("/healthz", _healthz), web.get("/metrics", self._metrics)])
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, settings.listen_host, settings.listen_port, reuse_address=True)
-        await site.start()
-        sockets = site._server.sockets if site._server else []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        self._runner = Runners()
+        limits = ApiLimits(settings.api_head_timeout, settings.api_idle_timeout, settings.api_body_timeout,
+                           settings.api_max_connections)
+        api_runner, self.port = await start_api_server(gateway.handle, settings.listen_host, settings.listen_port,
+                                                       limits)
+        self._runner.add(api_runner)
+        if settings.metrics_port is not None:
+            try:
+                metrics_runner, self.metrics_port = await start_metrics_server(
+                    self._metrics, settings.metrics_host, settings.metrics_port, settings.metrics_token)
+            except OSError as exc:
+                log.error("metrics not served: cannot listen on %s:%s: %s",
+                          settings.metrics_host, settings.metrics_port, exc)
+            else:
+                self._runner.add(metrics_runner)
 
     @property
     def endpoint_url(self) -> str:
         return f"http://{self.settings.listen_host}:{self.port}"
+
+    @property
+    def metrics_url(self) -> str | None:
+        if self.metrics_port is None:
+            return None
+        return f"http://{self.settings.metrics_host}:{self.metrics_port}"
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -102,10 +126,6 @@ class OpenClb:
         health = [h for lb_id in stats for h in self.engine.health(lb_id)]
         return web.Response(text=metrics.render(stats, health), content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
-
-
-async def _healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
 
 
 async def serve_forever(settings: Settings, announce) -> None:

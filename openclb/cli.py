@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 
 from openclb.api import accounts as accounts_file
-from openclb.config import Settings, load_settings, parse_listen, parse_quotas, parse_rate_limits
+from openclb.config import (
+    DEFAULT_METRICS_LISTEN, Settings, load_settings, parse_listen, parse_metrics_listen, parse_quotas,
+    parse_rate_limits, positive,
+)
 from openclb.obs.logs import configure_logging
 
 
@@ -34,6 +37,19 @@ def _parser() -> argparse.ArgumentParser:
                        help="requests per second per account for ACTION (default 20; '*=N' sets the default)")
     serve.add_argument("--quota", action="append", default=[], metavar="QUOTA_ID=N",
                        help="override a DescribeQuota limit, e.g. TOTAL_LISTENER_QUOTA=100")
+    serve.add_argument("--api-head-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="close an API connection whose request head takes longer (default 10)")
+    serve.add_argument("--api-idle-timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="close an API keep-alive connection idle this long between requests (default 60)")
+    serve.add_argument("--api-body-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="refuse an API request whose body takes longer to arrive (default 30)")
+    serve.add_argument("--api-max-connections", type=int, default=1000, metavar="N",
+                       help="API connections open at once; past it the longest-idle one is closed (default 1000)")
+    serve.add_argument("--api-calls-per-account", type=int, default=4, metavar="N",
+                       help="API calls of one account handled at once; its others wait (default 4)")
+    serve.add_argument("--metrics-listen", default=DEFAULT_METRICS_LISTEN, metavar="HOST:PORT",
+                       help="where GET /metrics is served, or 'off' (default 127.0.0.1:9181); "
+                            "with OPENCLB_METRICS_TOKEN set, scrapes need 'Authorization: Bearer <token>'")
     serve.add_argument("--log-level", default="INFO")
 
     accounts = commands.add_parser("accounts", help="manage API keys in the data dir's accounts file")
@@ -63,6 +79,11 @@ def _announce(server) -> None:
     settings = server.settings
     print(f"openclb serving the CLB API at {server.endpoint_url}", flush=True)
     print(f"  data dir: {settings.data_dir.resolve()}  store: {server.store.url.split('@')[-1]}", flush=True)
+    if server.metrics_url:
+        guarded = "bearer token required" if settings.metrics_token else "no token"
+        print(f"  metrics: {server.metrics_url}/metrics ({guarded})", flush=True)
+    elif settings.metrics_port is not None:
+        print(f"  metrics: NOT served: {settings.metrics_host}:{settings.metrics_port} could not be bound", flush=True)
     if settings.auth_mode == "none":
         print("  WARNING: --auth none: ANY credentials are accepted. Never expose this server.", flush=True)
     if server.generated_account is not None:
@@ -78,8 +99,11 @@ def _announce(server) -> None:
 def _serve_settings(args: argparse.Namespace) -> Settings:
     """Settings for ``serve``; ValueError names the flag that is wrong. ``--rate-limit '*=N'`` sets the default."""
     host, port = parse_listen(args.listen)
+    metrics_host, metrics_port = parse_metrics_listen(args.metrics_listen)
     rate_limits = parse_rate_limits(args.rate_limit)
-    return load_settings(
+    if args.api_max_connections < 1 or args.api_calls_per_account < 1:
+        raise ValueError("--api-max-connections and --api-calls-per-account must be at least 1")
+    settings = load_settings(
         listen_host=host,
         listen_port=port,
         data_dir=Path(args.data_dir),
@@ -91,7 +115,14 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
         rate_limit_default=rate_limits.pop("*", None),
         rate_limits=rate_limits or None,
         quotas=parse_quotas(args.quota) if args.quota else None,
+        api_head_timeout=positive(args.api_head_timeout, "--api-head-timeout"),
+        api_idle_timeout=positive(args.api_idle_timeout, "--api-idle-timeout"),
+        api_body_timeout=positive(args.api_body_timeout, "--api-body-timeout"),
+        api_max_connections=args.api_max_connections,
+        api_calls_per_account=args.api_calls_per_account,
+        metrics_host=metrics_host,
     )
+    return settings.with_(metrics_port=metrics_port)
 
 
 def _serve(settings: Settings, log_level: str) -> int:

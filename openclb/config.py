@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_LISTEN = "127.0.0.1:9180"
+DEFAULT_METRICS_LISTEN = "127.0.0.1:9181"
 DEFAULT_VIP_POOL = "127.1.0.0/16"
 DEFAULT_RATE_LIMIT = 20
 
@@ -53,6 +54,17 @@ class Settings:
     haproxy_binary: str = "haproxy"
     # Wraps the engine in engine/faults.FaultInjectingEngine, for test suites.
     fault_injection: bool = False
+    # The API port's connections: head and body deadlines, idle keep-alive, how many at once.
+    api_head_timeout: float = 10.0
+    api_idle_timeout: float = 60.0
+    api_body_timeout: float = 30.0
+    api_max_connections: int = 1000
+    # Calls of one account past authentication at once; the others wait their turn.
+    api_calls_per_account: int = 4
+    # Prometheus metrics, off the API port; metrics_port None: not served.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = 9181
+    metrics_token: str | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -71,12 +83,25 @@ class Settings:
         return replace(self, **changes)
 
 
-def parse_listen(value: str) -> tuple[str, int]:
+def parse_listen(value: str, flag: str = "--listen") -> tuple[str, int]:
     """Split ``HOST:PORT`` (``[v6]:PORT`` allowed); raises ValueError on nonsense."""
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not (0 <= int(port) <= 65535):
-        raise ValueError(f"--listen must be HOST:PORT, got {value!r}")
+        raise ValueError(f"{flag} must be HOST:PORT, got {value!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def parse_metrics_listen(value: str) -> tuple[str, int | None]:
+    """``HOST:PORT``, or ``off`` for no metrics server."""
+    if value.strip().lower() == "off":
+        return "127.0.0.1", None
+    return parse_listen(value, "--metrics-listen")
+
+
+def positive(value: float, flag: str) -> float:
+    if not value > 0:
+        raise ValueError(f"{flag} must be positive, got {value!r}")
+    return value
 
 
 QUOTA_FIELDS = {
@@ -129,6 +154,7 @@ def load_settings(**overrides: object) -> Settings:
         env_secret_id=env.get("OPENCLB_SECRET_ID") or None,
         env_secret_key=env.get("OPENCLB_SECRET_KEY") or None,
         env_token=env.get("OPENCLB_TOKEN") or None,
+        metrics_token=env.get("OPENCLB_METRICS_TOKEN") or None,
         store_url=env.get("OPENCLB_STORE", ""),
         vip_pool=env.get("OPENCLB_VIP_POOL", DEFAULT_VIP_POOL),
     )

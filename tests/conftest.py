@@ -135,6 +135,7 @@ def make_settings(tmp_path: Path, store_url: str = "", **overrides) -> Settings:
         vip_pool=unique_vip_pool(),
         rate_limit_default=10_000,
         engine=DEFAULT_ENGINE,
+        metrics_port=0,
     )
     base.update(overrides)
     return Settings(**base)

@@ -9,6 +9,12 @@ Where real clients deviate from the documented rule, each known variant is tried
 the Node SDK's Host-derived service in the TC3 scope and its port-less signed Host); each
 variant still needs the secret key, so tolerance never weakens the check.
 
+The TC3 credential scope must name a service openclb serves (``SERVED_SERVICES``): a signature
+made for another Tencent Cloud service (``cvm``) is refused even when the Host says ``cvm.…``,
+so a request captured on its way to the real cloud cannot be replayed here. The Node SDK's
+Host-derived service is accepted only where it cannot name a service: a Host that is an IP
+address or a single label (``127`` from ``127.0.0.1:9180``, ``localhost``).
+
 Invariants: comparisons of signatures and tokens are constant-time; no error message
 carries a secret key, token or signature; a v1 Nonce is remembered only once its signature
 has verified, so unauthenticated traffic cannot fill or poison the replay memory.
@@ -33,7 +39,8 @@ SIGNATURE_WINDOW_SECONDS = 300
 _V1_DIGESTS = {"HmacSHA1": hashlib.sha1, "HmacSHA256": hashlib.sha256}
 _UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _SCOPE_TERMINATOR = "tc3_request"
-_DEFAULT_SERVICE = "clb"
+# The services whose API this server answers; tag, vpc, ssl and sts are to join clb.
+SERVED_SERVICES = frozenset({"clb"})
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _HEX_SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -81,11 +88,11 @@ def is_tc3(headers: Mapping[str, str]) -> bool:
 
 
 def check_token(account: Account, token: str | None) -> None:
-    """Refuse a token the account does not hold; an absent or empty token is not checked."""
-    if not token:
-        return
+    """A key added with a token needs exactly that token; a key without one takes none."""
     expected = account.token
-    if expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
+    if not token and not expected:
+        return
+    if not token or expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
         raise errors.AuthFailureTokenFailure()
 
 
@@ -236,19 +243,20 @@ def _parse_authorization(header: str) -> _Tc3Authorization:
     return _Tc3Authorization(secret_id, date, service, signed_headers, signature.lower())
 
 
-def _acceptable_services(host: str) -> set[str]:
-    """``clb``, or the Host's first label: the Node SDK derives the scope service from its endpoint."""
+def _acceptable_services(host: str) -> frozenset[str]:
+    """The served services, plus the Host's first label when the Host cannot name a service."""
     hostname = host.strip()
     for scheme in ("http://", "https://"):
         if hostname.lower().startswith(scheme):
             hostname = hostname[len(scheme) :]
     hostname = hostname.split("/", 1)[0]
     if hostname.startswith("["):
-        hostname = hostname.split("]", 1)[0] + "]"
-    else:
-        hostname = hostname.split(":", 1)[0]
+        return SERVED_SERVICES | {hostname.split("]", 1)[0] + "]"}
+    hostname = hostname.split(":", 1)[0]
     first_label = hostname.split(".", 1)[0]
-    return {_DEFAULT_SERVICE, first_label, first_label.lower()} - {""}
+    if not first_label or not (first_label.isdigit() or "." not in hostname):
+        return SERVED_SERVICES
+    return SERVED_SERVICES | {first_label, first_label.lower()}
 
 
 def _canonical_header_variants(request: Tc3Request, signed_headers: tuple[str, ...]) -> Iterable[str]:

@@ -1,19 +1,29 @@
-"""The HTTP front door: one endpoint at ``/`` that speaks Tencent Cloud API 3.0.
+"""The API front door: one endpoint at ``/`` that speaks Tencent Cloud API 3.0.
 
 Order of checks for every call, each failing with its documented code and nothing behind it
-touched: method → body encoding and size → parse → authenticate (signature, key, timestamp,
-replay) → common parameters (Action, Version, Region, Language, Token) → rate limit →
-structural validation against the generated spec → dispatch to the action's handler. Every answer is HTTP 200 with
-the JSON envelope and a fresh RequestId, and one structured log line.
+touched: method → body encoding and size (read within ``body_timeout``) → credentials present
+→ common parameters and, for v1, the bounded form → authenticate (signature, key, timestamp,
+replay, token) → Action, Version, Region, Language → rate limit → the action has a handler →
+the TC3 body is parsed (only now: TC3 signs the body's hash, so nothing is decoded for a caller
+without a key) → structural validation against the spec and the documented array maximums →
+dispatch. Every answer is HTTP 200 with the JSON envelope and a fresh RequestId, and one
+structured log line.
+
+The API shares its event loop with the data plane, so a call's work is cut into bounded steps
+(parsing and validation are capped in ``parser``/``limits``; the loop gets a turn between the
+steps) and one account has at most ``calls_per_account`` calls past authentication at once:
+its other calls wait their turn instead of filling the loop's ready queue ahead of other
+tenants and of relayed traffic.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -22,14 +32,12 @@ from openclb import errors
 from openclb.api import auth, casing, parser, regions, serializer, spec, validate
 from openclb.api.accounts import AccountRegistry
 from openclb.api.ratelimit import RateLimiter
+from openclb.api.replay import DurableNonces
 from openclb.context import Handler, RequestContext
 
 API_VERSION = "2018-03-17"
 LANGUAGES = frozenset({"zh-CN", "en-US"})
 READ_CHUNK = 64 * 1024
-# aiohttp refuses request lines over 8 KB with a bare HTTP 400 before the gateway sees them;
-# GETs up to this size reach it, so one over the documented 32 KB cap gets its documented code.
-MAX_REQUEST_LINE = 1024 * 1024
 
 log = logging.getLogger("openclb.api")
 
@@ -43,14 +51,18 @@ class Gateway:
     rate_limiter: RateLimiter
     auth_required: bool = True
     clock: Callable[[], float] = time.time
+    nonces: DurableNonces | None = None
+    calls_per_account: int = 4
+    body_timeout: float = 30.0
+    _gates: dict[int, asyncio.Semaphore] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._replay_guard = auth.NonceReplayGuard()
 
-    async def handle(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.BaseRequest) -> web.Response:
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
-        outcome = {"account": None, "action": None}
+        outcome: dict[str, Any] = {"account": None, "action": None, "close": False}
         try:
             result = await self._serve(request, request_id, outcome)
             body, code = serializer.success_body(result, request_id), "Success"
@@ -72,40 +84,60 @@ class Gateway:
                 },
             )
         response = serializer.http_response(body)
-        if _connection_unusable_after(request):
+        if outcome["close"] or _connection_unusable_after(request):
             response.force_close()
         return response
 
-    async def _serve(self, request: web.Request, request_id: str, outcome: dict[str, Any]) -> dict[str, Any]:
-        raw = await read_raw_request(request)
+    async def _serve(self, request: web.BaseRequest, request_id: str, outcome: dict[str, Any]) -> dict[str, Any]:
+        try:
+            raw = await read_raw_request(request, self.body_timeout)
+        except TimeoutError:
+            outcome["close"] = True
+            raise errors.InvalidRequest(f"The request body did not arrive within {self.body_timeout:g} s.") from None
+        if self.auth_required and not parser.carries_credentials(raw):
+            raise errors.AuthFailureInvalidAuthorization(
+                "The request carries no credentials: sign it with TC3-HMAC-SHA256 (the `Authorization` "
+                "header) or with HmacSHA1/HmacSHA256 (the `SecretId` and `Signature` parameters)."
+            )
         call = parser.parse_call(raw)
         outcome["action"] = call.action or None
         if not call.action:
             raise errors.MissingParameter("The request is missing a required parameter `Action`.")
-        account = self._authenticate(raw, call)
+        account = await self._authenticate(raw, call)
         outcome["account"] = account.app_id
         check_common_parameters(call, raw.host)
         if self.auth_required:
             auth.check_token(account, call.token)
         self.rate_limiter.check(account.app_id, call.action)
-        params = (
-            validate.validate_params(call.action, call.json_params)
-            if call.json_params is not None
-            else validate.params_from_flat(call.action, call.flat_params)
-        )
         handler = self.handlers.get(call.action)
         if handler is None:
             raise errors.UnsupportedOperation(f"The action {call.action} is not implemented by openclb yet.")
-        context = RequestContext(
-            request_id=request_id,
-            app_id=account.app_id,
-            owner_uin=account.owner_uin,
-            region=call.region,
-            language=call.language or "zh-CN",
-        )
-        return await handler(context, casing.snake_keys(params))
+        async with self._gate(account.app_id):
+            await asyncio.sleep(0)
+            if call.kind is parser.SignatureKind.TC3:
+                call = parser.tc3_params(raw, call)
+            params = (
+                validate.validate_params(call.action, call.json_params)
+                if call.json_params is not None
+                else validate.params_from_flat(call.action, call.flat_params)
+            )
+            await asyncio.sleep(0)
+            context = RequestContext(
+                request_id=request_id,
+                app_id=account.app_id,
+                owner_uin=account.owner_uin,
+                region=call.region,
+                language=call.language or "zh-CN",
+            )
+            return await handler(context, casing.snake_keys(params))
 
-    def _authenticate(self, raw: parser.RawHttpRequest, call: parser.ApiCall) -> auth.Account:
+    def _gate(self, app_id: int) -> asyncio.Semaphore:
+        gate = self._gates.get(app_id)
+        if gate is None:
+            gate = self._gates[app_id] = asyncio.Semaphore(self.calls_per_account)
+        return gate
+
+    async def _authenticate(self, raw: parser.RawHttpRequest, call: parser.ApiCall) -> auth.Account:
         lookup = self.accounts.lookup if self.auth_required else self.accounts.lookup_any
         if not self.auth_required:
             return _unverified_account(raw, call, lookup) or self.accounts.default
@@ -115,10 +147,14 @@ class Gateway:
                 raise errors.AuthFailureInvalidAuthorization("The Authorization header is missing.")
             tc3 = auth.Tc3Request(raw.method, raw.host, raw.query, raw.headers, raw.body)
             return auth.verify_tc3(tc3, lookup, now)
-        return auth.verify_v1(raw.method, raw.host, call.signed_params, lookup, now, self._replay_guard)
+        params = call.signed_params
+        account = auth.verify_v1(raw.method, raw.host, params, lookup, now, self._replay_guard)
+        if self.nonces is not None:
+            await self.nonces.remember(params["SecretId"], params["Nonce"].strip(), int(params["Timestamp"]), now)
+        return account
 
 
-def _connection_unusable_after(request: web.Request) -> bool:
+def _connection_unusable_after(request: web.BaseRequest) -> bool:
     """True when the body stream broke mid-way: the client must not send another call on it."""
     return request.content.exception() is not None
 
@@ -146,8 +182,12 @@ def check_common_parameters(call: parser.ApiCall, host: str) -> None:
         )
 
 
-async def read_raw_request(request: web.Request) -> parser.RawHttpRequest:
-    """Method and size checks, then the request exactly as received (raw Host, query, body)."""
+async def read_raw_request(request: web.BaseRequest, body_timeout: float) -> parser.RawHttpRequest:
+    """Method and size checks, then the request exactly as received (raw Host, query, body).
+
+    The body must arrive within ``body_timeout`` seconds (TimeoutError otherwise). A client
+    that waits for ``100 Continue`` gets it once the announced size is within the limit.
+    """
     if request.method not in ("GET", "POST"):
         raise errors.UnsupportedProtocol(f"The HTTP method {request.method} is not supported; use GET or POST.")
     headers = {k.lower(): v for k, v in request.headers.items()}
@@ -159,13 +199,16 @@ async def read_raw_request(request: web.Request) -> parser.RawHttpRequest:
             raise errors.InvalidRequest(f"Content-Encoding {encoding} is not supported; send the body as is.")
         if (request.content_length or 0) > limit:
             raise errors.RequestSizeLimitExceeded(f"The request body exceeds the {limit // 1024} KB limit.")
-        body = await _read_capped(request, limit)
+        if headers.get("expect", "").strip().lower() == "100-continue":
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        async with asyncio.timeout(body_timeout):
+            body = await _read_capped(request, limit)
     _, _, query = request.raw_path.partition("?")
     peer = request.remote or ""
     return parser.RawHttpRequest(request.method, headers.get("host", ""), query, headers, body, peer)
 
 
-async def _read_capped(request: web.Request, limit: int) -> bytes:
+async def _read_capped(request: web.BaseRequest, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while chunk := await _read_chunk(request):
@@ -176,23 +219,9 @@ async def _read_capped(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _read_chunk(request: web.Request) -> bytes:
+async def _read_chunk(request: web.BaseRequest) -> bytes:
     """A body that breaks off (bad chunking, connection lost) is the client's fault, not ours."""
     try:
         return await request.content.read(READ_CHUNK)
     except (web.RequestPayloadError, ConnectionResetError) as exc:
         raise errors.InvalidRequest("The request body could not be read completely.") from exc
-
-
-def build_http_app(gateway: Gateway, extra_routes: list[web.RouteDef] | None = None) -> web.Application:
-    """The aiohttp application: the API at ``/`` for every method, plus operational routes.
-
-    Bodies are taken as sent (no decompression): no official client compresses requests, and
-    aiohttp answers a body that does not decode with a bare HTTP 400 or a dropped connection;
-    the gateway refuses any Content-Encoding with the envelope instead.
-    """
-    handler_args = {"max_line_size": MAX_REQUEST_LINE, "auto_decompress": False}
-    app = web.Application(client_max_size=parser.TC3_POST_BODY_LIMIT + 1, handler_args=handler_args)
-    app.router.add_route("*", "/", gateway.handle)
-    app.router.add_routes(extra_routes or [])
-    return app

@@ -18,6 +18,8 @@ Two entry points, one set of checks:
   them for a Boolean. Integers are an optional ``-`` and ASCII digits. List indices must be
   ``0..n-1`` without gaps or leading zeros.
 Errors name the parameter by its dotted path (``Targets.0.Port``), as the real API does.
+An array longer than its documented maximum (``limits.py``) is ``InvalidParameterValue.Length``
+before any of its items is looked at, in both wire forms.
 
 ``validate_response`` checks a handler's result against the response shape and returns the
 problems instead of raising; the contract tests use it on every handler.
@@ -30,7 +32,7 @@ import re
 from typing import Any, Mapping
 
 from openclb import errors
-from openclb.api import spec
+from openclb.api import limits, spec
 
 COMMON_PARAMETERS = frozenset(
     {
@@ -98,7 +100,7 @@ def _checked_object(shape: spec.Shape, value: dict[str, Any], path: str) -> dict
     for member in shape.members:
         item = value.get(member.name)
         if item is not None:
-            checked[member.name] = _checked_member(member, item, _join(path, member.name))
+            checked[member.name] = _checked_member(shape.name, member, item, _join(path, member.name))
         elif member.required:
             raise errors.MissingParameter(
                 f"The request is missing a required parameter `{_join(path, member.name)}`."
@@ -106,10 +108,17 @@ def _checked_object(shape: spec.Shape, value: dict[str, Any], path: str) -> dict
     return checked
 
 
-def _checked_member(member: spec.Member, value: Any, path: str) -> Any:
+def _length_error(path: str, limit: int) -> errors.ApiError:
+    return errors.InvalidParameterValueLength(f"The parameter `{path}` holds more than {limit} items.")
+
+
+def _checked_member(shape_name: str, member: spec.Member, value: Any, path: str) -> Any:
     if member.type == "list":
         if not isinstance(value, list):
             raise errors.InvalidParameter(_type_message(path, "Array"))
+        limit = limits.max_items(shape_name, member.name)
+        if len(value) > limit:
+            raise _length_error(path, limit)
         return [_checked_item(member.member, item, _join(path, index)) for index, item in enumerate(value)]
     return _checked_item(member.member, value, path)
 
@@ -162,6 +171,9 @@ def _place(tree: dict[str, Any], shape: spec.Shape, key: str, text: str) -> None
                 raise errors.InvalidParameter(f"The parameter `{_join(path, index_text)}` has an invalid Array index.")
             container = container.setdefault(name, _Items())
             slot_key = int(index_text)
+            limit = limits.max_items(shape.name, name)
+            if slot_key >= limit:
+                raise _length_error(path, limit)
             path = _join(path, index_text)
             position += 1
         if not member.nests_shape:

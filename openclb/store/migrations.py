@@ -25,7 +25,13 @@ def _task_changes_replace_previous_settings(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE listeners DROP COLUMN previous_settings"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_initial_schema, _task_changes_replace_previous_settings]
+def _create_v1_nonces(conn: Connection) -> None:
+    schema.v1_nonces.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _create_initial_schema, _task_changes_replace_previous_settings, _create_v1_nonces,
+]
 
 
 def migrate(conn: Connection) -> int:

@@ -11,6 +11,8 @@ the database itself enforces, so concurrent requests cannot both win:
 - ``task_changes`` holds, per running task, the before-image of every row its write changed
   (``store/transitions.py``), so a task the engine refuses is rolled back row by row; the
   entries go when the task settles.
+- ``v1_nonces``: a (SecretId, Nonce, Timestamp) of a verified v1 call is stored once; a second
+  insert fails, which is how a replay is recognised, also after a restart (``nonces.py``).
 """
 
 from __future__ import annotations
@@ -144,4 +146,14 @@ task_changes = Table(
     Column("row_key", JSON, nullable=False),
     Column("before", JSON),
     Column("listener_id", String(32)),
+)
+
+v1_nonces = Table(
+    "v1_nonces",
+    metadata,
+    Column("secret_id", String(255), primary_key=True),
+    Column("nonce", String(32), primary_key=True),
+    Column("timestamp", BigInteger, primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_v1_nonce_expiry", "expires_at"),
 )

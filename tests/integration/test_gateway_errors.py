@@ -57,6 +57,7 @@ def test_any_action_other_http_method_answers_unsupported_protocol(server, metho
     ("sign_method", "req_method", "size"),
     [
         ("TC3-HMAC-SHA256", "POST", 10 * MB + 1),
+        ("TC3-HMAC-SHA256", "POST", 2 * MB + 1),
         ("HmacSHA1", "POST", 1 * MB + 1),
         ("HmacSHA256", "POST", 1 * MB + 1),
         ("TC3-HMAC-SHA256", "GET", 32 * 1024 + 1),
@@ -76,7 +77,7 @@ def test_describe_load_balancers_oversized_request_raises_request_size_limit_exc
 @pytest.mark.parametrize(
     ("sign_method", "req_method", "size"),
     [
-        ("TC3-HMAC-SHA256", "POST", 2 * MB),
+        ("TC3-HMAC-SHA256", "POST", 2 * MB - 4096),
         ("HmacSHA1", "POST", MB - 4096),
         ("TC3-HMAC-SHA256", "GET", 20 * 1024),
         ("HmacSHA1", "GET", 30 * 1024),

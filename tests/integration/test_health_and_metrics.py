@@ -78,7 +78,7 @@ def test_metrics_after_traffic_counts_connections_and_bytes(server, client):
         for _ in range(5):
             assert first_bytes(vip, 8203) == b"metrics"
         time.sleep(0.2)
-        text = urllib.request.urlopen(f"{server.url}/metrics", timeout=5).read().decode()
+        text = urllib.request.urlopen(f"{server.server.metrics_url}/metrics", timeout=5).read().decode()
         total = next(l for l in text.splitlines()
                      if l.startswith("openclb_listener_connections_total") and listener_id in l)
         assert total.endswith(" 5")

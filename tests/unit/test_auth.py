@@ -179,9 +179,26 @@ def test_verify_tc3_node_style_service_from_host_returns_account():
     assert verify_tc3(request, lookup, NOW) == ACCOUNT
 
 
-def test_verify_tc3_node_style_service_with_scheme_in_host_returns_account():
-    request = hand_signed_tc3(host="http://tag.example.test:8080", service="tag")
+def test_verify_tc3_node_style_service_with_scheme_in_ip_host_returns_account():
+    request = hand_signed_tc3(host="http://127.0.0.1:8080", service="127")
     assert verify_tc3(request, lookup, NOW) == ACCOUNT
+
+
+def test_verify_tc3_node_style_service_of_single_label_host_returns_account():
+    request = hand_signed_tc3(host="localhost:9180", service="localhost")
+    assert verify_tc3(request, lookup, NOW) == ACCOUNT
+
+
+@pytest.mark.parametrize(
+    ("host", "service"),
+    [("cvm.tencentcloudapi.com", "cvm"), ("http://tag.example.test:8080", "tag"), ("CVM.example.test", "CVM"),
+     ("127.0.0.1:8080", "cvm")],
+)
+def test_verify_tc3_scope_service_openclb_does_not_serve_raises_invalid_authorization(host, service):
+    request = hand_signed_tc3(host=host, service=service)
+    with pytest.raises(errors.AuthFailureInvalidAuthorization) as caught:
+        verify_tc3(request, lookup, NOW)
+    assert "`Service` in Credential not valid" in caught.value.message
 
 
 def test_verify_tc3_extra_signed_header_x_tc_action_returns_account():
@@ -534,10 +551,15 @@ def test_nonce_replay_guard_at_capacity_drops_soonest_expiring():
         guard.check_and_remember("AKID1", "d", 1030, 1000.0)
 
 
-def test_check_token_absent_token_accepted():
+def test_check_token_absent_token_for_key_without_token_accepted():
     check_token(ACCOUNT, None)
     check_token(ACCOUNT, "")
-    check_token(TOKEN_ACCOUNT, None)
+
+
+@pytest.mark.parametrize("token", [None, ""])
+def test_check_token_absent_token_for_key_with_token_raises_token_failure(token):
+    with pytest.raises(errors.AuthFailureTokenFailure):
+        check_token(TOKEN_ACCOUNT, token)
 
 
 def test_check_token_matching_token_accepted():

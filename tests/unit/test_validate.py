@@ -361,7 +361,7 @@ def test_params_from_flat_garbage_index_invalid_parameter(index):
     [
         (["1"], "Ports.1", "Ports.0"),
         (["0", "2"], "Ports.2", "Ports.1"),
-        (["0", "1", "99999"], "Ports.99999", "Ports.2"),
+        (["0", "1", "99"], "Ports.99", "Ports.2"),
     ],
 )
 def test_params_from_flat_index_gap_invalid_parameter(indices, named, missing):
