@@ -15,12 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import Executor
+from typing import Protocol
 
 from openclb import errors
 from openclb.api.auth import SIGNATURE_WINDOW_SECONDS
-from openclb.store.nonces import NonceStore
 
 log = logging.getLogger("openclb.api")
+
+
+class NonceStore(Protocol):
+    """Where nonces are kept (``store/nonces.py``; ``app.py`` hands it in: the API never imports the store)."""
+
+    def remember(self, secret_id: str, nonce: str, timestamp: int, expires_at: int) -> bool: ...
+
+    def prune(self, now: float) -> int: ...
 
 
 class DurableNonces:

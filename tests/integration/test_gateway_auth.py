@@ -14,7 +14,8 @@ import time
 import pytest
 import requests
 
-from conftest import drop_pg_schema, free_port, make_settings, pg_schema_url, sdk_client, start_server
+from backends import free_port
+from conftest import drop_pg_schema, make_settings, pg_schema_url, sdk_client, start_server
 from gateway_support import Tc3Call, error_code, sdk_raises, v1_signed_params
 from openclb.api import accounts
 from openclb.store.nonces import NonceStore

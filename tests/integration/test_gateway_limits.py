@@ -137,7 +137,7 @@ def _loud_and_quiet_server(tmp_path):
     args = ["--listen", "127.0.0.1:0", "--data-dir", str(data), "--vip-pool", unique_vip_pool(),
             "--metrics-listen", "off", "--log-level", "WARNING"]
     env = clean_env(tmp_path, OPENCLB_SECRET_ID=SECRET_ID, OPENCLB_SECRET_KEY=SECRET_KEY)
-    return ServeProcess(args, env, tmp_path / "serve.log"), quiet
+    return ServeProcess(args, env, tmp_path / "serve.log").start(), quiet
 
 
 def test_describe_target_health_loud_tenant_leaves_other_tenant_and_relay_responsive(tmp_path):
