@@ -3,6 +3,11 @@
 Start order: store (migrations) → engine → worker (rebinds every listener, resumes unfinished
 tasks) → HTTP front door. Stop order is the reverse, so no API call is accepted that the
 worker could no longer carry out, and no port stays open after stop.
+
+Stopping drains, bounded by ``Settings.drain_seconds``: the API stops accepting and gives
+requests in flight that long; the worker cancels what it is carrying out (those tasks stay
+running in the store and the next start resumes them); the engine closes every listener's
+ports at once and gives established connections that long to finish before closing them.
 """
 
 from __future__ import annotations
@@ -37,13 +42,14 @@ def build_engine(settings: Settings) -> Engine:
     """The data plane ``settings.engine`` names; HAProxy serves TCP/TCP_SSL, the embedded engine the rest."""
     if settings.engine not in ENGINES:
         raise ValueError(f"unknown engine {settings.engine!r}; available: {', '.join(ENGINES)}")
-    embedded = EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range)
+    embedded = EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range,
+                              drain_seconds=settings.drain_seconds)
     if settings.engine == "embedded":
         return embedded
     from openclb.engine.haproxy.engine import HaproxyEngine
 
     return HaproxyEngine(settings.data_dir / "haproxy", embedded=embedded, binary=settings.haproxy_binary,
-                         max_ports_per_listener=settings.max_port_range)
+                         max_ports_per_listener=settings.max_port_range, drain_seconds=settings.drain_seconds)
 
 
 class OpenClb:
@@ -74,7 +80,7 @@ class OpenClb:
         gateway = Gateway(registry, build_handlers(services), limiter, auth_required=settings.auth_mode != "none")
         self.accounts = registry
         app = build_http_app(gateway, [web.get("/healthz", _healthz), web.get("/metrics", self._metrics)])
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.drain_seconds)
         await self._runner.setup()
         site = web.TCPSite(self._runner, settings.listen_host, settings.listen_port, reuse_address=True)
         await site.start()
@@ -94,10 +100,9 @@ class OpenClb:
         self.executor.shutdown(wait=True)
         self.store.close()
 
-
     async def _metrics(self, _request: web.Request) -> web.Response:
-        stats = self.engine.stats() if hasattr(self.engine, "stats") else {}
-        health = [h for lb_id in stats for h in self.engine.health(lb_id)]
+        stats = await self.engine.stats()
+        health = [h for lb_id in stats for h in await self.engine.health(lb_id)]
         return web.Response(text=metrics.render(stats, health), content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 

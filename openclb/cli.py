@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 
 from openclb.api import accounts as accounts_file
-from openclb.config import Settings, load_settings, parse_listen, parse_quotas, parse_rate_limits
+from openclb.config import (
+    DEFAULT_DRAIN_SECONDS, Settings, load_settings, parse_drain_seconds, parse_listen, parse_quotas,
+    parse_rate_limits,
+)
 from openclb.obs.logs import configure_logging
 
 
@@ -34,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="requests per second per account for ACTION (default 20; '*=N' sets the default)")
     serve.add_argument("--quota", action="append", default=[], metavar="QUOTA_ID=N",
                        help="override a DescribeQuota limit, e.g. TOTAL_LISTENER_QUOTA=100")
+    serve.add_argument("--drain-seconds", type=float, default=None, metavar="N",
+                       help="on stop and for a deleted listener, how long established connections may take "
+                            f"to finish before they are closed (default {DEFAULT_DRAIN_SECONDS:g})")
     serve.add_argument("--log-level", default="INFO")
 
     accounts = commands.add_parser("accounts", help="manage API keys in the data dir's accounts file")
@@ -91,6 +97,7 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
         rate_limit_default=rate_limits.pop("*", None),
         rate_limits=rate_limits or None,
         quotas=parse_quotas(args.quota) if args.quota else None,
+        drain_seconds=parse_drain_seconds(args.drain_seconds),
     )
 
 

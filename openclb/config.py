@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 DEFAULT_LISTEN = "127.0.0.1:9180"
 DEFAULT_VIP_POOL = "127.1.0.0/16"
 DEFAULT_RATE_LIMIT = 20
+DEFAULT_DRAIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Settings:
     instance_addresses: dict[str, str] = field(default_factory=dict)
     max_port_range: int = 1000
     haproxy_binary: str = "haproxy"
+    # On stop, and for a removed listener: how long established connections may take to finish.
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS
 
     @property
     def endpoint_url(self) -> str:
@@ -75,6 +79,13 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not (0 <= int(port) <= 65535):
         raise ValueError(f"--listen must be HOST:PORT, got {value!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def parse_drain_seconds(value: float | None) -> float | None:
+    """``--drain-seconds``: 0 or more seconds (0 closes every connection at once); None keeps the default."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"--drain-seconds must be a number of seconds, 0 or more, got {value!r}")
+    return value
 
 
 QUOTA_FIELDS = {

@@ -27,11 +27,16 @@ waits there (back-pressure, as for a full target transport).
    followed either head.
 5. When both messages are complete the target connection goes back to the pool (if it is
    reusable and keep-alive is on) and the client connection takes its next request, or
-   closes when the client asked to (``Connection: close``, HTTP/1.0, an Upgrade refused).
+   closes when the client asked to (``Connection: close``, HTTP/1.0, an Upgrade refused) or
+   the listener is stopping.
 
 Failures: a malformed request, or a head over ``MAX_HEAD``, gets a raw ``400`` in its turn
 and the connection is closed; nothing of it is forwarded. Local responses to a request whose
 body is still coming close the connection. Target failures: see ``http_exchange``.
+
+Stopping (``finish``, the listener's drain): a connection between requests is closed at
+once; one with a request or response under way, or a partial head, serves that request
+and closes after its response (``Connection: close`` when its head is not sent yet).
 """
 
 from __future__ import annotations
@@ -263,6 +268,16 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         if self.upstream is not None:
             self.upstream.transport.abort()
 
+    def finish(self) -> None:
+        """The listener is stopping: close now if between requests, else after this response."""
+        if self.closed:
+            return
+        if (self.request_open or self.response_open or self.events or self.head_size or self.tunnel
+                or self.connecting is not None):
+            self.keep_client = False
+        else:
+            self._close()
+
     # -- the client's messages ----------------------------------------------------------
 
     def want_reading(self, wanted: bool) -> None:
@@ -339,7 +354,7 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         listener.requests += 1
         self.request_open = self.response_open = True
         self.method = request.method
-        self.keep_client = request.keep_alive and not request.upgrade
+        self.keep_client = request.keep_alive and not request.upgrade and not listener.closing
         self.upgrade_requested = request.upgrade
         forwarded = forward_request(request.headers, self.client_ip_bytes, listener.scheme,
                                     listener.vip_bytes, listener.spec.keepalive)

@@ -18,6 +18,11 @@ methods ``close()`` (graceful) and ``abort()`` (reset); bytes_in flows client â†
 A connection counted with ``opened`` has one target for life (``closed`` ends it); an HTTP
 client connection reaches a target per request, so it is counted with ``accepted`` and
 ``released`` and its ``target`` is only the current request's (or None).
+
+Stopping is two steps: ``stop_accepting`` closes every port at once (and refuses any
+connection still completing its TLS handshake), then ``drain(grace)`` lets the established
+connections end by themselves for at most ``grace`` seconds and aborts what is left. The
+drain is woken by the last connection leaving, not by polling.
 """
 
 from __future__ import annotations
@@ -182,6 +187,9 @@ class ListenerCore:
         self.balancer = Balancer(spec.scheduler, self._is_healthy)
         self.bucket: TokenBucket | None = None
         self.connections: set = set()
+        self.accepting = True
+        # Set while a drain waits for ``connections`` to empty; the last one leaving resolves it.
+        self._drained: asyncio.Future | None = None
         self.total = 0
         self.dropped = 0
         self.closed_bytes_in = 0
@@ -242,7 +250,9 @@ class ListenerCore:
     # -- admission and accounting -------------------------------------------------------
 
     def admit(self, now: float) -> bool:
-        """Whether a new connection may start now under max_conn and max_cps."""
+        """Whether a new connection may start now: accepting, under max_conn and max_cps."""
+        if not self.accepting:
+            return False
         max_conn = self.spec.max_conn
         if max_conn > 0 and len(self.connections) >= max_conn:
             self.dropped += 1
@@ -274,6 +284,9 @@ class ListenerCore:
         self.connections.discard(connection)
         self.closed_bytes_in += connection.bytes_in
         self.closed_bytes_out += connection.bytes_out
+        if self._drained is not None and not self.connections:
+            self._drained.set_result(None)
+            self._drained = None
 
     def retarget(self, connection, old: TargetState, new: TargetState) -> None:
         """Move a connection that is not yet established to another target (connect retry)."""
@@ -297,6 +310,9 @@ class ListenerCore:
         sessions = self.balancer.sessions
         if sessions is not None:
             sessions.refresh(connection.client_ip, target, time.monotonic())
+        if self._drained is not None and not self.connections:
+            self._drained.set_result(None)
+            self._drained = None
 
     # -- the sweep --------------------------------------------------------------------
 
@@ -337,6 +353,30 @@ class ListenerCore:
             sessions.prune(now)
 
     # -- reporting and shutdown -------------------------------------------------------
+
+    async def stop_accepting(self) -> None:
+        """Close every port of this listener; established connections are left running."""
+        self.accepting = False
+        self.stop_sweeping()
+
+    def finish_connections(self) -> None:
+        """Ask established connections to end as soon as they are done (a drain begins).
+
+        A plain relay has no notion of "done" but its peers closing it; HTTP sessions do.
+        """
+
+    async def drain(self, grace: float) -> None:
+        """Give established connections ``grace`` seconds to end, then abort the rest."""
+        self.finish_connections()
+        try:
+            if self.connections and grace > 0:
+                self._drained = asyncio.get_running_loop().create_future()
+                await asyncio.wait_for(self._drained, grace)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            self._drained = None
+            self.abort_connections()
 
     def abort_connections(self) -> None:
         for connection in list(self.connections):
