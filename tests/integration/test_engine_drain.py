@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 
 import pytest
 
+from clb_support import make_pki
 from embedded_support import (
     LOOP_KINDS, UdpClient, ask, closed_by_peer, connect, fresh_vip, free_port, run, state, tcp_backends,
     tcp_listener, udp_backends, udp_listener,
 )
 from openclb.protocols import ListenerProtocol
-from openclb.engine.spec import ListenerSpec, RuleSpec, TargetSpec
+from openclb.engine.spec import CertificateSpec, ListenerSpec, RuleSpec, TargetSpec, TlsSpec
 from openclb.engine.embedded.engine import EmbeddedEngine
 
 
@@ -29,9 +31,13 @@ def loop_kind(request):
     return request.param
 
 
-def http_spec(port: int, target_port: int) -> ListenerSpec:
+def http_spec(port: int, target_port: int, tls: bool = False) -> ListenerSpec:
     rule = RuleSpec("loc-1", ("e.test",), "/", (TargetSpec("127.0.0.1", target_port),), default_server=True)
-    return ListenerSpec("lbl-http", ListenerProtocol.HTTP, port, rules=(rule,))
+    if not tls:
+        return ListenerSpec("lbl-http", ListenerProtocol.HTTP, port, rules=(rule,))
+    certificate = make_pki().rsa
+    return ListenerSpec("lbl-https", ListenerProtocol.HTTPS, port, rules=(rule,),
+                        tls=TlsSpec((CertificateSpec("cert-1", certificate.cert, certificate.key),)))
 
 
 async def slow_http_target(delay: float) -> tuple[asyncio.AbstractServer, asyncio.Event]:
@@ -180,6 +186,37 @@ def test_close_http_idle_keepalive_connection_closed_at_once(loop_kind):
         assert time.monotonic() - started < 0.5
         assert await read_to_end(reader, timeout=1) == b""
         writer.close()
+        target.close()
+    run(loop_kind, main)
+
+
+def test_close_https_idle_client_not_reading_closed_without_waiting_for_grace(loop_kind):
+    async def main():
+        target, _ = await slow_http_target(delay=0)
+        vip = fresh_vip()
+        port = free_port(vip)
+        engine = EmbeddedEngine(drain_seconds=5)
+        spec = http_spec(port, target.sockets[0].getsockname()[1], tls=True)
+        assert (await engine.apply(state(vip, spec))).ok
+        context = ssl.create_default_context(cadata=make_pki().ca.cert)
+        context.check_hostname = False
+
+        def pooled_connection() -> ssl.SSLSocket:
+            # As a client's connection pool holds one: used once, then not read until reused.
+            sock = context.wrap_socket(socket.create_connection((vip, port), timeout=5))
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: e.test\r\n\r\n")
+            reply = b""
+            while not reply.endswith(b"done"):
+                reply += sock.recv(4096)
+            return sock
+
+        sock = await asyncio.to_thread(pooled_connection)
+        started = time.monotonic()
+        await asyncio.wait_for(engine.close(), 3)
+        assert time.monotonic() - started < 0.5
+        sock.settimeout(1)
+        assert await asyncio.to_thread(sock.recv, 4096) == b""
+        sock.close()
         target.close()
     run(loop_kind, main)
 

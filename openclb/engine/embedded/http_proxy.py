@@ -35,8 +35,9 @@ and the connection is closed; nothing of it is forwarded. Local responses to a r
 body is still coming close the connection. Target failures: see ``http_exchange``.
 
 Stopping (``finish``, the listener's drain): a connection between requests is closed at
-once; one with a request or response under way, or a partial head, serves that request
-and closes after its response (``Connection: close`` when its head is not sent yet).
+once (after what is still buffered for it); one with a request or response under way, or a
+partial head, serves that request and closes after its response (``Connection: close``
+when its head is not sent yet).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         "client_full", "rule", "host", "method", "events", "url", "headers", "head_size", "in_head",
         "unparsable", "upgraded", "early", "request_open", "response_open", "keep_client", "body_expected",
         "chunked_request", "head", "responded", "set_cookie", "tunnel", "reused", "rechunk", "out", "to_target",
-        "upgrade_requested",
+        "upgrade_requested", "quiet_close",
     )
 
     def __init__(self, listener: HttpListener, listen_port: int) -> None:
@@ -95,6 +96,7 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         self.bytes_in = 0
         self.bytes_out = 0
         self.closed = False
+        self.quiet_close = False
         self.reading = True
         self.driving = False
         self.connecting: asyncio.Task | None = None
@@ -275,8 +277,11 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         if (self.request_open or self.response_open or self.events or self.head_size or self.tunnel
                 or self.connecting is not None):
             self.keep_client = False
-        else:
-            self._close()
+            return
+        # Closing flushes what the last response left in the buffers first; with nothing
+        # left, nothing more is owed to the client.
+        self.quiet_close = self.transport.get_write_buffer_size() == 0 and not self.client_full
+        self._close()
 
     # -- the client's messages ----------------------------------------------------------
 

@@ -22,7 +22,8 @@ client connection reaches a target per request, so it is counted with ``accepted
 Stopping is two steps: ``stop_accepting`` closes every port at once (and refuses any
 connection still completing its TLS handshake), then ``drain(grace)`` lets the established
 connections end by themselves for at most ``grace`` seconds and aborts what is left. The
-drain is woken by the last connection leaving, not by polling.
+drain looks every ``DRAIN_CHECK_INTERVAL`` seconds whether it is done (``drained``), so
+nothing is added to a connection's own path for it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ HealthView = Callable[[str, str, int], bool]
 
 MAX_SWEEP_INTERVAL = 1.0
 MIN_SWEEP_INTERVAL = 0.05
+DRAIN_CHECK_INTERVAL = 0.05
 
 
 def always_healthy(listener_id: str, ip: str, port: int) -> bool:
@@ -188,8 +190,6 @@ class ListenerCore:
         self.bucket: TokenBucket | None = None
         self.connections: set = set()
         self.accepting = True
-        # Set while a drain waits for ``connections`` to empty; the last one leaving resolves it.
-        self._drained: asyncio.Future | None = None
         self.total = 0
         self.dropped = 0
         self.closed_bytes_in = 0
@@ -284,9 +284,6 @@ class ListenerCore:
         self.connections.discard(connection)
         self.closed_bytes_in += connection.bytes_in
         self.closed_bytes_out += connection.bytes_out
-        if self._drained is not None and not self.connections:
-            self._drained.set_result(None)
-            self._drained = None
 
     def retarget(self, connection, old: TargetState, new: TargetState) -> None:
         """Move a connection that is not yet established to another target (connect retry)."""
@@ -310,9 +307,6 @@ class ListenerCore:
         sessions = self.balancer.sessions
         if sessions is not None:
             sessions.refresh(connection.client_ip, target, time.monotonic())
-        if self._drained is not None and not self.connections:
-            self._drained.set_result(None)
-            self._drained = None
 
     # -- the sweep --------------------------------------------------------------------
 
@@ -365,17 +359,21 @@ class ListenerCore:
         A plain relay has no notion of "done" but its peers closing it; HTTP sessions do.
         """
 
+    def drained(self) -> bool:
+        """Whether a drain has nothing left to wait for: every connection has ended."""
+        return not self.connections
+
     async def drain(self, grace: float) -> None:
         """Give established connections ``grace`` seconds to end, then abort the rest."""
         self.finish_connections()
+        deadline = time.monotonic() + grace
         try:
-            if self.connections and grace > 0:
-                self._drained = asyncio.get_running_loop().create_future()
-                await asyncio.wait_for(self._drained, grace)
-        except asyncio.TimeoutError:
-            pass
+            while not self.drained():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                await asyncio.sleep(min(left, DRAIN_CHECK_INTERVAL))
         finally:
-            self._drained = None
             self.abort_connections()
 
     def abort_connections(self) -> None:
