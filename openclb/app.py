@@ -5,6 +5,11 @@ tasks) → HTTP front door (the API port, then metrics on their own address). St
 reverse, so no API call is accepted that the worker could no longer carry out, and no port
 stays open after stop. A metrics address that cannot be bound is logged and left unserved:
 it must not keep the load balancer down.
+
+Stopping drains, bounded by ``Settings.drain_seconds``: the API stops accepting and gives
+requests in flight that long; the worker cancels what it is carrying out (those tasks stay
+running in the store and the next start resumes them); the engine closes every listener's
+ports at once and gives established connections that long to finish before closing them.
 """
 
 from __future__ import annotations
@@ -45,12 +50,13 @@ def build_engine(settings: Settings) -> Engine:
     """The data plane ``settings.engine`` names; HAProxy serves TCP/TCP_SSL, the embedded engine the rest."""
     if settings.engine not in ENGINES:
         raise ValueError(f"unknown engine {settings.engine!r}; available: {', '.join(ENGINES)}")
-    engine: Engine = EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range)
+    engine: Engine = EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range,
+                                    drain_seconds=settings.drain_seconds)
     if settings.engine == "haproxy":
         from openclb.engine.haproxy.engine import HaproxyEngine
 
         engine = HaproxyEngine(settings.data_dir / "haproxy", embedded=engine, binary=settings.haproxy_binary,
-                               max_ports_per_listener=settings.max_port_range)
+                               max_ports_per_listener=settings.max_port_range, drain_seconds=settings.drain_seconds)
     return FaultInjectingEngine(engine) if settings.fault_injection else engine
 
 
@@ -88,7 +94,7 @@ class OpenClb:
         self.accounts = registry
         self._runner = Runners()
         limits = ApiLimits(settings.api_head_timeout, settings.api_idle_timeout, settings.api_body_timeout,
-                           settings.api_max_connections)
+                           settings.api_max_connections, settings.drain_seconds)
         api_runner, self.port = await start_api_server(gateway.handle, settings.listen_host, settings.listen_port,
                                                        limits)
         self._runner.add(api_runner)
@@ -122,8 +128,8 @@ class OpenClb:
 
 
     async def _metrics(self, _request: web.Request) -> web.Response:
-        stats = self.engine.stats() if hasattr(self.engine, "stats") else {}
-        health = [h for lb_id in stats for h in self.engine.health(lb_id)]
+        stats = await self.engine.stats()
+        health = [h for lb_id in stats for h in await self.engine.health(lb_id)]
         return web.Response(text=metrics.render(stats, health), content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 

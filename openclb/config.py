@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +18,7 @@ DEFAULT_LISTEN = "127.0.0.1:9180"
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9181"
 DEFAULT_VIP_POOL = "127.1.0.0/16"
 DEFAULT_RATE_LIMIT = 20
+DEFAULT_DRAIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 9181
     metrics_token: str | None = None
+    # On stop, and for a removed listener: how long established connections may take to finish.
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS
 
     @property
     def endpoint_url(self) -> str:
@@ -101,6 +105,13 @@ def parse_metrics_listen(value: str) -> tuple[str, int | None]:
 def positive(value: float, flag: str) -> float:
     if not value > 0:
         raise ValueError(f"{flag} must be positive, got {value!r}")
+    return value
+
+
+def parse_drain_seconds(value: float | None) -> float | None:
+    """``--drain-seconds``: 0 or more seconds (0 closes every connection at once); None keeps the default."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"--drain-seconds must be a number of seconds, 0 or more, got {value!r}")
     return value
 
 

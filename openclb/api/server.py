@@ -51,6 +51,8 @@ class ApiLimits:
     idle_timeout: float = 60.0
     body_timeout: float = 30.0
     max_connections: int = 1000
+    # At stop: how long requests in flight may take before their connections are closed.
+    drain_seconds: float = 5.0
 
 
 class ConnectionGuard:
@@ -219,7 +221,7 @@ async def start_api_server(
 ) -> tuple[web.ServerRunner, int]:
     """Serve the API on ``host:port``; returns the runner (``cleanup()`` stops it) and the port bound."""
     server = ApiServer(dispatcher(handler), limits)
-    runner = web.ServerRunner(server)
+    runner = web.ServerRunner(server, shutdown_timeout=limits.drain_seconds)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()

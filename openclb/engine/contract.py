@@ -5,6 +5,16 @@ answers, per listener, whether that listener now serves. A listener that cannot 
 port is held by another process, no permission for a low port) is reported with an
 ``EngineError`` carrying a message fit for the API user and one for the operator; the other
 listeners of the CLB are not affected by it. Engines never read the store or the API.
+
+Every method is a coroutine: an engine whose data plane lives in another process (HAProxy)
+answers ``health`` and ``stats`` over a socket, and nothing an engine does may block the event
+loop it shares with the API.
+
+Stopping drains. A listener that leaves (``apply`` without it, ``remove``) and every listener
+at ``close`` stops accepting at once: its ports are closed when the call returns. Its
+established connections then get the engine's drain grace to finish by themselves (an HTTP
+connection finishes the request in flight, an idle one is closed at once); what is left after
+the grace is closed. ``apply`` and ``remove`` do not wait for that drain; ``close`` does.
 """
 
 from __future__ import annotations
@@ -45,6 +55,10 @@ class TargetHealth:
     detail: str  # Alive | Dead | Unknown | Close
 
 
+LoadBalancerStats = dict[str, dict[str, dict]]
+"""``{load_balancer_id: {listener_id: counters}}``; see ``obs.metrics`` for the counters."""
+
+
 class Engine(Protocol):
     async def start(self) -> None:
         """Prepare to serve (health checker, timers). Called once before any apply."""
@@ -53,14 +67,18 @@ class Engine(Protocol):
         """Converge one CLB to ``state``: bind new listeners, update changed, close missing.
 
         Idempotent. Returns once every listener in ``state`` accepts traffic (or failed) and
-        every removed listener's ports are closed.
+        every removed listener's ports are closed; their connections drain in the background.
         """
 
     async def remove(self, load_balancer_id: str) -> None:
-        """Stop serving every listener of one CLB."""
+        """Stop serving every listener of one CLB: ports closed on return, connections draining."""
 
-    def health(self, load_balancer_id: str) -> list[TargetHealth]:
+    async def health(self, load_balancer_id: str) -> list[TargetHealth]:
         """Current health of every real server of one CLB."""
 
+    async def stats(self) -> LoadBalancerStats:
+        """Live counters of every listener of every CLB, and of each of its real servers."""
+
     async def close(self) -> None:
-        """Stop everything; after this no port of ours is open."""
+        """Stop everything: every port closes at once, connections drain for the grace, then
+        whatever is left is closed. After this no port or connection of ours is open."""

@@ -95,14 +95,18 @@ class TaskWorker:
         if running is not None:
             await asyncio.wait([running], timeout=timeout)
 
-    def health(self, lb_id: str) -> list:
+    async def health(self, lb_id: str) -> list:
         """Live health of one CLB's real servers, straight from the engine."""
-        return self._engine.health(lb_id)
+        return await self._engine.health(lb_id)
 
     async def close(self) -> None:
+        """Stop carrying out tasks now: each is cancelled where it is and stays running in the
+        store, and the next ``start`` resumes it (the engine is rebuilt from the store anyway)."""
         pending = list(self._running.values())
+        for running in pending:
+            running.cancel()
         if pending:
-            await asyncio.wait(pending, timeout=5)
+            await asyncio.wait(pending)
 
     async def _carry_out(self, task: Task) -> None:
         try:

@@ -176,7 +176,7 @@ def test_remove_and_close_release_ports_and_reset_connections(loop_kind):
         assert await closed_by_peer(reader, timeout=2)
         with pytest.raises(ConnectionRefusedError):
             await connect(vip, port)
-        assert engine.stats() == {}
+        assert await engine.stats() == {}
         writer.close()
         backend.close()
     run(loop_kind, main)
@@ -249,7 +249,7 @@ def test_unhealthy_target_gets_no_connections(loop_kind):
         engine = EmbeddedEngine(health_view=lambda listener_id, ip, target_port: target_port != sick.port)
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [sick.target(), well.target()])))
         assert {await who(vip, port) for _ in range(10)} == {"well"}
-        assert {(h.port, h.detail) for h in engine.health("lb-test")} == {(sick.port, "Dead"), (well.port, "Alive")}
+        assert {(h.port, h.detail) for h in await engine.health("lb-test")} == {(sick.port, "Dead"), (well.port, "Alive")}
         await engine.close()
         sick.close()
         well.close()
@@ -381,13 +381,13 @@ def test_stats_count_connections_and_bytes(loop_kind):
         await reader.readline()
         writer.write(b"12345")
         await reader.readexactly(5)
-        live = engine.stats()["lb-test"]["lbl-1"]
+        live = (await engine.stats())["lb-test"]["lbl-1"]
         assert (live["active"], live["total"], live["bytes_in"], live["bytes_out"]) == (1, 1, 5, 7)
         writer.write_eof()
         assert await reader.read() == b"bye\n"
         writer.close()
         await asyncio.sleep(0.1)
-        done = engine.stats()["lb-test"]["lbl-1"]
+        done = (await engine.stats())["lb-test"]["lbl-1"]
         assert (done["active"], done["bytes_in"], done["bytes_out"]) == (0, 5, 11)
         assert done["targets"][0]["total"] == 1 and done["targets"][0]["bytes_out"] == 11
         await engine.close()
@@ -517,7 +517,7 @@ def test_no_fd_leak_after_2000_short_connections(loop_kind):
             if open_fds() <= before and not engine.listener("lb-test", "lbl-1").connections:
                 break
         assert open_fds() <= before
-        assert engine.stats()["lb-test"]["lbl-1"]["total"] == 2001
+        assert (await engine.stats())["lb-test"]["lbl-1"]["total"] == 2001
         await engine.close()
         backend.close()
     run(loop_kind, main, timeout=30)

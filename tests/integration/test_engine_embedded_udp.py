@@ -38,7 +38,7 @@ def test_udp_replies_reach_the_right_client(loop_kind):
             assert await one_client.reply() == b"echo|one-%d" % round_
             assert await two_client.reply() == b"echo|two-%d" % round_
         assert len(backend.peers) == 2
-        stats = engine.stats()["lb-test"]["lbl-1"]
+        stats = (await engine.stats())["lb-test"]["lbl-1"]
         assert (stats["active"], stats["total"], stats["bytes_in"]) == (2, 2, 50)
         one.close()
         two.close()
@@ -56,7 +56,7 @@ def test_udp_without_targets_drops_datagrams(loop_kind):
         transport, client = await open_udp(vip, port)
         transport.sendto(b"anyone?")
         assert await client.reply(timeout=0.3) is None
-        assert engine.stats()["lb-test"]["lbl-1"]["dropped"] == 1
+        assert (await engine.stats())["lb-test"]["lbl-1"]["dropped"] == 1
         transport.close()
         await engine.close()
     run(loop_kind, main)
@@ -94,7 +94,7 @@ def test_udp_session_persistence_keeps_client_ip_on_target(loop_kind):
             assert len({await ask(transport, client, b"hello") for transport, client in clients}) == 1
             for transport, _ in clients:
                 transport.close()
-        assert engine.stats()["lb-test"]["lbl-1"]["total"] == 8
+        assert (await engine.stats())["lb-test"]["lbl-1"]["total"] == 8
         await engine.close()
         first.close()
         second.close()
@@ -263,7 +263,7 @@ def test_udp_no_fd_leak_after_flows_end(loop_kind):
         clients = [await open_udp(vip, port) for _ in range(200)]
         for transport, client in clients:
             assert await ask(transport, client, b"x") == "echo"
-        assert engine.stats()["lb-test"]["lbl-1"]["active"] == 200
+        assert (await engine.stats())["lb-test"]["lbl-1"]["active"] == 200
         await engine.apply(state(vip))
         for transport, _ in clients:
             transport.close()

@@ -172,10 +172,10 @@ def test_health_rule_targets_reported_under_location_id(loop_kind):
         engine = EmbeddedEngine(health_checker=HealthChecker())
         await engine.start()
         assert (await engine.apply(state(vip, http_spec(port, 9)))).ok
-        health = engine.health("lb-test")
+        health = await engine.health("lb-test")
         assert [(h.listener_id, h.ip, h.port) for h in health] == [("loc-1", "127.0.0.1", 9)]
         assert (await engine.apply(state(vip, ListenerSpec("lbl-1", ListenerProtocol.HTTP, port)))).ok
-        assert engine.health("lb-test") == []
+        assert await engine.health("lb-test") == []
         await engine.close()
 
     run(loop_kind, main)

@@ -205,7 +205,7 @@ def test_parse_show_proc_current_worker_is_the_one_with_zero_reloads():
             "205             worker          0               0d00h00m01s     2.6.12\n"
             "150             worker          1               0d00h00m05s     2.6.12\n"
             "# programs\n\n")
-    assert runtime.parse_show_proc(text) == runtime.ProcState(3, 205)
+    assert runtime.parse_show_proc(text) == runtime.ProcState(3, 205, (150,))
     assert runtime.parse_show_proc(text[:60]) is None
 
 

@@ -8,6 +8,12 @@ failed, with the reason) and every removed listener's ports are released, so the
 report success and a client can connect at once. A listener whose bind fails is not kept;
 the next apply tries it again. Applying an unchanged state touches nothing.
 
+A removed (or rebound) listener is *retired*: its ports close before ``apply`` returns, and
+its established connections drain in the background for ``drain_seconds`` (see
+``ListenerCore.drain``), so a DeleteListener neither waits for its clients nor cuts them off.
+``close`` retires every listener at once and waits for every drain, including those still
+running from earlier applies; each ends within its grace.
+
 The engine works on the default asyncio loop and on uvloop alike; the app chooses.
 """
 
@@ -16,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from openclb.engine.contract import ApplyResult, EngineError, TargetHealth
+from openclb.engine.contract import ApplyResult, EngineError, LoadBalancerStats, TargetHealth
 from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import ListenerSpec, LoadBalancerState
 from openclb.engine.embedded.health import HealthChecker
@@ -56,6 +62,8 @@ class EmbeddedEngine:
     - ``connect_timeout``/``connect_attempts``: per-attempt upstream connect timeout, and how
       many targets a new TCP connection tries before it is closed.
     - ``backlog``: listen backlog of each TCP port.
+    - ``drain_seconds``: how long the connections of a retired listener may take to finish
+      (0: they are reset at once).
     """
 
     def __init__(
@@ -72,6 +80,7 @@ class EmbeddedEngine:
         backlog: int = 1024,
         upstream_pool_size: int = 32,
         upstream_idle_seconds: float = 60.0,
+        drain_seconds: float = 0.0,
     ) -> None:
         self._checker = health_checker
         if health_checker is not None and health_view is None:
@@ -90,6 +99,8 @@ class EmbeddedEngine:
         self._pool_size = upstream_pool_size
         self._pool_idle = upstream_idle_seconds
         self._load_balancers: dict[str, _LoadBalancer] = {}
+        self._drain_seconds = drain_seconds
+        self._draining: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         """Start the health checker; listeners join the engine's one sweep timer when they open."""
@@ -133,8 +144,7 @@ class EmbeddedEngine:
             spec = wanted.get(listener_id)
             if spec is None or self._must_rebind(listener, spec, state.vip):
                 del balancer.listeners[listener_id]
-                self._unwatch(listener.spec)
-                await listener.close()
+                await self._retire(listener)
         balancer.vip = state.vip
         failed: dict[str, EngineError] = {}
         for spec in wanted.values():
@@ -204,6 +214,14 @@ class EmbeddedEngine:
         except TlsConfigError as exc:
             raise BindFailure(EngineError(str(exc), f"listener {spec.listener_id}: {exc}")) from exc
 
+    async def _retire(self, listener: ListenerCore) -> None:
+        """Close ``listener``'s ports now; drain its connections in the background."""
+        self._unwatch(listener.spec)
+        await listener.stop_accepting()
+        drain = asyncio.get_running_loop().create_task(listener.drain(self._drain_seconds))
+        self._draining.add(drain)
+        drain.add_done_callback(self._draining.discard)
+
     async def remove(self, load_balancer_id: str) -> None:
         balancer = self._load_balancers.get(load_balancer_id)
         if balancer is None:
@@ -211,12 +229,11 @@ class EmbeddedEngine:
         async with balancer.lock:
             listeners, balancer.listeners = balancer.listeners, {}
             for listener in listeners.values():
-                self._unwatch(listener.spec)
-                await listener.close()
+                await self._retire(listener)
             if self._load_balancers.get(load_balancer_id) is balancer:
                 del self._load_balancers[load_balancer_id]
 
-    def health(self, load_balancer_id: str) -> list[TargetHealth]:
+    async def health(self, load_balancer_id: str) -> list[TargetHealth]:
         balancer = self._load_balancers.get(load_balancer_id)
         if balancer is None:
             return []
@@ -237,7 +254,7 @@ class EmbeddedEngine:
                         healthy=healthy, detail="Alive" if healthy else "Dead"))
         return report
 
-    def stats(self) -> dict:
+    async def stats(self) -> LoadBalancerStats:
         """``{load_balancer_id: {listener_id: counters}}``; see ``ListenerCore.stats``."""
         return {
             lb_id: {listener_id: listener.stats() for listener_id, listener in balancer.listeners.items()}
@@ -252,5 +269,7 @@ class EmbeddedEngine:
     async def close(self) -> None:
         for load_balancer_id in list(self._load_balancers):
             await self.remove(load_balancer_id)
+        if self._draining:
+            await asyncio.wait(list(self._draining))
         if self._checker is not None:
             await self._checker.close()

@@ -3,8 +3,9 @@
 ``TargetExchange`` is a base class of ``http_proxy.HttpSession`` and has no state of its own
 (its attributes are the session's slots); it is split out of the session because the two
 halves change for different reasons: the client half follows HTTP's client-side framing
-and event order, this half the life of one exchange with a target. Nothing here adds a call
-per request or per chunk: the session *is* a ``TargetExchange``.
+and event order, this half the life of one exchange with a target. The split costs nothing
+per request or per chunk: the session *is* a ``TargetExchange``, each call is the method
+call it always was.
 
 An exchange: the target chosen for a request (``_start_exchange``) gets its connection from
 the listener's pool when KeepaliveEnable is on and one is idle (no coroutine at all), else

@@ -18,6 +18,10 @@ Target connections are pooled per (ip, port, TLS server name) only when the list
 KeepaliveEnable is on; the pool keeps at most ``max_idle_per_target`` idle connections each,
 closes those idle longer than ``idle_seconds`` on the listener's sweep, and those of
 targets no rule uses any more at once.
+
+A stopping listener (``closing``) pools nothing and closes its idle pool; its drain closes
+every client connection that is between requests at once and every other one after the
+response in flight (see ``HttpSession.finish``).
 """
 
 from __future__ import annotations
@@ -247,10 +251,19 @@ class HttpListener(StreamListener):
             self._backend_tls = backend_context()
         return self._backend_tls
 
-    async def close(self) -> None:
+    async def stop_accepting(self) -> None:
         self.closing = True
         self.pool.close()
-        await super().close()
+        await super().stop_accepting()
+
+    def finish_connections(self) -> None:
+        for session in list(self.connections):
+            session.finish()
+
+    def drained(self) -> bool:
+        # A session closed between requests with nothing left to send owes its client nothing:
+        # an idle HTTPS client may never answer our TLS close_notify, and is not waited for.
+        return all(session.quiet_close for session in self.connections)
 
     def stats(self) -> dict:
         stats = super().stats()

@@ -27,11 +27,17 @@ waits there (back-pressure, as for a full target transport).
    followed either head.
 5. When both messages are complete the target connection goes back to the pool (if it is
    reusable and keep-alive is on) and the client connection takes its next request, or
-   closes when the client asked to (``Connection: close``, HTTP/1.0, an Upgrade refused).
+   closes when the client asked to (``Connection: close``, HTTP/1.0, an Upgrade refused) or
+   the listener is stopping.
 
 Failures: a malformed request, or a head over ``MAX_HEAD``, gets a raw ``400`` in its turn
 and the connection is closed; nothing of it is forwarded. Local responses to a request whose
 body is still coming close the connection. Target failures: see ``http_exchange``.
+
+Stopping (``finish``, the listener's drain): a connection between requests is closed at
+once (after what is still buffered for it); one with a request or response under way, or a
+partial head, serves that request and closes after its response (``Connection: close``
+when its head is not sent yet).
 """
 
 from __future__ import annotations
@@ -74,7 +80,7 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         "client_full", "rule", "host", "method", "events", "url", "headers", "head_size", "in_head",
         "unparsable", "upgraded", "early", "request_open", "response_open", "keep_client", "body_expected",
         "chunked_request", "head", "responded", "set_cookie", "tunnel", "reused", "rechunk", "out", "to_target",
-        "upgrade_requested",
+        "upgrade_requested", "quiet_close",
     )
 
     def __init__(self, listener: HttpListener, listen_port: int) -> None:
@@ -90,6 +96,7 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         self.bytes_in = 0
         self.bytes_out = 0
         self.closed = False
+        self.quiet_close = False
         self.reading = True
         self.driving = False
         self.connecting: asyncio.Task | None = None
@@ -263,6 +270,19 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         if self.upstream is not None:
             self.upstream.transport.abort()
 
+    def finish(self) -> None:
+        """The listener is stopping: close now if between requests, else after this response."""
+        if self.closed:
+            return
+        if (self.request_open or self.response_open or self.events or self.head_size or self.tunnel
+                or self.connecting is not None):
+            self.keep_client = False
+            return
+        # Closing flushes what the last response left in the buffers first; with nothing
+        # left, nothing more is owed to the client.
+        self.quiet_close = self.transport.get_write_buffer_size() == 0 and not self.client_full
+        self._close()
+
     # -- the client's messages ----------------------------------------------------------
 
     def want_reading(self, wanted: bool) -> None:
@@ -339,7 +359,7 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         listener.requests += 1
         self.request_open = self.response_open = True
         self.method = request.method
-        self.keep_client = request.keep_alive and not request.upgrade
+        self.keep_client = request.keep_alive and not request.upgrade and not listener.closing
         self.upgrade_requested = request.upgrade
         forwarded = forward_request(request.headers, self.client_ip_bytes, listener.scheme,
                                     listener.vip_bytes, listener.spec.keepalive)

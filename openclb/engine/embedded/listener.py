@@ -18,6 +18,12 @@ methods ``close()`` (graceful) and ``abort()`` (reset); bytes_in flows client â†
 A connection counted with ``opened`` has one target for life (``closed`` ends it); an HTTP
 client connection reaches a target per request, so it is counted with ``accepted`` and
 ``released`` and its ``target`` is only the current request's (or None).
+
+Stopping is two steps: ``stop_accepting`` closes every port at once (and refuses any
+connection still completing its TLS handshake), then ``drain(grace)`` lets the established
+connections end by themselves for at most ``grace`` seconds and aborts what is left. The
+drain looks every ``DRAIN_CHECK_INTERVAL`` seconds whether it is done (``drained``), so
+nothing is added to a connection's own path for it.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ HealthView = Callable[[str, str, int], bool]
 
 MAX_SWEEP_INTERVAL = 1.0
 MIN_SWEEP_INTERVAL = 0.05
+DRAIN_CHECK_INTERVAL = 0.05
 
 
 def always_healthy(listener_id: str, ip: str, port: int) -> bool:
@@ -182,6 +189,7 @@ class ListenerCore:
         self.balancer = Balancer(spec.scheduler, self._is_healthy)
         self.bucket: TokenBucket | None = None
         self.connections: set = set()
+        self.accepting = True
         self.total = 0
         self.dropped = 0
         self.closed_bytes_in = 0
@@ -242,7 +250,9 @@ class ListenerCore:
     # -- admission and accounting -------------------------------------------------------
 
     def admit(self, now: float) -> bool:
-        """Whether a new connection may start now under max_conn and max_cps."""
+        """Whether a new connection may start now: accepting, under max_conn and max_cps."""
+        if not self.accepting:
+            return False
         max_conn = self.spec.max_conn
         if max_conn > 0 and len(self.connections) >= max_conn:
             self.dropped += 1
@@ -337,6 +347,34 @@ class ListenerCore:
             sessions.prune(now)
 
     # -- reporting and shutdown -------------------------------------------------------
+
+    async def stop_accepting(self) -> None:
+        """Close every port of this listener; established connections are left running."""
+        self.accepting = False
+        self.stop_sweeping()
+
+    def finish_connections(self) -> None:
+        """Ask established connections to end as soon as they are done (a drain begins).
+
+        A plain relay has no notion of "done" but its peers closing it; HTTP sessions do.
+        """
+
+    def drained(self) -> bool:
+        """Whether a drain has nothing left to wait for: every connection has ended."""
+        return not self.connections
+
+    async def drain(self, grace: float) -> None:
+        """Give established connections ``grace`` seconds to end, then abort the rest."""
+        self.finish_connections()
+        deadline = time.monotonic() + grace
+        try:
+            while not self.drained():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                await asyncio.sleep(min(left, DRAIN_CHECK_INTERVAL))
+        finally:
+            self.abort_connections()
 
     def abort_connections(self) -> None:
         for connection in list(self.connections):

@@ -87,15 +87,14 @@ class StreamListener(ListenerCore):
             raise
         self.start_sweeping()
 
-    async def close(self) -> None:
-        """Release every port at once and reset every connection."""
-        self.stop_sweeping()
+    async def stop_accepting(self) -> None:
+        """Release every port at once; established connections keep running."""
+        await super().stop_accepting()
         for server in self.servers:
             server.close()
         self.servers = []
-        self.abort_connections()
-        # The ports are free already; uvloop finishes closing its handles (and our socket
-        # objects) on the next loop iteration.
+        # asyncio closes the listening sockets at once; uvloop finishes closing its handles
+        # (and our socket objects) on the next loop iteration.
         await asyncio.sleep(0)
 
 

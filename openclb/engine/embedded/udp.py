@@ -72,9 +72,12 @@ class DatagramListener(ListenerCore):
             raise
         self.start_sweeping()
 
-    async def close(self) -> None:
-        """Close every flow and release every port (the sockets are closed on return)."""
-        self.stop_sweeping()
+    async def stop_accepting(self) -> None:
+        """Close every flow and release every port (the sockets are closed on return).
+
+        A datagram flow has no end a drain could wait for, so it is not given one.
+        """
+        await super().stop_accepting()
         self.abort_connections()
         await self._close_endpoints()
 

@@ -17,6 +17,13 @@ results are merged, so the worker sees one engine. For the HAProxy part, Octavia
 4. Return only when every new port is listening and every removed port is closed, as the
    kernel answers a bind probe (no probe connection ever reaches a real server).
 
+Draining, as the embedded engine does it: a reload leaves the established connections of
+every listener with the old worker, which closes its ports at once and lets them run. Those
+of a listener that left (or was rebound to another VIP, protocol or port) are cut
+``drain_seconds`` later through the master CLI; those of the listeners that stay run until
+they end, as an in-place update leaves them in the embedded engine. ``close`` soft-stops
+HAProxy: every port closes at once, connections get ``drain_seconds``, then a hard stop.
+
 An unchanged rendering is not reloaded, so applying the same state twice changes nothing.
 Everything that touches HAProxy runs under one lock (the configuration is global); CLB
 states that arrive while a load runs are deployed together by the next one (group commit),
@@ -37,7 +44,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from openclb.engine.contract import ApplyResult, EngineError, TargetHealth
+from openclb.engine.contract import ApplyResult, EngineError, LoadBalancerStats, TargetHealth
 from openclb.engine.spec import ListenerSpec, LoadBalancerState
 from openclb.engine.embedded.binding import BindFailure, bind_stream_sockets
 from openclb.engine.embedded.engine import EmbeddedEngine
@@ -64,6 +71,9 @@ class HaproxyEngine:
     - ``ready_timeout``: how long a new port may take to listen after a load.
     - ``hard_stop_after``: seconds old workers may keep draining after a reload (None: until
       their connections end by themselves).
+    - ``drain_seconds``: how long the established connections of a listener that left, and
+      at ``close`` of every listener, may take to finish (0: closed at once); the embedded
+      part has its own.
     """
 
     def __init__(
@@ -75,6 +85,7 @@ class HaproxyEngine:
         max_ports_per_listener: int = 1000,
         ready_timeout: float = READY_TIMEOUT,
         hard_stop_after: int | None = None,
+        drain_seconds: float = 0.0,
     ) -> None:
         self.run_dir = Path(run_dir)
         if embedded is None:
@@ -85,6 +96,8 @@ class HaproxyEngine:
         self._max_ports = max_ports_per_listener
         self._ready_timeout = ready_timeout
         self._hard_stop_after = hard_stop_after
+        self._drain_seconds = drain_seconds
+        self._cuts: set[asyncio.Task] = set()
         self._states: dict[str, LoadBalancerState] = {}
         self._served: RenderedConfig | None = None
         self._lb_locks: dict[str, asyncio.Lock] = {}
@@ -186,7 +199,10 @@ class HaproxyEngine:
             for lb_id in accepted:
                 accepted[lb_id] = [s for s in accepted[lb_id] if s.listener_id not in blamed]
         old_ports = _ports_of(self._states.values())
+        retired = _retired_listeners(self._states, states)
         self._states = states
+        if retired:
+            await self._cut_later(retired)
         new_ports = _ports_of(states.values())
         not_ready = await self._await_ports(new_ports - old_ports, old_ports - new_ports)
         for lb_id, specs in accepted.items():
@@ -199,6 +215,27 @@ class HaproxyEngine:
                         f"listener {spec.listener_id}: HAProxy loaded but {vip}:{missing[0]} is not "
                         f"listening after {self._ready_timeout} s")
         _settle(batch, failed)
+
+    async def _cut_later(self, retired: set[str]) -> None:
+        """Cut the connections the old workers hold of ``retired`` once the drain grace is over.
+
+        Only the workers that are old right after this reload can hold connections of the
+        retired bindings; a later worker may serve the same listener id on its new binding,
+        and its connections are not to be cut.
+        """
+        workers = await self._process.old_workers()
+        if workers:
+            cut = asyncio.get_running_loop().create_task(self._cut(workers, retired))
+            self._cuts.add(cut)
+            cut.add_done_callback(self._cuts.discard)
+
+    async def _cut(self, workers: tuple[int, ...], retired: set[str]) -> None:
+        await asyncio.sleep(self._drain_seconds)
+        for worker in workers:
+            try:
+                await self._process.shutdown_sessions(worker, retired)
+            except OSError:
+                pass  # that worker has finished draining and exited
 
     def _precheck(self, vip: str, spec: ListenerSpec, served_ports: set[tuple[str, int]]) -> EngineError | None:
         ports = spec.ports
@@ -244,7 +281,7 @@ class HaproxyEngine:
             candidate.unlink(missing_ok=True)
             raise HaproxyFailure(f"haproxy -c rejected the configuration: {complaint}")
         if self._process.running:
-            self._save_server_state(states)
+            await self._save_server_state(states)
         os.replace(candidate, self.config_path)
         outcome = await self._process.load()
         if outcome.ok:
@@ -282,10 +319,10 @@ class HaproxyEngine:
         candidate.write_text(rendered.text)
         return candidate
 
-    def _save_server_state(self, states: dict[str, LoadBalancerState]) -> None:
+    async def _save_server_state(self, states: dict[str, LoadBalancerState]) -> None:
         """Dump health to the state file for the next load to restore (see ``runtime.server_state_for``)."""
         try:
-            text = self._process.query("show servers state")
+            text = await self._process.query("show servers state")
         except OSError as exc:
             log.warning("could not save HAProxy server state before reload: %s", exc)
             return
@@ -318,12 +355,12 @@ class HaproxyEngine:
                 return missing
             await asyncio.sleep(_POLL)
 
-    def health(self, load_balancer_id: str) -> list[TargetHealth]:
-        report = list(self._inner.health(load_balancer_id))
+    async def health(self, load_balancer_id: str) -> list[TargetHealth]:
+        report = list(await self._inner.health(load_balancer_id))
         state = self._states.get(load_balancer_id)
         if state is None:
             return report
-        rows = self._stat_rows()
+        rows = await self._stat_rows()
         for spec in state.listeners:
             for target in spec.targets:
                 healthy, detail = runtime.classify_health(
@@ -331,13 +368,13 @@ class HaproxyEngine:
                 report.append(TargetHealth(spec.listener_id, target.ip, target.port, healthy, detail))
         return report
 
-    def stats(self) -> dict:
+    async def stats(self) -> LoadBalancerStats:
         """``{load_balancer_id: {listener_id: counters}}`` in the embedded engine's shape.
 
         HAProxy counters restart with each new worker (every reload).
         """
-        merged = {lb_id: dict(listeners) for lb_id, listeners in self._inner.stats().items()}
-        rows = self._stat_rows() if self._states else {}
+        merged = {lb_id: dict(listeners) for lb_id, listeners in (await self._inner.stats()).items()}
+        rows = await self._stat_rows() if self._states else {}
         for lb_id, state in self._states.items():
             for spec in state.listeners:
                 counters = runtime.listener_counters(rows, spec.listener_id) or {
@@ -349,22 +386,24 @@ class HaproxyEngine:
                     "end_port": spec.end_port, **counters, "targets": targets}
         return merged
 
-    def _stat_rows(self) -> dict[tuple[str, str], dict[str, str]]:
+    async def _stat_rows(self) -> dict[tuple[str, str], dict[str, str]]:
         if not self._process.running:
             return {}
         try:
-            return runtime.parse_show_stat(self._process.query("show stat"))
+            return runtime.parse_show_stat(await self._process.query("show stat"))
         except OSError as exc:
             log.warning("HAProxy runtime API did not answer: %s", exc)
             return {}
 
     async def close(self) -> None:
+        """Both parts drain at once: HAProxy soft-stops while the embedded listeners drain."""
         async with self._deploy_lock:
             self._closed = True
-            await self._process.stop()
+            for cut in list(self._cuts):
+                cut.cancel()
+            await asyncio.gather(self._process.stop(self._drain_seconds), self._inner.close())
             self._states.clear()
             self._served = None
-            await self._inner.close()
 
 
 def _settle(batch: list[tuple[LoadBalancerState, asyncio.Future]], failed: dict[str, EngineError]) -> None:
@@ -373,6 +412,16 @@ def _settle(batch: list[tuple[LoadBalancerState, asyncio.Future]], failed: dict[
         if not future.done():
             mine = {s.listener_id for s in wanted.listeners}
             future.set_result({listener_id: error for listener_id, error in failed.items() if listener_id in mine})
+
+
+def _retired_listeners(before: dict[str, LoadBalancerState], after: dict[str, LoadBalancerState]) -> set[str]:
+    """Listeners served ``before`` whose binding (VIP, protocol, ports) is gone ``after``."""
+    def bindings(states: dict[str, LoadBalancerState]) -> dict[str, tuple]:
+        return {spec.listener_id: (state.vip, spec.protocol, spec.ports)
+                for state in states.values() for spec in state.listeners}
+
+    kept = bindings(after)
+    return {listener_id for listener_id, binding in bindings(before).items() if kept.get(listener_id) != binding}
 
 
 def _ports_of(states) -> set[tuple[str, int]]:

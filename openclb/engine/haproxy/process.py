@@ -16,7 +16,11 @@ server keeps its open connections. Invariants:
 - HAProxy runs with the run dir as its working directory and binds its runtime API sockets
   there by relative name. (Abstract sockets would dodge the Unix path length limit too,
   but HAProxy cannot pause them, so a failed reload would soft-stop the serving worker.)
-  Every query has a short timeout.
+  Every query is asynchronous (the event loop is never blocked on HAProxy) and has a short
+  timeout.
+- ``stop(grace)`` drains as the embedded engine does: a soft stop (SIGUSR1) makes every
+  worker close its listening sockets at once and finish its established connections; what
+  still runs after ``grace`` seconds is hard-stopped (SIGTERM).
 """
 
 from __future__ import annotations
@@ -25,19 +29,21 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from openclb.engine.haproxy.runtime import ProcState, parse_show_proc
+from openclb.engine.haproxy.runtime import ProcState, parse_show_proc, sessions_of
 
 QUERY_TIMEOUT = 1.0
 LOAD_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 _POLL = 0.01
 _MAX_LOG_BYTES = 4 * 1024 * 1024
+# Commands chained on one CLI line; HAProxy reads a line into one buffer (16 kB by default).
+_COMMANDS_PER_LINE = 100
 SBIN_DIRS = "/usr/local/sbin:/usr/sbin:/sbin"
 STATS_SOCKET = "stats.sock"
 MASTER_SOCKET = "master.sock"
@@ -62,17 +68,25 @@ def find_haproxy(binary: str = "haproxy") -> str | None:
     return shutil.which(binary) or shutil.which(binary, path=SBIN_DIRS)
 
 
-def query_socket(path: str, command: str, timeout: float = QUERY_TIMEOUT) -> str:
-    """Send one command to an HAProxy CLI Unix socket and read the whole answer."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        sock.sendall(command.encode() + b"\n")
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks).decode("utf-8", "replace")
+async def query_socket(path: str, command: str, timeout: float = QUERY_TIMEOUT) -> str:
+    """Send one command to an HAProxy CLI Unix socket and read the whole answer.
+
+    Raises OSError when the socket cannot be reached or does not answer within ``timeout``.
+    """
+    async def exchange() -> bytes:
+        reader, writer = await asyncio.open_unix_connection(path)
+        try:
+            writer.write(command.encode() + b"\n")
+            writer.write_eof()
+            return await reader.read()
+        finally:
+            writer.close()
+
+    try:
+        answer = await asyncio.wait_for(exchange(), timeout)
+    except asyncio.TimeoutError:
+        raise OSError(f"no answer to {command!r} on {path} within {timeout} s") from None
+    return answer.decode("utf-8", "replace")
 
 
 class HaproxyProcess:
@@ -121,15 +135,31 @@ class HaproxyProcess:
         complaint = "\n".join(line for line in (result.stdout + result.stderr).splitlines() if "[ALERT]" in line)
         return complaint or f"haproxy -c exited with {result.returncode}"
 
-    def query(self, command: str) -> str:
+    async def query(self, command: str) -> str:
         """One runtime API command to the current worker (raises OSError if none answers)."""
-        return query_socket(self._socket_path(STATS_SOCKET), command)
+        return await query_socket(self._socket_path(STATS_SOCKET), command)
 
-    def proc_state(self) -> ProcState | None:
+    async def proc_state(self) -> ProcState | None:
         try:
-            return parse_show_proc(query_socket(self._socket_path(MASTER_SOCKET), "show proc", timeout=0.5))
+            return parse_show_proc(await query_socket(self._socket_path(MASTER_SOCKET), "show proc", timeout=0.5))
         except OSError:
             return None
+
+    async def old_workers(self) -> tuple[int, ...]:
+        """Workers a reload has replaced that are still finishing their connections."""
+        state = await self.proc_state()
+        return state.old_workers if state is not None else ()
+
+    async def shutdown_sessions(self, worker: int, sections: Collection[str]) -> None:
+        """Close every connection ``worker`` still carries for the ``listen`` sections named.
+
+        Raises OSError when the worker cannot be reached (it exited once it had drained).
+        """
+        master = self._socket_path(MASTER_SOCKET)
+        sessions = sessions_of(await query_socket(master, f"@!{worker} show sess"), sections)
+        for start in range(0, len(sessions), _COMMANDS_PER_LINE):
+            batch = sessions[start:start + _COMMANDS_PER_LINE]
+            await query_socket(master, "; ".join(f"@!{worker} shutdown session {s}" for s in batch))
 
     async def load(self) -> LoadOutcome:
         """Serve the configuration now at ``config_path``: start the master, or reload it."""
@@ -154,45 +184,51 @@ class HaproxyProcess:
             if not self.running:
                 self._process = None
                 return False
-            state = self.proc_state()
+            state = await self.proc_state()
             if state is not None and state.current_worker is not None:
                 return True
             await asyncio.sleep(_POLL)
         raise HaproxyFailure(f"HAProxy did not start within {LOAD_TIMEOUT:.0f} s")
 
     async def _reload(self) -> bool:
-        before = self.proc_state()
+        before = await self.proc_state()
         if before is None:
             raise HaproxyFailure("HAProxy master CLI does not answer")
         try:
-            query_socket(self._socket_path(MASTER_SOCKET), "reload", timeout=0.5)
+            await query_socket(self._socket_path(MASTER_SOCKET), "reload", timeout=0.5)
         except OSError:
             pass  # the master re-executes and drops the connection: that is the reload starting
         deadline = time.monotonic() + LOAD_TIMEOUT
         while time.monotonic() < deadline:
             if not self.running:
                 raise HaproxyFailure("HAProxy master exited during a reload")
-            state = self.proc_state()
+            state = await self.proc_state()
             if state is not None and state.reloads > before.reloads:
                 return state.current_worker is not None and state.current_worker != before.current_worker
             await asyncio.sleep(_POLL)
         raise HaproxyFailure(f"HAProxy did not finish a reload within {LOAD_TIMEOUT:.0f} s")
 
-    async def stop(self) -> None:
-        """Hard-stop the master and every worker (connections are closed); wait until gone."""
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop the master and every worker; wait until gone.
+
+        With ``grace`` > 0 a soft stop first: every port closes at once and established
+        connections have ``grace`` seconds to end. Then a hard stop closes what is left.
+        """
         process, self._process = self._process, None
         if self._dir_fd is not None:
             os.close(self._dir_fd)
             self._dir_fd = None
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while process.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(_POLL)
+        if grace > 0:
+            process.send_signal(signal.SIGUSR1)
+            await _wait_exit(process, grace)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            await _wait_exit(process, STOP_TIMEOUT)
         if process.poll() is None:
             process.kill()
-            process.wait(STOP_TIMEOUT)
+            await _wait_exit(process, STOP_TIMEOUT)
 
     def clear_stale(self) -> None:
         """Stop a master a previous openclb of this run dir left running (it holds our ports)."""
@@ -231,6 +267,13 @@ class HaproxyProcess:
                 return log.read().decode("utf-8", "replace")
         except FileNotFoundError:
             return ""
+
+
+async def _wait_exit(process: subprocess.Popen, timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for ``process`` to exit (and reap it)."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        await asyncio.sleep(_POLL)
 
 
 def _is_zombie(pid: int) -> bool:

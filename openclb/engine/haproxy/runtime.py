@@ -4,7 +4,10 @@
   words (Alive, Dead, Unknown before the first check, Close when checks are off).
 - ``show proc`` (master CLI) → the master's reload count and the current worker, which is
   how a reload's outcome is known: the master answers again only once it has re-executed,
-  and a new current worker exists only if the new configuration loaded.
+  and a new current worker exists only if the new configuration loaded; and the old
+  workers, still finishing connections of earlier configurations.
+- ``show sess`` → the sessions of given listeners, to cut what an old worker still carries
+  of a listener that left once its drain grace is over.
 - The master's log → which listener a failed load blames (a bind that lost a race).
 - ``show servers state`` → the state file the next load restores health from, adapted so
   the new configuration's weights and check ports win over the recorded ones.
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from openclb.engine.haproxy.render import FALLBACK_PREFIX
@@ -25,10 +28,12 @@ _ADDRESS_IN_USE = re.compile(r"Address already in use", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class ProcState:
-    """The master's view: reloads so far and the pid of the current (newest) worker."""
+    """The master's view: reloads so far, the pid of the current (newest) worker, and the
+    pids of the old workers (they have been reloaded away and are draining)."""
 
     reloads: int
     current_worker: int | None
+    old_workers: tuple[int, ...] = ()
 
 
 def parse_show_stat(text: str) -> dict[tuple[str, str], dict[str, str]]:
@@ -99,12 +104,13 @@ def parse_show_proc(text: str) -> ProcState | None:
     """Master CLI ``show proc`` → ProcState; None if the text is not a complete answer."""
     reloads = None
     current: int | None = None
+    old: list[int] = []
     in_workers = False
     for line in text.splitlines():
         fields = line.split()
         if not fields:
             continue
-        if line.startswith("# workers"):
+        if line.startswith(("# workers", "# old workers")):
             in_workers = True
             continue
         if line.startswith("#"):
@@ -115,9 +121,23 @@ def parse_show_proc(text: str) -> ProcState | None:
         elif in_workers and len(fields) >= 3 and fields[1] == "worker" and fields[0].isdigit():
             if fields[2] == "0":
                 current = int(fields[0])
+            else:
+                old.append(int(fields[0]))
     if reloads is None or "# programs" not in text:
         return None
-    return ProcState(reloads, current)
+    return ProcState(reloads, current, tuple(old))
+
+
+def sessions_of(show_sess: str, sections: Collection[str]) -> list[str]:
+    """``show sess`` → the ids (``0x…``) of the sessions accepted by any of ``sections``."""
+    found = []
+    for line in show_sess.splitlines():
+        session, _, rest = line.partition(": ")
+        if session.startswith("0x"):
+            frontend = next((f[3:] for f in rest.split() if f.startswith("fe=")), None)
+            if frontend in sections:
+                found.append(session)
+    return found
 
 
 def blamed_listeners(log_text: str) -> dict[str, str]:

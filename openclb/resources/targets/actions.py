@@ -204,7 +204,7 @@ async def describe_target_health(services: Services, ctx: RequestContext, params
         lb = await services.read(services.store.get_load_balancer, ctx.scope, lb_id)
         if lb is None:
             continue
-        live = {(h.listener_id, h.ip, h.port): h for h in services.worker.health(lb.id)}
+        live = {(h.listener_id, h.ip, h.port): h for h in await services.worker.health(lb.id)}
         listeners = [
             l for l in await services.read(services.store.list_listeners, ctx.scope, lb.id)
             if not listener_ids or l.id in listener_ids
