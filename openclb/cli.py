@@ -37,8 +37,22 @@ def _parser() -> argparse.ArgumentParser:
                        help="requests per second per account for ACTION (default 20; '*=N' sets the default)")
     serve.add_argument("--quota", action="append", default=[], metavar="QUOTA_ID=N",
                        help="override a DescribeQuota limit, e.g. TOTAL_LISTENER_QUOTA=100")
-    DEFAULT_DRAIN_SECONDS, DEFAULT_METRICS_LISTEN, Settings, load_settings, parse_drain_seconds, parse_listen,
-    parse_metrics_listen, parse_quotas, parse_rate_limits, positive,
+    serve.add_argument("--api-head-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="close an API connection whose request head takes longer (default 10)")
+    serve.add_argument("--api-idle-timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="close an API keep-alive connection idle this long between requests (default 60)")
+    serve.add_argument("--api-body-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="refuse an API request whose body takes longer to arrive (default 30)")
+    serve.add_argument("--api-max-connections", type=int, default=1000, metavar="N",
+                       help="API connections open at once; past it the longest-idle one is closed (default 1000)")
+    serve.add_argument("--api-calls-per-account", type=int, default=4, metavar="N",
+                       help="API calls of one account handled at once; its others wait (default 4)")
+    serve.add_argument("--metrics-listen", default=DEFAULT_METRICS_LISTEN, metavar="HOST:PORT",
+                       help="where GET /metrics is served, or 'off' (default 127.0.0.1:9181); "
+                            "with OPENCLB_METRICS_TOKEN set, scrapes need 'Authorization: Bearer <token>'")
+    serve.add_argument("--drain-seconds", type=float, default=None, metavar="N",
+                       help="on stop and for a deleted listener, how long established connections may take "
+                            f"to finish before they are closed (default {DEFAULT_DRAIN_SECONDS:g})")
     serve.add_argument("--log-level", default="INFO")
 
     accounts = commands.add_parser("accounts", help="manage API keys in the data dir's accounts file")

@@ -136,6 +136,7 @@ def make_settings(tmp_path: Path, store_url: str = "", **overrides) -> Settings:
         rate_limit_default=10_000,
         engine=DEFAULT_ENGINE,
         metrics_port=0,
+        drain_seconds=1.0,
     )
     base.update(overrides)
     return Settings(**base)

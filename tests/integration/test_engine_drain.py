@@ -16,9 +16,10 @@ import time
 
 import pytest
 
+from backends import free_port
 from clb_support import make_pki
 from embedded_support import (
-    LOOP_KINDS, UdpClient, ask, closed_by_peer, connect, fresh_vip, free_port, run, state, tcp_backends,
+    LOOP_KINDS, UdpClient, ask, closed_by_peer, connect, fresh_vip, run, state, tcp_backends,
     tcp_listener, udp_backends, udp_listener,
 )
 from openclb.protocols import ListenerProtocol
@@ -80,7 +81,7 @@ def test_apply_listener_removed_port_closes_at_once_and_connection_drains(loop_k
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (backend,) = await tcp_backends("a")
+        (backend,) = tcp_backends("a")
         engine = EmbeddedEngine(drain_seconds=0.6)
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()])))
         reader, writer = await connect(vip, port)
@@ -104,7 +105,7 @@ def test_close_tcp_connection_open_past_grace_is_closed(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (backend,) = await tcp_backends("a")
+        (backend,) = tcp_backends("a")
         engine = EmbeddedEngine(drain_seconds=0.5)
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()])))
         reader, writer = await connect(vip, port)
@@ -123,7 +124,7 @@ def test_close_tcp_connections_ending_early_returns_before_grace(loop_kind):
     async def main():
         vip = fresh_vip()
         port = free_port(vip)
-        (backend,) = await tcp_backends("a")
+        (backend,) = tcp_backends("a")
         engine = EmbeddedEngine(drain_seconds=10)
         await engine.apply(state(vip, tcp_listener("lbl-1", port, [backend.target()])))
         reader, writer = await connect(vip, port)

@@ -19,7 +19,7 @@ from gateway_support import VENV_BIN, ServeProcess, clean_env
 def test_serve_drain_seconds_sigterm_with_open_connection_exits_after_the_grace(tmp_path):
     env = clean_env(tmp_path, OPENCLB_SECRET_ID="AKIDdrainFlag000000000000000000000", OPENCLB_SECRET_KEY="drainKey")
     serve = ServeProcess(["--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "data"),
-                          "--vip-pool", unique_vip_pool(), "--drain-seconds", "1.5"], env, tmp_path / "serve.log")
+                          "--vip-pool", unique_vip_pool(), "--drain-seconds", "1.5"], env, tmp_path / "serve.log").start()
     backend = NamedBackend("echo")
     try:
         client = sdk_client(serve.url, secret_id="AKIDdrainFlag000000000000000000000", secret_key="drainKey")

@@ -18,9 +18,8 @@ import pytest
 from tencentcloud.clb.v20180317 import models
 
 from backends import NamedBackend, TcpBackend
-from clb_support import create_clb_with_vip, task_status, write
+from clb_support import create_clb_with_vip, create_listener, create_rules, register, task_status, write
 from conftest import RunningServer, sdk_client
-from l7_support import create_listener as create_http_listener, create_rules, register
 
 ENGINES = ["embedded", "haproxy"]
 NO_CHECK = {"HealthSwitch": 0}
@@ -120,7 +119,7 @@ def tcp_listener(client, port: int, backend_port: int) -> tuple[str, str, str]:
 
 def http_listener(client, port: int, backend_port: int) -> str:
     lb_id, vip = create_clb_with_vip(client)
-    listener_id = create_http_listener(client, lb_id, "HTTP", port)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [port])
     (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "drain.test", "Url": "/"}])
     register(client, lb_id, listener_id, [backend_port], location_id)
     return vip

@@ -14,7 +14,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from clb_support import accepts_tcp, checked, create_clb_with_vip, task_status
+from backends import accepts_tcp
+from clb_support import checked, create_clb_with_vip, task_status
 from conftest import PG_URL, drop_pg_schema, make_settings, pg_schema_url, sdk_client, start_server
 
 

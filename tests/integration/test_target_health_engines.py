@@ -50,7 +50,7 @@ def test_describe_target_health_with_open_connection_reports_alive_and_dead(serv
                 time.sleep(0.2)
             sock.sendall(b"echo")
             assert sock.recv(4) == b"echo"
-            text = urllib.request.urlopen(f"{server.url}/metrics", timeout=5).read().decode()
+            text = urllib.request.urlopen(f"{server.server.metrics_url}/metrics", timeout=5).read().decode()
         lines = text.splitlines()
         assert any(line.startswith("openclb_listener_active_connections") and listener_id in line
                    and line.endswith(" 1") for line in lines)
