@@ -8,40 +8,24 @@ session of that database terminated) touches no other test. The task is held in 
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
-import sqlalchemy as sa
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from clb_support import checked, create_clb, create_listener, write
-from conftest import PG_URL, make_settings, sdk_client, start_server
+from conftest import make_settings, sdk_client, start_server
+from outage import OwnDatabase
 
 
 @pytest.fixture
 def outage_database():
-    name = "openclb_outage_" + uuid.uuid4().hex[:8]
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-
-    def cut(allowed: bool) -> None:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {'true' if allowed else 'false'}"))
-            if not allowed:
-                conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                     "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
-
-    yield PG_URL.rsplit("/", 1)[0] + "/" + name, cut
-    cut(True)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+    database = OwnDatabase()
+    yield database
+    database.close()
 
 
 def test_modify_listener_database_outage_while_task_runs_task_settles_and_clb_writable(tmp_path, outage_database):
-    url, cut = outage_database
-    running = start_server(make_settings(tmp_path, url, fault_injection=True))
+    running = start_server(make_settings(tmp_path, outage_database.url, fault_injection=True))
     try:
         client = sdk_client(running.url)
         lb_id = create_clb(client, "outage")
@@ -49,12 +33,12 @@ def test_modify_listener_database_outage_while_task_runs_task_settles_and_clb_wr
         running.server.engine.delay_next_apply(2.0)
         task_id = checked(client, "ModifyListener", {"LoadBalancerId": lb_id, "ListenerId": listener_id,
                                                      "ListenerName": "during-outage"})["RequestId"]
-        cut(False)
+        outage_database.cut()
         with pytest.raises(TencentCloudSDKException) as refused:
             client.call_json("DescribeLoadBalancers", {})
         assert refused.value.code
         time.sleep(3)
-        cut(True)
+        outage_database.restore()
         deadline = time.monotonic() + 15
         status = 2
         while time.monotonic() < deadline:
