@@ -28,6 +28,7 @@ from benchmarks import peers  # noqa: E402
 from benchmarks.controlplane import run_controlplane  # noqa: E402
 from benchmarks.convergence import run_convergence  # noqa: E402
 from benchmarks.dataplane import run_dataplane  # noqa: E402
+from benchmarks.durability import run_durability  # noqa: E402
 from benchmarks.reliability import run_reliability  # noqa: E402
 from benchmarks.harness import Bench  # noqa: E402
 from benchmarks.report import Section, render_markdown, render_text, utc_now, write_results  # noqa: E402
@@ -39,9 +40,10 @@ AREAS = {
     "controlplane": run_controlplane,
     "scale": run_scale,
     "reliability": run_reliability,
+    "durability": run_durability,
 }
 # Areas that need no peer tool (wrk, iperf3, HAProxy, nginx): run alone, they install nothing.
-SELF_CONTAINED = {"reliability"}
+SELF_CONTAINED = {"reliability", "durability"}
 HERE = Path(__file__).resolve().parent
 
 PREAMBLE = """

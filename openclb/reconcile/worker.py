@@ -26,8 +26,6 @@ from concurrent.futures import Executor
 from functools import partial
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
-
 from openclb.domain.models import Listener, LoadBalancer, ProvisioningState, Task, TaskStatus
 from openclb.engine.contract import Engine
 from openclb.engine.spec import LoadBalancerState
@@ -61,8 +59,8 @@ class TaskWorker:
         while True:
             try:
                 return await self._db(fn, *args)
-            except DBAPIError as exc:
-                log.warning("store unavailable, retrying in %.2fs: %s", pause, type(exc.orig).__name__)
+            except self._store.unavailable_errors as exc:
+                log.warning("store unavailable, retrying in %.2fs: %s", pause, type(exc).__name__)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, STORE_RETRY_MAX)
 

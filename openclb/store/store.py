@@ -18,7 +18,7 @@ from dataclasses import asdict
 
 from sqlalchemy import create_engine, event, insert, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from openclb.domain.models import (
     Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Scope, Target, Task, TaskStatus,
@@ -51,6 +51,11 @@ class Store:
         # run on the caller's thread (the event loop). In-memory SQLite is one database per
         # thread, so it never qualifies; PostgreSQL reads are network round trips.
         self.inline_reads = self.is_sqlite and self.engine.url.database not in (None, "", ":memory:")
+        # What a store call raises when the database cannot be reached: SQLAlchemy's wrapper, and
+        # the driver's own errors from reads that run on the DBAPI cursor (``query.Query``).
+        dbapi = self.engine.dialect.dbapi
+        self.unavailable_errors: tuple[type[BaseException], ...] = (
+            DBAPIError, dbapi.OperationalError, dbapi.InterfaceError)
         with self.engine.begin() as conn:
             migrate(conn)
         self._reads = Reads(self.engine.dialect)

@@ -72,10 +72,11 @@ class Verdict:
     failed: int
     stuck: int
     locked: int
+    messages: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, client, lb_ids: list[str], acknowledged: list[Acknowledged]) -> Verdict:
-        statuses = _settled_statuses(client, [a.request_id for a in acknowledged])
+        statuses, messages = _settled_statuses(client, [a.request_id for a in acknowledged])
         present = set()
         for lb_id in lb_ids:
             listeners = client.call_json("DescribeListeners", {"LoadBalancerId": lb_id})["Response"]["Listeners"]
@@ -83,27 +84,32 @@ class Verdict:
         failed = sum(1 for a in acknowledged if statuses.get(a.request_id) == 1)
         lost = sum(1 for a in acknowledged if statuses.get(a.request_id) != 1 and a.listener_id not in present)
         stuck = sum(1 for a in acknowledged if statuses.get(a.request_id) == 2)
-        return cls(len(acknowledged), lost, failed, stuck, sum(_locked(client, lb_id) for lb_id in lb_ids))
+        return cls(len(acknowledged), lost, failed, stuck, sum(_locked(client, lb_id) for lb_id in lb_ids),
+                   tuple(sorted(set(messages))))
 
 
-def _settled_statuses(client, task_ids: list[str]) -> dict[str, int]:
+def _settled_statuses(client, task_ids: list[str]) -> tuple[dict[str, int], list[str]]:
+    """Each task's Status once settled (2 if still running at the deadline), and the failures' messages."""
     statuses: dict[str, int] = {}
+    messages: list[str] = []
     deadline = time.monotonic() + SETTLE_SECONDS
     pending = list(task_ids)
     while pending and time.monotonic() < deadline:
         still = []
         for task_id in pending:
             try:
-                status = client.call_json("DescribeTaskStatus", {"TaskId": task_id})["Response"]["Status"]
+                answer = client.call_json("DescribeTaskStatus", {"TaskId": task_id})["Response"]
             except TencentCloudSDKException:
-                status = 2
-            statuses[task_id] = status
+                answer = {"Status": 2}
+            status = statuses[task_id] = answer["Status"]
+            if status == 1:
+                messages.append(answer["Message"])
             if status == 2:
                 still.append(task_id)
         pending = still
         if pending:
             time.sleep(0.1)
-    return statuses
+    return statuses, messages
 
 
 def _locked(client, lb_id: str) -> bool:

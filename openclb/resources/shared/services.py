@@ -42,7 +42,10 @@ class Services:
     vip_allocation: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
+        except self.store.unavailable_errors as exc:
+            raise _store_unavailable() from exc
 
     async def read(self, fn: Callable[..., Any], *args: Any) -> Any:
         """A short store read: called right here where the store allows it, else like ``db``.
@@ -51,7 +54,10 @@ class Services:
         thread wake-up, a loop wake-up and two GIL hand-offs) costs more than the query.
         """
         if self.store.inline_reads:
-            return fn(*args)
+            try:
+                return fn(*args)
+            except self.store.unavailable_errors as exc:
+                raise _store_unavailable() from exc
         return await self.db(fn, *args)
 
     async def start_task(
@@ -81,3 +87,8 @@ class Services:
         """Give a committed task to the worker and wait out the grace period for it to settle."""
         self.worker.submit(task)
         await self.worker.wait(task.id, TASK_GRACE_SECONDS)
+
+
+def _store_unavailable() -> errors.InternalError:
+    """The database cannot be reached (an outage, a restart): the client retries; no traceback is logged."""
+    return errors.InternalError("The store is temporarily unavailable. Retry the request.")

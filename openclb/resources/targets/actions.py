@@ -198,7 +198,7 @@ async def describe_target_health(services: Services, ctx: RequestContext, params
     lb_ids = params["load_balancer_ids"]
     if not 1 <= len(lb_ids) <= 30:
         raise errors.InvalidParameterValueLength("Between 1 and 30 `LoadBalancerIds` must be given.")
-    listener_ids = params.get("listener_ids") or []
+    listener_ids = frozenset(params.get("listener_ids") or ())
     report = []
     for lb_id in dict.fromkeys(lb_ids):
         lb = await services.read(services.store.get_load_balancer, ctx.scope, lb_id)
@@ -211,7 +211,7 @@ async def describe_target_health(services: Services, ctx: RequestContext, params
         ]
         targets = await services.read(services.store.targets_of, lb.id)
         rules = await services.read(services.store.rules_of, lb.id)
-        location_ids = params.get("location_ids") or []
+        location_ids = frozenset(params.get("location_ids") or ())
         if location_ids:
             rules = [r for r in rules if r.id in location_ids]
         report.append(views.load_balancer_health(lb, listeners, targets, live, rules))
