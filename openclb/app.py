@@ -1,10 +1,15 @@
 """Composition root: builds store, engine, worker and gateway from Settings, in order.
 
-Start order: store (migrations) → engine → worker (rebinds every listener, resumes unfinished
-tasks) → HTTP front door (the API port, then metrics on their own address). Stop order is the
-reverse, so no API call is accepted that the worker could no longer carry out, and no port
-stays open after stop. A metrics address that cannot be bound is logged and left unserved:
-it must not keep the load balancer down.
+Start order: data dir (made owner-only, 0700) → store (migrations) → master key (checked
+against the store; clear private keys from an older version sealed) → engine → worker (rebinds
+every listener, resumes unfinished tasks) → HTTP front door (the API port, then metrics on
+their own address). Stop order is the reverse, so no API call is accepted that the worker
+could no longer carry out, and no port stays open after stop. A master key that is wrong or
+missing stops the start (``MasterKeyError``) before anything is bound. A metrics address that
+cannot be bound is logged and left unserved: it must not keep the load balancer down.
+
+The master key lives in one object, the sealer built here: the handlers get it (through
+``Services``) to seal uploads, the desired-state builder to open keys for the engine.
 
 Stopping drains, bounded by ``Settings.drain_seconds``: the API stops accepting and gives
 requests in flight that long; the worker cancels what it is carrying out (those tasks stay
@@ -16,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from aiohttp import web
 
@@ -32,6 +39,7 @@ from openclb.engine.contract import Engine
 from openclb.engine.embedded.engine import EmbeddedEngine
 from openclb.engine.embedded.health import HealthChecker
 from openclb.engine.faults import FaultInjectingEngine
+from openclb.resources.certificates.sealing import open_sealer
 from openclb.resources.desired_state import desired_state
 from openclb.resources.shared.clock import sortable_now
 from openclb.resources.shared.services import Services
@@ -72,19 +80,27 @@ class OpenClb:
 
     async def start(self) -> None:
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(settings.data_dir, 0o700)
         if not settings.instance_addresses:
             settings = self.settings = settings.with_(instance_addresses=read_instance_map(settings.data_dir))
         registry, self.generated_account = load_registry(
             settings.accounts_file, settings.env_secret_id, settings.env_secret_key, settings.env_token
         )
         self.store = Store(settings.effective_store_url)
+        try:
+            keys = open_sealer(self.store, settings.master_key, settings.master_key_file)
+        except Exception:
+            self.store.close()
+            raise
         self.executor = ThreadPoolExecutor(max_workers=1 if self.store.is_sqlite else 4, thread_name_prefix="store")
         self.engine = build_engine(settings)
         await self.engine.start()
-        self.worker = TaskWorker(self.store, self.engine, self.executor, sortable_now, desired_state)
+        self.worker = TaskWorker(
+            self.store, self.engine, self.executor, sortable_now, partial(desired_state, keys=keys)
+        )
         await self.worker.start()
-        services = Services(self.store, self.worker, settings, self.executor)
+        services = Services(self.store, self.worker, settings, self.executor, keys)
         limiter = RateLimiter(settings.rate_limit_default, settings.rate_limits)
         gateway = Gateway(
             registry, build_handlers(services), limiter, auth_required=settings.auth_mode != "none",

@@ -132,6 +132,7 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
 def _serve(settings: Settings, log_level: str) -> int:
     configure_logging(log_level)
     from openclb.app import serve_forever
+    from openclb.resources.certificates.sealing import MasterKeyError
 
     try:
         import uvloop  # noqa: F401  (the faster loop when installed)
@@ -139,7 +140,11 @@ def _serve(settings: Settings, log_level: str) -> int:
         runner = uvloop.run
     except ImportError:
         runner = asyncio.run
-    runner(serve_forever(settings, _announce))
+    try:
+        runner(serve_forever(settings, _announce))
+    except MasterKeyError as exc:
+        print(f"openclb: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 2
     return 0
 
 
@@ -149,6 +154,7 @@ def _render(args: argparse.Namespace) -> int:
     from openclb.engine.haproxy.render import served_by_haproxy
     from openclb.store.store import Store
     from openclb.reconcile.snapshot import read_snapshot
+    from openclb.resources.certificates.sealing import MasterKeyError, open_sealer
     from openclb.resources.desired_state import desired_state
 
     settings = load_settings(data_dir=Path(args.data_dir), store_url=args.store)
@@ -158,7 +164,11 @@ def _render(args: argparse.Namespace) -> int:
         if lb is None:
             print(f"no load balancer {args.load_balancer_id} in {store.url.split('@')[-1]}", file=sys.stderr)
             return 1
-        state = desired_state(read_snapshot(store, lb))
+        keys = open_sealer(store, settings.master_key, settings.master_key_file, read_only=True)
+        state = desired_state(read_snapshot(store, lb), keys)
+    except MasterKeyError as exc:
+        print(f"openclb: {exc}", file=sys.stderr)
+        return 2
     finally:
         store.close()
     print(HaproxyEngine(settings.data_dir / "haproxy").render_config([state]), end="")

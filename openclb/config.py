@@ -2,7 +2,14 @@
 
 This is the only module that reads the environment. Everything else receives a
 ``Settings`` (or the parts of it it needs) from ``app.py``, so tests build servers with
-exactly the settings they want and nothing leaks between them.
+exactly the settings they want and nothing leaks between them. Secret fields (keys, tokens,
+the master key) are left out of ``repr``, so a logged ``Settings`` shows none of them.
+
+Environment: ``OPENCLB_SECRET_ID``/``OPENCLB_SECRET_KEY``/``OPENCLB_TOKEN`` (the default
+account), ``OPENCLB_METRICS_TOKEN``, ``OPENCLB_STORE``, ``OPENCLB_VIP_POOL`` and
+``OPENCLB_MASTER_KEY``: the key that encrypts TLS private keys at rest, the standard base64
+of 32 random bytes (``openssl rand -base64 32``); without it the key is kept in
+``<data-dir>/master.key`` (mode 0600, made on the first start).
 """
 
 from __future__ import annotations
@@ -44,8 +51,10 @@ class Settings:
     store_url: str = ""
     auth_mode: str = "signature"
     env_secret_id: str | None = None
-    env_secret_key: str | None = None
-    env_token: str | None = None
+    env_secret_key: str | None = field(default=None, repr=False)
+    env_token: str | None = field(default=None, repr=False)
+    # OPENCLB_MASTER_KEY as given (base64 of 32 bytes); None: the key file in the data dir.
+    master_key: str | None = field(default=None, repr=False)
     vip_pool: str = DEFAULT_VIP_POOL
     rate_limit_default: int = DEFAULT_RATE_LIMIT
     rate_limits: dict[str, int] = field(default_factory=dict)
@@ -66,7 +75,7 @@ class Settings:
     # Prometheus metrics, off the API port; metrics_port None: not served.
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 9181
-    metrics_token: str | None = None
+    metrics_token: str | None = field(default=None, repr=False)
     # On stop, and for a removed listener: how long established connections may take to finish.
     drain_seconds: float = DEFAULT_DRAIN_SECONDS
 
@@ -82,6 +91,11 @@ class Settings:
     @property
     def accounts_file(self) -> Path:
         return self.data_dir / "accounts.json"
+
+    @property
+    def master_key_file(self) -> Path:
+        """Where the master key lives when ``OPENCLB_MASTER_KEY`` is not set."""
+        return self.data_dir / "master.key"
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)
@@ -166,6 +180,7 @@ def load_settings(**overrides: object) -> Settings:
         env_secret_key=env.get("OPENCLB_SECRET_KEY") or None,
         env_token=env.get("OPENCLB_TOKEN") or None,
         metrics_token=env.get("OPENCLB_METRICS_TOKEN") or None,
+        master_key=env.get("OPENCLB_MASTER_KEY") or None,
         store_url=env.get("OPENCLB_STORE", ""),
         vip_pool=env.get("OPENCLB_VIP_POOL", DEFAULT_VIP_POOL),
     )

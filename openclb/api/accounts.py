@@ -43,7 +43,7 @@ def read_accounts_file(path: Path) -> list[Account]:
 
 def write_accounts_file(path: Path, accounts: list[Account]) -> None:
     """Replace the file atomically; it is created 0600 and never exists with wider rights."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

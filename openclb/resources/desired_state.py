@@ -4,7 +4,9 @@ Listeners being deleted are left out; listeners being created or changed are in,
 new settings, so the engine is asked for exactly what the store will hold once the task
 succeeds. Every default comes from the resources' settings types; this module only joins
 rows: targets to their listener or rule, certificates to the TLS they serve, rewrites to the
-listener and rule they point at.
+listener and rule they point at. Stored private keys are sealed; they are opened here, with the
+sealer the composition root binds in, so the engine's frozen spec carries the clear PEM it
+loads and the engine itself never holds the master key.
 """
 
 from __future__ import annotations
@@ -14,17 +16,21 @@ from collections.abc import Iterable, Mapping
 from openclb.domain.models import Certificate, Listener, ProvisioningState, Rule, Target
 from openclb.engine.spec import CertificateSpec, LoadBalancerState, RedirectSpec, RuleSpec, TargetSpec, TlsSpec
 from openclb.reconcile.snapshot import Snapshot
+from openclb.resources.certificates.sealing import PrivateKeySealer
 from openclb.resources.forwarding.settings import RuleSettings
 from openclb.resources.listeners.settings import ListenerSettings
 
 
-def tls_spec(certificate: dict | None, certificates: Mapping[str, Certificate]) -> TlsSpec | None:
+def tls_spec(
+    certificate: dict | None, certificates: Mapping[str, Certificate], keys: PrivateKeySealer
+) -> TlsSpec | None:
     """A stored certificate setting → the PEMs the engine loads (server certs, and a CA for MUTUAL)."""
     if not certificate or not certificate.get("cert_id"):
         return None
     ids = [certificate["cert_id"], *certificate.get("ext_cert_ids", [])]
     servers = tuple(
-        CertificateSpec(i, certificates[i].cert_pem, certificates[i].key_pem or "") for i in ids if i in certificates
+        CertificateSpec(i, certificates[i].cert_pem, _private_key(certificates[i], keys))
+        for i in ids if i in certificates
     )
     mutual = certificate.get("ssl_mode") == "MUTUAL" and certificate.get("cert_ca_id") in certificates
     return TlsSpec(
@@ -32,6 +38,10 @@ def tls_spec(certificate: dict | None, certificates: Mapping[str, Certificate]) 
         ca_pem=certificates[certificate["cert_ca_id"]].cert_pem if mutual else None,
         verify_client=(certificate.get("ssl_verify_client") or "ON") if mutual else "",
     )
+
+
+def _private_key(certificate: Certificate, keys: PrivateKeySealer) -> str:
+    return keys.open(certificate.id, certificate.key_pem) if certificate.key_pem else ""
 
 
 def redirect_spec(rule: Rule, listeners: Mapping[str, Listener], rules: Mapping[str, Rule]) -> RedirectSpec | None:
@@ -57,7 +67,8 @@ def _targets(targets: Iterable[Target]) -> tuple[TargetSpec, ...]:
     return tuple(TargetSpec(t.ip, t.port, t.weight) for t in targets)
 
 
-def desired_state(snapshot: Snapshot) -> LoadBalancerState:
+def desired_state(snapshot: Snapshot, keys: PrivateKeySealer) -> LoadBalancerState:
+    """The CLB's state; ``keys`` opens its sealed private keys (bind it: the worker passes a snapshot)."""
     lb, certificates = snapshot.load_balancer, snapshot.certificates
     by_listener: dict[str, list[Target]] = {}
     by_rule: dict[str, list[Target]] = {}
@@ -69,7 +80,8 @@ def desired_state(snapshot: Snapshot) -> LoadBalancerState:
     rule_specs: dict[str, list[RuleSpec]] = {}
     for rule in snapshot.rules:
         settings = RuleSettings.of(rule)
-        spec = settings.to_spec(rule, _targets(by_rule.get(rule.id, ())), tls_spec(settings.certificate, certificates),
+        spec = settings.to_spec(rule, _targets(by_rule.get(rule.id, ())),
+                                tls_spec(settings.certificate, certificates, keys),
                                 redirect_spec(rule, listener_index, rule_index))
         rule_specs.setdefault(rule.listener_id, []).append(spec)
     listeners = []
@@ -79,5 +91,5 @@ def desired_state(snapshot: Snapshot) -> LoadBalancerState:
         settings = ListenerSettings.of(listener)
         listeners.append(settings.to_spec(
             listener, _targets(by_listener.get(listener.id, ())), tuple(rule_specs.get(listener.id, ())),
-            tls_spec(settings.certificate, certificates)))
+            tls_spec(settings.certificate, certificates, keys)))
     return LoadBalancerState(lb.id, lb.vip, tuple(listeners))

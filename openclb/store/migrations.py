@@ -29,8 +29,13 @@ def _create_v1_nonces(conn: Connection) -> None:
     schema.v1_nonces.create(conn, checkfirst=True)
 
 
+def _create_store_meta(conn: Connection) -> None:
+    """Where the master key's check value lives (clear private keys are sealed at start, not here)."""
+    schema.store_meta.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
-    _create_initial_schema, _task_changes_replace_previous_settings, _create_v1_nonces,
+    _create_initial_schema, _task_changes_replace_previous_settings, _create_v1_nonces, _create_store_meta,
 ]
 
 

@@ -13,6 +13,13 @@ the database itself enforces, so concurrent requests cannot both win:
   entries go when the task settles.
 - ``v1_nonces``: a (SecretId, Nonce, Timestamp) of a verified v1 call is stored once; a second
   insert fails, which is how a replay is recognised, also after a restart (``nonces.py``).
+- ``certificates.key_pem`` holds a private key sealed by the control plane
+  (``resources/certificates/sealing.py``: ``enc:v1:`` + AES-GCM), never a clear PEM; clear
+  values written before sealing existed are sealed at the next start.
+- ``store_meta``: one value per name, written once (``put_meta_once``); ``master_key_check``
+  is the sealed constant that tells a wrong master key at start.
+- Every ``String(n)`` column fed from a request is bounded by a documented rule checked before
+  the store (``resources/*/checks.py``), so the store never refuses a value by its size.
 """
 
 from __future__ import annotations
@@ -156,4 +163,11 @@ v1_nonces = Table(
     Column("timestamp", BigInteger, primary_key=True),
     Column("expires_at", BigInteger, nullable=False),
     Index("ix_v1_nonce_expiry", "expires_at"),
+)
+
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )

@@ -8,16 +8,24 @@ refuses can be undone exactly. Each resource's own writes live in its package
 (``resources/<name>/queries.py``); the store checks no user input and raises only the
 conflicts the database sees (``StoreConflict`` subclasses). All methods are synchronous; the
 services run them off the event loop (or inline for short SQLite reads, ``inline_reads``).
+
+What the store holds stays between it and its owner: a SQLite database file (and its -wal and
+-shm files) is readable by its owner only, deleted content is overwritten (secure_delete),
+and an error of the database never carries the values of a statement (SQLAlchemy's
+parameters are hidden, PostgreSQL's DETAIL, which quotes row values, is dropped), so a
+logged store error shows no stored value.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from contextlib import closing
 from dataclasses import asdict
+from pathlib import Path
 
-from sqlalchemy import create_engine, event, insert, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event, insert, select, text, update
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from openclb.domain.models import (
@@ -44,7 +52,10 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        self.engine: Engine = create_engine(self.url, future=True, pool_pre_ping=not self.is_sqlite)
+        self.engine: Engine = create_engine(
+            self.url, future=True, pool_pre_ping=not self.is_sqlite, hide_parameters=True
+        )
+        event.listen(self.engine, "handle_error", _without_row_values)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         # A file database runs WAL, where readers never wait for the writer: short reads may
@@ -56,8 +67,13 @@ class Store:
         dbapi = self.engine.dialect.dbapi
         self.unavailable_errors: tuple[type[BaseException], ...] = (
             DBAPIError, dbapi.OperationalError, dbapi.InterfaceError)
+        self.database_file = Path(self.engine.url.database) if self.inline_reads else None
+        if self.database_file is not None:
+            _create_owner_only(self.database_file)
         with self.engine.begin() as conn:
             migrate(conn)
+        if self.database_file is not None:
+            _owner_only(self.database_file)
         self._reads = Reads(self.engine.dialect)
 
     def close(self) -> None:
@@ -184,6 +200,41 @@ class Store:
         with self._reading() as db:
             return self._reads.certificate_in_account.first(db, cert_id=cert_id, app_id=app_id)
 
+    def private_keys(self) -> dict[str, str]:
+        """Every stored private key (as stored) by certificate id."""
+        c = schema.certificates
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(c.c.id, c.c.key_pem).where(c.c.key_pem.is_not(None))).all())
+
+    def replace_private_keys(self, changes: dict[str, tuple[str, str]]) -> None:
+        """Stored keys ``{id: (old, new)}`` replaced in one transaction (a row no longer ``old`` is left).
+
+        On SQLite the write-ahead log is then checkpointed and emptied, so the old values
+        survive in neither the log nor (secure_delete) the database file.
+        """
+        c = schema.certificates
+        with self.engine.begin() as conn:
+            for cert_id, (old, new) in changes.items():
+                conn.execute(update(c).where(c.c.id == cert_id, c.c.key_pem == old).values(key_pem=new))
+        if self.database_file is not None:
+            with self.engine.connect() as conn:
+                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+    def get_meta(self, name: str) -> str | None:
+        m = schema.store_meta
+        with self.engine.connect() as conn:
+            return conn.execute(select(m.c.value).where(m.c.name == name)).scalar()
+
+    def put_meta_once(self, name: str, value: str) -> str:
+        """Store ``value`` under ``name`` unless a value is there already; returns the stored one."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(schema.store_meta).values(name=name, value=value))
+        except IntegrityError:
+            pass
+        stored = self.get_meta(name)
+        return value if stored is None else stored
+
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
@@ -191,7 +242,49 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def _create_owner_only(path: Path) -> None:
+    """The database file exists, mode 0600, before SQLite opens it (its -wal and -shm take that mode)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    _owner_only(path)
+
+
+def _owner_only(path: Path) -> None:
+    """The database file and its companions, made 0600 where an older version left them wider."""
+    for suffix in SQLITE_SUFFIXES:
+        companion = path.with_name(path.name + suffix)
+        try:
+            if companion.stat().st_mode & 0o077:
+                os.chmod(companion, 0o600)
+        except FileNotFoundError:
+            continue
+
+
+def _without_row_values(context: ExceptionContext) -> DBAPIError | None:
+    """A PostgreSQL error keeps its primary message only: its DETAIL quotes the failing row.
+
+    ("Failing row contains (...)", "Key (...)=(...)"): the replacement has the same class, so
+    callers catch it as before, and hides the statement's parameters.
+    """
+    original = context.original_exception
+    diag = getattr(original, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if not primary or str(original) == primary or context.sqlalchemy_exception is None:
+        return None
+    original.args = (primary,)
+    return DBAPIError.instance(
+        context.statement, None, original, context.dialect.loaded_dbapi.Error, hide_parameters=True,
+        dialect=context.dialect, connection_invalidated=context.is_disconnect,
+    )
 
 
 __all__ = ["LoadBalancerBusy", "LoadBalancerGone", "Store", "StoreConflict", "VipTaken"]

@@ -42,7 +42,7 @@ async def replace_cert_for_load_balancers(services: Services, ctx: RequestContex
     old = await services.read(services.store.get_certificate, ctx.app_id, old_id)
     if old is None:
         raise errors.InvalidParameter(f"The certificate {old_id} was not found.")
-    plan = CertificatePlan(ctx.app_id, services.store.get_certificate)
+    plan = CertificatePlan(ctx.app_id, services.store.get_certificate, services.keys)
     replacement = params["certificate"]
     if old.cert_type == "CA":
         new = {"cert_ca_id": await services.db(plan.ca, replacement, "Certificate.")}

@@ -3,7 +3,12 @@
 An upload (CertName + CertContent + CertKey, or CertCaName + CertCaContent) must parse, the
 key must match the certificate, and the certificate must be valid now; it then becomes a
 stored certificate with a CertId that later calls may reference. Private keys are stored
-for the account alone and never returned by any Describe call.
+for the account alone, sealed (``sealing.py``) before they reach the store, and never
+returned by any Describe call; no message quotes an uploaded value.
+
+Names: the spec gives CertName and CertCaName no length (CertificateInput, CertInfo); openclb
+holds them to the CLB naming rule of LoadBalancerName and ListenerName (1–80 characters, no
+control or supplementary characters; ``InvalidParameterValue.Length`` past it), on every store.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from openclb import errors
 from openclb.domain.models import Certificate
-from openclb.resources.shared import ids
+from openclb.resources.certificates.sealing import PrivateKeySealer
+from openclb.resources.shared import checks as rules, ids
 from openclb.resources.shared.clock import sortable_now
 
 
@@ -63,18 +69,29 @@ def _fingerprint(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
-def server_certificate(app_id: int, name: str | None, content: str, key: str, prefix: str) -> Certificate:
+def check_cert_name(wire: str, name: str | None) -> None:
+    """CertName / CertCaName: the CLB naming rule (1–80 characters; see the module docstring)."""
+    rules.check_name(wire, name)
+
+
+def server_certificate(
+    app_id: int, name: str | None, content: str, key: str, prefix: str, sealer: PrivateKeySealer
+) -> Certificate:
+    """A checked upload as a row to store: its private key sealed under the new certificate id."""
+    check_cert_name(f"{prefix}CertName", name)
     cert = _load_cert(content, f"{prefix}CertContent")
     _check_validity(cert, f"{prefix}CertContent")
     _check_key_matches(cert, key, f"{prefix}CertKey")
+    cert_id = ids.certificate_id()
     return Certificate(
-        id=ids.certificate_id(), app_id=app_id, name=name or "openclb-cert", cert_type="SVR",
-        cert_pem=content, key_pem=key, fingerprint=_fingerprint(cert), algorithm=_algorithm(cert),
-        not_after=cert.not_valid_after_utc.isoformat(), created_at=sortable_now(),
+        id=cert_id, app_id=app_id, name=name or "openclb-cert", cert_type="SVR",
+        cert_pem=content, key_pem=sealer.seal(cert_id, key), fingerprint=_fingerprint(cert),
+        algorithm=_algorithm(cert), not_after=cert.not_valid_after_utc.isoformat(), created_at=sortable_now(),
     )
 
 
-def ca_certificate(app_id: int, name: str | None, content: str, prefix: str) -> Certificate:
+def ca_certificate(app_id: int, name: str | None, content: str, prefix: str, name_wire: str = "CertCaName") -> Certificate:
+    check_cert_name(f"{prefix}{name_wire}", name)
     cert = _load_cert(content, f"{prefix}CertCaContent")
     _check_validity(cert, f"{prefix}CertCaContent")
     return Certificate(
@@ -87,9 +104,10 @@ def ca_certificate(app_id: int, name: str | None, content: str, prefix: str) -> 
 class CertificatePlan:
     """Resolves a CertificateInput / MultiCertInfo into stored ids plus the uploads to store."""
 
-    def __init__(self, app_id: int, lookup) -> None:
+    def __init__(self, app_id: int, lookup, sealer: PrivateKeySealer) -> None:
         self.app_id = app_id
         self.lookup = lookup
+        self.sealer = sealer
         self.uploads: list[Certificate] = []
 
     def _existing(self, cert_id: str, cert_type: str, wire: str) -> str:
@@ -105,7 +123,8 @@ class CertificatePlan:
         for key, name in (("cert_content", "CertContent"), ("cert_key", "CertKey")):
             if not item.get(key):
                 raise errors.MissingParameter(f"The request is missing a required parameter `{wire}{name}`.")
-        cert = server_certificate(self.app_id, item.get("cert_name"), item["cert_content"], item["cert_key"], wire)
+        cert = server_certificate(self.app_id, item.get("cert_name"), item["cert_content"], item["cert_key"], wire,
+                                  self.sealer)
         self.uploads.append(cert)
         return cert.id, cert.algorithm
 
@@ -130,7 +149,7 @@ class CertificatePlan:
     def _ca_item(self, item: dict[str, Any], wire: str) -> str:
         if item.get("cert_id"):
             return self._existing(item["cert_id"], "CA", f"{wire}CertId")
-        cert = ca_certificate(self.app_id, item.get("cert_name"), item["cert_content"], wire)
+        cert = ca_certificate(self.app_id, item.get("cert_name"), item["cert_content"], wire, "CertName")
         self.uploads.append(cert)
         return cert.id
 

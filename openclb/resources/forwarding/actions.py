@@ -97,7 +97,7 @@ async def create_rule(services: Services, ctx: RequestContext, params: dict[str,
     items = params["rules"]
     if not items:
         raise errors.InvalidParameterValue("`Rules` must contain at least one rule.")
-    plan = CertificatePlan(ctx.app_id, services.store.get_certificate)
+    plan = CertificatePlan(ctx.app_id, services.store.get_certificate, services.keys)
     made = await services.db(_new_rules, plan, ctx, listener, existing, items)
     upserts = [*existing, *made]
     defaults = {d for r in made if r.settings["default_server"] for d in r.domains}
@@ -170,7 +170,7 @@ async def modify_domain_attributes(services: Services, ctx: RequestContext, para
     changed = l7_rules.renamed(rules, domain, new_domains) if new_domains else [r for r in rules if domain in r.domains]
     if not changed:
         raise errors.InvalidParameterLocationNotFound(f"The domain {domain} has no forwarding rule on this listener.")
-    plan = CertificatePlan(ctx.app_id, services.store.get_certificate)
+    plan = CertificatePlan(ctx.app_id, services.store.get_certificate, services.keys)
     certificate = await services.db(_domain_certificate, plan, params, listener, "")
     attributes = {k: params[k] for k in ("http2", "quic") if params.get(k) is not None}
     if certificate is not None:

@@ -38,6 +38,7 @@ def check_url(url: str, wire: str) -> None:
     """Url: 1–200 characters: ``/prefix``, ``=/exact``, or ``~regex`` / ``~*regex``."""
     if not 1 <= len(url) <= 200:
         raise errors.InvalidParameterValueLength(f"`{wire}Url` must be 1 to 200 characters.")
+    rules.check_no_control_characters(f"{wire}Url", url)
     if url.startswith("~"):
         try:
             re.compile(url[2:] if url.startswith("~*") else url[1:])

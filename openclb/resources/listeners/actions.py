@@ -29,7 +29,7 @@ async def create_listener(services: Services, ctx: RequestContext, params: dict[
     lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
     protocol, ports = params["protocol"], params["ports"]
     end_port = listener_rules.check_create_listener(params, services.settings.max_port_range)
-    plan = CertificatePlan(ctx.app_id, services.store.get_certificate)
+    plan = CertificatePlan(ctx.app_id, services.store.get_certificate, services.keys)
     certificate = await services.db(listener_rules.resolve_certificate, plan, params, protocol)
     settings = replace(ListenerSettings.from_request(params), certificate=certificate).to_stored()
     names = params.get("listener_names") or [""] * len(ports)
@@ -102,7 +102,7 @@ async def modify_listener(services: Services, ctx: RequestContext, params: dict[
     current = ListenerSettings.of(listener)
     settings = current.merged(current.changes_in(params))
     listener_rules.check_modify_listener(listener, params, settings)
-    plan = CertificatePlan(ctx.app_id, services.store.get_certificate)
+    plan = CertificatePlan(ctx.app_id, services.store.get_certificate, services.keys)
     if params.get("certificate") is not None or params.get("multi_cert_info") is not None:
         certificate = await services.db(listener_rules.resolve_certificate, plan, params, listener.protocol)
         settings = replace(settings, certificate=certificate)

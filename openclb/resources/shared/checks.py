@@ -4,6 +4,11 @@ Structure (types, required members, unknown members) was checked by the gateway 
 spec; these functions check meaning: ranges, enums, which protocol a field applies to,
 cross-field rules. Sources: the 2018-03-17 spec's parameter documents, the CLB limits page
 (214/6187) and the listener overview (214/6151), as summarised in the digest (§3–4).
+
+Every string a request gives that the store keeps in a sized column is bounded here or in its
+resource's checks (names 80, Url 200, Domain 80, CertName 80, Target Tag 255), and no such
+string carries a control character (PostgreSQL refuses NUL), so SQLite and PostgreSQL accept
+and refuse the same values and the store never refuses one by its size.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ def check_range(name: str, value: int | None, low: int, high: int) -> None:
         raise errors.InvalidParameterValueRange(f"The value {value} of parameter `{name}` must be in [{low}, {high}].")
 
 
+def check_no_control_characters(name: str, value: str) -> None:
+    """Names, paths and tags are text: no control characters (and so no NUL, which PostgreSQL refuses)."""
+    if any(ord(ch) < 0x20 or ch == "\x7f" for ch in value):
+        raise errors.InvalidParameterValue(f"`{name}` must not contain control characters.")
+
+
 def check_name(name: str, value: str | None) -> None:
     """Names: 1–80 characters; Unicode supplementary characters (emoji, rare CJK) are forbidden."""
     if value is None:
@@ -43,8 +54,17 @@ def check_name(name: str, value: str | None) -> None:
         raise errors.InvalidParameterValue(
             f"`{name}` must not contain Unicode supplementary characters such as emoji."
         )
-    if any(ord(ch) < 0x20 or ch == "\x7f" for ch in value):
-        raise errors.InvalidParameterValue(f"`{name}` must not contain control characters.")
+    check_no_control_characters(name, value)
+
+
+def check_free_text(name: str, value: str | None, max_length: int) -> None:
+    """Free text the spec gives no length for (Target.Tag: "Tag."): at most ``max_length``
+    characters, the length openclb keeps (InvalidParameterValue.Length past it), no control characters."""
+    if value is None:
+        return
+    if len(value) > max_length:
+        raise errors.InvalidParameterValueLength(f"`{name}` must be at most {max_length} characters.")
+    check_no_control_characters(name, value)
 
 
 def check_ports(ports: Sequence[int]) -> None:

@@ -1,4 +1,5 @@
-"""What handlers work with: the store (run off the event loop), the task worker, settings.
+"""What handlers work with: the store (run off the event loop), the task worker, settings,
+and the sealer that encrypts uploaded private keys before they reach the store.
 
 ``start_task`` is the one way a write begins its asynchronous part: the handler's rows and
 the task (id = RequestId) commit together; the worker then carries the task out. The API
@@ -22,6 +23,7 @@ from typing import Any
 from openclb import errors
 from openclb.config import Settings
 from openclb.domain.models import Task, TaskKind, TaskStatus
+from openclb.resources.certificates.sealing import PrivateKeySealer
 from openclb.resources.shared.clock import sortable_now
 from openclb.context import RequestContext
 from openclb.store.store import Store
@@ -37,6 +39,7 @@ class Services:
     worker: TaskWorker
     settings: Settings
     executor: Executor
+    keys: PrivateKeySealer
     # Held from reading the used VIPs until the new CLB rows are committed: concurrent
     # CreateLoadBalancer calls of this process take turns instead of racing for one address.
     vip_allocation: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -24,6 +24,7 @@ from openclb.resources.shared.lookups import require_load_balancer
 from openclb.store.transitions import QuotaReached
 
 MAX_TARGETS_PER_CALL = 20
+TAG_MAX_LENGTH = 255
 L7 = ("HTTP", "HTTPS")
 
 
@@ -49,9 +50,10 @@ def target_address(services: Services, item: dict[str, Any], wire: str) -> tuple
 
 
 def build_target(services: Services, listener: Listener, item: dict[str, Any], wire: str, location_id: str = "") -> Target:
-    """A Target row from one request item: Port 1–65535, Weight 0–100 (default 10)."""
+    """A Target row from one request item: Port 1–65535, Weight 0–100 (default 10), Tag ≤ 255 characters."""
     rules.check_range(f"{wire}.Port", item["port"], 1, 65535)
     rules.check_range(f"{wire}.Weight", item.get("weight"), 0, 100)
+    rules.check_free_text(f"{wire}.Tag", item.get("tag"), TAG_MAX_LENGTH)
     ip, kind, instance_id = target_address(services, item, wire)
     return Target(
         listener_id=listener.id, ip=ip, port=item["port"], lb_id=listener.lb_id,
