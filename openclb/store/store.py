@@ -26,6 +26,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, insert, select, text, update
 from sqlalchemy.engine import Engine, ExceptionContext
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from openclb.domain.models import (
@@ -66,7 +67,7 @@ class Store:
         # the driver's own errors from reads that run on the DBAPI cursor (``query.Query``).
         dbapi = self.engine.dialect.dbapi
         self.unavailable_errors: tuple[type[BaseException], ...] = (
-            DBAPIError, dbapi.OperationalError, dbapi.InterfaceError)
+            sa_exc.OperationalError, sa_exc.InterfaceError, dbapi.OperationalError, dbapi.InterfaceError)
         self.database_file = Path(self.engine.url.database) if self.inline_reads else None
         if self.database_file is not None:
             _create_owner_only(self.database_file)
