@@ -68,9 +68,15 @@ def _worker_number() -> int:
 
 
 def unique_vip_pool() -> str:
-    """A loopback /24 no other test of this run uses: 127.(20+worker).(n).0/24."""
+    """A loopback /24 no other test of this run uses: 127.(20 + slot).(n).0/24.
+
+    The slot is the xdist worker's number, offset by the run (the parent process id), so two
+    test runs on one machine at the same time rarely share pools; inside one run, workers
+    never do (up to three workers per run).
+    """
     n = next(_pool_counter)
-    return f"127.{20 + _worker_number()}.{n % 256}.0/24"
+    slot = ((os.getppid() % 18) * 3 + _worker_number()) % 56
+    return f"127.{20 + slot}.{n % 256}.0/24"
 
 
 def pg_schema_url() -> tuple[str, str]:
