@@ -14,6 +14,7 @@ Short reads go through ``read``: on SQLite they run on the event loop itself (se
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from openclb.store.transitions import LoadBalancerBusy, LoadBalancerGone
 from openclb.reconcile.worker import TaskWorker
 
 TASK_GRACE_SECONDS = 1.0
+INLINE_TURN_SECONDS = 0.002
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Services:
     # Held from reading the used VIPs until the new CLB rows are committed: concurrent
     # CreateLoadBalancer calls of this process take turns instead of racing for one address.
     vip_allocation: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _turn_started: float = field(default_factory=time.perf_counter, repr=False)
 
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -58,10 +61,25 @@ class Services:
         """
         if self.store.inline_reads:
             try:
-                return fn(*args)
+                result = fn(*args)
             except self.store.unavailable_errors as exc:
                 raise _store_unavailable() from exc
+            await self._take_turns()
+            return result
         return await self.db(fn, *args)
+
+    async def _take_turns(self) -> None:
+        """Give the loop away once inline reads have held it for ``INLINE_TURN_SECONDS``.
+
+        Inline reads never suspend, so a call making many of them (DescribeTargetHealth over 30
+        CLBs) would hold the loop, and every relay and every other account's call, for its whole
+        length. Yielding every couple of milliseconds bounds that wait at the cost of a clock
+        read per read.
+        """
+        now = time.perf_counter()
+        if now - self._turn_started >= INLINE_TURN_SECONDS:
+            await asyncio.sleep(0)
+            self._turn_started = time.perf_counter()
 
     async def start_task(
         self, ctx: RequestContext, kind: TaskKind, lb_ids: Sequence[str], write: Callable[[Task], None]
