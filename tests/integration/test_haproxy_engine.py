@@ -1,5 +1,5 @@
-"""What only the HAProxy engine has: TLS in HAProxy, the all-dead fallback, reloads, restarts,
-the bind race and ``openclb render``.
+"""What only the HAProxy engine has: TLS in HAProxy, the all-dead fallback, connect retries,
+reloads, restarts, the bind race and ``openclb render``.
 
 The shared layer-4 API + traffic tests run against this engine too, in ``make test``'s pass
 with ``OPENCLB_TEST_ENGINE=haproxy``. HAProxy must be installed (``make test`` installs it).
@@ -11,6 +11,8 @@ import asyncio
 import socket
 import ssl
 import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -112,6 +114,42 @@ def test_create_listener_haproxy_after_kill_9_ports_released_and_bound_again(tmp
         assert accepts_tcp(vip, 7903)
     finally:
         serve.stop()
+
+
+def _greeting(vip: str, port: int) -> bytes | str:
+    """What the target behind ``vip:port`` says first, or why nothing was said."""
+    try:
+        with socket.create_connection((vip, port), timeout=3) as conn:
+            conn.settimeout(3)
+            return conn.recv(16)
+    except OSError as exc:
+        return type(exc).__name__
+
+
+@pytest.mark.parametrize("settings", [
+    {"Scheduler": "WRR", "HealthCheck": FAST_CHECK},
+    {"Scheduler": "LEAST_CONN", "SessionExpireTime": 30, "HealthCheck": {"HealthSwitch": 0}},
+], ids=["wrr-checked", "sticky-unchecked"])
+def test_connect_haproxy_one_of_two_targets_dead_every_new_connection_served(client, named_backends, settings):
+    """A refused connect goes to the other target at once, even for a client pinned to the dead one;
+    a checked target that refuses is marked down by its traffic, sooner than UnHealthNum failed
+    checks IntervalTime apart could (3 s here)."""
+    one, two = named_backends("one"), named_backends("two")
+    lb_id, vip, _ = listener_with_targets(client, "TCP", 8211, [
+        {"EniIp": "127.0.0.1", "Port": one.port}, {"EniIp": "127.0.0.1", "Port": two.port}], **settings)
+    checked_targets = settings["HealthCheck"]["HealthSwitch"] == 1
+    if checked_targets:
+        wait_for(lambda: target_health(client, lb_id) == {one.port: "Alive", two.port: "Alive"}, 8)
+    victim, survivor = (one, two) if first_bytes(vip, 8211) == b"one" else (two, one)
+    victim.close()
+    killed = time.monotonic()
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(lambda _: _greeting(vip, 8211), range(50)))
+    assert answers == [survivor.name.encode()] * 50
+    assert time.monotonic() - killed < 2.5
+    if checked_targets:
+        wait_for(lambda: target_health(client, lb_id)[victim.port] == "Dead", 3)
+        assert time.monotonic() - killed < 2.5
 
 
 def test_render_cli_prints_haproxy_config_of_one_clb(haproxy_server, client):
