@@ -1,5 +1,6 @@
 """What only the HAProxy engine has: TLS in HAProxy, the all-dead fallback, connect retries,
-reloads, restarts, the bind race and ``openclb render``.
+reloads, restarts, the bind race and ``openclb render``. (HAProxy outliving openclb:
+test_haproxy_adoption.py.)
 
 The shared layer-4 API + traffic tests run against this engine too, in ``make test``'s pass
 with ``OPENCLB_TEST_ENGINE=haproxy``. HAProxy must be installed (``make test`` installs it).
@@ -22,7 +23,7 @@ from clb_support import (
     write,
 )
 from conftest import make_settings, sdk_client, start_server, unique_vip_pool
-from gateway_support import OPENCLB, serve_on_own_port
+from gateway_support import OPENCLB
 from openclb.engine.haproxy.process import find_haproxy
 
 
@@ -98,22 +99,6 @@ def test_modify_target_weight_haproxy_reload_keeps_health_verdicts(haproxy_serve
                                          "Targets": [{"EniIp": "127.0.0.1", "Port": gone.port}]})
     assert f"127.0.0.1:{gone.port} weight 20" in haproxy_config(haproxy_server)
     assert target_health(client, lb_id) == {alive.port: "Alive", gone.port: "Dead"}
-
-
-def test_create_listener_haproxy_after_kill_9_ports_released_and_bound_again(tmp_path):
-    serve = serve_on_own_port(tmp_path, "--engine", "haproxy")
-    try:
-        serve.start()
-        client = sdk_client(serve.url)
-        lb_id, vip = create_clb(client)
-        write(client, "CreateListener", {"LoadBalancerId": lb_id, "Ports": [7903], "Protocol": "TCP"})
-        assert accepts_tcp(vip, 7903)
-        serve.kill()
-        wait_for(lambda: not accepts_tcp(vip, 7903), 3)
-        serve.start()
-        assert accepts_tcp(vip, 7903)
-    finally:
-        serve.stop()
 
 
 def _greeting(vip: str, port: int) -> bytes | str:
