@@ -8,7 +8,8 @@ starting another, and must then know two things the running HAProxy cannot tell 
   ports until their turn). After every load the engine saves the state of every CLB here
   (``save_states``: JSON, mode 0600, replaced atomically; it holds private keys, as the
   certificate files beside it do); ``load_states`` reads it back, or None when it is missing
-  or was written by a version whose state no longer fits (then only the applies rebuild it).
+  or was written by a version whose state no longer fits. Then the first reload serves only
+  the CLBs applied so far, and the others' ports come back as the worker applies them.
 - Which ports it may hold (``possibly_held``), so that re-applying a listener it serves does
   not fail the engine's own "port in use" probe. The saved state can lag the configuration
   by one load (a crash between the reload and the save) and the configuration on disk can

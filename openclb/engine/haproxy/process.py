@@ -115,11 +115,13 @@ class _Master:
         self.pid = pid
         self.child = child
         self.fd = os.pidfd_open(pid)
+        self._exit = select.poll()  # not select(): an openclb with many connections has fds past 1024
+        self._exit.register(self.fd, select.POLLIN)
 
     def alive(self) -> bool:
         if self.child is not None and self.child.poll() is not None:
             return False
-        return not select.select([self.fd], [], [], 0)[0]
+        return not self._exit.poll(0)
 
     def signal(self, sig: signal.Signals) -> None:
         try:
