@@ -15,6 +15,15 @@ Stopping drains, bounded by ``Settings.drain_seconds``: the API stops accepting 
 requests in flight that long; the worker cancels what it is carrying out (those tasks stay
 running in the store and the next start resumes them); the engine closes every listener's
 ports at once and gives established connections that long to finish before closing them.
+
+What outlives openclb: with the HAProxy engine, HAProxy serves on when openclb dies without
+stopping (kill -9, a crash) and the next start on the same data dir adopts it, so TCP and
+TCP_SSL connections survive. ``stop()`` (SIGTERM, SIGINT, and what tests call) stops
+everything, HAProxy included; ``stop(keep_data_plane=True)`` (SIGUSR2: an upgrade restart)
+stops openclb and leaves HAProxy serving for the next start to adopt. Listeners of the
+embedded engine live in this process and stop with it either way. A start without the
+HAProxy engine stops an HAProxy a crashed openclb of the data dir left behind: it holds the
+listeners' ports.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from openclb.api.server import ApiLimits, Runners, start_api_server
 from openclb.config import Settings, read_instance_map
 from openclb.obs import metrics
 from openclb.obs.metrics_server import start_metrics_server
-from openclb.engine.contract import Engine
+from openclb.engine.contract import DetachableEngine, Engine
 from openclb.engine.embedded.engine import EmbeddedEngine
 from openclb.engine.embedded.health import HealthChecker
 from openclb.engine.faults import FaultInjectingEngine
@@ -94,6 +103,12 @@ class OpenClb:
             self.store.close()
             raise
         self.executor = ThreadPoolExecutor(max_workers=1 if self.store.is_sqlite else 4, thread_name_prefix="store")
+        if settings.engine != "haproxy":
+            from openclb.engine.haproxy.process import stop_left_over
+
+            if await stop_left_over(settings.data_dir / "haproxy", settings.haproxy_binary):
+                log.warning("stopped the HAProxy a previous openclb left serving: the %s engine serves now",
+                            settings.engine)
         self.engine = build_engine(settings)
         await self.engine.start()
         self.worker = TaskWorker(
@@ -134,11 +149,15 @@ class OpenClb:
             return None
         return f"http://{self.settings.metrics_host}:{self.metrics_port}"
 
-    async def stop(self) -> None:
+    async def stop(self, keep_data_plane: bool = False) -> None:
+        """Stop, draining; ``keep_data_plane``: leave what can outlive openclb (HAProxy) serving."""
         if self._runner is not None:
             await self._runner.cleanup()
         await self.worker.close()
-        await self.engine.close()
+        if keep_data_plane and isinstance(self.engine, DetachableEngine):
+            await self.engine.detach()
+        else:
+            await self.engine.close()
         self.executor.shutdown(wait=True)
         self.store.close()
 
@@ -151,15 +170,17 @@ class OpenClb:
 
 
 async def serve_forever(settings: Settings, announce) -> None:
-    """Run until SIGINT/SIGTERM; ``announce(server)`` prints the endpoint once it is up."""
+    """Run until SIGINT/SIGTERM (stop everything) or SIGUSR2 (stop, leaving HAProxy serving);
+    ``announce(server)`` prints the endpoint once it is up."""
     import signal
 
     server = OpenClb(settings)
     await server.start()
     announce(server)
+    received: list[signal.Signals] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):
+        loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig), stop.set()))
     await stop.wait()
-    await server.stop()
+    await server.stop(keep_data_plane=received[0] is signal.SIGUSR2)

@@ -27,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", default="./openclb-data", help="where the store and accounts live")
     serve.add_argument("--engine", default="embedded", choices=["embedded", "haproxy"],
                        help="data plane: embedded (every protocol in-process) or haproxy "
-                            "(TCP/TCP_SSL by HAProxy, the rest embedded)")
+                            "(TCP/TCP_SSL by HAProxy, the rest embedded; HAProxy outlives a crash and the next "
+                            "start adopts it; SIGUSR2 stops openclb and leaves it serving)")
     serve.add_argument("--haproxy", default=None, metavar="PATH", help="HAProxy binary for --engine haproxy")
     serve.add_argument("--store", default=None, help="store URL (default: SQLite in the data dir), e.g. postgresql://...")
     serve.add_argument("--auth", default="signature", choices=["signature", "none"],

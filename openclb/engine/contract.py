@@ -10,6 +10,10 @@ Every method is a coroutine: an engine whose data plane lives in another process
 answers ``health`` and ``stats`` over a socket, and nothing an engine does may block the event
 loop it shares with the API.
 
+An engine whose data plane runs in processes of its own (HAProxy) may let it outlive
+openclb (``DetachableEngine``): a crash or an upgrade restart leaves it serving, and the next
+``start`` adopts it instead of starting another. ``close`` still stops it.
+
 Stopping drains. A listener that leaves (``apply`` without it, ``remove``) and every listener
 at ``close`` stops accepting at once: its ports are closed when the call returns. Its
 established connections then get the engine's drain grace to finish by themselves (an HTTP
@@ -20,7 +24,7 @@ the grace is closed. ``apply`` and ``remove`` do not wait for that drain; ``clos
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from openclb.engine.spec import LoadBalancerState
 
@@ -82,3 +86,16 @@ class Engine(Protocol):
     async def close(self) -> None:
         """Stop everything: every port closes at once, connections drain for the grace, then
         whatever is left is closed. After this no port or connection of ours is open."""
+
+
+@runtime_checkable
+class DetachableEngine(Engine, Protocol):
+    """An engine whose data plane can outlive this process and be adopted by the next one."""
+
+    async def restored(self) -> None:
+        """Every CLB's state has been applied since ``start``: what an adopted data plane
+        served that no ``apply`` or ``remove`` claimed meanwhile is no longer desired."""
+
+    async def detach(self) -> None:
+        """Let go of the data plane without stopping what outlives this process (an upgrade
+        restart); what cannot outlive it closes as at ``close``. The next ``start`` adopts it."""

@@ -13,8 +13,9 @@ a task half-settled: every store step of a task is retried with a growing pause 
 succeeds or the worker stops, and a task still running at stop is resumed by the next start.
 
 At start the worker first applies every CLB's state (rebinding everything after a restart,
-clean or kill -9) and then resumes every task that was still running: the store is the
-truth, the engine is rebuilt from it.
+clean or kill -9), tells an engine that adopted a data plane which outlived the last process
+that it has seen every CLB (``restored``: what no apply claimed goes), and then resumes every
+task that was still running: the store is the truth, the engine is rebuilt from it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from functools import partial
 from typing import Any
 
 from openclb.domain.models import Listener, LoadBalancer, ProvisioningState, Task, TaskStatus
-from openclb.engine.contract import Engine
+from openclb.engine.contract import DetachableEngine, Engine
 from openclb.engine.spec import LoadBalancerState
 from openclb.reconcile.snapshot import Snapshot, read_snapshot
 from openclb.store.store import Store
@@ -71,6 +72,8 @@ class TaskWorker:
             result = await self._engine.apply(await self._desired(lb))
             for listener_id, error in result.failed.items():
                 log.warning("listener %s could not be served after start: %s", listener_id, error.operator_message)
+        if isinstance(self._engine, DetachableEngine):
+            await self._engine.restored()
         for task in await self._db(self._store.running_tasks):
             self.submit(task)
 

@@ -1,5 +1,6 @@
-"""What only the HAProxy engine has: TLS in HAProxy, the all-dead fallback, reloads, restarts,
-the bind race and ``openclb render``.
+"""What only the HAProxy engine has: TLS in HAProxy, the all-dead fallback, connect retries,
+reloads, restarts, the bind race and ``openclb render``. (HAProxy outliving openclb:
+test_haproxy_adoption.py.)
 
 The shared layer-4 API + traffic tests run against this engine too, in ``make test``'s pass
 with ``OPENCLB_TEST_ENGINE=haproxy``. HAProxy must be installed (``make test`` installs it).
@@ -11,6 +12,8 @@ import asyncio
 import socket
 import ssl
 import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -20,7 +23,7 @@ from clb_support import (
     write,
 )
 from conftest import make_settings, sdk_client, start_server, unique_vip_pool
-from gateway_support import OPENCLB, serve_on_own_port
+from gateway_support import OPENCLB
 from openclb.engine.haproxy.process import find_haproxy
 
 
@@ -98,20 +101,40 @@ def test_modify_target_weight_haproxy_reload_keeps_health_verdicts(haproxy_serve
     assert target_health(client, lb_id) == {alive.port: "Alive", gone.port: "Dead"}
 
 
-def test_create_listener_haproxy_after_kill_9_ports_released_and_bound_again(tmp_path):
-    serve = serve_on_own_port(tmp_path, "--engine", "haproxy")
+def _greeting(vip: str, port: int) -> bytes | str:
+    """What the target behind ``vip:port`` says first, or why nothing was said."""
     try:
-        serve.start()
-        client = sdk_client(serve.url)
-        lb_id, vip = create_clb(client)
-        write(client, "CreateListener", {"LoadBalancerId": lb_id, "Ports": [7903], "Protocol": "TCP"})
-        assert accepts_tcp(vip, 7903)
-        serve.kill()
-        wait_for(lambda: not accepts_tcp(vip, 7903), 3)
-        serve.start()
-        assert accepts_tcp(vip, 7903)
-    finally:
-        serve.stop()
+        with socket.create_connection((vip, port), timeout=3) as conn:
+            conn.settimeout(3)
+            return conn.recv(16)
+    except OSError as exc:
+        return type(exc).__name__
+
+
+@pytest.mark.parametrize("settings", [
+    {"Scheduler": "WRR", "HealthCheck": FAST_CHECK},
+    {"Scheduler": "LEAST_CONN", "SessionExpireTime": 30, "HealthCheck": {"HealthSwitch": 0}},
+], ids=["wrr-checked", "sticky-unchecked"])
+def test_connect_haproxy_one_of_two_targets_dead_every_new_connection_served(client, named_backends, settings):
+    """A refused connect goes to the other target at once, even for a client pinned to the dead one;
+    a checked target that refuses is marked down by its traffic, sooner than UnHealthNum failed
+    checks IntervalTime apart could (3 s here)."""
+    one, two = named_backends("one"), named_backends("two")
+    lb_id, vip, _ = listener_with_targets(client, "TCP", 8211, [
+        {"EniIp": "127.0.0.1", "Port": one.port}, {"EniIp": "127.0.0.1", "Port": two.port}], **settings)
+    checked_targets = settings["HealthCheck"]["HealthSwitch"] == 1
+    if checked_targets:
+        wait_for(lambda: target_health(client, lb_id) == {one.port: "Alive", two.port: "Alive"}, 8)
+    victim, survivor = (one, two) if first_bytes(vip, 8211) == b"one" else (two, one)
+    victim.close()
+    killed = time.monotonic()
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(lambda _: _greeting(vip, 8211), range(50)))
+    assert answers == [survivor.name.encode()] * 50
+    assert time.monotonic() - killed < 2.5
+    if checked_targets:
+        wait_for(lambda: target_health(client, lb_id)[victim.port] == "Dead", 3)
+        assert time.monotonic() - killed < 2.5
 
 
 def test_render_cli_prints_haproxy_config_of_one_clb(haproxy_server, client):

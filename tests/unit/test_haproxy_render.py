@@ -1,4 +1,5 @@
-"""HAProxy configuration rendering against golden files, and HAProxy's runtime answers parsed.
+"""HAProxy configuration rendering against golden files, HAProxy's runtime answers parsed, and the
+record a later openclb adopts HAProxy with (saved states, ports a configuration binds).
 
 Each representative desired state renders to exactly ``tests/golden/haproxy/<name>.cfg``
 (run dir shown as ``/run/openclb/haproxy``); ``OPENCLB_UPDATE_GOLDEN=1`` rewrites them after
@@ -23,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import CertificateSpec, HealthCheckSpec, ListenerSpec, LoadBalancerState, Scheduler, TargetSpec, TlsSpec
-from openclb.engine.haproxy import runtime
+from openclb.engine.haproxy import adoption, runtime
 from openclb.engine.haproxy.process import find_haproxy
 from openclb.engine.haproxy.render import RuntimePaths, render, served_by_haproxy, status_pattern
 
@@ -205,7 +206,7 @@ def test_parse_show_proc_current_worker_is_the_one_with_zero_reloads():
             "205             worker          0               0d00h00m01s     2.6.12\n"
             "150             worker          1               0d00h00m05s     2.6.12\n"
             "# programs\n\n")
-    assert runtime.parse_show_proc(text) == runtime.ProcState(3, 205, (150,))
+    assert runtime.parse_show_proc(text) == runtime.ProcState(3, 205, (150,), 100)
     assert runtime.parse_show_proc(text[:60]) is None
 
 
@@ -231,3 +232,30 @@ def test_server_state_for_sets_weights_and_clears_recorded_check_port():
     assert out.startswith(header)
     assert "2 lbl-1 1 10.0.0.1:80 10.0.0.1 0 0 0 0 7 8 2 0 6 0 0 0 - 80 - 0 0 - - 0\n" in out
     assert "2 lbl-1 2 10.0.0.2:80 10.0.0.2 2 0 10 10 7 8 2 0 6 0 0 0 - 80 - 0 0 - - 0\n" in out
+
+
+# -- what a later openclb adopts HAProxy with --------------------------------------------
+
+
+def test_save_states_load_states_every_representative_state_round_trips(tmp_path):
+    states = {state.load_balancer_id: state for name in CASES for state in _states()[name]}
+    adoption.save_states(tmp_path / "served.json", states)
+    assert adoption.load_states(tmp_path / "served.json") == states
+    assert (tmp_path / "served.json").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("text", ["", "{", '{"format": 99, "states": []}',
+                                  '{"format": 1, "states": [{"load_balancer_id": "lb-1", "vip": "x", "colour": 1}]}'])
+def test_load_states_missing_or_unfit_record_is_none(tmp_path, text):
+    path = tmp_path / "served.json"
+    if text:
+        path.write_text(text)
+    assert adoption.load_states(path) is None
+
+
+def test_bound_ports_rendered_config_gives_every_listener_port():
+    states = _states()["limits_and_ranges"] + _states()["several_load_balancers_and_delegated"]
+    text = render(states, RuntimePaths(Path("/x"), STATS)).text
+    assert runtime.bound_ports(text) == (
+        {(VIP, 8201)} | {(VIP, port) for port in range(9000, 9010)} | {("127.1.0.6", 80), ("127.1.0.7", 80)})
+    assert runtime.bound_ports("bind ipv6@::1:443 ssl crt x\nbind nonsense\n") == {("::1", 443)}

@@ -26,7 +26,7 @@ SHOW_SESS = (
 
 
 def test_parse_show_proc_old_workers_section_lists_draining_workers():
-    assert runtime.parse_show_proc(SHOW_PROC_26) == runtime.ProcState(2, 7542, (7530, 7511))
+    assert runtime.parse_show_proc(SHOW_PROC_26) == runtime.ProcState(2, 7542, (7530, 7511), 7525)
 
 
 def test_sessions_of_listener_that_left_names_only_its_sessions():

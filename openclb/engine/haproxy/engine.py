@@ -24,6 +24,14 @@ of a listener that left (or was rebound to another VIP, protocol or port) are cu
 they end, as an in-place update leaves them in the embedded engine. ``close`` soft-stops
 HAProxy: every port closes at once, connections get ``drain_seconds``, then a hard stop.
 
+HAProxy outlives openclb (``process`` says how and what makes a master ours). ``start``
+adopts the master a crashed or upgraded openclb of the same run dir left serving, with the
+states it was loaded with (saved after every load, see ``adoption``); the worker then
+applies every CLB again, the first apply reloads the adopted master with the full state
+(established connections stay with the old worker, as in any reload), later unchanged ones
+change nothing, and ``restored`` drops what no apply claimed. ``close`` (a stop, SIGTERM)
+stops HAProxy with the drain; ``detach`` (an upgrade restart) leaves it serving.
+
 An unchanged rendering is not reloaded, so applying the same state twice changes nothing.
 Everything that touches HAProxy runs under one lock (the configuration is global); CLB
 states that arrive while a load runs are deployed together by the next one (group commit),
@@ -36,20 +44,17 @@ applies; the API never asks for it in one.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
-import socket
-import time
 from dataclasses import replace
 from pathlib import Path
 
 from openclb.engine.contract import ApplyResult, EngineError, LoadBalancerStats, TargetHealth
 from openclb.engine.spec import ListenerSpec, LoadBalancerState
-from openclb.engine.embedded.binding import BindFailure, bind_stream_sockets
 from openclb.engine.embedded.engine import EmbeddedEngine
-from openclb.engine.haproxy import runtime
-from openclb.engine.haproxy.process import HaproxyFailure, HaproxyProcess
+from openclb.engine.haproxy import adoption, ports, runtime
+from openclb.engine.haproxy.ports import Port, ports_of
+from openclb.engine.haproxy.process import CONFIG_NAME, HaproxyFailure, HaproxyProcess
 from openclb.engine.haproxy.render import (
     FALLBACK_PREFIX, RenderedConfig, RuntimePaths, render, served_by_haproxy, server_name,
 )
@@ -57,7 +62,7 @@ from openclb.engine.haproxy.render import (
 log = logging.getLogger("openclb.engine.haproxy")
 
 READY_TIMEOUT = 2.0
-_POLL = 0.01
+STATES_FILE = "served-states.json"
 
 
 class HaproxyEngine:
@@ -87,11 +92,12 @@ class HaproxyEngine:
         hard_stop_after: int | None = None,
         drain_seconds: float = 0.0,
     ) -> None:
-        self.run_dir = Path(run_dir)
+        self.run_dir = Path(run_dir).absolute()
         if embedded is None:
             embedded = EmbeddedEngine(max_ports_per_listener=max_ports_per_listener)
         self._inner = embedded
-        self._process = HaproxyProcess(binary, self.run_dir, self.run_dir / "haproxy.cfg")
+        self._process = HaproxyProcess(binary, self.run_dir, self.run_dir / CONFIG_NAME)
+        self._states_file = self.run_dir / STATES_FILE
         self.paths = RuntimePaths(self.run_dir, self._process.stats_socket)
         self._max_ports = max_ports_per_listener
         self._ready_timeout = ready_timeout
@@ -104,21 +110,46 @@ class HaproxyEngine:
         self._deploy_lock = asyncio.Lock()
         self._queue: list[tuple[LoadBalancerState, asyncio.Future]] = []
         self._closed = False
+        self._held: set[Port] = set()
+        self._unclaimed: set[str] = set()
 
     @property
     def config_path(self) -> Path:
         return self._process.config_path
 
+    @property
+    def master_pid(self) -> int | None:
+        """The pid of the HAProxy master serving now, if one runs."""
+        return self._process.pid
+
     async def start(self) -> None:
+        """Adopt the HAProxy a previous openclb of this run dir left serving, if there is one.
+
+        Its saved states become ours, so the first load (a reload: established connections
+        stay with the old worker) renders every CLB it served while the worker applies them
+        again one by one; ``restored`` then drops the ones no apply claimed.
+        """
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._process.executable()
-        self._process.clear_stale()
+        if await self._process.adopt():
+            self._states = adoption.load_states(self._states_file) or {}
+            self._unclaimed = set(self._states)
+            self._held = adoption.possibly_held(self.config_path, self._states)
+            log.info("adopted the running HAProxy (master %s) serving %d CLBs", self._process.pid, len(self._states))
         await self._inner.start()
+
+    async def restored(self) -> None:
+        """Every CLB has been applied since start: an adopted CLB no apply claimed is not desired."""
+        stale, self._unclaimed = self._unclaimed, set()
+        if stale:
+            log.info("dropping %d adopted CLBs that are not desired: %s", len(stale), sorted(stale))
+            await self._converge(*(LoadBalancerState(lb_id, "") for lb_id in sorted(stale)))
 
     async def apply(self, state: LoadBalancerState) -> ApplyResult:
         mine = tuple(l for l in state.listeners if served_by_haproxy(l))
         theirs = tuple(l for l in state.listeners if not served_by_haproxy(l))
         async with self._lock_of(state.load_balancer_id):
+            self._unclaimed.discard(state.load_balancer_id)
             inner = await self._inner.apply(replace(state, listeners=theirs))
             failed = dict(inner.failed)
             failed.update(await self._converge(replace(state, listeners=mine)))
@@ -126,6 +157,7 @@ class HaproxyEngine:
 
     async def remove(self, load_balancer_id: str) -> None:
         async with self._lock_of(load_balancer_id):
+            self._unclaimed.discard(load_balancer_id)
             await self._inner.remove(load_balancer_id)
             await self._converge(LoadBalancerState(load_balancer_id, ""))
 
@@ -138,16 +170,17 @@ class HaproxyEngine:
         chosen = list(self._states.values()) if states is None else states
         return render(chosen, self.paths, hard_stop_after=self._hard_stop_after).text
 
-    async def _converge(self, wanted: LoadBalancerState) -> dict[str, EngineError]:
-        """Serve ``wanted`` as this CLB's HAProxy part; the failed listeners, with why.
+    async def _converge(self, *wanted: LoadBalancerState) -> dict[str, EngineError]:
+        """Serve each of ``wanted`` as its CLB's HAProxy part; the failed listeners, with why.
 
         Group commit: the CLB states that arrive while a load runs wait, and the first of
         them to get the lock deploys them all with one check and one reload.
         """
-        done = asyncio.get_running_loop().create_future()
-        self._queue.append((wanted, done))
+        loop = asyncio.get_running_loop()
+        mine = [(state, loop.create_future()) for state in wanted]
+        self._queue += mine
         async with self._deploy_lock:
-            if not done.done():
+            if not all(future.done() for _, future in mine):
                 batch, self._queue = self._queue, []
                 try:
                     await self._deploy_batch(batch)
@@ -158,13 +191,17 @@ class HaproxyEngine:
                     raise
                 except BaseException:
                     # Cancelled: the others' owners are queued on the lock; let them deploy.
-                    self._queue[:0] = [item for item in batch if item[1] is not done and not item[1].done()]
+                    own = {id(future) for _, future in mine}
+                    self._queue[:0] = [item for item in batch if id(item[1]) not in own and not item[1].done()]
                     raise
-        return await done
+        failed: dict[str, EngineError] = {}
+        for _, future in mine:
+            failed.update(await future)
+        return failed
 
     async def _deploy_batch(self, batch: list[tuple[LoadBalancerState, asyncio.Future]]) -> None:
         wanted_by_lb = {wanted.load_balancer_id: wanted for wanted, _ in batch}
-        served_ports = _ports_of(self._states.values())
+        served_ports = ports_of(self._states.values()) | self._held
         failed: dict[str, EngineError] = {}
         accepted: dict[str, list[ListenerSpec]] = {}
         for lb_id, wanted in wanted_by_lb.items():
@@ -198,13 +235,14 @@ class HaproxyEngine:
             failed.update(blamed)
             for lb_id in accepted:
                 accepted[lb_id] = [s for s in accepted[lb_id] if s.listener_id not in blamed]
-        old_ports = _ports_of(self._states.values())
+        old_ports = ports_of(self._states.values()) | self._held
         retired = _retired_listeners(self._states, states)
-        self._states = states
+        self._states, self._held = states, set()
+        await asyncio.get_running_loop().run_in_executor(None, adoption.save_states, self._states_file, states)
         if retired:
             await self._cut_later(retired)
-        new_ports = _ports_of(states.values())
-        not_ready = await self._await_ports(new_ports - old_ports, old_ports - new_ports)
+        new_ports = ports_of(states.values())
+        not_ready = await ports.await_ports(new_ports - old_ports, old_ports - new_ports, self._ready_timeout)
         for lb_id, specs in accepted.items():
             vip = wanted_by_lb[lb_id].vip
             for spec in specs:
@@ -237,27 +275,8 @@ class HaproxyEngine:
             except OSError:
                 pass  # that worker has finished draining and exited
 
-    def _precheck(self, vip: str, spec: ListenerSpec, served_ports: set[tuple[str, int]]) -> EngineError | None:
-        ports = spec.ports
-        if len(ports) == 0:
-            return EngineError(f"Port range {spec.port}-{spec.end_port} is empty",
-                               f"listener {spec.listener_id}: end_port {spec.end_port} < port {spec.port}")
-        if len(ports) > self._max_ports:
-            return EngineError(
-                f"Port range {spec.port}-{spec.end_port} has {len(ports)} ports; "
-                f"at most {self._max_ports} are allowed per listener",
-                f"listener {spec.listener_id}: range exceeds max_ports_per_listener={self._max_ports}")
-        address = runtime.normalise_address(vip)
-        for port in ports:
-            if (address, port) in served_ports:
-                continue
-            try:
-                probes = bind_stream_sockets(vip, range(port, port + 1), 1, spec.listener_id)
-            except BindFailure as failure:
-                return failure.error
-            for _, sock in probes:
-                sock.close()
-        return None
+    def _precheck(self, vip: str, spec: ListenerSpec, served_ports: set[Port]) -> EngineError | None:
+        return ports.precheck(vip, spec, served_ports, self._max_ports)
 
     async def _deploy(self, states: dict[str, LoadBalancerState]) -> dict[str, EngineError]:
         """Render, check, swap and load ``states``; returns listeners a failed bind blames.
@@ -291,20 +310,10 @@ class HaproxyEngine:
         blamed = {}
         for section, reason in runtime.blamed_listeners(outcome.log).items():
             if any(section == l.listener_id for s in states.values() for l in s.listeners):
-                blamed[section] = self._bind_error(states, section, reason)
+                blamed[section] = ports.bind_error(states.values(), section, reason)
         if not blamed:
             raise HaproxyFailure(f"HAProxy failed to load the configuration: {runtime.alerts(outcome.log)}")
         return blamed
-
-    def _bind_error(self, states: dict[str, LoadBalancerState], section: str, reason: str) -> EngineError:
-        for state in states.values():
-            for spec in state.listeners:
-                if spec.listener_id == section:
-                    if runtime.address_in_use(reason):
-                        return EngineError(f"Port {spec.port} on {state.vip} is already in use by another process",
-                                           f"listener {section}: HAProxy: {reason}")
-                    return EngineError(f"Cannot serve port {spec.port} on {state.vip}", f"listener {section}: {reason}")
-        return EngineError("Cannot serve the listener", reason)
 
     def _write_candidate(self, rendered: RenderedConfig) -> Path:
         """Write the referenced files (each atomically) and the configuration as a temp file."""
@@ -340,20 +349,6 @@ class HaproxyEngine:
             for path in self.paths.certs_dir.iterdir():
                 if path not in wanted:
                     path.unlink(missing_ok=True)
-
-    async def _await_ports(self, opened: set[tuple[str, int]], closed: set[tuple[str, int]]) -> set[tuple[str, int]]:
-        """Wait until ``opened`` listen and ``closed`` do not; returns the opened ones that never did."""
-        if not opened and not closed:
-            return set()
-        deadline = time.monotonic() + self._ready_timeout
-        while True:
-            missing = {pair for pair in opened if not _listening(*pair)}
-            lingering = {pair for pair in closed if _listening(*pair)}
-            if (not missing and not lingering) or time.monotonic() >= deadline:
-                if lingering:
-                    log.warning("ports still listening after removal: %s", sorted(lingering))
-                return missing
-            await asyncio.sleep(_POLL)
 
     async def health(self, load_balancer_id: str) -> list[TargetHealth]:
         report = list(await self._inner.health(load_balancer_id))
@@ -402,6 +397,23 @@ class HaproxyEngine:
             for cut in list(self._cuts):
                 cut.cancel()
             await asyncio.gather(self._process.stop(self._drain_seconds), self._inner.close())
+            self._states_file.unlink(missing_ok=True)
+            self._states.clear()
+            self._served = None
+
+    async def detach(self) -> None:
+        """Let go of HAProxy without stopping it (an upgrade restart); the embedded part closes.
+
+        HAProxy keeps every TCP/TCP_SSL port and connection, and its saved states, for the
+        next openclb of this run dir to adopt. Connections of listeners that left and are
+        still draining are no longer cut at the end of their grace: they end by themselves.
+        """
+        async with self._deploy_lock:
+            self._closed = True
+            for cut in list(self._cuts):
+                cut.cancel()
+            self._process.release()
+            await self._inner.close()
             self._states.clear()
             self._served = None
 
@@ -422,28 +434,6 @@ def _retired_listeners(before: dict[str, LoadBalancerState], after: dict[str, Lo
 
     kept = bindings(after)
     return {listener_id for listener_id, binding in bindings(before).items() if kept.get(listener_id) != binding}
-
-
-def _ports_of(states) -> set[tuple[str, int]]:
-    return {(runtime.normalise_address(state.vip), port)
-            for state in states for spec in state.listeners for port in spec.ports}
-
-
-def _listening(address: str, port: int) -> bool:
-    """Whether something listens on ``address:port``, asked of the kernel without connecting.
-
-    A SO_REUSEADDR bind (never listen) conflicts only with a listening socket: not with
-    TIME_WAIT leftovers, nor with HAProxy's accepted connections on that port. A probe
-    connection instead would be relayed to a real server.
-    """
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((address, port))
-        except OSError as exc:
-            return exc.errno == errno.EADDRINUSE
-    return False
 
 
 def _write_atomically(path: Path, content: str) -> None:

@@ -1,14 +1,22 @@
-"""One HAProxy master-worker process: check, start, reload, query, stop.
+"""One HAProxy master-worker process: check, start or adopt, reload, query, stop or let go.
 
 The master (``haproxy -W -S <master CLI>``) is started once and reloaded for every new
 configuration; a reload forks a new worker that takes over the listening sockets while the
 old workers finish their established connections (drain), which is why a deregistered real
 server keeps its open connections. Invariants:
 
-- Only this object starts or signals the process, from the event-loop thread. The master is
-  started with a parent-death signal (``setpriv --pdeathsig TERM`` when available), so if
-  openclb is killed -9 no HAProxy is left holding the CLB ports; a master left over anyway
-  (its pid file names it, its command line names our config) is stopped by ``clear_stale``.
+- Only this object starts or signals the process, from the event-loop thread.
+- The master outlives openclb: it runs in a session of its own, its output goes to its log
+  only, and nothing ties it to openclb's life, so a crash (kill -9) or an upgrade restart of
+  openclb leaves every TCP/TCP_SSL port serving and every established connection open. The
+  next openclb of the same run dir ``adopt``s it, and only when it is ours: the pid file
+  names a live process whose command line loads our configuration path in master-worker
+  mode, whose working directory is the run dir, and whose master CLI (in the run dir)
+  answers ``show proc`` naming that same pid as the master. A process that is ours but
+  whose CLI does not answer is killed (it holds our ports); a pid file naming anything
+  else (a dead pid, a pid now used by another program) is ignored and a fresh master
+  started. The master is watched and signalled through a pidfd opened before those checks,
+  so a pid reused after the master exited is never signalled.
 - A load's outcome is observed, not assumed: after ``reload`` the master CLI answers again
   only once the master has re-executed; the load succeeded if and only if a new current
   worker exists. The master's log (stdout+stderr, appended to ``haproxy.log`` in the run
@@ -20,13 +28,16 @@ server keeps its open connections. Invariants:
   timeout.
 - ``stop(grace)`` drains as the embedded engine does: a soft stop (SIGUSR1) makes every
   worker close its listening sockets at once and finish its established connections; what
-  still runs after ``grace`` seconds is hard-stopped (SIGTERM).
+  still runs after ``grace`` seconds is hard-stopped (SIGTERM). ``release()`` lets go of the
+  master without signalling it, for the next openclb to adopt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -37,9 +48,13 @@ from pathlib import Path
 
 from openclb.engine.haproxy.runtime import ProcState, parse_show_proc, sessions_of
 
+log = logging.getLogger("openclb.engine.haproxy")
+
 QUERY_TIMEOUT = 1.0
 LOAD_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
+ADOPT_TIMEOUT = LOAD_TIMEOUT  # a master caught mid-reload gets as long as any reload
+CONFIG_NAME = "haproxy.cfg"
 _POLL = 0.01
 _MAX_LOG_BYTES = 4 * 1024 * 1024
 # Commands chained on one CLI line; HAProxy reads a line into one buffer (16 kB by default).
@@ -89,17 +104,46 @@ async def query_socket(path: str, command: str, timeout: float = QUERY_TIMEOUT) 
     return answer.decode("utf-8", "replace")
 
 
+class _Master:
+    """A running master, started here or adopted: watched and signalled through a pidfd.
+
+    ``child`` is the Popen of a master started by this process, which must also reap it.
+    Raises ProcessLookupError when ``pid`` is gone already.
+    """
+
+    def __init__(self, pid: int, child: subprocess.Popen | None = None) -> None:
+        self.pid = pid
+        self.child = child
+        self.fd = os.pidfd_open(pid)
+        self._exit = select.poll()  # not select(): an openclb with many connections has fds past 1024
+        self._exit.register(self.fd, select.POLLIN)
+
+    def alive(self) -> bool:
+        if self.child is not None and self.child.poll() is not None:
+            return False
+        return not self._exit.poll(0)
+
+    def signal(self, sig: signal.Signals) -> None:
+        try:
+            signal.pidfd_send_signal(self.fd, sig)
+        except ProcessLookupError:
+            pass
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 class HaproxyProcess:
     """The HAProxy master of one run dir, started with ``config_path``."""
 
     def __init__(self, binary: str, run_dir: Path, config_path: Path) -> None:
         self.binary = binary
-        self.run_dir = run_dir
-        self.config_path = config_path
-        self.pid_file = run_dir / "haproxy.pid"
-        self.log_file = run_dir / "haproxy.log"
+        self.run_dir = Path(run_dir).absolute()
+        self.config_path = Path(config_path).absolute()
+        self.pid_file = self.run_dir / "haproxy.pid"
+        self.log_file = self.run_dir / "haproxy.log"
         self.stats_socket = UNIX_PREFIX + STATS_SOCKET
-        self._process: subprocess.Popen | None = None
+        self._master: _Master | None = None
         self._dir_fd: int | None = None
 
     def _socket_path(self, name: str) -> str:
@@ -115,7 +159,12 @@ class HaproxyProcess:
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._master is not None and self._master.alive()
+
+    @property
+    def pid(self) -> int | None:
+        """The master's pid while there is one."""
+        return self._master.pid if self.running else None
 
     def executable(self) -> str:
         """The resolved HAProxy binary; HaproxyFailure if it is not installed."""
@@ -171,18 +220,16 @@ class HaproxyProcess:
     async def _start(self) -> bool:
         command = [self.executable(), "-W", "-S", UNIX_PREFIX + MASTER_SOCKET, "-f", str(self.config_path),
                    "-p", str(self.pid_file)]
-        setpriv = shutil.which("setpriv")
-        if setpriv is not None:
-            command = [setpriv, "--pdeathsig", "TERM", "--", *command]
-        with open(self.log_file, "ab") as log:
-            self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        with open(self.log_file, "ab") as output:
+            child = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                 cwd=self.run_dir, start_new_session=True, close_fds=True,
             )
+        self._master = _Master(child.pid, child)
         deadline = time.monotonic() + LOAD_TIMEOUT
         while time.monotonic() < deadline:
             if not self.running:
-                self._process = None
+                self.release()
                 return False
             state = await self.proc_state()
             if state is not None and state.current_worker is not None:
@@ -214,43 +261,73 @@ class HaproxyProcess:
         With ``grace`` > 0 a soft stop first: every port closes at once and established
         connections have ``grace`` seconds to end. Then a hard stop closes what is left.
         """
-        process, self._process = self._process, None
+        master = self._let_go()
+        if master is None:
+            return
+        try:
+            if grace > 0 and master.alive():
+                master.signal(signal.SIGUSR1)
+                await _wait_exit(master, grace)
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                if master.alive():
+                    master.signal(sig)
+                    await _wait_exit(master, STOP_TIMEOUT)
+        finally:
+            master.close()
+
+    def release(self) -> None:
+        """Let go of the master without signalling it: it serves on, for the next openclb to adopt."""
+        master = self._let_go()
+        if master is not None:
+            master.close()
+
+    def _let_go(self) -> _Master | None:
+        """Forget the master (returned, its pidfd still open) and close the run dir descriptor."""
+        master, self._master = self._master, None
         if self._dir_fd is not None:
             os.close(self._dir_fd)
             self._dir_fd = None
-        if process is None or process.poll() is not None:
-            return
-        if grace > 0:
-            process.send_signal(signal.SIGUSR1)
-            await _wait_exit(process, grace)
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            await _wait_exit(process, STOP_TIMEOUT)
-        if process.poll() is None:
-            process.kill()
-            await _wait_exit(process, STOP_TIMEOUT)
+        return master
 
-    def clear_stale(self) -> None:
-        """Stop a master a previous openclb of this run dir left running (it holds our ports)."""
+    async def adopt(self) -> bool:
+        """Take over the master a previous openclb of this run dir left serving; False if none.
+
+        See the module docstring for what makes a master ours. One that is ours but does not
+        answer within ``ADOPT_TIMEOUT`` (a master caught mid-reload answers once it has
+        re-executed) is killed; its workers exit with it.
+        """
         try:
             pid = int(self.pid_file.read_text().split()[0])
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            master = _Master(pid)
         except (OSError, ValueError, IndexError):
-            return
-        if str(self.config_path).encode() not in cmdline:
-            return
-        for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, STOP_TIMEOUT)):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                return
-            deadline = time.monotonic() + wait
-            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-                if _is_zombie(pid):
-                    return
-                time.sleep(_POLL)
-            if not Path(f"/proc/{pid}").exists():
-                return
+            return False
+        if not self._runs_our_config(pid):
+            master.close()
+            return False
+        self._master = master
+        deadline = time.monotonic() + ADOPT_TIMEOUT
+        while master.alive() and time.monotonic() < deadline:
+            state = await self.proc_state()
+            if state is not None and state.master == pid:
+                return True
+            await asyncio.sleep(_POLL * 10)
+        if master.alive():
+            log.warning("HAProxy master %d of %s does not answer on its CLI: killing it", pid, self.run_dir)
+            master.signal(signal.SIGKILL)
+            await _wait_exit(master, STOP_TIMEOUT)
+        self.release()
+        return False
+
+    def _runs_our_config(self, pid: int) -> bool:
+        """Whether ``pid`` is an HAProxy master loading our configuration from the run dir."""
+        try:
+            arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            return False
+        config = str(self.config_path).encode()
+        loads_ours = any(flag == b"-f" and value == config for flag, value in zip(arguments, arguments[1:]))
+        return b"-W" in arguments and loads_ours and os.path.realpath(cwd) == os.path.realpath(self.run_dir)
 
     def _trim_log(self) -> None:
         """The log is appended to forever; restart it when large (O_APPEND keeps HAProxy's writes sane)."""
@@ -269,15 +346,20 @@ class HaproxyProcess:
             return ""
 
 
-async def _wait_exit(process: subprocess.Popen, timeout: float) -> None:
-    """Wait up to ``timeout`` seconds for ``process`` to exit (and reap it)."""
+async def _wait_exit(master: _Master, timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for ``master`` to exit (and reap it if it is our child)."""
     deadline = time.monotonic() + timeout
-    while process.poll() is None and time.monotonic() < deadline:
+    while master.alive() and time.monotonic() < deadline:
         await asyncio.sleep(_POLL)
 
 
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
+async def stop_left_over(run_dir: Path, binary: str = "haproxy") -> bool:
+    """Stop the HAProxy a crashed openclb of ``run_dir`` left serving; whether there was one.
+
+    For a start without the HAProxy engine: its ports are the listeners' ports.
+    """
+    process = HaproxyProcess(binary, run_dir, Path(run_dir) / CONFIG_NAME)
+    if not await process.adopt():
+        return False
+    await process.stop()
+    return True

@@ -29,6 +29,15 @@ How CLB semantics map onto HAProxy 2.6 (the choices, and why):
   built from the HttpCode mask (1=1xx … 16=5xx); CUSTOM → ``tcp-check send-binary`` and
   ``expect rbinary ^<hex>``: both TEXT and HEX are sent as bytes, and the reply must *start*
   with RecvContext, as the embedded checker judges it. HealthSwitch 0 → no check, no twins.
+- A refused or timed-out connect goes to another real server at once, as the embedded
+  engine retries: ``retries`` with ``option redispatch 1`` (every retry picks another
+  server, and goes at once unless at most one active server is left: HAProxy then pauses
+  ``min(timeout connect, 1 s)``), and a short ``timeout connect`` so a target that drops
+  SYNs costs little. A checked
+  server also ``observe``s its traffic: ``ERROR_LIMIT`` consecutive failed connects mark it
+  down at once (``on-error mark-down``), without waiting for UnHealthNum failed checks; the
+  checks bring it back after HealthNum successes, as after any failure. A check's connect
+  phase is bounded by ``min(timeout connect, inter)`` (HAProxy's rule), its reply by TimeOut.
 - MaxConn → section ``maxconn`` (excess connections wait in the kernel backlog instead of
   being refused, HAProxy's way); MaxCps → ``rate-limit sessions`` (excess connections are
   delayed, not dropped); IdleConnectTimeout → ``timeout client``/``timeout server``.
@@ -54,7 +63,9 @@ from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import HealthCheckSpec, ListenerSpec, LoadBalancerState, Scheduler, TargetSpec
 
 HEADER = "# Rendered by openclb from the desired state of every CLB. Do not edit: every change overwrites it.\n"
-CONNECT_TIMEOUT_SECONDS = 5
+CONNECT_TIMEOUT_SECONDS = 2
+RETRIES = 3
+ERROR_LIMIT = 3
 STICK_TABLE_SIZE = "100k"
 FALLBACK_PREFIX = "fallback-"
 _BALANCE = {
@@ -128,6 +139,8 @@ def render(
         "defaults",
         "    mode tcp",
         f"    timeout connect {CONNECT_TIMEOUT_SECONDS}s",
+        f"    retries {RETRIES}",
+        "    option redispatch 1",
         "    timeout client 900s",
         "    timeout server 900s",
         "    load-server-state-from-file global",
@@ -241,7 +254,8 @@ def _server_lines(spec: ListenerSpec, target: TargetSpec) -> list[str]:
     check = spec.health_check
     if not check.enabled:
         return [f"server {server_name(target)} {address} {common}"]
-    options = f"check inter {check.interval}s fall {check.unhealthy_threshold} rise {check.healthy_threshold}"
+    options = (f"check inter {check.interval}s fall {check.unhealthy_threshold} rise {check.healthy_threshold} "
+               f"observe layer4 error-limit {ERROR_LIMIT} on-error mark-down")
     check_port = check.check_port if check.check_port not in (None, -1) else None
     if check_port is None and spec.end_port > spec.port:
         check_port = target.port

@@ -2,15 +2,17 @@
 
 - ``show stat`` CSV → rows by (section, server); a checked server's row → the CLB health
   words (Alive, Dead, Unknown before the first check, Close when checks are off).
-- ``show proc`` (master CLI) → the master's reload count and the current worker, which is
-  how a reload's outcome is known: the master answers again only once it has re-executed,
-  and a new current worker exists only if the new configuration loaded; and the old
-  workers, still finishing connections of earlier configurations.
+- ``show proc`` (master CLI) → the master's pid and reload count and the current worker,
+  which is how a reload's outcome is known: the master answers again only once it has
+  re-executed, and a new current worker exists only if the new configuration loaded; and
+  the old workers, still finishing connections of earlier configurations. The master's pid
+  is how an adopted master is known to be the one its CLI socket belongs to.
 - ``show sess`` → the sessions of given listeners, to cut what an old worker still carries
   of a listener that left once its drain grace is over.
 - The master's log → which listener a failed load blames (a bind that lost a race).
 - ``show servers state`` → the state file the next load restores health from, adapted so
   the new configuration's weights and check ports win over the recorded ones.
+- A configuration we rendered → the addresses and ports its ``bind`` lines hold.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ _ADDRESS_IN_USE = re.compile(r"Address already in use", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class ProcState:
-    """The master's view: reloads so far, the pid of the current (newest) worker, and the
-    pids of the old workers (they have been reloaded away and are draining)."""
+    """The master's view: reloads so far, the pid of the current (newest) worker, the pids
+    of the old workers (they have been reloaded away and are draining), the master's pid."""
 
     reloads: int
     current_worker: int | None
     old_workers: tuple[int, ...] = ()
+    master: int | None = None
 
 
 def parse_show_stat(text: str) -> dict[tuple[str, str], dict[str, str]]:
@@ -103,6 +106,7 @@ def _int(row: Mapping[str, str], column: str) -> int:
 def parse_show_proc(text: str) -> ProcState | None:
     """Master CLI ``show proc`` → ProcState; None if the text is not a complete answer."""
     reloads = None
+    master: int | None = None
     current: int | None = None
     old: list[int] = []
     in_workers = False
@@ -118,6 +122,7 @@ def parse_show_proc(text: str) -> ProcState | None:
             continue
         if len(fields) >= 3 and fields[1] == "master" and fields[2].isdigit():
             reloads = int(fields[2])
+            master = int(fields[0]) if fields[0].isdigit() else None
         elif in_workers and len(fields) >= 3 and fields[1] == "worker" and fields[0].isdigit():
             if fields[2] == "0":
                 current = int(fields[0])
@@ -125,7 +130,7 @@ def parse_show_proc(text: str) -> ProcState | None:
                 old.append(int(fields[0]))
     if reloads is None or "# programs" not in text:
         return None
-    return ProcState(reloads, current, tuple(old))
+    return ProcState(reloads, current, tuple(old), master)
 
 
 def sessions_of(show_sess: str, sections: Collection[str]) -> list[str]:
@@ -184,3 +189,25 @@ def server_state_for(state_text: str, weights: Mapping[tuple[str, str], int]) ->
 
 def normalise_address(ip: str) -> str:
     return str(ipaddress.ip_address(ip))
+
+
+def bound_ports(config_text: str) -> set[tuple[str, int]]:
+    """(address, port) of every ``bind`` line of a configuration ``render`` wrote.
+
+    Used on a configuration that may be what a running HAProxy serves, to know which ports
+    it may hold; a line that does not parse binds nothing we know of and is skipped.
+    """
+    bound = set()
+    for line in config_text.splitlines():
+        fields = line.split()
+        if len(fields) < 2 or fields[0] != "bind":
+            continue
+        address, _, ports = fields[1].removeprefix("ipv6@").rpartition(":")
+        first, _, last = ports.partition("-")
+        try:
+            address = normalise_address(address)
+            span = range(int(first), int(last or first) + 1)
+        except ValueError:
+            continue
+        bound.update((address, port) for port in span)
+    return bound
