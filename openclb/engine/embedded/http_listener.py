@@ -32,6 +32,7 @@ from collections.abc import Sequence
 
 from openclb.engine.spec import ListenerSpec, RuleSpec
 from openclb.engine.embedded.balancer import Balancer, TargetState
+from openclb.engine.embedded.descriptors import DescriptorBudget
 from openclb.engine.embedded.listener import ListenerSettings
 from openclb.engine.embedded.routing import Router, normalize_host, split_target
 from openclb.engine.embedded.tcp import StreamHandler, StreamListener
@@ -120,11 +121,18 @@ class RuleState:
 
 
 class UpstreamPool:
-    """Idle keep-alive connections to targets, most recently used first."""
+    """Idle keep-alive connections to targets, most recently used first.
 
-    def __init__(self, max_idle_per_target: int = 32, idle_seconds: float = 60.0) -> None:
+    Each idle connection holds one descriptor of the engine's budget from ``put`` until it
+    leaves the pool (taken, discarded, pruned or closed); while a session uses it, the
+    session's own share covers it.
+    """
+
+    def __init__(self, max_idle_per_target: int = 32, idle_seconds: float = 60.0,
+                 budget: DescriptorBudget | None = None) -> None:
         self.max_idle_per_target = max_idle_per_target
         self.idle_seconds = idle_seconds
+        self.budget = budget or DescriptorBudget()
         self._idle: dict[UpstreamKey, list] = {}
 
     def __len__(self) -> int:
@@ -134,6 +142,7 @@ class UpstreamPool:
         connections = self._idle.get(key)
         while connections:
             connection = connections.pop()
+            self.budget.used -= 1
             if not connection.closed:
                 return connection
         return None
@@ -145,12 +154,14 @@ class UpstreamPool:
             return False
         connection.idle_since = now
         connections.append(connection)
+        self.budget.used += 1
         return True
 
     def discard(self, key: UpstreamKey, connection) -> None:
         connections = self._idle.get(key)
         if connections and connection in connections:
             connections.remove(connection)
+            self.budget.release(1)
 
     def prune(self, now: float) -> None:
         """Close the connections idle for ``idle_seconds`` or more."""
@@ -159,6 +170,7 @@ class UpstreamPool:
             stale = [c for c in connections if now - c.idle_since >= self.idle_seconds]
             for connection in stale:
                 connections.remove(connection)
+                self.budget.release(1)
                 connection.transport.close()
             if not connections:
                 del self._idle[key]
@@ -167,12 +179,14 @@ class UpstreamPool:
         """Close the idle connections of every target not in ``targets``."""
         for key in [k for k in self._idle if (k[0], k[1]) not in targets]:
             for connection in self._idle.pop(key):
+                self.budget.release(1)
                 connection.transport.close()
 
     def close(self) -> None:
         idle, self._idle = self._idle, {}
         for connections in idle.values():
             for connection in connections:
+                self.budget.release(1)
                 connection.transport.close()
 
 
@@ -194,7 +208,7 @@ class HttpListener(StreamListener):
         self.rules: dict[str, RuleState] = {}
         self.router: Router[RuleState] = Router(())
         self._routes: dict[tuple[bytes | None, bytes], Route] = {}
-        self.pool = pool or UpstreamPool()
+        self.pool = pool or UpstreamPool(budget=settings.descriptors)
         self.requests = 0
         self.closing = False
         self._backend_tls: ssl.SSLContext | None = None
