@@ -19,6 +19,12 @@ KeepaliveEnable is on; the pool keeps at most ``max_idle_per_target`` idle conne
 closes those idle longer than ``idle_seconds`` on the listener's sweep, and those of
 targets no rule uses any more at once.
 
+Deadlines are kept by the listener's sweep, never by a timer per request: a client's request
+head must arrive within the spec's ``client_head_timeout`` (408), a target must not stay
+silent longer than ``target_response_timeout`` while it owes a response (504); see
+``HttpSession.check_deadlines``. They fire within one sweep interval (a quarter of the
+timeout, at most a second) after they pass.
+
 A stopping listener (``closing``) pools nothing and closes its idle pool; its drain closes
 every client connection that is between requests at once and every other one after the
 response in flight (see ``HttpSession.finish``).
@@ -33,7 +39,7 @@ from collections.abc import Sequence
 from openclb.engine.spec import ListenerSpec, RuleSpec
 from openclb.engine.embedded.balancer import Balancer, TargetState
 from openclb.engine.embedded.descriptors import DescriptorBudget
-from openclb.engine.embedded.listener import ListenerSettings
+from openclb.engine.embedded.listener import MIN_SWEEP_INTERVAL, ListenerSettings
 from openclb.engine.embedded.routing import Router, normalize_host, split_target
 from openclb.engine.embedded.tcp import StreamHandler, StreamListener
 from openclb.engine.embedded.tls import backend_context
@@ -255,8 +261,20 @@ class HttpListener(StreamListener):
             self._routes[key] = found
         return found
 
+    def sweep_interval(self) -> float:
+        interval = super().sweep_interval()
+        for timeout in (self.spec.client_head_timeout, self.spec.target_response_timeout):
+            if timeout > 0:
+                interval = min(interval, max(MIN_SWEEP_INTERVAL, timeout / 4))
+        return interval
+
     def sweep(self, now: float) -> None:
         super().sweep(now)
+        spec = self.spec
+        head_timeout, response_timeout = spec.client_head_timeout, spec.target_response_timeout
+        if head_timeout > 0 or response_timeout > 0:
+            for session in list(self.connections):
+                session.check_deadlines(now, head_timeout, response_timeout)
         self.pool.prune(now)
 
     def backend_tls(self) -> ssl.SSLContext:
