@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -63,12 +64,23 @@ log = logging.getLogger("openclb.app")
 ENGINES = ("embedded", "haproxy")
 
 
+def descriptor_budget(settings: Settings) -> int | None:
+    """What the embedded data plane may hold of this process's RLIMIT_NOFILE (None: no limit)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    budget = settings.descriptor_budget(soft)
+    log.info("data-plane descriptor budget", extra={"descriptor_budget": budget, "open_files_limit": soft})
+    return budget
+
+
 def build_engine(settings: Settings) -> Engine:
     """The data plane ``settings.engine`` names; HAProxy serves TCP/TCP_SSL, the embedded engine the rest."""
     if settings.engine not in ENGINES:
         raise ValueError(f"unknown engine {settings.engine!r}; available: {', '.join(ENGINES)}")
     engine: Engine = EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range,
-                                    drain_seconds=settings.drain_seconds)
+                                    drain_seconds=settings.drain_seconds,
+                                    descriptor_budget=descriptor_budget(settings))
     if settings.engine == "haproxy":
         from openclb.engine.haproxy.engine import HaproxyEngine
 

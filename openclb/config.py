@@ -26,6 +26,8 @@ DEFAULT_METRICS_LISTEN = "127.0.0.1:9181"
 DEFAULT_VIP_POOL = "127.1.0.0/16"
 DEFAULT_RATE_LIMIT = 20
 DEFAULT_DRAIN_SECONDS = 5.0
+DEFAULT_FD_RESERVE = 256
+DEFAULT_FD_RESERVE_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,10 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     # On stop, and for a removed listener: how long established connections may take to finish.
     drain_seconds: float = DEFAULT_DRAIN_SECONDS
+    # File descriptors the data plane never takes, kept for the API, the store and the health
+    # checks: fd_reserve plus fd_reserve_fraction of RLIMIT_NOFILE (see descriptor_budget).
+    fd_reserve: int = DEFAULT_FD_RESERVE
+    fd_reserve_fraction: float = DEFAULT_FD_RESERVE_FRACTION
 
     @property
     def endpoint_url(self) -> str:
@@ -96,6 +102,12 @@ class Settings:
     def master_key_file(self) -> Path:
         """Where the master key lives when ``OPENCLB_MASTER_KEY`` is not set."""
         return self.data_dir / "master.key"
+
+    def descriptor_budget(self, open_files_limit: int) -> int:
+        """Descriptors the data plane's connections may hold under an RLIMIT_NOFILE of
+        ``open_files_limit``: the limit less the reserve, never below zero."""
+        reserve = self.fd_reserve + math.ceil(open_files_limit * self.fd_reserve_fraction)
+        return max(0, open_files_limit - reserve)
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)

@@ -113,7 +113,12 @@ class RuleSpec:
 
 @dataclass(frozen=True)
 class ListenerSpec:
-    """One listener as it must serve: its port (or port range), protocol and real servers."""
+    """One listener as it must serve: its port (or port range), protocol and real servers.
+
+    HTTP/HTTPS only: ``client_head_timeout`` is how long a client may take to send a request
+    head (then 408), ``target_response_timeout`` how long a target may stay silent while it
+    owes a response (then 504); 0 is no limit. The control plane always sets both.
+    """
 
     listener_id: str
     protocol: ListenerProtocol
@@ -133,6 +138,8 @@ class ListenerSpec:
     rules: tuple[RuleSpec, ...] = ()
     keepalive: bool = False
     proxy_protocol: bool = False
+    client_head_timeout: float = 0.0
+    target_response_timeout: float = 0.0
 
     @property
     def ports(self) -> range:

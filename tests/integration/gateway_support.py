@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import queue
+import resource
 import signal
 import subprocess
 import threading
@@ -251,15 +252,17 @@ class ServeProcess:
 
     ``start`` waits for the start-up banner, up to its last line (``list keys:``), and keeps it
     in ``banner``; the child's stderr is appended to ``log_path``. ``kill`` is a real SIGKILL,
-    with no chance to clean up; ``stop`` a SIGTERM that waits for the exit.
+    with no chance to clean up; ``stop`` a SIGTERM that waits for the exit. With
+    ``open_files``, the child runs under that RLIMIT_NOFILE (soft and hard).
     """
 
     LAST_BANNER_LINE = "list keys:"
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, open_files: int | None = None) -> None:
         self.args = args
         self.env = env
         self.log_path = log_path
+        self.open_files = open_files
         self.process: subprocess.Popen | None = None
         self.banner: list[str] = []
 
@@ -267,11 +270,15 @@ class ServeProcess:
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
                 [OPENCLB, "serve", *self.args], stdout=subprocess.PIPE, stderr=log_file, env=self.env, text=True,
+                preexec_fn=None if self.open_files is None else self._limit_open_files,
             )
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, args=(self.process.stdout, lines), daemon=True).start()
         self.banner = self._read_banner(lines, deadline=time.monotonic() + 30)
         return self
+
+    def _limit_open_files(self) -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
 
     @staticmethod
     def _pump(stdout, lines: queue.Queue[str | None]) -> None:
@@ -330,7 +337,7 @@ class ServeProcess:
         return self.process.returncode
 
 
-def serve_on_own_port(tmp_path: Path, *extra: str, store_url: str = "") -> ServeProcess:
+def serve_on_own_port(tmp_path: Path, *extra: str, store_url: str = "", open_files: int | None = None) -> ServeProcess:
     """A ServeProcess, not started yet, that every start serves at the same URL and data dir.
 
     The data dir is ``tmp_path / "data"``; the key is the test key, from the environment.
@@ -340,4 +347,4 @@ def serve_on_own_port(tmp_path: Path, *extra: str, store_url: str = "") -> Serve
         "--rate-limit", "DescribeTaskStatus=1000", *(["--store", store_url] if store_url else []), *extra,
     ]
     env = clean_env(tmp_path, OPENCLB_SECRET_ID=SECRET_ID, OPENCLB_SECRET_KEY=SECRET_KEY)
-    return ServeProcess(args, env, tmp_path / "serve.log")
+    return ServeProcess(args, env, tmp_path / "serve.log", open_files)

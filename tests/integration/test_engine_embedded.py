@@ -15,11 +15,12 @@ import pytest
 
 from backends import FloodBackend, free_port, open_fds
 from embedded_support import (
-    closed_by_peer, connect, fresh_vip, run, state, tcp_backends, tcp_listener, udp_listener, who,
+    closed_by_peer, connect, fresh_vip, run, state, tcp_backends, tcp_listener, udp_listener, wait_until, who,
 )
 from openclb.protocols import ListenerProtocol
-from openclb.engine.spec import Scheduler, TargetSpec
+from openclb.engine.spec import HealthCheckSpec, Scheduler, TargetSpec
 from openclb.engine.embedded import EmbeddedEngine
+from openclb.engine.embedded.health import HealthChecker
 
 
 # -- binding --------------------------------------------------------------------------
@@ -268,6 +269,34 @@ def test_upstream_connect_refused_tries_next_target(loop_kind):
         await engine.close()
         alive.close()
     run(loop_kind, main)
+
+
+def test_connect_one_of_two_targets_dead_no_connection_fails_and_checks_take_it_out(loop_kind):
+    async def main():
+        vip = fresh_vip()
+        port = free_port(vip)
+        (alive,) = tcp_backends("alive")
+        dead = TargetSpec("127.0.0.1", free_port())
+        checker = HealthChecker()
+        engine = EmbeddedEngine(health_checker=checker)
+        await engine.start()
+        unchecked = tcp_listener("lbl-1", port, [dead, alive.target()], health_check=HealthCheckSpec(enabled=False))
+        await engine.apply(state(vip, unchecked))
+        targets = engine.listener("lb-test", "lbl-1").targets
+        served = Counter()
+        for _ in range(6):
+            served.update(await asyncio.gather(*(who(vip, port) for _ in range(50))))
+        assert served == {"alive": 300}
+        assert targets[(dead.ip, dead.port)].total >= 100
+        check = HealthCheckSpec(timeout=1, interval=1, healthy_threshold=2, unhealthy_threshold=2)
+        await engine.apply(state(vip, replace(unchecked, health_check=check)))
+        await wait_until(lambda: not checker.is_healthy("lbl-1", dead.ip, dead.port), timeout=10)
+        tried = targets[(dead.ip, dead.port)].total
+        assert [await who(vip, port) for _ in range(20)] == ["alive"] * 20
+        assert targets[(dead.ip, dead.port)].total == tried
+        await engine.close()
+        alive.close()
+    run(loop_kind, main, timeout=40)
 
 
 def test_session_persistence_tcp_keeps_client_ip_on_target(loop_kind):

@@ -14,7 +14,9 @@ import time
 import pytest
 
 from backends import rss_bytes
-from clb_support import checked, create_clb_with_vip, create_listener, create_rules, register, upload, write
+from clb_support import (
+    checked, create_clb_with_vip, create_listener, create_rules, listener, register, upload, write,
+)
 from l7_support import connect, request, send
 
 pytestmark = pytest.mark.postgres
@@ -82,7 +84,7 @@ def test_request_malformed_request_line_gets_400_and_is_not_forwarded(server, cl
     register(client, lb_id, listener_id, [target.port], location_id)
 
     for garbage in (b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x.test\r\nBad Header\r\n\r\n",
-                    b"GET /\x00 HTTP/1.1\r\nHost: x.test\r\n\r\n"):
+                    b"GET /\x00 HTTP/1.1\r\nHost: x.test\r\n\r\n", b"GET /\r\n\r\n"):
         with socket.create_connection((vip, PORT), timeout=5) as raw:
             raw.sendall(garbage)
             answer = b""
@@ -90,6 +92,15 @@ def test_request_malformed_request_line_gets_400_and_is_not_forwarded(server, cl
                 answer += chunk
         assert answer.startswith(b"HTTP/1.1 400 "), answer
     assert target.requests == [] and target.connections == 0
+
+
+def test_create_listener_http_spec_gets_documented_timeouts_and_view_does_not_show_them(server, client):
+    lb_id, _ = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [PORT])
+    spec = server.server.engine.listener(lb_id, listener_id).spec
+    assert (spec.client_head_timeout, spec.target_response_timeout) == (60, 60)
+    described = listener(client, lb_id, listener_id)
+    assert [name for name in described if name.endswith("Timeout")] == ["IdleConnectTimeout"]
 
 
 def test_create_listener_keepalive_enabled_reuses_target_connections(server, client, http_backends):

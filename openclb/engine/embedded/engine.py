@@ -27,6 +27,7 @@ from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import ListenerSpec, LoadBalancerState
 from openclb.engine.embedded.health import HealthChecker
 from openclb.engine.embedded.binding import BindFailure, bind_datagram_sockets, bind_stream_sockets
+from openclb.engine.embedded.descriptors import DescriptorBudget
 from openclb.engine.embedded.http_listener import HttpListener, UpstreamPool
 from openclb.engine.embedded.http_proxy import HttpSession
 from openclb.engine.embedded.listener import HealthView, ListenerCore, ListenerSettings, Sweeper, always_healthy
@@ -64,6 +65,9 @@ class EmbeddedEngine:
     - ``backlog``: listen backlog of each TCP port.
     - ``drain_seconds``: how long the connections of a retired listener may take to finish
       (0: they are reset at once).
+    - ``descriptor_budget``: how many file descriptors the connections of every listener
+      may hold together (see ``descriptors``); past it new connections are refused. None:
+      no budget. The app derives it from RLIMIT_NOFILE.
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class EmbeddedEngine:
         upstream_pool_size: int = 32,
         upstream_idle_seconds: float = 60.0,
         drain_seconds: float = 0.0,
+        descriptor_budget: int | None = None,
     ) -> None:
         self._checker = health_checker
         if health_checker is not None and health_view is None:
@@ -93,6 +98,7 @@ class EmbeddedEngine:
             max_udp_flows=max_udp_flows,
             quic_short_cid_length=quic_short_cid_length,
             sweeper=Sweeper(),
+            descriptors=DescriptorBudget(descriptor_budget),
         )
         self._stream_handlers: dict[ListenerProtocol, StreamHandler] = dict(stream_handlers or {})
         self._max_ports = max_ports_per_listener
@@ -208,7 +214,7 @@ class EmbeddedEngine:
             if spec.protocol in (ListenerProtocol.HTTP, ListenerProtocol.HTTPS):
                 handler = self._stream_handlers.get(spec.protocol, HttpSession)
                 return HttpListener(state.load_balancer_id, state.vip, spec, self._settings, handler,
-                                    pool=UpstreamPool(self._pool_size, self._pool_idle))
+                                    pool=UpstreamPool(self._pool_size, self._pool_idle, self._settings.descriptors))
             handler = self._stream_handlers.get(spec.protocol, TcpRelay)
             return StreamListener(state.load_balancer_id, state.vip, spec, self._settings, handler)
         except TlsConfigError as exc:
@@ -260,6 +266,11 @@ class EmbeddedEngine:
             lb_id: {listener_id: listener.stats() for listener_id, listener in balancer.listeners.items()}
             for lb_id, balancer in self._load_balancers.items()
         }
+
+    @property
+    def descriptors(self) -> DescriptorBudget:
+        """The descriptor budget every listener counts against, for tests and diagnostics."""
+        return self._settings.descriptors
 
     def listener(self, load_balancer_id: str, listener_id: str) -> ListenerCore | None:
         """The live listener object, for tests and diagnostics."""

@@ -15,10 +15,15 @@ the response as it parses it (``response_head``, ``response_body``, ``response_e
 and 101 are passed on), the session's output is written once per read from the target, and
 at the end the target connection goes back to the pool or is closed (``Upstream.release``).
 
-Failures of the target: before the response head → 502, except that a pooled connection
-that turned out dead is first retried once on a fresh connection when the request has no
-body; after the head → the client connection is aborted, so a truncated body never looks
-complete. A 101 turns both connections into a raw byte relay (``start_tunnel``).
+Failures of the target: a connect that fails (refused, unreachable, over ``connect_timeout``)
+is tried at once on another eligible target of the rule, whatever the method, since nothing
+was sent; after ``connect_attempts`` targets → 502. Before the response head → 502, except
+that a pooled connection that turned out dead is first retried once on a fresh connection
+when the request is idempotent (``IDEMPOTENT``) and has no body; after the head → the client
+connection is aborted, so a truncated body never looks complete. A target silent for the
+listener's ``target_response_timeout`` while it owes a response is dropped (``check_target``):
+504 before the head, an aborted client connection after it. A 101 turns both connections into
+a raw byte relay (``start_tunnel``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ from openclb.engine.embedded.routing import normalize_host
 from openclb.engine.embedded.upstream_connect import connect_within
 
 _monotonic = time.monotonic
+
+# RFC 9110 9.2.2: requests a client may repeat; only these are sent again after a target
+# connection died with the request possibly delivered.
+IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"))
 
 
 class TargetExchange:
@@ -109,6 +118,7 @@ class TargetExchange:
 
     def _attach(self, upstream: Upstream) -> None:
         self.upstream = upstream
+        self.quiet_since = 0.0
         upstream.session = self
         if self.client_full:
             upstream.transport.pause_reading()
@@ -138,12 +148,37 @@ class TargetExchange:
             self.closed = True
             self.transport.abort()
             return
-        if self.reused and self.head and not upstream.answered:
+        if self.reused and self.head and not upstream.answered and self.method in IDEMPOTENT:
             self.reused = False
             self._connect_later(self._key(self.target))
             return
         self._local(502)
         self.drive()
+
+    def check_target(self, now: float, timeout: float) -> None:
+        """The sweep, while a response is owed: a target that moved no byte either way for
+        ``timeout`` seconds is dropped; the client gets 504, or is reset if the response
+        head is already on its way. The clock stands still while it is the client's turn: while
+        it does not read (the target is held back) or still sends the request body (unless the
+        target stopped reading it).
+        """
+        upstream = self.upstream
+        if upstream is None or self.client_full or (self.request_open and not self.upstream_full):
+            self.quiet_since = 0.0
+            return
+        moved = self.bytes_in + self.bytes_out
+        if not self.quiet_since or moved != self.quiet_bytes:
+            self.quiet_since = now
+            self.quiet_bytes = moved
+        elif now - self.quiet_since >= timeout:
+            self._detach()
+            upstream.transport.abort()
+            if self.responded:
+                self.closed = True
+                self.transport.abort()
+                return
+            self._local(504)
+            self.drive()
 
     # -- responses (called by the Upstream while it parses) ----------------------------------
 

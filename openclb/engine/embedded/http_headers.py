@@ -16,8 +16,11 @@ what they say is returned so the proxy can frame the body for the client (chunke
 HTTP/1.0 client becomes close-delimited).
 
 Header names arrive lower-cased (the parsers' callbacks lower them) and leave that way, as
-HTTP/1.1 allows; ``head_lines`` serialises them. ``local_response`` and ``BAD_REQUEST`` are
-the load balancer's own answers (redirects, 400, 404, 405, 502, 503).
+HTTP/1.1 allows; ``head_lines`` serialises them. ``local_response`` builds the load
+balancer's own answers (redirects, 400, 404, 405, 408, 431, 502, 503, 504).
+
+Client request heads are held to ``MAX_REQUEST_HEAD`` bytes and ``MAX_REQUEST_HEADERS`` header
+lines (see ``http_proxy``); both are answered with 431.
 """
 
 from __future__ import annotations
@@ -26,6 +29,13 @@ import re
 from collections.abc import Iterable
 
 Headers = list[tuple[bytes, bytes]]
+
+MAX_REQUEST_HEAD = 64 * 1024
+MAX_REQUEST_HEADERS = 100
+# A head's size as parsed is at most its size on the wire plus one byte per header line (one
+# without a space after its colon is counted with one): a head of at most this many bytes on
+# the wire is within MAX_REQUEST_HEAD without being measured.
+SURELY_WITHIN_HEAD = MAX_REQUEST_HEAD - MAX_REQUEST_HEADERS
 
 _REQUEST_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"te", b"upgrade"))
 _RESPONSE_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"upgrade"))
@@ -210,24 +220,35 @@ def cookie_value(header: bytes | None, name: bytes) -> bytes | None:
     return None
 
 
-BAD_REQUEST = (
-    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: 48\r\n"
-    b"Connection: close\r\n\r\n<html><body><h1>400 Bad Request</h1></body></html>"
-)
 _REASONS = {
     301: b"Moved Permanently", 302: b"Found", 307: b"Temporary Redirect", 308: b"Permanent Redirect",
-    404: b"Not Found", 405: b"Method Not Allowed", 502: b"Bad Gateway", 503: b"Service Unavailable",
+    400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed", 408: b"Request Timeout",
+    431: b"Request Header Fields Too Large", 502: b"Bad Gateway", 503: b"Service Unavailable",
+    504: b"Gateway Timeout",
 }
 
 
 def local_response(status: int, extra_lines: bytes, close: bool) -> bytes:
-    """A whole response the load balancer gives itself (redirects, 404, 405, 502, 503)."""
+    """A whole response the load balancer gives itself (redirects, 400, 404, 405, 408, 431,
+    502, 503, 504)."""
     reason = _REASONS.get(status, b"")
     body = b"<html><body><h1>%d %s</h1></body></html>" % (status, reason)
     lines = b"content-type: text/html\r\ncontent-length: %d\r\n%s" % (len(body), extra_lines)
     if close:
         lines += b"connection: close\r\n"
     return b"HTTP/1.1 %d %s\r\n%s\r\n%s" % (status, reason, lines, body)
+
+
+BAD_REQUEST = local_response(400, b"", True)
+REQUEST_TIMEOUT = local_response(408, b"", True)
+HEAD_TOO_LARGE = local_response(431, b"", True)
+
+
+def parsed_head_size(method: bytes, url: bytes, headers: Headers) -> int:
+    """A request head's size as parsed, what MAX_REQUEST_HEAD limits: ``METHOD URL HTTP/1.1``
+    CRLF, ``name: value`` CRLF per header line, CRLF. For a head written that way (one space
+    between the parts, one after each colon) it is its size on the wire."""
+    return len(method) + len(url) + 14 + sum(len(name) + len(value) + 4 for name, value in headers)
 
 
 class RequestHead:

@@ -19,6 +19,12 @@ KeepaliveEnable is on; the pool keeps at most ``max_idle_per_target`` idle conne
 closes those idle longer than ``idle_seconds`` on the listener's sweep, and those of
 targets no rule uses any more at once.
 
+Deadlines are kept by the listener's sweep, never by a timer per request: a client's request
+head must arrive within the spec's ``client_head_timeout`` (408), a target must not stay
+silent longer than ``target_response_timeout`` while it owes a response (504); see
+``HttpSession.check_deadlines``. They fire within one sweep interval (a quarter of the
+timeout, at most a second) after they pass.
+
 A stopping listener (``closing``) pools nothing and closes its idle pool; its drain closes
 every client connection that is between requests at once and every other one after the
 response in flight (see ``HttpSession.finish``).
@@ -32,7 +38,8 @@ from collections.abc import Sequence
 
 from openclb.engine.spec import ListenerSpec, RuleSpec
 from openclb.engine.embedded.balancer import Balancer, TargetState
-from openclb.engine.embedded.listener import ListenerSettings
+from openclb.engine.embedded.descriptors import DescriptorBudget
+from openclb.engine.embedded.listener import MIN_SWEEP_INTERVAL, ListenerSettings
 from openclb.engine.embedded.routing import Router, normalize_host, split_target
 from openclb.engine.embedded.tcp import StreamHandler, StreamListener
 from openclb.engine.embedded.tls import backend_context
@@ -120,11 +127,18 @@ class RuleState:
 
 
 class UpstreamPool:
-    """Idle keep-alive connections to targets, most recently used first."""
+    """Idle keep-alive connections to targets, most recently used first.
 
-    def __init__(self, max_idle_per_target: int = 32, idle_seconds: float = 60.0) -> None:
+    Each idle connection holds one descriptor of the engine's budget from ``put`` until it
+    leaves the pool (taken, discarded, pruned or closed); while a session uses it, the
+    session's own share covers it.
+    """
+
+    def __init__(self, max_idle_per_target: int = 32, idle_seconds: float = 60.0,
+                 budget: DescriptorBudget | None = None) -> None:
         self.max_idle_per_target = max_idle_per_target
         self.idle_seconds = idle_seconds
+        self.budget = budget or DescriptorBudget()
         self._idle: dict[UpstreamKey, list] = {}
 
     def __len__(self) -> int:
@@ -134,6 +148,7 @@ class UpstreamPool:
         connections = self._idle.get(key)
         while connections:
             connection = connections.pop()
+            self.budget.used -= 1
             if not connection.closed:
                 return connection
         return None
@@ -145,12 +160,14 @@ class UpstreamPool:
             return False
         connection.idle_since = now
         connections.append(connection)
+        self.budget.used += 1
         return True
 
     def discard(self, key: UpstreamKey, connection) -> None:
         connections = self._idle.get(key)
         if connections and connection in connections:
             connections.remove(connection)
+            self.budget.release(1)
 
     def prune(self, now: float) -> None:
         """Close the connections idle for ``idle_seconds`` or more."""
@@ -159,6 +176,7 @@ class UpstreamPool:
             stale = [c for c in connections if now - c.idle_since >= self.idle_seconds]
             for connection in stale:
                 connections.remove(connection)
+                self.budget.release(1)
                 connection.transport.close()
             if not connections:
                 del self._idle[key]
@@ -167,12 +185,14 @@ class UpstreamPool:
         """Close the idle connections of every target not in ``targets``."""
         for key in [k for k in self._idle if (k[0], k[1]) not in targets]:
             for connection in self._idle.pop(key):
+                self.budget.release(1)
                 connection.transport.close()
 
     def close(self) -> None:
         idle, self._idle = self._idle, {}
         for connections in idle.values():
             for connection in connections:
+                self.budget.release(1)
                 connection.transport.close()
 
 
@@ -194,7 +214,7 @@ class HttpListener(StreamListener):
         self.rules: dict[str, RuleState] = {}
         self.router: Router[RuleState] = Router(())
         self._routes: dict[tuple[bytes | None, bytes], Route] = {}
-        self.pool = pool or UpstreamPool()
+        self.pool = pool or UpstreamPool(budget=settings.descriptors)
         self.requests = 0
         self.closing = False
         self._backend_tls: ssl.SSLContext | None = None
@@ -241,8 +261,20 @@ class HttpListener(StreamListener):
             self._routes[key] = found
         return found
 
+    def sweep_interval(self) -> float:
+        interval = super().sweep_interval()
+        for timeout in (self.spec.client_head_timeout, self.spec.target_response_timeout):
+            if timeout > 0:
+                interval = min(interval, max(MIN_SWEEP_INTERVAL, timeout / 4))
+        return interval
+
     def sweep(self, now: float) -> None:
         super().sweep(now)
+        spec = self.spec
+        head_timeout, response_timeout = spec.client_head_timeout, spec.target_response_timeout
+        if head_timeout > 0 or response_timeout > 0:
+            for session in list(self.connections):
+                session.check_deadlines(now, head_timeout, response_timeout)
         self.pool.prune(now)
 
     def backend_tls(self) -> ssl.SSLContext:

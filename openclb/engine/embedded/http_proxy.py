@@ -30,9 +30,22 @@ waits there (back-pressure, as for a full target transport).
    closes when the client asked to (``Connection: close``, HTTP/1.0, an Upgrade refused) or
    the listener is stopping.
 
-Failures: a malformed request, or a head over ``MAX_HEAD``, gets a raw ``400`` in its turn
-and the connection is closed; nothing of it is forwarded. Local responses to a request whose
-body is still coming close the connection. Target failures: see ``http_exchange``.
+Failures: a malformed request, or one that is not HTTP/1.0 or 1.1 (an HTTP/0.9 ``GET /``
+included), gets ``400`` in its turn and the connection is closed; a head over
+``MAX_REQUEST_HEAD`` bytes or ``MAX_REQUEST_HEADERS`` header lines gets ``431`` the same way;
+nothing of either is forwarded. Local responses to a request whose body is still coming close
+the connection. Target failures: see ``http_exchange``.
+
+The head limits hold whatever the read boundaries: the header count is checked as each line
+is parsed; the size as parsed (``http_headers.parsed_head_size``) when the head ends, unless
+its bytes on the wire are known to be few enough (it began at a read boundary and those reads
+hold at most ``SURELY_WITHIN_HEAD`` bytes); and a head still incomplete once the reads since
+it began hold more than ``MAX_REQUEST_HEAD`` bytes is refused there, so a head never holds
+more than that and one read. Whitespace the parser skips counts only on the wire.
+
+Deadlines (the listener's sweep calls ``check_deadlines``): a head that takes longer than the
+listener's ``client_head_timeout`` gets ``408`` (a connection that sent nothing is closed
+silently); for the target's, see ``http_exchange``.
 
 Stopping (``finish``, the listener's drain): a connection between requests is closed at
 once (after what is still buffered for it); one with a request or response under way, or a
@@ -53,22 +66,35 @@ from openclb.engine.embedded.balancer import TargetState
 from openclb.engine.embedded.http_exchange import TargetExchange
 from openclb.engine.embedded.http_headers import (
     BAD_REQUEST,
+    HEAD_TOO_LARGE,
     LAST_CHUNK,
+    MAX_REQUEST_HEAD,
+    MAX_REQUEST_HEADERS,
+    REQUEST_TIMEOUT,
+    SURELY_WITHIN_HEAD,
     RequestHead,
     chunk,
     cookie_value,
     forward_request,
     head_lines,
     local_response,
+    parsed_head_size,
 )
 from openclb.engine.embedded.http_listener import HttpListener, RuleState
-from openclb.engine.embedded.http_upstream import MAX_HEAD, Upstream
+from openclb.engine.embedded.http_upstream import Upstream
 from openclb.engine.embedded.routing import RedirectRequest, redirect_location
 
 log = logging.getLogger("openclb.engine.http")
 _monotonic = time.monotonic
 
 _HEAD, _BODY, _END, _EOF, _MALFORMED = range(5)
+
+class _Refused(Exception):
+    """Raised from a parser callback: the request is answered with ``response``, unforwarded."""
+
+    def __init__(self, response: bytes) -> None:
+        super().__init__()
+        self.response = response
 
 
 class HttpSession(TargetExchange, asyncio.Protocol):
@@ -77,10 +103,10 @@ class HttpSession(TargetExchange, asyncio.Protocol):
     __slots__ = (
         "listener", "listen_port", "transport", "parser", "client_ip", "client_ip_bytes", "target", "busy", "idle_since",
         "bytes_in", "bytes_out", "closed", "reading", "driving", "connecting", "upstream", "upstream_full",
-        "client_full", "rule", "host", "method", "events", "url", "headers", "head_size", "in_head",
-        "unparsable", "upgraded", "early", "request_open", "response_open", "keep_client", "body_expected",
-        "chunked_request", "head", "responded", "set_cookie", "tunnel", "reused", "rechunk", "out", "to_target",
-        "upgrade_requested", "quiet_close",
+        "client_full", "rule", "host", "method", "events", "url", "headers", "head_size", "head_unbounded", "in_head",
+        "head_since", "unparsable", "upgraded", "early", "request_open", "response_open", "keep_client",
+        "body_expected", "chunked_request", "head", "responded", "set_cookie", "tunnel", "reused", "rechunk", "out",
+        "to_target", "upgrade_requested", "quiet_close", "quiet_since", "quiet_bytes",
     )
 
     def __init__(self, listener: HttpListener, listen_port: int) -> None:
@@ -104,9 +130,13 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         self.upstream_full = False
         self.client_full = False
         self.events: deque = deque()
-        self.url = b""
+        self.url: bytes | None = None
         self.headers: list[tuple[bytes, bytes]] = []
         self.head_size = 0
+        self.head_unbounded = False
+        self.head_since = 0.0
+        self.quiet_since = 0.0
+        self.quiet_bytes = 0
         self.in_head = True
         self.unparsable = False
         self.upgraded = False
@@ -135,20 +165,36 @@ class HttpSession(TargetExchange, asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.url = b""
         self.headers = []
+        if not self.head_size:
+            self.head_unbounded = True
 
     def on_url(self, url: bytes) -> None:
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.lower(), value))
+        headers = self.headers
+        if len(headers) >= MAX_REQUEST_HEADERS:
+            raise _Refused(HEAD_TOO_LARGE)
+        headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
         parser = self.parser
+        url = self.url
+        headers = self.headers
         self.in_head = False
+        self.url = None
+        self.head_since = 0.0
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise _Refused(BAD_REQUEST)
+        method = parser.get_method()
+        if self.head_size > SURELY_WITHIN_HEAD or self.head_unbounded:
+            self.head_unbounded = False
+            if parsed_head_size(method, url, headers) > MAX_REQUEST_HEAD:
+                raise _Refused(HEAD_TOO_LARGE)
         self.head_size = 0
-        keep_alive = parser.get_http_version() == "1.1" and parser.should_keep_alive()
-        self._event(_HEAD, RequestHead(parser.get_method(), self.url, self.headers, keep_alive,
-                                       parser.should_upgrade()))
+        keep_alive = version == "1.1" and parser.should_keep_alive()
+        self._event(_HEAD, RequestHead(method, url, headers, keep_alive, parser.should_upgrade()))
 
     def on_body(self, data: bytes) -> None:
         self._event(_BODY, data)
@@ -172,7 +218,7 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.client_ip = peer[0] if peer else ""
         self.client_ip_bytes = self.client_ip.encode()
-        self.idle_since = now
+        self.idle_since = self.head_since = now
         listener.accepted(self)
 
     def data_received(self, data: bytes) -> None:
@@ -199,18 +245,23 @@ class HttpSession(TargetExchange, asyncio.Protocol):
             if rest:
                 self.early.append(rest)
         except HttpParserError as error:
-            if isinstance(error.__context__, Exception):
-                self.fail("request from client", error.__context__)
+            cause = error.__context__
+            if isinstance(cause, _Refused):
+                self._unparsable(cause.response)
+            elif isinstance(cause, Exception):
+                self.fail("request from client", cause)
                 return
-            self._unparsable()
+            else:
+                self._unparsable(BAD_REQUEST)
         else:
-            if self.in_head and self.head_size > MAX_HEAD:
-                self._unparsable()
+            if self.in_head and self.head_size > MAX_REQUEST_HEAD:
+                self._unparsable(HEAD_TOO_LARGE)
         self.drive()
 
-    def _unparsable(self) -> None:
+    def _unparsable(self, response: bytes) -> None:
+        """The request cannot be taken: ``response`` answers it in its turn, then the connection closes."""
         self.unparsable = True
-        self._event(_MALFORMED, None)
+        self._event(_MALFORMED, response)
 
     def eof_received(self) -> bool:
         if self.closed:
@@ -274,7 +325,7 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         """The listener is stopping: close now if between requests, else after this response."""
         if self.closed:
             return
-        if (self.request_open or self.response_open or self.events or self.head_size or self.tunnel
+        if (self.request_open or self.response_open or self.events or self.url is not None or self.tunnel
                 or self.connecting is not None):
             self.keep_client = False
             return
@@ -282,6 +333,30 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         # left, nothing more is owed to the client.
         self.quiet_close = self.transport.get_write_buffer_size() == 0 and not self.client_full
         self._close()
+
+    def check_deadlines(self, now: float, head_timeout: float, response_timeout: float) -> None:
+        """The listener's sweep: a request head slower than ``head_timeout`` gets 408 (or, if
+        not one byte of it came, a silent close); a target silent for ``response_timeout``
+        while it owes a response gets 504 (see ``TargetExchange.check_target``).
+
+        A head's time runs from the accept for the first request and, for the next ones, from
+        the sweep that first sees it begun (``url`` is not None from a head's first byte to its
+        end); between requests the idle timeout applies.
+        """
+        if self.closed or self.tunnel or self.unparsable:
+            return
+        if self.request_open or self.response_open or self.events:
+            if response_timeout > 0:
+                self.check_target(now, response_timeout)
+            return
+        since = self.head_since
+        if not since:
+            if self.url is not None:
+                self.head_since = now
+        elif head_timeout > 0 and now - since >= head_timeout:
+            if self.url is not None:
+                self.transport.write(REQUEST_TIMEOUT)
+            self._close()
 
     # -- the client's messages ----------------------------------------------------------
 
@@ -351,7 +426,7 @@ class HttpSession(TargetExchange, asyncio.Protocol):
             self._on_request_end()
         else:
             if kind is _MALFORMED and not self.responded:
-                self.transport.write(BAD_REQUEST)
+                self.transport.write(value)
             self._close()
 
     def _on_request(self, request: RequestHead) -> None:
@@ -409,6 +484,8 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         self.transport.write(local_response(status, extra_lines, close))
         if close:
             self._close()
+        elif not self.request_open:
+            self._next_cycle()
 
     def _close(self) -> None:
         """Close the client connection after what was written to it."""

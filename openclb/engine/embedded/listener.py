@@ -12,6 +12,10 @@ past ``idle_timeout``, and refreshes and prunes session pins. There is never one
 connection, nor one per listener: the engine's one ``Sweeper`` sweeps every listener due, and
 skips those with nothing to sweep (thousands of idle listeners cost one wake-up a second).
 
+Every admitted connection is also counted against the engine's ``DescriptorBudget``
+(``descriptors_per_connection`` each, from ``opened``/``accepted`` to ``closed``/``released``);
+``admit`` refuses a new one that would not fit, as it refuses one over MaxConn.
+
 A tracked connection (a TCP relay or a UDP flow) is any object with the attributes
 ``client_ip``, ``target``, ``busy``, ``idle_since``, ``bytes_in``, ``bytes_out`` and the
 methods ``close()`` (graceful) and ``abort()`` (reset); bytes_in flows client → target.
@@ -37,6 +41,7 @@ from dataclasses import dataclass, field
 
 from openclb.engine.spec import ListenerSpec
 from openclb.engine.embedded.balancer import Balancer, SessionTable, TargetState, TokenBucket
+from openclb.engine.embedded.descriptors import DescriptorBudget
 
 log = logging.getLogger("openclb.engine.listener")
 
@@ -152,8 +157,8 @@ class Sweeper:
 class ListenerSettings:
     """Engine-wide knobs every listener reads; set once on the engine's constructor.
 
-    ``sweeper`` is not a knob but the engine's shared sweep timer, carried here because
-    this is what every listener is given.
+    ``sweeper`` and ``descriptors`` are not knobs but the engine's shared sweep timer and
+    descriptor budget, carried here because this is what every listener is given.
     """
 
     health_view: HealthView = always_healthy
@@ -164,12 +169,15 @@ class ListenerSettings:
     quic_short_cid_length: int = 8
     max_session_entries: int = 100_000
     sweeper: Sweeper = field(default_factory=Sweeper, compare=False, repr=False)
+    descriptors: DescriptorBudget = field(default_factory=DescriptorBudget, compare=False, repr=False)
 
 
 class ListenerCore:
     """Run-time state of one listener, independent of TCP or UDP."""
 
     kind = "?"
+    # What one connection holds of the descriptor budget (see descriptors.py).
+    descriptors_per_connection = 2
     # Whether this class extends ``sweep`` without overriding ``needs_sweep`` to say when
     # that has work: such a class is swept every time. Set for each subclass as it is defined.
     always_swept = False
@@ -185,6 +193,7 @@ class ListenerCore:
         self.vip = vip
         self.spec = spec
         self.settings = settings
+        self.budget = settings.descriptors
         self.targets: dict[tuple[str, int], TargetState] = {}
         self.balancer = Balancer(spec.scheduler, self._is_healthy)
         self.bucket: TokenBucket | None = None
@@ -250,11 +259,15 @@ class ListenerCore:
     # -- admission and accounting -------------------------------------------------------
 
     def admit(self, now: float) -> bool:
-        """Whether a new connection may start now: accepting, under max_conn and max_cps."""
+        """Whether a new connection may start now: accepting, under max_conn, within the
+        descriptor budget and under max_cps."""
         if not self.accepting:
             return False
         max_conn = self.spec.max_conn
         if max_conn > 0 and len(self.connections) >= max_conn:
+            self.dropped += 1
+            return False
+        if not self.budget.admits(self.descriptors_per_connection):
             self.dropped += 1
             return False
         if self.bucket is not None and not self.bucket.take(now):
@@ -267,6 +280,7 @@ class ListenerCore:
 
     def opened(self, connection, target: TargetState) -> None:
         self.connections.add(connection)
+        self.budget.used += self.descriptors_per_connection
         self.total += 1
         target.active += 1
         target.total += 1
@@ -275,6 +289,7 @@ class ListenerCore:
     def accepted(self, connection) -> None:
         """Count a connection that is not tied to one target (an HTTP client connection)."""
         self.connections.add(connection)
+        self.budget.used += self.descriptors_per_connection
         self.total += 1
 
     def released(self, connection) -> None:
@@ -282,6 +297,7 @@ class ListenerCore:
         if connection not in self.connections:
             return
         self.connections.discard(connection)
+        self.budget.release(self.descriptors_per_connection)
         self.closed_bytes_in += connection.bytes_in
         self.closed_bytes_out += connection.bytes_out
 
@@ -297,6 +313,7 @@ class ListenerCore:
         if connection not in self.connections:
             return
         self.connections.discard(connection)
+        self.budget.release(self.descriptors_per_connection)
         target = connection.target
         target.active -= 1
         target.connections.discard(connection)

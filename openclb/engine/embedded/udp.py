@@ -41,6 +41,7 @@ class DatagramListener(ListenerCore):
     """A UDP/QUIC listener: one endpoint per port, flows keyed by client address."""
 
     kind = "UDP"
+    descriptors_per_connection = 1
 
     def __init__(self, load_balancer_id: str, vip: str, spec: ListenerSpec, settings: ListenerSettings) -> None:
         super().__init__(load_balancer_id, vip, spec, settings)

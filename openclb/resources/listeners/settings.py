@@ -19,6 +19,10 @@ from openclb.resources.shared.health_check import HealthCheck
 
 DEFAULT_STREAM_IDLE_TIMEOUT = 900
 DEFAULT_DATAGRAM_IDLE_TIMEOUT = 300
+# HTTP/HTTPS: the CLB's layer-7 defaults (docs 214/15171, custom configuration):
+# client_header_timeout 60 s (408), proxy_read_timeout 60 s (here answered 504).
+DEFAULT_CLIENT_HEAD_TIMEOUT = 60
+DEFAULT_TARGET_RESPONSE_TIMEOUT = 60
 
 # Boolean switches the real API reports as AttrFlags rather than as fields.
 _ATTR_FLAGS = {
@@ -56,6 +60,9 @@ class ListenerSettings:
     reschedule_expand_target: bool = False
     reschedule_start_time: int = 0
     reschedule_interval: int = 0
+    # Not API members (no view shows them): the layer-7 timeouts a custom configuration sets.
+    client_head_timeout: int = DEFAULT_CLIENT_HEAD_TIMEOUT
+    target_response_timeout: int = DEFAULT_TARGET_RESPONSE_TIMEOUT
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any] | None) -> ListenerSettings:
@@ -150,5 +157,7 @@ class ListenerSettings:
             rules=rules,
             keepalive=bool(self.keepalive_enable),
             proxy_protocol=bool(self.proxy_protocol),
+            client_head_timeout=float(self.client_head_timeout),
+            target_response_timeout=float(self.target_response_timeout),
         )
 
