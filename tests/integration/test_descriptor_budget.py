@@ -71,7 +71,6 @@ def test_connect_tcp_listener_past_descriptor_budget_refused_logged_once_and_api
             fresh = sdk_client(serve.url)
             assert fresh.call_json("DescribeLoadBalancers", {"LoadBalancerIds": [lb_id]})["Response"]["TotalCount"] == 1
             latencies.append(time.monotonic() - started)
-        print("budget", budget, "latencies", latencies)
         assert max(latencies) < 1.0, latencies
         assert len(messages(serve, REACHED)) == 1
         assert messages(serve, AVAILABLE) == []

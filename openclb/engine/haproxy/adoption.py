@@ -98,6 +98,8 @@ def _build(kind: Any, raw: Any) -> Any:
         return kind(**{name: _build(hints[name], value) for name, value in raw.items()})
     if isinstance(kind, type) and issubclass(kind, Enum):
         return kind(raw)
-    if kind in (int, str, bool) and isinstance(raw, kind):
+    if kind in (int, float, str, bool) and isinstance(raw, kind):
         return raw
+    if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+        return float(raw)
     raise ValueError(f"{raw!r} is not a {kind}")
