@@ -214,15 +214,15 @@ def v1_signed_params(
 
 
 @contextmanager
-def api_log_records() -> Iterator[list[logging.LogRecord]]:
-    """Every record the ``openclb.api`` logger emits meanwhile, whatever the logging set-up."""
+def api_log_records(name: str = "openclb.api") -> Iterator[list[logging.LogRecord]]:
+    """Every record the ``name`` logger (``openclb.api``) emits meanwhile, whatever the logging set-up."""
     records: list[logging.LogRecord] = []
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             records.append(record)
 
-    logger = logging.getLogger("openclb.api")
+    logger = logging.getLogger(name)
     handler = Collect(logging.DEBUG)
     previous_level = logger.level
     logger.addHandler(handler)
