@@ -249,6 +249,8 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
 class ServeProcess:
     """``openclb serve`` as a child process, started (and started again) with the same arguments.
 
+``binary`` is the ``openclb`` command to run (default: the dev venv's).
+
     ``start`` waits for the start-up banner, up to its last line (``list keys:``), and keeps it
     in ``banner``; the child's stderr is appended to ``log_path``. ``kill`` is a real SIGKILL,
     with no chance to clean up; ``stop`` a SIGTERM that waits for the exit.
@@ -256,7 +258,8 @@ class ServeProcess:
 
     LAST_BANNER_LINE = "list keys:"
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, binary: str = OPENCLB) -> None:
+        self.binary = binary
         self.args = args
         self.env = env
         self.log_path = log_path
@@ -266,7 +269,7 @@ class ServeProcess:
     def start(self) -> ServeProcess:
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
-                [OPENCLB, "serve", *self.args], stdout=subprocess.PIPE, stderr=log_file, env=self.env, text=True,
+                [self.binary, "serve", *self.args], stdout=subprocess.PIPE, stderr=log_file, env=self.env, text=True,
             )
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, args=(self.process.stdout, lines), daemon=True).start()
