@@ -52,7 +52,7 @@ from openclb.resources.certificates.sealing import open_sealer
 from openclb.resources.desired_state import desired_state
 from openclb.resources.shared.clock import sortable_now
 from openclb.resources.shared.services import Services
-from openclb.resources import build_handlers
+from openclb.resources import CLB_ACTIONS, build_handlers
 from openclb.store.nonces import NonceStore
 from openclb.store.store import Store
 from openclb.reconcile.worker import TaskWorker
@@ -115,7 +115,8 @@ class OpenClb:
         )
         await self.worker.start()
         fault_engine = self.engine if isinstance(self.engine, FaultInjectingEngine) else None
-        services = Services(self.store, self.worker, settings, self.executor, keys, self.faults, fault_engine)
+        services = Services(self.store, self.worker, settings, self.executor, keys, self.faults, fault_engine,
+                            CLB_ACTIONS)
         limiter = RateLimiter(settings.rate_limit_default, settings.rate_limits)
         gateway = Gateway(
             registry, build_handlers(services), limiter, auth_required=settings.auth_mode != "none",

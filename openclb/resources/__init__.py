@@ -66,6 +66,8 @@ _ADMIN_ACTIONS = {
 }
 
 
+CLB_ACTIONS = frozenset(_ACTIONS)
+
+
 def build_handlers(services: Services) -> dict[str, Handler]:
-    services.clb_actions = frozenset(_ACTIONS)
     return {action: partial(handler, services) for action, handler in {**_ACTIONS, **_ADMIN_ACTIONS}.items()}

@@ -46,7 +46,7 @@ class Services:
     keys: PrivateKeySealer
     faults: FaultBook | None = None
     fault_engine: FaultInjectingEngine | None = None
-    # The CLB actions the handler table serves (set by ``build_handlers``): what a fault may name.
+    # The CLB actions the handler table serves (``resources.CLB_ACTIONS``): what a fault may name.
     clb_actions: frozenset[str] = frozenset()
     # Held from reading the used VIPs until the new CLB rows are committed: concurrent
     # CreateLoadBalancer calls of this process take turns instead of racing for one address.
