@@ -104,6 +104,7 @@ class OpenClb:
             keys = open_sealer(self.store, settings.master_key, settings.master_key_file)
         except Exception:
             self.store.close()
+            self._release_lock()
             raise
         self.executor = ThreadPoolExecutor(max_workers=1 if self.store.is_sqlite else 4, thread_name_prefix="store")
         self.engine = build_engine(settings)
@@ -158,6 +159,9 @@ class OpenClb:
         await self.engine.close()
         self.executor.shutdown(wait=True)
         self.store.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
         if self._lock_file is not None:
             os.close(self._lock_file)
             self._lock_file = None
