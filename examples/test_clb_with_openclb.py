@@ -115,7 +115,7 @@ def clean_server(openclb_session_server):
     openclb_session_server.reset()
 
 
-def test_session_server_snapshot_restored_after_reset(clean_server, backend):
+def test_import_state_snapshot_after_reset_serves_again(clean_server, backend):
     client = clean_server.clb_client()
     lb_id, vip = create_tcp_service(client, "snapshotted", 8082, backend)
     snapshot = clean_server.export_state()
