@@ -148,7 +148,9 @@ def openclb_options() -> dict[str, Any]:
 
 
 @pytest.fixture
-def openclb_server(tmp_path_factory: pytest.TempPathFactory, openclb_options: dict[str, Any]) -> Iterator[OpenClbServer]:
+def openclb_server(
+    tmp_path_factory: pytest.TempPathFactory, openclb_options: dict[str, Any]
+) -> Iterator[OpenClbServer]:
     """A fresh openclb for one test (its own port, data dir and key; fault injection on)."""
     with start_openclb(tmp_path_factory.mktemp("openclb"), **openclb_options) as server:
         yield server

@@ -199,7 +199,8 @@ def check_common_parameters(call: parser.ApiCall, host: str) -> str:
     """Version, Action, Region and Language as the common-parameter docs define them; the service called."""
     if not call.version:
         raise errors.MissingParameter("The request is missing a required parameter `Version`.")
-    service, actions = ("clb", spec.ACTION_NAMES) if call.version == API_VERSION else (admin.SERVICE, admin.ACTION_NAMES)
+    clb = call.version == API_VERSION
+    service, actions = ("clb", spec.ACTION_NAMES) if clb else (admin.SERVICE, admin.ACTION_NAMES)
     if call.version not in (API_VERSION, admin.VERSION):
         raise errors.NoSuchVersion(f"The API version `{call.version}` does not exist; use {API_VERSION}.")
     if call.action not in actions:

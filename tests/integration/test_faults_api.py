@@ -61,7 +61,8 @@ def test_create_listener_api_error_resource_in_operating_changes_nothing(server)
     listeners_after_fault = checked(client, "DescribeListeners", {"LoadBalancerId": lb_id})["Listeners"]
     retried = checked(client, "CreateListener", params)
 
-    assert (caught.value.code, caught.value.message) == ("FailedOperation.ResourceInOperating", "The LoadBalancer is busy.")
+    assert caught.value.code == "FailedOperation.ResourceInOperating"
+    assert caught.value.message == "The LoadBalancer is busy."
     assert listeners_after_fault == []
     assert len(retried["ListenerIds"]) == 1
 
@@ -174,9 +175,11 @@ def test_inject_fault_armed_fired_and_cleared_each_logged(server):
     ("code-on-latency", {"Kind": "ApiLatency", "Seconds": 1, "Code": "InternalError"}, "InvalidParameterCombination"),
     ("latency-without-seconds", {"Kind": "ApiLatency"}, "MissingParameter"),
     ("seconds-too-long", {"Kind": "TaskDelay", "Seconds": 601}, "InvalidParameterValue.Range"),
-    ("probability-zero", {"Kind": "ApiError", "Code": "InternalError", "Probability": 0}, "InvalidParameterValue.Range"),
+    ("probability-zero", {"Kind": "ApiError", "Code": "InternalError", "Probability": 0},
+     "InvalidParameterValue.Range"),
     ("count-zero", {"Kind": "ApiError", "Code": "InternalError", "Count": 0}, "InvalidParameterValue.Range"),
-    ("unknown-action", {"Kind": "ApiError", "Code": "InternalError", "Action": "LaunchRocket"}, "InvalidParameterValue"),
+    ("unknown-action", {"Kind": "ApiError", "Code": "InternalError", "Action": "LaunchRocket"},
+     "InvalidParameterValue"),
     ("target-without-listener", {"Kind": "TargetUnhealthy", "LoadBalancerId": "lb-12345678", "Ip": "127.0.0.1",
                                  "Port": 80}, "MissingParameter"),
 ])

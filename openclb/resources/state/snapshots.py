@@ -77,7 +77,9 @@ def pending(state: AccountState, task: Task) -> AccountState:
     )
 
 
-def import_offline(store: Store, keys: PrivateKeySealer, app_id: int, document: Any, replace_existing: bool) -> AccountState:
+def import_offline(
+    store: Store, keys: PrivateKeySealer, app_id: int, document: Any, replace_existing: bool
+) -> AccountState:
     """``openclb state import`` on a stopped server's store: checked, then written ACTIVE at once."""
     state = plan_import(document, app_id, keys)
     if replace_existing:
