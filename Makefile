@@ -39,12 +39,13 @@ run: $(RUNTIME_INSTALLED)
 provision-test:
 	scripts/provision-deps test
 
-# `make test` runs every test, then the tests marked `postgres` again with PostgreSQL as every
+# `make test` runs every test (and the sample suite in examples/, which uses the pytest plugin
+# openclb ships), then the tests marked `postgres` again with PostgreSQL as every
 # server's store, then the tests marked `haproxy` again on the HAProxy engine (the markers are
 # set in the test modules; see tests/conftest.py).
 test: provision-test setup
 	$(BIN)/openclb gen-api --check
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) -q
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -q tests examples
 	OPENCLB_TEST_STORE=postgresql $(BIN)/python -m pytest -n $(TEST_WORKERS) -q -m postgres tests/
 	OPENCLB_TEST_ENGINE=haproxy $(BIN)/python -m pytest -n $(TEST_WORKERS) -q -m haproxy tests/
 

@@ -8,6 +8,13 @@ could no longer carry out, and no port stays open after stop. A master key that 
 missing stops the start (``MasterKeyError``) before anything is bound. A metrics address that
 cannot be bound is logged and left unserved: it must not keep the load balancer down.
 
+With ``Settings.fault_injection`` (``openclb serve --faults``) one ``FaultBook`` is shared by the
+gateway (API errors and latency), the worker (task faults) and the admin handlers, and the
+engine is wrapped in ``FaultInjectingEngine`` (unhealthy targets, refused or held applies).
+
+While it runs, a server holds a shared lock on ``<data-dir>/serve.lock``: ``openclb state
+import|reset`` on the data dir take it exclusively, so they refuse to write under a running server.
+
 The master key lives in one object, the sealer built here: the handlers get it (through
 ``Services``) to seal uploads, the desired-state builder to open keys for the engine.
 
@@ -29,6 +36,7 @@ listeners' ports.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import resource
@@ -43,6 +51,7 @@ from openclb.api.ratelimit import RateLimiter
 from openclb.api.replay import DurableNonces
 from openclb.api.server import ApiLimits, Runners, start_api_server
 from openclb.config import Settings, read_instance_map
+from openclb.domain.faults import FaultBook
 from openclb.obs import metrics
 from openclb.obs.metrics_server import start_metrics_server
 from openclb.engine.contract import DetachableEngine, Engine
@@ -53,7 +62,7 @@ from openclb.resources.certificates.sealing import open_sealer
 from openclb.resources.desired_state import desired_state
 from openclb.resources.shared.clock import sortable_now
 from openclb.resources.shared.services import Services
-from openclb.resources import build_handlers
+from openclb.resources import CLB_ACTIONS, build_handlers
 from openclb.store.nonces import NonceStore
 from openclb.store.store import Store
 from openclb.reconcile.worker import TaskWorker
@@ -98,11 +107,14 @@ class OpenClb:
         self._runner: Runners | None = None
         self.port = settings.listen_port
         self.metrics_port: int | None = None
+        self.faults: FaultBook | None = None
+        self._lock_file: int | None = None
 
     async def start(self) -> None:
         settings = self.settings
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(settings.data_dir, 0o700)
+        self._lock_file = hold_serve_lock(settings.data_dir)
         if not settings.instance_addresses:
             settings = self.settings = settings.with_(instance_addresses=read_instance_map(settings.data_dir))
         registry, self.generated_account = load_registry(
@@ -113,6 +125,7 @@ class OpenClb:
             keys = open_sealer(self.store, settings.master_key, settings.master_key_file)
         except Exception:
             self.store.close()
+            self._release_lock()
             raise
         self.executor = ThreadPoolExecutor(max_workers=1 if self.store.is_sqlite else 4, thread_name_prefix="store")
         if settings.engine != "haproxy":
@@ -122,17 +135,22 @@ class OpenClb:
                 log.warning("stopped the HAProxy a previous openclb left serving: the %s engine serves now",
                             settings.engine)
         self.engine = build_engine(settings)
+        self.faults = FaultBook() if settings.fault_injection else None
         await self.engine.start()
         self.worker = TaskWorker(
-            self.store, self.engine, self.executor, sortable_now, partial(desired_state, keys=keys)
+            self.store, self.engine, self.executor, sortable_now, partial(desired_state, keys=keys),
+            task_faults=self.faults.task_fault if self.faults is not None else None,
         )
         await self.worker.start()
-        services = Services(self.store, self.worker, settings, self.executor, keys)
+        fault_engine = self.engine if isinstance(self.engine, FaultInjectingEngine) else None
+        services = Services(self.store, self.worker, settings, self.executor, keys, self.faults, fault_engine,
+                            CLB_ACTIONS)
         limiter = RateLimiter(settings.rate_limit_default, settings.rate_limits)
         gateway = Gateway(
             registry, build_handlers(services), limiter, auth_required=settings.auth_mode != "none",
             nonces=DurableNonces(NonceStore(self.store.engine), self.executor),
             calls_per_account=settings.api_calls_per_account, body_timeout=settings.api_body_timeout,
+            faults=self.faults,
         )
         self.accounts = registry
         self._runner = Runners()
@@ -172,6 +190,12 @@ class OpenClb:
             await self.engine.close()
         self.executor.shutdown(wait=True)
         self.store.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock_file is not None:
+            os.close(self._lock_file)
+            self._lock_file = None
 
 
     async def _metrics(self, _request: web.Request) -> web.Response:
@@ -179,6 +203,16 @@ class OpenClb:
         health = [h for lb_id in stats for h in await self.engine.health(lb_id)]
         return web.Response(text=metrics.render(stats, health), content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
+
+
+SERVE_LOCK = "serve.lock"
+
+
+def hold_serve_lock(data_dir) -> int:
+    """A shared lock on the data dir's ``serve.lock`` for as long as the returned descriptor is open."""
+    fd = os.open(data_dir / SERVE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
 
 
 async def serve_forever(settings: Settings, announce) -> None:

@@ -1,4 +1,5 @@
-"""The ``openclb`` command: serve, accounts add|list|remove, gen-api, render.
+"""The ``openclb`` command: serve, accounts add|list|remove, state export|import|reset,
+faults inject|list|clear (``cli_state.py``), gen-api, render.
 
 Names and flags here are a contract with users and CI (README, Makefile, .ci/run): keep them.
 """
@@ -10,6 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from openclb import cli_state
 from openclb.api import accounts as accounts_file
 from openclb.config import (
     DEFAULT_DRAIN_SECONDS, DEFAULT_METRICS_LISTEN, Settings, load_settings, parse_drain_seconds, parse_listen,
@@ -54,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--drain-seconds", type=float, default=None, metavar="N",
                        help="on stop and for a deleted listener, how long established connections may take "
                             f"to finish before they are closed (default {DEFAULT_DRAIN_SECONDS:g})")
+    serve.add_argument("--faults", action="store_true",
+                       help="test mode: fault injection through the admin API (InjectFault, openclb faults) "
+                            "and ResetState of every account")
     serve.add_argument("--log-level", default="INFO")
 
     accounts = commands.add_parser("accounts", help="manage API keys in the data dir's accounts file")
@@ -75,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--store", default=None, help="store URL (default: SQLite in the data dir)")
     render.add_argument("load_balancer_id", metavar="LB_ID")
 
+    cli_state.add_commands(commands)
+
     commands.add_parser("gen-api", help="regenerate openclb/api/types.py from the tccli spec (--check: fail on drift)")
     return parser
 
@@ -88,6 +95,9 @@ def _announce(server) -> None:
         print(f"  metrics: {server.metrics_url}/metrics ({guarded})", flush=True)
     elif settings.metrics_port is not None:
         print(f"  metrics: NOT served: {settings.metrics_host}:{settings.metrics_port} could not be bound", flush=True)
+    if settings.fault_injection:
+        print("  fault injection ON (--faults): the admin API's InjectFault and ResetState(AllAccounts) answer",
+              flush=True)
     if settings.auth_mode == "none":
         print("  WARNING: --auth none: ANY credentials are accepted. Never expose this server.", flush=True)
     if server.generated_account is not None:
@@ -126,6 +136,7 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
         api_calls_per_account=args.api_calls_per_account,
         metrics_host=metrics_host,
         drain_seconds=parse_drain_seconds(args.drain_seconds),
+        fault_injection=args.faults,
     )
     return settings.with_(metrics_port=metrics_port)
 
@@ -209,4 +220,6 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings, args.log_level)
     if args.command == "render":
         return _render(args)
+    if args.command in ("state", "faults"):
+        return cli_state.run(args)
     return _accounts(args)

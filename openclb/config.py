@@ -65,7 +65,8 @@ class Settings:
     instance_addresses: dict[str, str] = field(default_factory=dict)
     max_port_range: int = 1000
     haproxy_binary: str = "haproxy"
-    # Wraps the engine in engine/faults.FaultInjectingEngine, for test suites.
+    # `openclb serve --faults`, test mode: a FaultBook (InjectFault through the admin API) and the
+    # engine wrapped in engine/faults.FaultInjectingEngine; ResetState may reset every account.
     fault_injection: bool = False
     # The API port's connections: head and body deadlines, idle keep-alive, how many at once.
     api_head_timeout: float = 10.0

@@ -93,3 +93,17 @@ InvalidParameterValueDuplicate = _error("InvalidParameterValue.Duplicate", "Dupl
 InvalidParameterValueInvalidFilter = _error("InvalidParameterValue.InvalidFilter", "Invalid filter value.")
 InvalidParameterValueLength = _error("InvalidParameterValue.Length", "Wrong parameter length.")
 InvalidParameterValueRange = _error("InvalidParameterValue.Range", "Parameter value out of range.")
+
+
+def by_code(code: str) -> type[ApiError] | None:
+    """The class of a dotted Tencent code defined here (``RequestLimitExceeded`` → its class), or None."""
+    found = globals().get(code.replace(".", ""))
+    if isinstance(found, type) and issubclass(found, ApiError) and found is not ApiError and found.code == code:
+        return found
+    return None
+
+
+def known_codes() -> list[str]:
+    """Every code defined here, sorted."""
+    return sorted(value.code for value in globals().values()
+                  if isinstance(value, type) and issubclass(value, ApiError) and value is not ApiError)

@@ -115,6 +115,9 @@ class RunningServer:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
 
     def stop(self) -> None:
+        """Stop the server (a second call does nothing: tests may stop a server before teardown does)."""
+        if self.loop.is_closed():
+            return
         self.run(self.server.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)

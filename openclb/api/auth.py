@@ -39,8 +39,9 @@ SIGNATURE_WINDOW_SECONDS = 300
 _V1_DIGESTS = {"HmacSHA1": hashlib.sha1, "HmacSHA256": hashlib.sha256}
 _UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _SCOPE_TERMINATOR = "tc3_request"
-# The services whose API this server answers; tag, vpc, ssl and sts are to join clb.
-SERVED_SERVICES = frozenset({"clb"})
+# The services whose API this server answers: CLB, and openclb's own admin API (api/admin.py);
+# tag, vpc, ssl and sts are to join them.
+SERVED_SERVICES = frozenset({"clb", "openclb"})
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _HEX_SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -135,6 +136,11 @@ def verify_tc3(request: Tc3Request, lookup: KeyLookup, now: float) -> Account:
         if hmac.compare_digest(expected, auth.signature):
             return account
     raise errors.AuthFailureSignatureFailure()
+
+
+def tc3_service(headers: Mapping[str, str]) -> str:
+    """The service a verified TC3 request's credential scope names (``clb``, ``openclb``, a Host label)."""
+    return _parse_authorization(headers.get("authorization", "")).service
 
 
 def verify_v1(

@@ -9,6 +9,13 @@ without a key) → structural validation against the spec and the documented arr
 dispatch. Every answer is HTTP 200 with the JSON envelope and a fresh RequestId, and one
 structured log line.
 
+Two services answer here: CLB (Version 2018-03-17) and openclb's admin API (``admin.py``:
+service ``openclb``, its own Version), told apart by Version; a TC3 scope that names one of
+them must name the one called. Both dispatch through the one handler table. On a server
+started with ``--faults`` a CLB call of an account first meets that account's injected faults
+(``domain/faults.FaultBook``): a wait, an error in place of the handler, and its task is
+remembered so the worker can hold or fail it; admin calls never meet one.
+
 The API shares its event loop with the data plane, so a call's work is cut into bounded steps
 (parsing and validation are capped in ``parser``/``limits``; the loop gets a turn between the
 steps) and one account has at most ``calls_per_account`` calls past authentication at once:
@@ -29,11 +36,12 @@ from typing import Any
 from aiohttp import web
 
 from openclb import errors
-from openclb.api import auth, casing, parser, regions, serializer, spec, validate
+from openclb.api import admin, auth, casing, parser, regions, serializer, spec, validate
 from openclb.api.accounts import AccountRegistry
 from openclb.api.ratelimit import RateLimiter
 from openclb.api.replay import DurableNonces
 from openclb.context import Handler, RequestContext
+from openclb.domain.faults import FaultBook
 
 API_VERSION = "2018-03-17"
 LANGUAGES = frozenset({"zh-CN", "en-US"})
@@ -54,6 +62,7 @@ class Gateway:
     nonces: DurableNonces | None = None
     calls_per_account: int = 4
     body_timeout: float = 30.0
+    faults: FaultBook | None = None
     _gates: dict[int, asyncio.Semaphore] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -105,13 +114,32 @@ class Gateway:
             raise errors.MissingParameter("The request is missing a required parameter `Action`.")
         account = await self._authenticate(raw, call)
         outcome["account"] = account.app_id
-        check_common_parameters(call, raw.host)
+        service = check_common_parameters(call, raw.host)
         if self.auth_required:
+            check_scope(call, raw, service)
             auth.check_token(account, call.token)
         self.rate_limiter.check(account.app_id, call.action)
         handler = self.handlers.get(call.action)
         if handler is None:
             raise errors.UnsupportedOperation(f"The action {call.action} is not implemented by openclb yet.")
+        if self.faults is None or service == admin.SERVICE:
+            return await self._dispatch(handler, raw, call, account, request_id)
+        effects = self.faults.begin_call(account.app_id, call.action, request_id)
+        try:
+            if effects.latency:
+                await asyncio.sleep(effects.latency)
+            if effects.error is not None:
+                code, message = effects.error
+                raise (errors.by_code(code) or errors.InternalError)(message or None)
+            return await self._dispatch(handler, raw, call, account, request_id)
+        finally:
+            self.faults.end_call(request_id)
+
+    async def _dispatch(
+        self, handler: Handler, raw: parser.RawHttpRequest, call: parser.ApiCall, account: auth.Account,
+        request_id: str,
+    ) -> dict[str, Any]:
+        """Parse and validate the parameters (one account's calls take turns), then run the handler."""
         async with self._gate(account.app_id):
             await asyncio.sleep(0)
             if call.kind is parser.SignatureKind.TC3:
@@ -167,19 +195,35 @@ def _unverified_account(raw: parser.RawHttpRequest, call: parser.ApiCall, lookup
     return lookup(secret_id)
 
 
-def check_common_parameters(call: parser.ApiCall, host: str) -> None:
-    """Version, Action, Region and Language as the common-parameter docs define them."""
+def check_common_parameters(call: parser.ApiCall, host: str) -> str:
+    """Version, Action, Region and Language as the common-parameter docs define them; the service called."""
     if not call.version:
         raise errors.MissingParameter("The request is missing a required parameter `Version`.")
-    if call.version != API_VERSION:
+    clb = call.version == API_VERSION
+    service, actions = ("clb", spec.ACTION_NAMES) if clb else (admin.SERVICE, admin.ACTION_NAMES)
+    if call.version not in (API_VERSION, admin.VERSION):
         raise errors.NoSuchVersion(f"The API version `{call.version}` does not exist; use {API_VERSION}.")
-    if call.action not in spec.ACTION_NAMES:
-        raise errors.InvalidAction(f"The requested action `{call.action}` does not exist.")
+    if call.action not in actions:
+        hint = ""
+        if call.action in admin.ACTION_NAMES:
+            hint = f" in version {API_VERSION}: openclb's admin actions are version {admin.VERSION}"
+        raise errors.InvalidAction(f"The requested action `{call.action}` does not exist{hint}.")
     regions.check_region(call.region, host)
     if call.language and call.language not in LANGUAGES:
         raise errors.InvalidParameterValue(
             f"The value `{call.language}` of parameter `Language` is invalid; use zh-CN or en-US."
         )
+    return service
+
+
+def check_scope(call: parser.ApiCall, raw: parser.RawHttpRequest, service: str) -> None:
+    """A TC3 scope naming a served service must name the one called (``clb`` or ``openclb``)."""
+    if call.kind is not parser.SignatureKind.TC3:
+        return
+    signed_for = auth.tc3_service(raw.headers)
+    if signed_for in auth.SERVED_SERVICES and signed_for != service:
+        raise errors.AuthFailureInvalidAuthorization(
+            f"`Service` in Credential not valid: version {call.version} is the service `{service}`.")
 
 
 async def read_raw_request(request: web.BaseRequest, body_timeout: float) -> parser.RawHttpRequest:

@@ -5,7 +5,9 @@ its request and response shape names, and for every shape its members: name, wir
 kind, and the requiredness flags. Nothing else of the spec (no prose, no examples) is kept.
 
 The types it is written in live in ``shapes.py``; the catalog indexes it once (``catalog()``).
-Everything here is immutable.
+Everything here is immutable. The lookups also answer for the admin service's actions and
+shapes (``admin.py``, openclb's own, not part of the CLB spec: ``ACTION_NAMES`` leaves them out),
+so one validator serves both services.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from openclb import errors
-from openclb.api import types as generated
+from openclb.api import admin, types as generated
 from openclb.api.shapes import KINDS_OF_SCALAR_TYPE, SCALAR_KINDS, WIRE_TYPES, Action, Member, Shape
 
 __all__ = ["KINDS_OF_SCALAR_TYPE", "SCALAR_KINDS", "WIRE_TYPES", "Action", "Member", "Shape", "catalog"]
@@ -55,7 +57,7 @@ def __getattr__(name: str) -> object:
 
 
 def _action(action: str) -> Action:
-    found = catalog().actions.get(action)
+    found = catalog().actions.get(action) or admin.ACTIONS_BY_NAME.get(action)
     if found is None:
         raise errors.InvalidAction(f"The requested action `{action}` does not exist.")
     return found
@@ -63,14 +65,17 @@ def _action(action: str) -> Action:
 
 def input_shape(action: str) -> Shape:
     """The request shape of ``action``; an unknown action is ``InvalidAction``."""
-    return catalog().shapes[_action(action).input]
+    return object_shape(_action(action).input)
 
 
 def output_shape(action: str) -> Shape:
     """The response shape of ``action`` (it includes ``RequestId``); unknown → ``InvalidAction``."""
-    return catalog().shapes[_action(action).output]
+    return object_shape(_action(action).output)
 
 
 def object_shape(name: str) -> Shape:
     """A shape by name; an unknown name is a bug in the caller, so ``KeyError``."""
-    return catalog().shapes[name]
+    found = catalog().shapes.get(name) or admin.SHAPES_BY_NAME.get(name)
+    if found is None:
+        raise KeyError(name)
+    return found

@@ -44,6 +44,7 @@ class TaskKind(StrEnum):
     RECONCILE_LISTENERS = "ReconcileListeners"
     RECONCILE_TARGETS = "ReconcileTargets"
     RECONCILE_RULES = "ReconcileRules"
+    IMPORT_STATE = "ImportState"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The action table: API action name → the handler that serves it.
 
 An action of the spec that is not in this table is answered with UnsupportedOperation by the
-gateway, never with a fake success.
+gateway, never with a fake success. ``_ADMIN_ACTIONS`` are openclb's own admin service
+(``api/admin.py``: snapshots and fault injection), dispatched through the same table.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 from functools import partial
 
 from openclb.resources.certificates import actions as certificate_actions
+from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.listeners import actions as listeners
 from openclb.resources.load_balancers import actions as load_balancers, details
 from openclb.resources.targets import actions as targets, batch as batch_targets
+from openclb.resources.state import actions as state
 from openclb.resources.tasks import actions as task_status
 from openclb.context import Handler
 from openclb.resources.shared.services import Services
@@ -53,5 +56,18 @@ _ACTIONS = {
 }
 
 
+_ADMIN_ACTIONS = {
+    "ExportState": state.export_state,
+    "ImportState": state.import_state,
+    "ResetState": state.reset_state,
+    "InjectFault": faults.inject_fault,
+    "DescribeFaults": faults.describe_faults,
+    "ClearFaults": faults.clear_faults,
+}
+
+
+CLB_ACTIONS = frozenset(_ACTIONS)
+
+
 def build_handlers(services: Services) -> dict[str, Handler]:
-    return {action: partial(handler, services) for action, handler in _ACTIONS.items()}
+    return {action: partial(handler, services) for action, handler in {**_ACTIONS, **_ADMIN_ACTIONS}.items()}

@@ -215,15 +215,15 @@ def v1_signed_params(
 
 
 @contextmanager
-def api_log_records() -> Iterator[list[logging.LogRecord]]:
-    """Every record the ``openclb.api`` logger emits meanwhile, whatever the logging set-up."""
+def api_log_records(name: str = "openclb.api") -> Iterator[list[logging.LogRecord]]:
+    """Every record the ``name`` logger (``openclb.api``) emits meanwhile, whatever the logging set-up."""
     records: list[logging.LogRecord] = []
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             records.append(record)
 
-    logger = logging.getLogger("openclb.api")
+    logger = logging.getLogger(name)
     handler = Collect(logging.DEBUG)
     previous_level = logger.level
     logger.addHandler(handler)
@@ -250,6 +250,8 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
 class ServeProcess:
     """``openclb serve`` as a child process, started (and started again) with the same arguments.
 
+``binary`` is the ``openclb`` command to run (default: the dev venv's).
+
     ``start`` waits for the start-up banner, up to its last line (``list keys:``), and keeps it
     in ``banner``; the child's stderr is appended to ``log_path``. ``kill`` is a real SIGKILL,
     with no chance to clean up; ``stop`` a SIGTERM that waits for the exit. With
@@ -258,7 +260,9 @@ class ServeProcess:
 
     LAST_BANNER_LINE = "list keys:"
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, open_files: int | None = None) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, open_files: int | None = None,
+                 binary: str = OPENCLB) -> None:
+        self.binary = binary
         self.args = args
         self.env = env
         self.log_path = log_path
@@ -269,7 +273,7 @@ class ServeProcess:
     def start(self) -> ServeProcess:
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
-                [OPENCLB, "serve", *self.args], stdout=subprocess.PIPE, stderr=log_file, env=self.env, text=True,
+                [self.binary, "serve", *self.args], stdout=subprocess.PIPE, stderr=log_file, env=self.env, text=True,
                 preexec_fn=None if self.open_files is None else self._limit_open_files,
             )
         lines: queue.Queue[str | None] = queue.Queue()

@@ -106,13 +106,16 @@ def node_sdk_dir() -> Path:
     return NODE_DIR
 
 
-def _node_call(node_dir: Path, port: int, action: str, params: dict, secret_key: str = SECRET_KEY) -> dict:
+def _node_call(node_dir: Path, port: int, action: str, params: dict, secret_key: str = SECRET_KEY,
+               service: str = "clb", version: str = "2018-03-17") -> dict:
     env = dict(
         os.environ,
         OPENCLB_ENDPOINT=f"127.0.0.1:{port}",
         OPENCLB_SECRET_ID=SECRET_ID,
         OPENCLB_SECRET_KEY=secret_key,
         OPENCLB_REGION=REGION,
+        OPENCLB_SERVICE=service,
+        OPENCLB_VERSION=version,
     )
     env.pop("HTTP_PROXY", None), env.pop("http_proxy", None)
     result = subprocess.run(
@@ -129,6 +132,15 @@ def test_describe_load_balancers_node_sdk_tc3_succeeds(server, node_sdk_dir):
     assert answer["ok"] is True, answer
     assert answer["response"]["TotalCount"] == 0 and answer["response"]["LoadBalancerSet"] == []
     assert_uuid4(answer["response"]["RequestId"])
+
+
+def test_export_state_node_sdk_common_client_admin_service_answers(server, node_sdk_dir):
+    from openclb.api import admin
+
+    answer = _node_call(node_sdk_dir, server.port, "ExportState", {}, service=admin.SERVICE, version=admin.VERSION)
+
+    assert answer["ok"] is True, answer
+    assert json.loads(answer["response"]["State"])["Format"] == "openclb-state"
 
 
 def test_describe_listeners_node_sdk_bad_calls_report_their_codes(server, node_sdk_dir):

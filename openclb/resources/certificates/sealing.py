@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import logging
 import os
 from collections.abc import Iterable
@@ -62,10 +64,15 @@ def parse_master_key(text: str, origin: str) -> bytes:
 
 
 class PrivateKeySealer:
-    """Seals and opens private-key PEMs with one master key (AES-256-GCM)."""
+    """Seals and opens private-key PEMs with one master key (AES-256-GCM).
+
+    ``key_id`` names the master key without revealing it (16 hex digits of an HMAC keyed by it):
+    state snapshots carry it, so an import can tell whether their sealed keys open here.
+    """
 
     def __init__(self, master_key: bytes) -> None:
         self._aead = AESGCM(master_key)
+        self.key_id = hmac.new(master_key, b"openclb master key id v1", hashlib.sha256).hexdigest()[:16]
 
     def __repr__(self) -> str:
         return "PrivateKeySealer(<master key hidden>)"

@@ -1,5 +1,7 @@
 """What handlers work with: the store (run off the event loop), the task worker, settings,
-and the sealer that encrypts uploaded private keys before they reach the store.
+and the sealer that encrypts uploaded private keys before they reach the store. On a server
+started with ``--faults``, also the fault book and the fault-injecting engine wrapper (both
+None otherwise).
 
 ``start_task`` is the one way a write begins its asynchronous part: the handler's rows and
 the task (id = RequestId) commit together; the worker then carries the task out. The API
@@ -23,7 +25,9 @@ from typing import Any
 
 from openclb import errors
 from openclb.config import Settings
+from openclb.domain.faults import FaultBook
 from openclb.domain.models import Task, TaskKind, TaskStatus
+from openclb.engine.faults import FaultInjectingEngine
 from openclb.resources.certificates.sealing import PrivateKeySealer
 from openclb.resources.shared.clock import sortable_now
 from openclb.context import RequestContext
@@ -42,6 +46,10 @@ class Services:
     settings: Settings
     executor: Executor
     keys: PrivateKeySealer
+    faults: FaultBook | None = None
+    fault_engine: FaultInjectingEngine | None = None
+    # The CLB actions the handler table serves (``resources.CLB_ACTIONS``): what a fault may name.
+    clb_actions: frozenset[str] = frozenset()
     # Held from reading the used VIPs until the new CLB rows are committed: concurrent
     # CreateLoadBalancer calls of this process take turns instead of racing for one address.
     vip_allocation: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -1,0 +1,27 @@
+"""A fault → DescribeFaults' ``Fault`` object (``api/admin.py``); members a kind lacks are null."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openclb.domain.faults import Fault
+
+
+def fault(item: Fault) -> dict[str, Any]:
+    target = item.target
+    return {
+        "FaultId": item.fault_id,
+        "Kind": str(item.kind),
+        "Action": item.action,
+        "Code": item.code or None,
+        "Message": item.message or None,
+        "Count": item.count,
+        "Probability": item.probability,
+        "Seconds": item.seconds,
+        "LoadBalancerId": target.load_balancer_id if target else None,
+        "ListenerId": target.listener_id if target else None,
+        "LocationId": target.group_id if target and target.group_id != target.listener_id else None,
+        "Ip": target.ip if target else None,
+        "Port": target.port if target else None,
+        "Hits": item.hits,
+    }
