@@ -19,6 +19,7 @@ reports "not available yet" with the reason instead of failing the run.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -157,9 +158,16 @@ def _wrk_table(title: str, series: dict[str, dict], rounds: int, duration: float
 
 
 def _iperf3(bench: Bench, host: str, port: int, duration: float, extra: list[str]) -> dict:
-    result = bench.run(["iperf3", "-c", host, "-p", str(port), "-t", f"{duration:g}", "-J", *extra],
-                       timeout=duration + 30)
-    return json.loads(result.stdout)
+    """One iperf3 client run; a run iperf3 itself reports as failed (its JSON then has an
+    ``error`` and no totals, e.g. its server still busy with the previous test) is run once more."""
+    for attempt in range(2):
+        result = bench.run(["iperf3", "-c", host, "-p", str(port), "-t", f"{duration:g}", "-J", *extra],
+                           timeout=duration + 30)
+        data = json.loads(result.stdout)
+        if "error" not in data or attempt:
+            return data
+        time.sleep(1.0)
+    return data
 
 
 def _bulk_series(bench: Bench, testbed: Testbed, rounds: int, duration: float) -> dict[tuple[str, str], dict]:

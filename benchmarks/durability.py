@@ -116,7 +116,8 @@ def _at_the_budget(bench: Bench, progress) -> tuple[Table, Check]:
     held: list[socket.socket] = []
     backend = NamedBackend("t", end=b"\n")
     with tempfile.TemporaryDirectory(prefix="openclb-budget-") as directory:
-        serve = serve_on_own_port(Path(directory), "--metrics-listen", "off", open_files=open_files).start()
+        serve = serve_on_own_port(Path(directory), "--metrics-listen", "off", "--rate-limit", "*=100000",
+                                  open_files=open_files).start()
         try:
             client = sdk_client(serve.url)
             lb_id, vip = create_clb_with_vip(client)
