@@ -9,12 +9,13 @@ derived from it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from openclb.domain.models import Rule
 from openclb.engine.spec import RedirectSpec, RuleSpec, Scheduler, TargetSpec, TlsSpec
 from openclb.resources.shared.health_check import HealthCheck
+from openclb.resources.shared.settings import differing_from_defaults, given_members
 
 # The request members a rule keeps as settings (RuleInput and ModifyRule).
 REQUEST_MEMBERS = ("session_expire_time", "health_check", "scheduler", "forward_type", "target_type",
@@ -41,8 +42,7 @@ class RuleSettings:
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any] | None) -> RuleSettings:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in (stored or {}).items() if k in known and v is not None}
+        values = given_members(cls, stored)
         values["health_check"] = HealthCheck.from_stored(values.get("health_check"))
         return cls(**values)
 
@@ -57,16 +57,13 @@ class RuleSettings:
 
     def merged(self, changes: dict[str, Any]) -> RuleSettings:
         """ModifyRule and the domain attributes change only what they give; HealthCheck member by member."""
-        known = {f.name for f in fields(self)}
-        values = {k: v for k, v in changes.items() if k in known and v is not None}
+        values = given_members(type(self), changes)
         if isinstance(values.get("health_check"), dict):
             values["health_check"] = self.health_check.merged(values["health_check"])
         return replace(self, **values)
 
     def to_stored(self) -> dict[str, Any]:
-        defaults = RuleSettings()
-        stored = {f.name: getattr(self, f.name) for f in fields(self)
-                  if getattr(self, f.name) != getattr(defaults, f.name) and f.name != "health_check"}
+        stored = differing_from_defaults(self, leave_out=("health_check",))
         stored["health_check"] = self.health_check.to_stored()
         return stored
 

@@ -9,13 +9,14 @@ those; the view shows them per protocol as the real API does (null Scheduler on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from openclb.domain.models import Listener
 from openclb.engine.spec import ListenerSpec, RuleSpec, Scheduler, TargetSpec, TlsSpec
 from openclb.protocols import DATAGRAM, L4, ListenerProtocol
 from openclb.resources.shared.health_check import HealthCheck
+from openclb.resources.shared.settings import differing_from_defaults, given_members
 
 DEFAULT_STREAM_IDLE_TIMEOUT = 900
 DEFAULT_DATAGRAM_IDLE_TIMEOUT = 300
@@ -67,8 +68,7 @@ class ListenerSettings:
     @classmethod
     def from_stored(cls, stored: dict[str, Any] | None) -> ListenerSettings:
         """Settings from a stored row (or request members): None and unknown keys are left out."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in (stored or {}).items() if k in known and v is not None}
+        values = given_members(cls, stored)
         values["health_check"] = HealthCheck.from_stored(values.get("health_check"))
         return cls(**values)
 
@@ -79,8 +79,9 @@ class ListenerSettings:
 
     def changes_in(self, params: dict[str, Any]) -> dict[str, Any]:
         """The members a request gives, as ``merged`` takes them (certificate input left out)."""
-        known = {f.name for f in fields(self)} - {"certificate"}
-        return {k: v for k, v in params.items() if k in known and v is not None}
+        changes = given_members(type(self), params)
+        changes.pop("certificate", None)
+        return changes
 
     @classmethod
     def of(cls, listener: Listener) -> ListenerSettings:
@@ -88,17 +89,14 @@ class ListenerSettings:
 
     def merged(self, changes: dict[str, Any]) -> ListenerSettings:
         """ModifyListener changes only what it is given; HealthCheck members merge one by one."""
-        known = {f.name for f in fields(self)}
-        values = {k: v for k, v in changes.items() if k in known and v is not None}
+        values = given_members(type(self), changes)
         if "health_check" in values:
             values["health_check"] = self.health_check.merged(values["health_check"])
         return replace(self, **values)
 
     def to_stored(self) -> dict[str, Any]:
         """What the store keeps: members that differ from the defaults (HealthCheck always)."""
-        defaults = ListenerSettings()
-        stored = {f.name: getattr(self, f.name) for f in fields(self)
-                  if getattr(self, f.name) != getattr(defaults, f.name) and f.name != "health_check"}
+        stored = differing_from_defaults(self, leave_out=("health_check",))
         stored["health_check"] = self.health_check.to_stored()
         return stored
 

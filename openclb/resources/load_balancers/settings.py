@@ -8,10 +8,11 @@ for a CLB created without them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from openclb.domain.models import LoadBalancer
+from openclb.resources.shared.settings import differing_from_defaults, given_members
 
 DEFAULT_VPC_ID = "vpc-openclb0"
 DEFAULT_ZONE_ID = 100003
@@ -40,8 +41,7 @@ class LoadBalancerSettings:
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any] | None) -> LoadBalancerSettings:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (stored or {}).items() if k in known and v not in (None, "")})
+        return cls(**{k: v for k, v in given_members(cls, stored).items() if v != ""})
 
     @classmethod
     def of(cls, lb: LoadBalancer) -> LoadBalancerSettings:
@@ -52,12 +52,10 @@ class LoadBalancerSettings:
         return cls.from_stored({k: params[k] for k in REQUEST_MEMBERS if params.get(k) is not None})
 
     def merged(self, changes: dict[str, Any]) -> LoadBalancerSettings:
-        known = {f.name for f in fields(self)}
-        return replace(self, **{k: v for k, v in changes.items() if k in known and v is not None})
+        return replace(self, **given_members(type(self), changes))
 
     def to_stored(self) -> dict[str, Any]:
-        defaults = LoadBalancerSettings()
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(defaults, f.name)}
+        return differing_from_defaults(self)
 
     def isp(self, lb_type: str) -> str:
         """VipIsp: BGP for public CLBs unless given; internal CLBs have none."""

@@ -18,13 +18,14 @@ reaches old rows too.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from openclb import errors
 from openclb.engine.spec import HealthCheckSpec
 from openclb.protocols import L4, ListenerProtocol
 from openclb.resources.shared import checks
+from openclb.resources.shared.settings import given_members
 
 _HEX = re.compile(r"^[0-9A-Fa-f]*$")
 
@@ -74,13 +75,11 @@ class HealthCheck:
     @classmethod
     def from_stored(cls, stored: dict[str, Any] | None) -> HealthCheck:
         """Stored (or request) members; unknown keys are ignored, None means not given."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (stored or {}).items() if k in known and v is not None})
+        return cls(**given_members(cls, stored))
 
     def merged(self, changes: dict[str, Any]) -> HealthCheck:
         """Modify* calls change only the members they give."""
-        known = {f.name for f in fields(self)}
-        return replace(self, **{k: v for k, v in changes.items() if k in known and v is not None})
+        return replace(self, **given_members(type(self), changes))
 
     def to_stored(self) -> dict[str, Any]:
         defaults = HealthCheck()
