@@ -72,6 +72,12 @@ UnsupportedOperation = _error("UnsupportedOperation", "The operation is not supp
 UnsupportedProtocol = _error("UnsupportedProtocol", "The HTTP(S) request protocol is invalid.")
 UnsupportedRegion = _error("UnsupportedRegion", "The API does not support this region.")
 
+# Errors of the neighbouring services openclb answers (the errorcodes.py of
+# tencentcloud-sdk-python-vpc, -tag, -ssl, -sts).
+InvalidParameterCoexist = _error("InvalidParameter.Coexist", "The parameters cannot be specified at the same time.")
+InvalidParameterFilterInvalidKey = _error("InvalidParameter.FilterInvalidKey", "The filter does not exist.")
+InvalidParameterValueAddressIdMalformed = _error("InvalidParameterValue.AddressIdMalformed", "The address ID is invalid.")
+
 # CLB-specific errors (tencentcloud-sdk-python-clb errorcodes.py).
 FailedOperationInvalidLBStatus = _error("FailedOperation.InvalidLBStatus", "The CLB instance status is abnormal.")
 FailedOperationNoListenerInLB = _error("FailedOperation.NoListenerInLB", "The CLB instance has no listener.")
