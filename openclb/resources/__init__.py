@@ -21,6 +21,7 @@ from openclb.resources.listeners import actions as listeners
 from openclb.resources.load_balancers import actions as load_balancers, details
 from openclb.resources.targets import actions as targets, batch as batch_targets
 from openclb.resources.state import actions as state
+from openclb.resources.tags import actions as tags
 from openclb.resources.tasks import actions as task_status
 from openclb.context import Handler
 from openclb.resources.shared.services import Services
@@ -72,7 +73,15 @@ _ADMIN_ACTIONS = {
 
 
 # tag 2018-08-13.
-_TAG_ACTIONS: dict[str, Handler] = {
+_TAG_ACTIONS = {
+    "TagResources": tags.tag_resources,
+    "UnTagResources": tags.un_tag_resources,
+    "ModifyResourceTags": tags.modify_resource_tags,
+    "DescribeResourceTagsByResourceIds": tags.describe_resource_tags_by_resource_ids,
+    "DescribeResourcesByTags": tags.describe_resources_by_tags,
+    "GetResources": tags.get_resources,
+    "GetTagKeys": tags.get_tag_keys,
+    "GetTagValues": tags.get_tag_values,
 }
 
 # vpc 2017-03-12: its types module (api/types_vpc.py) is generated for these and the security-group
