@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import partial
 
 from openclb.resources.addresses import actions as addresses
-from openclb.resources.certificates import actions as certificate_actions
+from openclb.resources.certificates import actions as certificate_actions, ssl_actions as ssl_certificates
 from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.identity import actions as identity
@@ -91,7 +91,11 @@ _VPC_ACTIONS = {
 }
 
 # ssl 2019-12-05.
-_SSL_ACTIONS: dict[str, Handler] = {
+_SSL_ACTIONS = {
+    "UploadCertificate": ssl_certificates.upload_certificate,
+    "DescribeCertificateDetail": ssl_certificates.describe_certificate_detail,
+    "DescribeCertificates": ssl_certificates.describe_certificates,
+    "DeleteCertificate": ssl_certificates.delete_certificate,
 }
 
 # sts 2018-08-13.
