@@ -18,8 +18,8 @@ from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.identity import actions as identity
 from openclb.resources.listeners import actions as listeners
-from openclb.resources.load_balancers import actions as load_balancers, details
-from openclb.resources.targets import actions as targets, batch as batch_targets
+from openclb.resources.load_balancers import actions as load_balancers, details, sla_project
+from openclb.resources.targets import actions as targets, batch as batch_targets, by_backend
 from openclb.resources.state import actions as state
 from openclb.resources.tags import actions as tags
 from openclb.resources.tasks import actions as task_status
@@ -59,6 +59,9 @@ _ACTIONS = {
     "DescribeRewrite": rewrites.describe_rewrite,
     "ReplaceCertForLoadBalancers": certificate_actions.replace_cert_for_load_balancers,
     "DescribeLoadBalancerListByCertId": certificate_actions.describe_load_balancer_list_by_cert_id,
+    "ModifyLoadBalancerSla": sla_project.modify_load_balancer_sla,
+    "ModifyLoadBalancersProject": sla_project.modify_load_balancers_project,
+    "DescribeLBListeners": by_backend.describe_lb_listeners,
 }
 
 

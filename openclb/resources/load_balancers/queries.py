@@ -24,3 +24,12 @@ def mark_load_balancers_deleted(store: Store, scope: Scope, lb_ids: Sequence[str
         for lb_id in lb_ids:
             write.take_busy(scope, lb_id)
             write.update(lbs, lbs.c.id == lb_id, state=ProvisioningState.PENDING_DELETE)
+
+
+def modify_load_balancers(store: Store, scope: Scope, changes: dict[str, dict[str, Any]], task: Task) -> None:
+    """Column changes to several CLBs in one task (ModifyLoadBalancerSla, ModifyLoadBalancersProject)."""
+    lbs = schema.load_balancers
+    with store.task_write(task) as write:
+        for lb_id, values in changes.items():
+            write.take_busy(scope, lb_id)
+            write.update(lbs, lbs.c.id == lb_id, **values)
