@@ -16,6 +16,7 @@ from openclb.resources.listeners import actions as listeners
 from openclb.resources.load_balancers import actions as load_balancers, details
 from openclb.resources.targets import actions as targets, batch as batch_targets
 from openclb.resources.state import actions as state
+from openclb.resources.target_groups import actions as target_groups, associations as target_group_associations
 from openclb.resources.tasks import actions as task_status
 from openclb.context import Handler
 from openclb.resources.shared.services import Services
@@ -53,6 +54,19 @@ _ACTIONS = {
     "DescribeRewrite": rewrites.describe_rewrite,
     "ReplaceCertForLoadBalancers": certificate_actions.replace_cert_for_load_balancers,
     "DescribeLoadBalancerListByCertId": certificate_actions.describe_load_balancer_list_by_cert_id,
+    "CreateTargetGroup": target_groups.create_target_group,
+    "DeleteTargetGroups": target_groups.delete_target_groups,
+    "DescribeTargetGroups": target_groups.describe_target_groups,
+    "DescribeTargetGroupList": target_groups.describe_target_group_list,
+    "DescribeTargetGroupInstances": target_groups.describe_target_group_instances,
+    "DescribeTargetGroupInstanceStatus": target_groups.describe_target_group_instance_status,
+    "ModifyTargetGroupAttribute": target_groups.modify_target_group_attribute,
+    "RegisterTargetGroupInstances": target_groups.register_target_group_instances,
+    "DeregisterTargetGroupInstances": target_groups.deregister_target_group_instances,
+    "ModifyTargetGroupInstancesPort": target_groups.modify_target_group_instances_port,
+    "ModifyTargetGroupInstancesWeight": target_groups.modify_target_group_instances_weight,
+    "AssociateTargetGroups": target_group_associations.associate_target_groups,
+    "DisassociateTargetGroups": target_group_associations.disassociate_target_groups,
 }
 
 

@@ -1,11 +1,12 @@
-"""An account's resources as a state document (format ``openclb-state``, version 1), and back.
+"""An account's resources as a state document (format ``openclb-state``, version 2), and back.
 
 The document holds every CLB of one account (all regions) with its VIP, listeners, rules and
-real servers, and every certificate of the account; ids, names, VIPs, creation times and
+real servers, every certificate and every target group of the account (``TargetGroups``, new
+in version 2, ``group_document.py``; a version-1 document, which has none, still imports); ids, names, VIPs, creation times and
 settings are kept exactly, so an import recreates the same resources under the same ids and
 exporting them again gives the same document, byte for byte. Tasks are not kept; imported
 resources are active. ``Settings`` objects are the store's own form of each resource's
-settings (only what differs from the defaults), keys sorted; version 1 pins their meaning.
+settings (only what differs from the defaults), keys sorted; the version pins their meaning.
 The document names no account: it is imported into whichever account imports it.
 
 Private keys (``PrivateKey`` of a certificate): by default ``{"Sealed": "enc:v1:..."}``, the
@@ -25,12 +26,14 @@ from typing import Any
 
 from openclb import errors
 from openclb.domain.models import Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target
+from openclb.domain.target_groups import TargetGroup, TargetGroupAssociation, TargetGroupInstance
 from openclb.protocols import L7, ListenerProtocol
 from openclb.resources.certificates.sealing import MasterKeyError, PrivateKeySealer, is_sealed
-from openclb.resources.state import checks as check
+from openclb.resources.state import checks as check, group_document
 
 FORMAT = "openclb-state"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,13 @@ class AccountState:
     rules: tuple[Rule, ...] = ()
     targets: tuple[Target, ...] = ()
     certificates: tuple[Certificate, ...] = ()
+    target_groups: tuple[TargetGroup, ...] = ()
+    target_group_instances: tuple[TargetGroupInstance, ...] = ()
+    target_group_associations: tuple[TargetGroupAssociation, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.load_balancers and not self.certificates
+        return not self.load_balancers and not self.certificates and not self.target_groups
 
 
 def _sorted(value: Any) -> Any:
@@ -85,6 +91,8 @@ def to_document(state: AccountState, keys: PrivateKeySealer, include_private_key
             for lb in sorted(state.load_balancers, key=lambda lb: (lb.created_at, lb.id))
         ],
         "Certificates": certificates,
+        "TargetGroups": group_document.to_entries(
+            state.target_groups, state.target_group_instances, state.target_group_associations),
     }
 
 
@@ -127,11 +135,14 @@ def _certificate(certificate: Certificate, keys: PrivateKeySealer, include_priva
 
 def from_document(document: Any, app_id: int, keys: PrivateKeySealer, path: str = "State") -> AccountState:
     """The rows ``document`` describes, owned by ``app_id``, every one ACTIVE; or InvalidParameterValue."""
-    check.members(document, path, ("Format", "Version", "LoadBalancers", "Certificates"), ("MasterKeyId",))
+    check.members(document, path, ("Format", "Version", "LoadBalancers", "Certificates"),
+                  ("MasterKeyId", "TargetGroups"))
     if document["Format"] != FORMAT:
         raise check.refuse(f"{path}.Format", f"must be {FORMAT}")
-    if document["Version"] != VERSION:
-        raise check.refuse(f"{path}.Version", f"is {document['Version']!r}; this openclb reads version {VERSION}")
+    if document["Version"] not in READABLE_VERSIONS:
+        raise check.refuse(f"{path}.Version", f"is {document['Version']!r}; this openclb reads versions 1 and 2")
+    if document["Version"] == 1 and "TargetGroups" in document:
+        raise check.refuse(f"{path}.TargetGroups", "is new in version 2")
     certificates = tuple(_certificate_row(item, app_id, keys, document.get("MasterKeyId"), f"{path}.Certificates.{i}")
                          for i, item in enumerate(check.items(document["Certificates"], f"{path}.Certificates")))
     rows = _Rows(app_id)
@@ -142,7 +153,10 @@ def from_document(document: Any, app_id: int, keys: PrivateKeySealer, path: str 
     check.unique([l.id for l in rows.listeners], f"{path}.LoadBalancers (ListenerId)")
     check.unique([r.id for r in rows.rules], f"{path}.LoadBalancers (LocationId)")
     check.unique([c.id for c in certificates], f"{path}.Certificates")
-    return AccountState(tuple(rows.lbs), tuple(rows.listeners), tuple(rows.rules), tuple(rows.targets), certificates)
+    groups, instances, associations = group_document.from_entries(
+        document.get("TargetGroups", []), app_id, rows.listeners, rows.rules, f"{path}.TargetGroups")
+    return AccountState(tuple(rows.lbs), tuple(rows.listeners), tuple(rows.rules), tuple(rows.targets), certificates,
+                        groups, instances, associations)
 
 
 class _Rows:

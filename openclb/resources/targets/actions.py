@@ -120,8 +120,21 @@ def _require_registered(targets: list[Target], existing: dict) -> list[Target]:
     return [existing[t.key] for t in targets]
 
 
+async def check_takes_targets(services: Services, listener: Listener, location_id: str) -> None:
+    """A listener or rule created with TargetType TARGETGROUP forwards to its target group, never to targets."""
+    settings = listener.settings
+    if location_id:
+        rules = await services.read(services.store.rules_of, listener.lb_id)
+        settings = next((r.settings for r in rules if r.id == location_id), {})
+    if settings.get("target_type") == "TARGETGROUP":
+        raise errors.FailedOperation(
+            f"The {'rule ' + location_id if location_id else 'listener ' + listener.id} forwards to a target group "
+            "(TargetType TARGETGROUP): register instances in the group (RegisterTargetGroupInstances).")
+
+
 async def register_targets(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    lb, _, targets, existing = await _prepare(services, ctx, params)
+    lb, listener, targets, existing = await _prepare(services, ctx, params)
+    await check_takes_targets(services, listener, targets[0].location_id)
     kept = [_keep_registration(t, existing.get(t.key)) for t in targets]
     await write_targets(services, ctx, lb.id, kept, [])
     return {}
