@@ -32,7 +32,7 @@ def members(value: Any, path: str, required: tuple[str, ...], optional: tuple[st
         raise refuse(path, "must be an object")
     for name in value:
         if name not in required and name not in optional:
-            raise refuse(f"{path}.{name}", "is not a member of a version 1 state document")
+            raise refuse(f"{path}.{name}", "is not a member of a state document")
     for name in required:
         if name not in value:
             raise refuse(f"{path}.{name}", "is missing")
