@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from clb_support import checked, create_clb, create_clb_with_vip, create_listener, create_rules, write
+from clb_support import checked, create_clb, create_clb_with_vip, create_listener, create_rules, snapshot, write
 from conftest import make_settings, sdk_client, start_server
 from l7_support import request
 from target_group_support import (
-    associate, create_group, disassociate, group, refused_tg, register_instances, typed_call, typed_write,
+    associate, create_group, group, groups_state, refused_tg, register_instances, typed_call, typed_write,
 )
 
 pytestmark = pytest.mark.postgres
@@ -120,6 +120,27 @@ def test_register_targets_on_target_group_listener_or_rule_refused(bound):
                "FailedOperation", lb_id)
     refused_tg(client, "RegisterTargets", {"LoadBalancerId": lb_id, "ListenerId": ls["http"],
                                            "LocationId": ls["rule"], "Targets": target}, "FailedOperation", lb_id)
+
+
+def test_batch_register_targets_target_group_listener_reported_failed_and_nothing_changed(bound):
+    client, _, lb_id, ls = bound
+    before = groups_state(client), snapshot(client, lb_id)
+    answer = checked(client, "BatchRegisterTargets", {"LoadBalancerId": lb_id, "Targets": [
+        {"ListenerId": ls["free"], "EniIp": "127.0.0.1", "Port": 9000}]})
+    assert answer["FailListenerIdSet"] == [ls["free"]]
+    assert (groups_state(client), snapshot(client, lb_id)) == before
+
+
+def test_modify_listener_target_type_of_bound_or_populated_listener_refused(bound):
+    client, _, lb_id, ls = bound
+    refused_tg(client, "ModifyListener", {"LoadBalancerId": lb_id, "ListenerId": ls["taken"], "TargetType": "NODE"},
+               "FailedOperation", lb_id)
+    write(client, "RegisterTargets", {"LoadBalancerId": lb_id, "ListenerId": ls["node"],
+                                      "Targets": [{"EniIp": "127.0.0.1", "Port": 9000}]})
+    refused_tg(client, "ModifyListener", {"LoadBalancerId": lb_id, "ListenerId": ls["node"],
+                                          "TargetType": "TARGETGROUP"}, "FailedOperation", lb_id)
+    write(client, "DeregisterTargets", {"LoadBalancerId": lb_id, "ListenerId": ls["node"],
+                                        "Targets": [{"EniIp": "127.0.0.1", "Port": 9000}]})
 
 
 def test_delete_target_groups_associated_refused(bound):

@@ -69,3 +69,25 @@ async def association_views(
             continue
         shown.setdefault(item.target_group_id, []).append(views.association(item, lb, listener, rule))
     return shown
+
+
+async def check_target_type_change(
+    services: Services, lb_id: str, listener_id: str, location_id: str, old: str, new: str,
+) -> None:
+    """ModifyListener / ModifyRule may switch TargetType only on a listener or rule that holds nothing:
+    one bound to a target group is unbound first, one with real servers has them deregistered first
+    (FailedOperation), so it never forwards to both."""
+    if old == new:
+        return
+    if old == "TARGETGROUP":
+        bound = await services.read(queries.associations_at, services.store, [(listener_id, location_id)])
+        if bound:
+            raise errors.FailedOperation(
+                f"The {'rule ' + location_id if location_id else 'listener ' + listener_id} is bound to the target "
+                f"group {bound[(listener_id, location_id)].target_group_id}: disassociate it before changing TargetType.")
+        return
+    targets = await services.read(services.store.targets_of, lb_id)
+    if any(t.listener_id == listener_id and t.location_id == location_id for t in targets):
+        raise errors.FailedOperation(
+            f"The {'rule ' + location_id if location_id else 'listener ' + listener_id} has real servers: "
+            "deregister them before changing TargetType to TARGETGROUP.")

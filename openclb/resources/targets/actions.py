@@ -120,13 +120,16 @@ def _require_registered(targets: list[Target], existing: dict) -> list[Target]:
     return [existing[t.key] for t in targets]
 
 
-async def check_takes_targets(services: Services, listener: Listener, location_id: str) -> None:
+async def forwarding_to_groups(services: Services, ctx: RequestContext, lb_id: str) -> set[str]:
+    """The ids of the CLB's listeners and rules created with TargetType TARGETGROUP (they take no targets)."""
+    listeners = await services.read(services.store.list_listeners, ctx.scope, lb_id)
+    rules = await services.read(services.store.rules_of, lb_id)
+    return {item.id for item in [*listeners, *rules] if item.settings.get("target_type") == "TARGETGROUP"}
+
+
+async def check_takes_targets(services: Services, ctx: RequestContext, listener: Listener, location_id: str) -> None:
     """A listener or rule created with TargetType TARGETGROUP forwards to its target group, never to targets."""
-    settings = listener.settings
-    if location_id:
-        rules = await services.read(services.store.rules_of, listener.lb_id)
-        settings = next((r.settings for r in rules if r.id == location_id), {})
-    if settings.get("target_type") == "TARGETGROUP":
+    if (location_id or listener.id) in await forwarding_to_groups(services, ctx, listener.lb_id):
         raise errors.FailedOperation(
             f"The {'rule ' + location_id if location_id else 'listener ' + listener.id} forwards to a target group "
             "(TargetType TARGETGROUP): register instances in the group (RegisterTargetGroupInstances).")
@@ -134,7 +137,7 @@ async def check_takes_targets(services: Services, listener: Listener, location_i
 
 async def register_targets(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     lb, listener, targets, existing = await _prepare(services, ctx, params)
-    await check_takes_targets(services, listener, targets[0].location_id)
+    await check_takes_targets(services, ctx, listener, targets[0].location_id)
     kept = [_keep_registration(t, existing.get(t.key)) for t in targets]
     await write_targets(services, ctx, lb.id, kept, [])
     return {}
