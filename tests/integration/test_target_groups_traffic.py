@@ -93,7 +93,7 @@ def test_describe_target_group_instance_status_reports_engine_health(server, cli
     alive = named_backends("alive")
     group_id = create_group(client, "h", Port=alive.port)
     register_instances(client, group_id, [alive.port, 1])
-    _group_listener(client, 8207, group_id, HealthCheck={
+    lb_id, _, _ = _group_listener(client, 8207, group_id, HealthCheck={
         "HealthSwitch": 1, "TimeOut": 2, "IntervalTime": 3, "HealthNum": 2, "UnHealthNum": 2})
 
     def statuses() -> dict[int, str]:
@@ -101,3 +101,7 @@ def test_describe_target_group_instance_status_reports_engine_health(server, cli
         return {s["Port"]: s["Status"] for s in found["TargetGroupInstanceSet"]}
 
     wait_for(lambda: statuses() == {alive.port: "health", 1: "unhealth"}, 20)
+    health = checked(client, "DescribeTargetHealth", {"LoadBalancerIds": [lb_id]})
+    (rule,) = health["LoadBalancers"][0]["Listeners"][0]["Rules"]
+    assert {(t["Port"], t["HealthStatus"], t["TargetGroupId"]) for t in rule["Targets"]} == {
+        (alive.port, True, group_id), (1, False, group_id)}

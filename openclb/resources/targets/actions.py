@@ -14,6 +14,7 @@ from typing import Any
 
 from openclb import errors
 from openclb.domain.models import Listener, Target, TaskKind
+from openclb.domain.target_groups import TargetGroupAssociation, TargetGroupInstance
 from openclb.resources.shared import checks as rules
 from openclb.resources.targets import queries, views
 from openclb.resources.shared.clock import sortable_now
@@ -21,6 +22,7 @@ from openclb.context import RequestContext
 from openclb.resources.shared.lookups import require_listener
 from openclb.resources.shared.services import Services
 from openclb.resources.shared.lookups import require_load_balancer
+from openclb.store.target_groups import group_targets_of
 from openclb.store.transitions import QuotaReached
 
 MAX_TARGETS_PER_CALL = 20
@@ -212,6 +214,20 @@ async def describe_targets(services: Services, ctx: RequestContext, params: dict
     ]}
 
 
+def group_instance_targets(
+    associations: Iterable[TargetGroupAssociation], instances: Iterable[TargetGroupInstance],
+) -> dict[Target, str]:
+    """The instances of the target groups bound to a CLB's listeners and rules, as their targets → group id."""
+    by_group: dict[str, list[TargetGroupInstance]] = {}
+    for instance in instances:
+        by_group.setdefault(instance.target_group_id, []).append(instance)
+    return {
+        Target(listener_id=a.listener_id, ip=i.ip, port=i.port, lb_id=a.lb_id, weight=i.weight,
+               location_id=a.location_id, registered_at=i.registered_at): a.target_group_id
+        for a in associations for i in by_group.get(a.target_group_id, ())
+    }
+
+
 async def describe_target_health(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     lb_ids = params["load_balancer_ids"]
     if not 1 <= len(lb_ids) <= 30:
@@ -228,9 +244,11 @@ async def describe_target_health(services: Services, ctx: RequestContext, params
             if not listener_ids or l.id in listener_ids
         ]
         targets = await services.read(services.store.targets_of, lb.id)
+        grouped = group_instance_targets(*await services.read(group_targets_of, services.store, lb.id))
         rules = await services.read(services.store.rules_of, lb.id)
         location_ids = frozenset(params.get("location_ids") or ())
         if location_ids:
             rules = [r for r in rules if r.id in location_ids]
-        report.append(views.load_balancer_health(lb, listeners, targets, live, rules))
+        report.append(views.load_balancer_health(lb, listeners, [*targets, *grouped], live, rules,
+                                                 {t.key: group_id for t, group_id in grouped.items()}))
     return {"LoadBalancers": report}
