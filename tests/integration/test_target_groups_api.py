@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from clb_support import checked, create_clb, task_status
+from clb_support import checked, task_status
 from conftest import make_settings, sdk_client, start_server
 from openclb.config import Quotas
 from target_group_support import (

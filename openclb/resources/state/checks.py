@@ -114,3 +114,12 @@ def unique(ids: list[str], path: str) -> None:
         if value in seen:
             raise refuse(path, f"holds the id {value} more than once")
         seen.add(value)
+
+
+def sorted_settings(value: Any) -> Any:
+    """Settings with every object's keys sorted and tuples as lists: one text for one meaning."""
+    if isinstance(value, dict):
+        return {key: sorted_settings(value[key]) for key in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [sorted_settings(item) for item in value]
+    return value

@@ -54,15 +54,6 @@ class AccountState:
         return not self.load_balancers and not self.certificates and not self.target_groups
 
 
-def _sorted(value: Any) -> Any:
-    """Settings with every object's keys sorted and tuples as lists: one text for one meaning."""
-    if isinstance(value, dict):
-        return {key: _sorted(value[key]) for key in sorted(value)}
-    if isinstance(value, (list, tuple)):
-        return [_sorted(item) for item in value]
-    return value
-
-
 def to_document(state: AccountState, keys: PrivateKeySealer, include_private_keys: bool = False) -> dict[str, Any]:
     """The document of ``state``; private keys stay sealed unless ``include_private_keys``."""
     by_lb: dict[str, list[Listener]] = {}
@@ -85,7 +76,7 @@ def to_document(state: AccountState, keys: PrivateKeySealer, include_private_key
             {
                 "LoadBalancerId": lb.id, "Region": lb.region, "LoadBalancerName": lb.name,
                 "LoadBalancerType": lb.lb_type, "Vip": lb.vip, "CreateTime": lb.created_at,
-                "DeleteProtect": lb.delete_protect, "Settings": _sorted(lb.settings),
+                "DeleteProtect": lb.delete_protect, "Settings": check.sorted_settings(lb.settings),
                 "Listeners": [_listener(l, rules_of.get(l.id, []), targets_of) for l in by_lb.get(lb.id, [])],
             }
             for lb in sorted(state.load_balancers, key=lambda lb: (lb.created_at, lb.id))
@@ -100,11 +91,11 @@ def _listener(listener: Listener, rules: list[Rule], targets_of: dict[str, list[
     return {
         "ListenerId": listener.id, "Protocol": listener.protocol, "Port": listener.port,
         "EndPort": listener.end_port, "ListenerName": listener.name, "CreateTime": listener.created_at,
-        "Settings": _sorted(listener.settings),
+        "Settings": check.sorted_settings(listener.settings),
         "Targets": [_target(t) for t in targets_of.get(listener.id, [])],
         "Rules": [
             {"LocationId": r.id, "Domains": list(r.domains), "Url": r.url, "CreateTime": r.created_at,
-             "Settings": _sorted(r.settings), "Targets": [_target(t) for t in targets_of.get(r.id, [])]}
+             "Settings": check.sorted_settings(r.settings), "Targets": [_target(t) for t in targets_of.get(r.id, [])]}
             for r in rules
         ],
     }

@@ -21,14 +21,6 @@ from openclb.domain.target_groups import TargetGroup, TargetGroupAssociation, Ta
 from openclb.resources.state import checks as check
 
 
-def _sorted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _sorted(value[key]) for key in sorted(value)}
-    if isinstance(value, (list, tuple)):
-        return [_sorted(item) for item in value]
-    return value
-
-
 def to_entries(
     groups: tuple[TargetGroup, ...], instances: tuple[TargetGroupInstance, ...],
     associations: tuple[TargetGroupAssociation, ...],
@@ -37,7 +29,7 @@ def to_entries(
         {
             "TargetGroupId": group.id, "Region": group.region, "TargetGroupName": group.name, "VpcId": group.vpc_id,
             "Port": group.port, "CreateTime": group.created_at, "UpdateTime": group.updated_at,
-            "Settings": _sorted(group.settings),
+            "Settings": check.sorted_settings(group.settings),
             "Instances": [{"Ip": x.ip, "Port": x.port, "Weight": x.weight, "RegisteredTime": x.registered_at}
                           for x in sorted(instances, key=lambda x: (x.registered_at, x.ip, x.port))
                           if x.target_group_id == group.id],

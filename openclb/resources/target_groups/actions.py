@@ -213,10 +213,7 @@ async def modify_target_group_instances_port(services: Services, ctx: RequestCon
     group, existing = await _group_and_instances(services, ctx, params)
     items = params["target_group_instances"]
     old = checks.registered(items, existing, "TargetGroupInstances")
-    for index, item in enumerate(items):
-        if item.get("new_port") is None:
-            raise errors.InvalidParameter(f"`TargetGroupInstances.{index}.NewPort` is required by this action.")
-        checks.check_number(f"TargetGroupInstances.{index}.NewPort", item["new_port"], 1, 65535)
+    checks.required_numbers(items, "new_port", "TargetGroupInstances", "NewPort", 1, 65535)
     moved = [replace(x, port=item["new_port"]) for x, item in zip(old, items)]
     checks.check_no_duplicates(moved)
     staying = {key for key in existing if key not in {x.key for x in old}}
@@ -232,9 +229,6 @@ async def modify_target_group_instances_weight(
     group, existing = await _group_and_instances(services, ctx, params)
     items = params["target_group_instances"]
     old = checks.registered(items, existing, "TargetGroupInstances")
-    for index, item in enumerate(items):
-        if item.get("weight") is None:
-            raise errors.InvalidParameter(f"`TargetGroupInstances.{index}.Weight` is required by this action.")
-        checks.check_number(f"TargetGroupInstances.{index}.Weight", item["weight"], 0, 100)
+    checks.required_numbers(items, "weight", "TargetGroupInstances", "Weight", 0, 100)
     await _change_instances(services, ctx, group, [replace(x, weight=item["weight"]) for x, item in zip(old, items)], [])
     return {}

@@ -44,6 +44,14 @@ def check_number(name: str, value: int | None, low: int, high: int) -> None:
         raise errors.InvalidParameterValue(f"The value {value} of `{name}` must be in [{low}, {high}].")
 
 
+def required_numbers(items: Sequence[dict[str, Any]], name: str, wire: str, member: str, low: int, high: int) -> None:
+    """ModifyTargetGroupInstancesPort needs each NewPort (1-65535), ...Weight each Weight (0-100)."""
+    for index, item in enumerate(items):
+        if item.get(name) is None:
+            raise errors.InvalidParameter(f"`{wire}.{index}.{member}` is required by this action.")
+        check_number(f"{wire}.{index}.{member}", item[name], low, high)
+
+
 def check_choice(name: str, value: str | None, allowed: Sequence[str]) -> None:
     if value is not None and value not in allowed:
         raise errors.InvalidParameterValue(f"`{name}` must be one of {', '.join(allowed)}; got {value!r}.")
