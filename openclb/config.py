@@ -42,6 +42,9 @@ class Quotas:
     snat_ips: int = 10
     isp_clb: int = 15
     full_port_range_listeners: int = 1
+    # openclb's own bounds for target groups (not DescribeQuota items).
+    target_groups_per_region: int = 200
+    instances_per_target_group: int = 200
 
 
 @dataclass(frozen=True)

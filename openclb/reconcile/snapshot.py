@@ -1,7 +1,7 @@
 """One CLB's rows as the store holds them: what the desired state is built from.
 
-``read_snapshot`` reads a CLB's listeners, targets, rules and the certificates they name in
-one store trip; the worker (and ``openclb render``) hand the snapshot to the desired-state
+``read_snapshot`` reads a CLB's listeners, targets, rules, the certificates they name and the
+target groups they forward to (associations and the groups' instances) in one store trip; the worker (and ``openclb render``) hand the snapshot to the desired-state
 builder the composition root gives them (``resources.desired_state``), which knows what the
 rows' settings mean. This module knows only the rows.
 """
@@ -12,7 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from openclb.domain.models import Certificate, Listener, LoadBalancer, Rule, Target
+from openclb.domain.target_groups import TargetGroupAssociation, TargetGroupInstance
 from openclb.store.store import Store
+from openclb.store.target_groups import group_targets_of
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,8 @@ class Snapshot:
     targets: tuple[Target, ...]
     rules: tuple[Rule, ...]
     certificates: dict[str, Certificate]
+    associations: tuple[TargetGroupAssociation, ...] = ()
+    group_instances: tuple[TargetGroupInstance, ...] = ()
 
 
 def read_snapshot(store: Store, lb: LoadBalancer, listeners: Iterable[Listener] | None = None) -> Snapshot:
@@ -29,7 +33,8 @@ def read_snapshot(store: Store, lb: LoadBalancer, listeners: Iterable[Listener] 
     listeners = tuple(store.listeners_of(lb.id) if listeners is None else listeners)
     rules = tuple(store.rules_of(lb.id))
     certificates = store.certificates_by_id(certificate_ids(listeners, rules))
-    return Snapshot(lb, listeners, tuple(store.targets_of(lb.id)), rules, certificates)
+    associations, group_instances = group_targets_of(store, lb.id)
+    return Snapshot(lb, listeners, tuple(store.targets_of(lb.id)), rules, certificates, associations, group_instances)
 
 
 def certificate_ids(listeners: Iterable[Listener], rules: Iterable[Rule]) -> set[str]:

@@ -22,6 +22,7 @@ from openclb.resources.load_balancers import actions as load_balancers, details,
 from openclb.resources.targets import actions as targets, batch as batch_targets, by_backend
 from openclb.resources.state import actions as state
 from openclb.resources.tags import actions as tags
+from openclb.resources.target_groups import actions as target_groups, associations as target_group_associations
 from openclb.resources.tasks import actions as task_status
 from openclb.context import Handler
 from openclb.resources.shared.services import Services
@@ -62,6 +63,19 @@ _ACTIONS = {
     "ModifyLoadBalancerSla": sla_project.modify_load_balancer_sla,
     "ModifyLoadBalancersProject": sla_project.modify_load_balancers_project,
     "DescribeLBListeners": by_backend.describe_lb_listeners,
+    "CreateTargetGroup": target_groups.create_target_group,
+    "DeleteTargetGroups": target_groups.delete_target_groups,
+    "DescribeTargetGroups": target_groups.describe_target_groups,
+    "DescribeTargetGroupList": target_groups.describe_target_group_list,
+    "DescribeTargetGroupInstances": target_groups.describe_target_group_instances,
+    "DescribeTargetGroupInstanceStatus": target_groups.describe_target_group_instance_status,
+    "ModifyTargetGroupAttribute": target_groups.modify_target_group_attribute,
+    "RegisterTargetGroupInstances": target_groups.register_target_group_instances,
+    "DeregisterTargetGroupInstances": target_groups.deregister_target_group_instances,
+    "ModifyTargetGroupInstancesPort": target_groups.modify_target_group_instances_port,
+    "ModifyTargetGroupInstancesWeight": target_groups.modify_target_group_instances_weight,
+    "AssociateTargetGroups": target_group_associations.associate_target_groups,
+    "DisassociateTargetGroups": target_group_associations.disassociate_target_groups,
 }
 
 

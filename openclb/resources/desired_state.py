@@ -3,8 +3,8 @@
 Listeners being deleted are left out; listeners being created or changed are in, with their
 new settings, so the engine is asked for exactly what the store will hold once the task
 succeeds. Every default comes from the resources' settings types; this module only joins
-rows: targets to their listener or rule, certificates to the TLS they serve, rewrites to the
-listener and rule they point at. Stored private keys are sealed; they are opened here, with the
+rows: targets (their own, or their target group's instances) to their listener or rule,
+certificates to the TLS they serve, rewrites to the listener and rule they point at. Stored private keys are sealed; they are opened here, with the
 sealer the composition root binds in, so the engine's frozen spec carries the clear PEM it
 loads and the engine itself never holds the master key.
 """
@@ -67,6 +67,18 @@ def _targets(targets: Iterable[Target]) -> tuple[TargetSpec, ...]:
     return tuple(TargetSpec(t.ip, t.port, t.weight) for t in targets)
 
 
+def group_targets(snapshot: Snapshot) -> dict[tuple[str, str], tuple[TargetSpec, ...]]:
+    """(listener id, rule id or "") → the instances of the target group associated there, with their weights.
+
+    A listener or rule with TargetType TARGETGROUP forwards to its group's instances with its own
+    scheduler, persistence and health check: the instances simply become its targets.
+    """
+    by_group: dict[str, list[TargetSpec]] = {}
+    for instance in snapshot.group_instances:
+        by_group.setdefault(instance.target_group_id, []).append(TargetSpec(instance.ip, instance.port, instance.weight))
+    return {a.bound_to: tuple(by_group.get(a.target_group_id, ())) for a in snapshot.associations}
+
+
 def desired_state(snapshot: Snapshot, keys: PrivateKeySealer) -> LoadBalancerState:
     """The CLB's state; ``keys`` opens its sealed private keys (bind it: the worker passes a snapshot)."""
     lb, certificates = snapshot.load_balancer, snapshot.certificates
@@ -77,10 +89,11 @@ def desired_state(snapshot: Snapshot, keys: PrivateKeySealer) -> LoadBalancerSta
          else by_listener.setdefault(target.listener_id, [])).append(target)
     listener_index = {l.id: l for l in snapshot.listeners}
     rule_index = {r.id: r for r in snapshot.rules}
+    grouped = group_targets(snapshot)
     rule_specs: dict[str, list[RuleSpec]] = {}
     for rule in snapshot.rules:
         settings = RuleSettings.of(rule)
-        spec = settings.to_spec(rule, _targets(by_rule.get(rule.id, ())),
+        spec = settings.to_spec(rule, _targets(by_rule.get(rule.id, ())) + grouped.get((rule.listener_id, rule.id), ()),
                                 tls_spec(settings.certificate, certificates, keys),
                                 redirect_spec(rule, listener_index, rule_index))
         rule_specs.setdefault(rule.listener_id, []).append(spec)
@@ -90,6 +103,7 @@ def desired_state(snapshot: Snapshot, keys: PrivateKeySealer) -> LoadBalancerSta
             continue
         settings = ListenerSettings.of(listener)
         listeners.append(settings.to_spec(
-            listener, _targets(by_listener.get(listener.id, ())), tuple(rule_specs.get(listener.id, ())),
+            listener, _targets(by_listener.get(listener.id, ())) + grouped.get((listener.id, ""), ()),
+            tuple(rule_specs.get(listener.id, ())),
             tls_spec(settings.certificate, certificates, keys)))
     return LoadBalancerState(lb.id, lb.vip, tuple(listeners))

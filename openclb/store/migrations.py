@@ -34,8 +34,15 @@ def _create_store_meta(conn: Connection) -> None:
     schema.store_meta.create(conn, checkfirst=True)
 
 
+def _create_target_groups(conn: Connection) -> None:
+    """Target groups, their instances and their associations with listeners and rules."""
+    for table in (schema.target_groups, schema.target_group_instances, schema.target_group_associations):
+        table.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_initial_schema, _task_changes_replace_previous_settings, _create_v1_nonces, _create_store_meta,
+    _create_target_groups,
 ]
 
 

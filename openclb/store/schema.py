@@ -171,3 +171,45 @@ store_meta = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# Target groups (``domain/target_groups.py``): a group's instances go with it; an association
+# binds a group to one listener (``location_id`` "") or one rule, at most one group each (the
+# primary key), and goes with its listener, rule or CLB (``transitions.settle`` and the rule
+# writes delete it explicitly, so a task's rollback restores it).
+target_groups = Table(
+    "target_groups",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("app_id", BigInteger, nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("vpc_id", String(64), nullable=False),
+    Column("port", Integer),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("settings", JSON, nullable=False),
+    Index("ix_target_group_scope", "app_id", "region"),
+)
+
+target_group_instances = Table(
+    "target_group_instances",
+    metadata,
+    Column("target_group_id", String(32), ForeignKey("target_groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("ip", String(64), primary_key=True),
+    Column("port", Integer, primary_key=True),
+    Column("weight", Integer, nullable=False),
+    Column("registered_at", String(32), nullable=False),
+)
+
+target_group_associations = Table(
+    "target_group_associations",
+    metadata,
+    Column("listener_id", String(32), primary_key=True),
+    Column("location_id", String(32), primary_key=True, default=""),
+    Column("target_group_id", String(32), ForeignKey("target_groups.id"), nullable=False),
+    Column("lb_id", String(32), nullable=False),
+    Column("weight", Integer),
+    Column("created_at", String(32), nullable=False),
+    Index("ix_tg_association_group", "target_group_id"),
+    Index("ix_tg_association_lb", "lb_id"),
+)

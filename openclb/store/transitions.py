@@ -58,7 +58,8 @@ class QuotaReached(StoreConflict):
 
 _TABLES = {table.name: table for table in schema.metadata.sorted_tables}
 # The column that names the listener a row belongs to: how a failure is traced to a task.
-_LISTENER_COLUMN = {"listeners": "id", "listener_ports": "listener_id", "rules": "listener_id", "targets": "listener_id"}
+_LISTENER_COLUMN = {"listeners": "id", "listener_ports": "listener_id", "rules": "listener_id", "targets": "listener_id",
+                    "target_group_associations": "listener_id"}
 
 
 def task_values(task: Task) -> dict[str, Any]:
@@ -180,7 +181,7 @@ def _settle_listeners(conn: Connection, listener_ids: set[str]) -> None:
         return
     doomed = [listener_id for (listener_id,) in conn.execute(
         select(ls.c.id).where(ls.c.id.in_(listener_ids), ls.c.state == ProvisioningState.PENDING_DELETE))]
-    for table in (schema.targets, schema.rules, schema.listener_ports):
+    for table in (schema.targets, schema.target_group_associations, schema.rules, schema.listener_ports):
         conn.execute(delete(table).where(table.c.listener_id.in_(doomed)))
     conn.execute(delete(ls).where(ls.c.id.in_(doomed)))
     conn.execute(update(ls).where(ls.c.id.in_(listener_ids), ls.c.state != ProvisioningState.ACTIVE)
@@ -193,7 +194,8 @@ def _settle_load_balancer(conn: Connection, lb_id: str, task_id: str, succeeded:
     if state is None:
         return
     if state == ProvisioningState.PENDING_DELETE and succeeded:
-        for table in (schema.targets, schema.rules, schema.listener_ports, schema.listeners):
+        for table in (schema.targets, schema.target_group_associations, schema.rules, schema.listener_ports,
+                      schema.listeners):
             conn.execute(delete(table).where(table.c.lb_id == lb_id))
         conn.execute(delete(lbs).where(lbs.c.id == lb_id))
         return

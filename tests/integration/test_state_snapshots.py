@@ -83,7 +83,7 @@ def test_export_state_default_keeps_private_keys_sealed_and_names_master_key(ser
     (certificate,) = document["Certificates"]
     assert certificate["PrivateKey"]["Sealed"].startswith("enc:v1:")
     assert re.fullmatch(r"[0-9a-f]{16}", document["MasterKeyId"])
-    assert (document["Format"], document["Version"]) == ("openclb-state", 1)
+    assert (document["Format"], document["Version"]) == ("openclb-state", 2)
 
 
 def test_import_state_sealed_keys_other_master_key_refused_clear_keys_imported(server_factory, http_backends):
@@ -146,7 +146,7 @@ def _listener(document: dict) -> dict:
 
 
 @pytest.mark.parametrize("name, change, member", [
-    ("version-2", lambda d: d.update(Version=2), "State.Version"),
+    ("version-3", lambda d: d.update(Version=3), "State.Version"),
     ("port-out-of-range", lambda d: _listener(d).update(Port=70000), "State.LoadBalancers.0.Listeners.0.Port"),
     ("unknown-member", lambda d: _listener(d).update(Colour="red"), "State.LoadBalancers.0.Listeners.0.Colour"),
     ("weight-out-of-range", lambda d: _listener(d)["Targets"][0].update(Weight=101),

@@ -26,6 +26,7 @@ from openclb.resources.shared.services import Services
 from openclb.resources.shared.lookups import require_load_balancer
 from openclb.resources.shared.lookups import require_listener
 from openclb.store.transitions import QuotaReached
+from openclb.resources.target_groups.lookups import check_target_type_change
 
 
 
@@ -148,6 +149,8 @@ async def modify_rule(services: Services, ctx: RequestContext, params: dict[str,
     listener, rules = await l7_listener(services, ctx, params)
     rule = _find_rule(rules, params["location_id"])
     settings = RuleSettings.of(rule).merged({k: params[k] for k in REQUEST_MEMBERS if params.get(k) is not None})
+    await check_target_type_change(services, rule.lb_id, rule.listener_id, rule.id, RuleSettings.of(rule).target_type,
+                                   settings.target_type)
     url = params.get("url") or rule.url
     l7_rules.check_rule_input({**settings.to_stored(), "url": url, "domains": list(rule.domains)}, listener.protocol, "")
     updated = Rule(**{**rule.__dict__, "url": url, "settings": settings.to_stored()})

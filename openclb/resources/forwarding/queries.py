@@ -18,8 +18,8 @@ def change_rules(
     store: Store, scope: Scope, lb_id: str, upserts: Sequence[Rule], removals: Sequence[str], task: Task,
     certificates: Sequence[Certificate] = (), per_listener_limit: int = 50,
 ) -> None:
-    """Write rule changes of one CLB with their task; removing a rule unbinds its targets."""
-    r, t = schema.rules, schema.targets
+    """Write rule changes of one CLB with their task; removing a rule unbinds its targets and its target group."""
+    r, t, a = schema.rules, schema.targets, schema.target_group_associations
     with store.task_write(task) as write:
         write.take_busy(scope, lb_id)
         insert_certificates(write, certificates)
@@ -28,6 +28,7 @@ def change_rules(
             write.delete(r, r.c.id.in_(doomed))
         if removals:
             write.delete(t, t.c.location_id.in_(list(removals)))
+            write.delete(a, a.c.location_id.in_(list(removals)))
         write.insert(r, [asdict(rule) for rule in upserts])
         for listener_id in {rule.listener_id for rule in upserts}:
             count = write.scalar(select(func.count()).select_from(r).where(r.c.listener_id == listener_id))

@@ -24,6 +24,7 @@ from openclb.context import RequestContext
 from openclb.resources.shared.services import Services
 from openclb.resources.shared.lookups import found_load_balancer, require_load_balancer
 from openclb.store.transitions import PortTaken, QuotaReached
+from openclb.resources.target_groups.lookups import check_target_type_change
 
 async def create_listener(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
@@ -102,6 +103,7 @@ async def modify_listener(services: Services, ctx: RequestContext, params: dict[
     current = ListenerSettings.of(listener)
     settings = current.merged(current.changes_in(params))
     listener_rules.check_modify_listener(listener, params, settings)
+    await check_target_type_change(services, lb.id, listener.id, "", current.target_type, settings.target_type)
     plan = CertificatePlan(ctx.app_id, services.store.get_certificate, services.keys)
     if params.get("certificate") is not None or params.get("multi_cert_info") is not None:
         certificate = await services.db(listener_rules.resolve_certificate, plan, params, listener.protocol)

@@ -16,7 +16,8 @@ from typing import Any
 from openclb import errors
 
 _ID = {kind: re.compile(rf"{prefix}-[0-9a-z]{{1,24}}") for kind, prefix in
-       (("lb", "lb"), ("listener", "lbl"), ("rule", "loc"), ("certificate", "cert"))}
+       (("lb", "lb"), ("listener", "lbl"), ("rule", "loc"), ("certificate", "cert"),
+        ("target_group", "lbtg"), ("vpc", "vpc"))}
 _REGION = re.compile(r"[a-z][a-z0-9-]{1,63}")
 _STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?")
 
@@ -31,7 +32,7 @@ def members(value: Any, path: str, required: tuple[str, ...], optional: tuple[st
         raise refuse(path, "must be an object")
     for name in value:
         if name not in required and name not in optional:
-            raise refuse(f"{path}.{name}", "is not a member of a version 1 state document")
+            raise refuse(f"{path}.{name}", "is not a member of a state document")
     for name in required:
         if name not in value:
             raise refuse(f"{path}.{name}", "is missing")
@@ -113,3 +114,12 @@ def unique(ids: list[str], path: str) -> None:
         if value in seen:
             raise refuse(path, f"holds the id {value} more than once")
         seen.add(value)
+
+
+def sorted_settings(value: Any) -> Any:
+    """Settings with every object's keys sorted and tuples as lists: one text for one meaning."""
+    if isinstance(value, dict):
+        return {key: sorted_settings(value[key]) for key in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [sorted_settings(item) for item in value]
+    return value

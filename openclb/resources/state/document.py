@@ -1,11 +1,12 @@
-"""An account's resources as a state document (format ``openclb-state``, version 1), and back.
+"""An account's resources as a state document (format ``openclb-state``, version 2), and back.
 
 The document holds every CLB of one account (all regions) with its VIP, listeners, rules and
-real servers, and every certificate of the account; ids, names, VIPs, creation times and
+real servers, every certificate and every target group of the account (``TargetGroups``, new
+in version 2, ``group_document.py``; a version-1 document, which has none, still imports); ids, names, VIPs, creation times and
 settings are kept exactly, so an import recreates the same resources under the same ids and
 exporting them again gives the same document, byte for byte. Tasks are not kept; imported
 resources are active. ``Settings`` objects are the store's own form of each resource's
-settings (only what differs from the defaults), keys sorted; version 1 pins their meaning.
+settings (only what differs from the defaults), keys sorted; the version pins their meaning.
 The document names no account: it is imported into whichever account imports it.
 
 Private keys (``PrivateKey`` of a certificate): by default ``{"Sealed": "enc:v1:..."}``, the
@@ -25,12 +26,14 @@ from typing import Any
 
 from openclb import errors
 from openclb.domain.models import Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target
+from openclb.domain.target_groups import TargetGroup, TargetGroupAssociation, TargetGroupInstance
 from openclb.protocols import L7, ListenerProtocol
 from openclb.resources.certificates.sealing import MasterKeyError, PrivateKeySealer, is_sealed
-from openclb.resources.state import checks as check
+from openclb.resources.state import checks as check, group_document
 
 FORMAT = "openclb-state"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -42,19 +45,13 @@ class AccountState:
     rules: tuple[Rule, ...] = ()
     targets: tuple[Target, ...] = ()
     certificates: tuple[Certificate, ...] = ()
+    target_groups: tuple[TargetGroup, ...] = ()
+    target_group_instances: tuple[TargetGroupInstance, ...] = ()
+    target_group_associations: tuple[TargetGroupAssociation, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.load_balancers and not self.certificates
-
-
-def _sorted(value: Any) -> Any:
-    """Settings with every object's keys sorted and tuples as lists: one text for one meaning."""
-    if isinstance(value, dict):
-        return {key: _sorted(value[key]) for key in sorted(value)}
-    if isinstance(value, (list, tuple)):
-        return [_sorted(item) for item in value]
-    return value
+        return not self.load_balancers and not self.certificates and not self.target_groups
 
 
 def to_document(state: AccountState, keys: PrivateKeySealer, include_private_keys: bool = False) -> dict[str, Any]:
@@ -79,12 +76,14 @@ def to_document(state: AccountState, keys: PrivateKeySealer, include_private_key
             {
                 "LoadBalancerId": lb.id, "Region": lb.region, "LoadBalancerName": lb.name,
                 "LoadBalancerType": lb.lb_type, "Vip": lb.vip, "CreateTime": lb.created_at,
-                "DeleteProtect": lb.delete_protect, "Settings": _sorted(lb.settings),
+                "DeleteProtect": lb.delete_protect, "Settings": check.sorted_settings(lb.settings),
                 "Listeners": [_listener(l, rules_of.get(l.id, []), targets_of) for l in by_lb.get(lb.id, [])],
             }
             for lb in sorted(state.load_balancers, key=lambda lb: (lb.created_at, lb.id))
         ],
         "Certificates": certificates,
+        "TargetGroups": group_document.to_entries(
+            state.target_groups, state.target_group_instances, state.target_group_associations),
     }
 
 
@@ -92,11 +91,11 @@ def _listener(listener: Listener, rules: list[Rule], targets_of: dict[str, list[
     return {
         "ListenerId": listener.id, "Protocol": listener.protocol, "Port": listener.port,
         "EndPort": listener.end_port, "ListenerName": listener.name, "CreateTime": listener.created_at,
-        "Settings": _sorted(listener.settings),
+        "Settings": check.sorted_settings(listener.settings),
         "Targets": [_target(t) for t in targets_of.get(listener.id, [])],
         "Rules": [
             {"LocationId": r.id, "Domains": list(r.domains), "Url": r.url, "CreateTime": r.created_at,
-             "Settings": _sorted(r.settings), "Targets": [_target(t) for t in targets_of.get(r.id, [])]}
+             "Settings": check.sorted_settings(r.settings), "Targets": [_target(t) for t in targets_of.get(r.id, [])]}
             for r in rules
         ],
     }
@@ -127,11 +126,14 @@ def _certificate(certificate: Certificate, keys: PrivateKeySealer, include_priva
 
 def from_document(document: Any, app_id: int, keys: PrivateKeySealer, path: str = "State") -> AccountState:
     """The rows ``document`` describes, owned by ``app_id``, every one ACTIVE; or InvalidParameterValue."""
-    check.members(document, path, ("Format", "Version", "LoadBalancers", "Certificates"), ("MasterKeyId",))
+    check.members(document, path, ("Format", "Version", "LoadBalancers", "Certificates"),
+                  ("MasterKeyId", "TargetGroups"))
     if document["Format"] != FORMAT:
         raise check.refuse(f"{path}.Format", f"must be {FORMAT}")
-    if document["Version"] != VERSION:
-        raise check.refuse(f"{path}.Version", f"is {document['Version']!r}; this openclb reads version {VERSION}")
+    if document["Version"] not in READABLE_VERSIONS:
+        raise check.refuse(f"{path}.Version", f"is {document['Version']!r}; this openclb reads versions 1 and 2")
+    if document["Version"] == 1 and "TargetGroups" in document:
+        raise check.refuse(f"{path}.TargetGroups", "is new in version 2")
     certificates = tuple(_certificate_row(item, app_id, keys, document.get("MasterKeyId"), f"{path}.Certificates.{i}")
                          for i, item in enumerate(check.items(document["Certificates"], f"{path}.Certificates")))
     rows = _Rows(app_id)
@@ -142,7 +144,10 @@ def from_document(document: Any, app_id: int, keys: PrivateKeySealer, path: str 
     check.unique([l.id for l in rows.listeners], f"{path}.LoadBalancers (ListenerId)")
     check.unique([r.id for r in rows.rules], f"{path}.LoadBalancers (LocationId)")
     check.unique([c.id for c in certificates], f"{path}.Certificates")
-    return AccountState(tuple(rows.lbs), tuple(rows.listeners), tuple(rows.rules), tuple(rows.targets), certificates)
+    groups, instances, associations = group_document.from_entries(
+        document.get("TargetGroups", []), app_id, rows.listeners, rows.rules, f"{path}.TargetGroups")
+    return AccountState(tuple(rows.lbs), tuple(rows.listeners), tuple(rows.rules), tuple(rows.targets), certificates,
+                        groups, instances, associations)
 
 
 class _Rows:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from openclb.domain.models import Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target, Task
+from openclb.domain.target_groups import TargetGroup, TargetGroupAssociation, TargetGroupInstance
 from openclb.resources.state.document import AccountState
 from openclb.store import schema
 from openclb.store.query import columns
@@ -44,6 +45,7 @@ def read_account(store: Store, app_id: int) -> AccountState:
     """Every live row of the account: CLBs and listeners being deleted are left out."""
     lbs_t, ls_t, r_t, t_t, c_t = (schema.load_balancers, schema.listeners, schema.rules, schema.targets,
                                   schema.certificates)
+    g_t, i_t, a_t = schema.target_groups, schema.target_group_instances, schema.target_group_associations
     deleting = ProvisioningState.PENDING_DELETE
     with store.engine.connect() as conn:
         if not store.is_sqlite:
@@ -57,7 +59,14 @@ def read_account(store: Store, app_id: int) -> AccountState:
             rules = [r for r in _rows(conn, r_t, Rule, r_t.c.app_id == app_id) if r.listener_id in kept]
             targets = [t for t in _rows(conn, t_t, Target, t_t.c.lb_id.in_(sorted(live))) if t.listener_id in kept]
             certificates = _rows(conn, c_t, Certificate, c_t.c.app_id == app_id)
-    return AccountState(tuple(lbs), tuple(listeners), tuple(rules), tuple(targets), tuple(certificates))
+            groups = _rows(conn, g_t, TargetGroup, g_t.c.app_id == app_id)
+            group_ids = sorted(g.id for g in groups)
+            instances = _rows(conn, i_t, TargetGroupInstance, i_t.c.target_group_id.in_(group_ids))
+            rule_ids = {r.id for r in rules}
+            associations = [x for x in _rows(conn, a_t, TargetGroupAssociation, a_t.c.target_group_id.in_(group_ids))
+                            if x.listener_id in kept and (not x.location_id or x.location_id in rule_ids)]
+    return AccountState(tuple(lbs), tuple(listeners), tuple(rules), tuple(targets), tuple(certificates),
+                        tuple(groups), tuple(instances), tuple(associations))
 
 
 def load_balancer_ids(store: Store, app_id: int | None) -> list[str]:
@@ -73,7 +82,7 @@ def holds_anything(store: Store, app_id: int) -> bool:
     lbs, certs = schema.load_balancers, schema.certificates
     with store.engine.connect() as conn:
         return any(conn.execute(select(table.c.id).where(table.c.app_id == app_id).limit(1)).first()
-                   for table in (lbs, certs))
+                   for table in (lbs, certs, schema.target_groups))
 
 
 def delete_state(store: Store, app_id: int | None) -> None:
@@ -81,7 +90,8 @@ def delete_state(store: Store, app_id: int | None) -> None:
     lbs, tasks = schema.load_balancers, schema.tasks
     with store.engine.begin() as conn:
         if app_id is None:
-            for table in (schema.task_changes, tasks, schema.targets, schema.rules, schema.listener_ports,
+            for table in (schema.task_changes, tasks, schema.targets, schema.target_group_associations,
+                          schema.target_group_instances, schema.target_groups, schema.rules, schema.listener_ports,
                           schema.listeners, lbs, schema.certificates):
                 conn.execute(delete(table))
             return
@@ -89,9 +99,15 @@ def delete_state(store: Store, app_id: int | None) -> None:
         their_tasks = select(tasks.c.id).where(tasks.c.app_id == app_id).scalar_subquery()
         conn.execute(delete(schema.task_changes).where(schema.task_changes.c.task_id.in_(their_tasks)))
         conn.execute(delete(tasks).where(tasks.c.app_id == app_id))
+        groups, associations = schema.target_groups, schema.target_group_associations
+        their_groups = select(groups.c.id).where(groups.c.app_id == app_id).scalar_subquery()
+        conn.execute(delete(associations).where(associations.c.lb_id.in_(mine)
+                                                | associations.c.target_group_id.in_(their_groups)))
+        conn.execute(delete(schema.target_group_instances).where(
+            schema.target_group_instances.c.target_group_id.in_(their_groups)))
         for table in (schema.targets, schema.listener_ports):
             conn.execute(delete(table).where(table.c.lb_id.in_(mine)))
-        for table in (schema.rules, schema.listeners, lbs, schema.certificates):
+        for table in (schema.rules, schema.listeners, lbs, schema.certificates, groups):
             conn.execute(delete(table).where(table.c.app_id == app_id))
 
 
@@ -136,6 +152,10 @@ def _write_rows(write: TaskWrite | _DirectWrite, state: AccountState) -> None:
     ], conflict=_port_clash)
     write.insert(schema.rules, [{**asdict(r), "domains": list(r.domains)} for r in state.rules], conflict=_taken)
     write.insert(schema.targets, [asdict(t) for t in state.targets], conflict=_taken)
+    write.insert(schema.target_groups, [asdict(g) for g in state.target_groups], conflict=_taken)
+    write.insert(schema.target_group_instances, [asdict(i) for i in state.target_group_instances], conflict=_taken)
+    write.insert(schema.target_group_associations, [asdict(a) for a in state.target_group_associations],
+                 conflict=_taken)
 
 
 def _port_clash(_detail: str) -> StateConflict:
@@ -154,6 +174,7 @@ def _check_free(conn: Connection, state: AccountState) -> None:
         (schema.listeners.c.id, [l.id for l in state.listeners], "listener id"),
         (schema.rules.c.id, [r.id for r in state.rules], "LocationId"),
         (schema.certificates.c.id, [c.id for c in state.certificates], "certificate id"),
+        (schema.target_groups.c.id, [g.id for g in state.target_groups], "target group id"),
     )
     for column, values, what in wanted:
         if not values:

@@ -55,8 +55,11 @@ def plan_import(document: Any, app_id: int, keys: PrivateKeySealer, path: str = 
         missing = sorted(certificate_ids(listeners, rules) - set(certificates))
         if missing:
             raise errors.InvalidParameterValue(f"`{where}` uses the certificates {missing}, which the state lacks.")
+        associations = tuple(a for a in state.target_group_associations if a.lb_id == lb.id)
+        groups = {a.target_group_id for a in associations}
         snapshot = Snapshot(lb, listeners, tuple(t for t in state.targets if t.lb_id == lb.id), rules,
-                            {i: certificates[i] for i in certificate_ids(listeners, rules)})
+                            {i: certificates[i] for i in certificate_ids(listeners, rules)}, associations,
+                            tuple(i for i in state.target_group_instances if i.target_group_id in groups))
         try:
             LoadBalancerSettings.of(lb)
             desired_state(snapshot, keys)

@@ -14,6 +14,7 @@ from typing import Any
 
 from openclb import errors
 from openclb.domain.models import Listener, Target, TaskKind
+from openclb.domain.target_groups import TargetGroupAssociation, TargetGroupInstance
 from openclb.resources.shared import checks as rules
 from openclb.resources.targets import queries, views
 from openclb.resources.shared.clock import sortable_now
@@ -21,6 +22,7 @@ from openclb.context import RequestContext
 from openclb.resources.shared.lookups import require_listener
 from openclb.resources.shared.services import Services
 from openclb.resources.shared.lookups import require_load_balancer
+from openclb.store.target_groups import group_targets_of
 from openclb.store.transitions import QuotaReached
 
 MAX_TARGETS_PER_CALL = 20
@@ -120,8 +122,24 @@ def _require_registered(targets: list[Target], existing: dict) -> list[Target]:
     return [existing[t.key] for t in targets]
 
 
+async def forwarding_to_groups(services: Services, ctx: RequestContext, lb_id: str) -> set[str]:
+    """The ids of the CLB's listeners and rules created with TargetType TARGETGROUP (they take no targets)."""
+    listeners = await services.read(services.store.list_listeners, ctx.scope, lb_id)
+    rules = await services.read(services.store.rules_of, lb_id)
+    return {item.id for item in [*listeners, *rules] if item.settings.get("target_type") == "TARGETGROUP"}
+
+
+async def check_takes_targets(services: Services, ctx: RequestContext, listener: Listener, location_id: str) -> None:
+    """A listener or rule created with TargetType TARGETGROUP forwards to its target group, never to targets."""
+    if (location_id or listener.id) in await forwarding_to_groups(services, ctx, listener.lb_id):
+        raise errors.FailedOperation(
+            f"The {'rule ' + location_id if location_id else 'listener ' + listener.id} forwards to a target group "
+            "(TargetType TARGETGROUP): register instances in the group (RegisterTargetGroupInstances).")
+
+
 async def register_targets(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    lb, _, targets, existing = await _prepare(services, ctx, params)
+    lb, listener, targets, existing = await _prepare(services, ctx, params)
+    await check_takes_targets(services, ctx, listener, targets[0].location_id)
     kept = [_keep_registration(t, existing.get(t.key)) for t in targets]
     await write_targets(services, ctx, lb.id, kept, [])
     return {}
@@ -196,6 +214,20 @@ async def describe_targets(services: Services, ctx: RequestContext, params: dict
     ]}
 
 
+def group_instance_targets(
+    associations: Iterable[TargetGroupAssociation], instances: Iterable[TargetGroupInstance],
+) -> dict[Target, str]:
+    """The instances of the target groups bound to a CLB's listeners and rules, as their targets → group id."""
+    by_group: dict[str, list[TargetGroupInstance]] = {}
+    for instance in instances:
+        by_group.setdefault(instance.target_group_id, []).append(instance)
+    return {
+        Target(listener_id=a.listener_id, ip=i.ip, port=i.port, lb_id=a.lb_id, weight=i.weight,
+               location_id=a.location_id, registered_at=i.registered_at): a.target_group_id
+        for a in associations for i in by_group.get(a.target_group_id, ())
+    }
+
+
 async def describe_target_health(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     lb_ids = params["load_balancer_ids"]
     if not 1 <= len(lb_ids) <= 30:
@@ -212,9 +244,11 @@ async def describe_target_health(services: Services, ctx: RequestContext, params
             if not listener_ids or l.id in listener_ids
         ]
         targets = await services.read(services.store.targets_of, lb.id)
+        grouped = group_instance_targets(*await services.read(group_targets_of, services.store, lb.id))
         rules = await services.read(services.store.rules_of, lb.id)
         location_ids = frozenset(params.get("location_ids") or ())
         if location_ids:
             rules = [r for r in rules if r.id in location_ids]
-        report.append(views.load_balancer_health(lb, listeners, targets, live, rules))
+        report.append(views.load_balancer_health(lb, listeners, [*targets, *grouped], live, rules,
+                                                 {t.key: group_id for t, group_id in grouped.items()}))
     return {"LoadBalancers": report}

@@ -15,7 +15,7 @@ from openclb.resources.shared import checks as rules
 from openclb.context import RequestContext
 from openclb.resources.shared.services import Services
 from openclb.resources.shared.lookups import require_load_balancer
-from openclb.resources.targets.actions import build_target, check_no_duplicates, write_targets
+from openclb.resources.targets.actions import build_target, check_no_duplicates, forwarding_to_groups, write_targets
 
 MAX_BATCH_TARGETS = 500
 
@@ -46,11 +46,15 @@ async def _batch(services: Services, ctx: RequestContext, params: dict[str, Any]
 
 
 def _fail_message(failed: list[str]) -> str:
-    return f"These listeners could not take the targets (not found, or need a rule): {', '.join(failed)}." if failed else ""
+    return (f"These listeners could not take the targets (not found, need a rule, or forward to a target group): "
+            f"{', '.join(failed)}.") if failed else ""
 
 
 async def batch_register_targets(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     lb, good, failed, _ = await _batch(services, ctx, params)
+    to_groups = await forwarding_to_groups(services, ctx, lb.id)
+    failed = list(dict.fromkeys([*failed, *(t.listener_id for t in good if (t.location_id or t.listener_id) in to_groups)]))
+    good = [t for t in good if (t.location_id or t.listener_id) not in to_groups]
     if good:
         await write_targets(services, ctx, lb.id, good, [])
     return {"FailListenerIdSet": failed, "Message": _fail_message(failed)}

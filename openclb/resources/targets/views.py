@@ -39,16 +39,18 @@ def listener_backend(item: Listener, targets: list[Target], rules: list[Rule] = 
 
 def load_balancer_health(
     lb: LoadBalancer, listeners: list[Listener], targets: list[Target], live: dict[tuple[str, str, int], Any],
-    rules: list[Rule] = (),
+    rules: list[Rule] = (), target_groups: dict[tuple[str, str, str, int], str] | None = None,
 ) -> dict[str, Any]:
-    """L4 listeners report their targets through one Rules entry, as the real API does."""
+    """L4 listeners report their targets through one Rules entry, as the real API does; a target group's
+    instances carry its TargetGroupId (``target_groups``: target key → group id)."""
     def target_health(t: Target) -> dict[str, Any]:
         health = live.get((t.location_id or t.listener_id, t.ip, t.port))
         healthy = bool(health.healthy) if health else True
         detail = health.detail if health else "Unknown"
         return {
             "IP": t.ip, "Port": t.port, "HealthStatus": healthy, "TargetId": t.instance_id or t.ip,
-            "HealthStatusDetail": detail, "HealthStatusDetial": detail, "TargetGroupId": "", "Weight": t.weight,
+            "HealthStatusDetail": detail, "HealthStatusDetial": detail,
+            "TargetGroupId": (target_groups or {}).get(t.key, ""), "Weight": t.weight,
         }
 
     return {
