@@ -9,9 +9,11 @@ rows' settings mean. This module knows only the rows.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from openclb.domain.models import Certificate, Listener, LoadBalancer, Rule, Target
+from openclb.domain.security_groups import SecurityGroup
+from openclb.store import security_groups
 from openclb.store.store import Store
 
 
@@ -22,6 +24,7 @@ class Snapshot:
     targets: tuple[Target, ...]
     rules: tuple[Rule, ...]
     certificates: dict[str, Certificate]
+    security_groups: dict[str, SecurityGroup] = field(default_factory=dict)
 
 
 def read_snapshot(store: Store, lb: LoadBalancer, listeners: Iterable[Listener] | None = None) -> Snapshot:
@@ -29,7 +32,8 @@ def read_snapshot(store: Store, lb: LoadBalancer, listeners: Iterable[Listener] 
     listeners = tuple(store.listeners_of(lb.id) if listeners is None else listeners)
     rules = tuple(store.rules_of(lb.id))
     certificates = store.certificates_by_id(certificate_ids(listeners, rules))
-    return Snapshot(lb, listeners, tuple(store.targets_of(lb.id)), rules, certificates)
+    groups = security_groups.by_ids(store, (lb.settings or {}).get("security_groups") or ())
+    return Snapshot(lb, listeners, tuple(store.targets_of(lb.id)), rules, certificates, groups)
 
 
 def certificate_ids(listeners: Iterable[Listener], rules: Iterable[Rule]) -> set[str]:

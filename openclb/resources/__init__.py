@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from functools import partial
 
+from openclb.resources.block_ips import actions as block_ips
 from openclb.resources.certificates import actions as certificate_actions
 from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.listeners import actions as listeners
-from openclb.resources.load_balancers import actions as load_balancers, details
+from openclb.resources.load_balancers import actions as load_balancers, details, start_status
 from openclb.resources.targets import actions as targets, batch as batch_targets
 from openclb.resources.state import actions as state
 from openclb.resources.tasks import actions as task_status
@@ -53,6 +54,10 @@ _ACTIONS = {
     "DescribeRewrite": rewrites.describe_rewrite,
     "ReplaceCertForLoadBalancers": certificate_actions.replace_cert_for_load_balancers,
     "DescribeLoadBalancerListByCertId": certificate_actions.describe_load_balancer_list_by_cert_id,
+    "ModifyBlockIPList": block_ips.modify_block_ip_list,
+    "DescribeBlockIPList": block_ips.describe_block_ip_list,
+    "DescribeBlockIPTask": block_ips.describe_block_ip_task,
+    "SetLoadBalancerStartStatus": start_status.set_load_balancer_start_status,
 }
 
 
