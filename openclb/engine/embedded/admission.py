@@ -114,12 +114,10 @@ class Admission:
 
     def connection(self, transport, client_ip: str, port: int) -> bool:
         """Whether a new TCP connection goes on; a refused one is set up to be reset or dropped."""
-        if not self.accepts(client_ip, port):
-            return False
         if not self.l7 and self.is_blocked(client_ip):
             reset_on_close(transport)
             return False
-        return True
+        return self.accepts(client_ip, port)
 
     def flow(self, client_ip: str, port: int) -> bool:
         return self.accepts(client_ip, port) and not self.is_blocked(client_ip)
