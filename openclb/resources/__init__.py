@@ -19,6 +19,8 @@ from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.identity import actions as identity
 from openclb.resources.listeners import actions as listeners
+from openclb.resources.security_groups import binding as security_group_binding
+from openclb.resources.security_groups.actions import VPC_SECURITY_GROUP_ACTIONS
 from openclb.resources.load_balancers import actions as load_balancers, details, start_status
 from openclb.resources.targets import actions as targets, batch as batch_targets
 from openclb.resources.state import actions as state
@@ -64,6 +66,8 @@ _ACTIONS = {
     "DescribeBlockIPList": block_ips.describe_block_ip_list,
     "DescribeBlockIPTask": block_ips.describe_block_ip_task,
     "SetLoadBalancerStartStatus": start_status.set_load_balancer_start_status,
+    "SetLoadBalancerSecurityGroups": security_group_binding.set_load_balancer_security_groups,
+    "SetSecurityGroupForLoadbalancers": security_group_binding.set_security_group_for_loadbalancers,
 }
 
 
@@ -93,6 +97,7 @@ _TAG_ACTIONS = {
 # actions (api/codegen.py SOURCES); every other vpc action answers UnsupportedOperation.
 _VPC_ACTIONS = {
     "DescribeAddresses": addresses.describe_addresses,
+    **VPC_SECURITY_GROUP_ACTIONS,
 }
 
 # ssl 2019-12-05.

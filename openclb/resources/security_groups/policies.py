@@ -67,7 +67,8 @@ def _network(value: str, version: int, name: str) -> str:
 def stored_policy(given: dict[str, Any], now: str) -> dict[str, Any]:
     """A request's SecurityGroupPolicy, checked, in its stored form."""
     for member, wire in _UNSUPPORTED:
-        if given.get(member):
+        value = given.get(member)
+        if any(value.values()) if isinstance(value, dict) else value:
             raise errors.UnsupportedOperation(f"`{wire}` in a policy is not supported: give a CidrBlock.")
     protocol = (given.get("protocol") or "").upper()
     rules.check_enum("Protocol", protocol, PROTOCOLS)
