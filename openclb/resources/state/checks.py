@@ -16,7 +16,7 @@ from typing import Any
 from openclb import errors
 
 _ID = {kind: re.compile(rf"{prefix}-[0-9a-z]{{1,24}}") for kind, prefix in
-       (("lb", "lb"), ("listener", "lbl"), ("rule", "loc"), ("certificate", "cert"))}
+       (("lb", "lb"), ("listener", "lbl"), ("rule", "loc"), ("certificate", "cert"), ("sg", "sg"))}
 _REGION = re.compile(r"[a-z][a-z0-9-]{1,63}")
 _STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?")
 

@@ -1,7 +1,9 @@
 """An account's resources as a state document (format ``openclb-state``, version 1), and back.
 
 The document holds every CLB of one account (all regions) with its VIP, listeners, rules and
-real servers, and every certificate of the account; ids, names, VIPs, creation times and
+real servers, every certificate and every security group of the account (``SecurityGroups``,
+optional on import: ``security_groups.py``); a CLB's block list, bound groups and stop state
+travel in its settings; ids, names, VIPs, creation times and
 settings are kept exactly, so an import recreates the same resources under the same ids and
 exporting them again gives the same document, byte for byte. Tasks are not kept; imported
 resources are active. ``Settings`` objects are the store's own form of each resource's
@@ -25,9 +27,10 @@ from typing import Any
 
 from openclb import errors
 from openclb.domain.models import Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target
+from openclb.domain.security_groups import SecurityGroup
 from openclb.protocols import L7, ListenerProtocol
 from openclb.resources.certificates.sealing import MasterKeyError, PrivateKeySealer, is_sealed
-from openclb.resources.state import checks as check
+from openclb.resources.state import checks as check, security_groups
 
 FORMAT = "openclb-state"
 VERSION = 1
@@ -42,10 +45,11 @@ class AccountState:
     rules: tuple[Rule, ...] = ()
     targets: tuple[Target, ...] = ()
     certificates: tuple[Certificate, ...] = ()
+    security_groups: tuple[SecurityGroup, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.load_balancers and not self.certificates
+        return not self.load_balancers and not self.certificates and not self.security_groups
 
 
 def _sorted(value: Any) -> Any:
@@ -85,6 +89,7 @@ def to_document(state: AccountState, keys: PrivateKeySealer, include_private_key
             for lb in sorted(state.load_balancers, key=lambda lb: (lb.created_at, lb.id))
         ],
         "Certificates": certificates,
+        "SecurityGroups": security_groups.to_items(state.security_groups),
     }
 
 
@@ -127,7 +132,8 @@ def _certificate(certificate: Certificate, keys: PrivateKeySealer, include_priva
 
 def from_document(document: Any, app_id: int, keys: PrivateKeySealer, path: str = "State") -> AccountState:
     """The rows ``document`` describes, owned by ``app_id``, every one ACTIVE; or InvalidParameterValue."""
-    check.members(document, path, ("Format", "Version", "LoadBalancers", "Certificates"), ("MasterKeyId",))
+    check.members(document, path, ("Format", "Version", "LoadBalancers", "Certificates"),
+                  ("MasterKeyId", "SecurityGroups"))
     if document["Format"] != FORMAT:
         raise check.refuse(f"{path}.Format", f"must be {FORMAT}")
     if document["Version"] != VERSION:
@@ -142,7 +148,9 @@ def from_document(document: Any, app_id: int, keys: PrivateKeySealer, path: str 
     check.unique([l.id for l in rows.listeners], f"{path}.LoadBalancers (ListenerId)")
     check.unique([r.id for r in rows.rules], f"{path}.LoadBalancers (LocationId)")
     check.unique([c.id for c in certificates], f"{path}.Certificates")
-    return AccountState(tuple(rows.lbs), tuple(rows.listeners), tuple(rows.rules), tuple(rows.targets), certificates)
+    groups = security_groups.from_items(document.get("SecurityGroups", []), app_id, f"{path}.SecurityGroups")
+    return AccountState(tuple(rows.lbs), tuple(rows.listeners), tuple(rows.rules), tuple(rows.targets), certificates,
+                        groups)
 
 
 class _Rows:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from openclb.domain.models import Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target, Task
+from openclb.domain.security_groups import SecurityGroup
 from openclb.resources.state.document import AccountState
 from openclb.store import schema
 from openclb.store.query import columns
@@ -57,7 +58,10 @@ def read_account(store: Store, app_id: int) -> AccountState:
             rules = [r for r in _rows(conn, r_t, Rule, r_t.c.app_id == app_id) if r.listener_id in kept]
             targets = [t for t in _rows(conn, t_t, Target, t_t.c.lb_id.in_(sorted(live))) if t.listener_id in kept]
             certificates = _rows(conn, c_t, Certificate, c_t.c.app_id == app_id)
-    return AccountState(tuple(lbs), tuple(listeners), tuple(rules), tuple(targets), tuple(certificates))
+            groups = [SecurityGroup(**dict(row)) for row in conn.execute(
+                select(schema.security_groups).where(schema.security_groups.c.app_id == app_id)).mappings()]
+    return AccountState(tuple(lbs), tuple(listeners), tuple(rules), tuple(targets), tuple(certificates),
+                        tuple(groups))
 
 
 def load_balancer_ids(store: Store, app_id: int | None) -> list[str]:
@@ -73,7 +77,7 @@ def holds_anything(store: Store, app_id: int) -> bool:
     lbs, certs = schema.load_balancers, schema.certificates
     with store.engine.connect() as conn:
         return any(conn.execute(select(table.c.id).where(table.c.app_id == app_id).limit(1)).first()
-                   for table in (lbs, certs))
+                   for table in (lbs, certs, schema.security_groups))
 
 
 def delete_state(store: Store, app_id: int | None) -> None:
@@ -82,7 +86,7 @@ def delete_state(store: Store, app_id: int | None) -> None:
     with store.engine.begin() as conn:
         if app_id is None:
             for table in (schema.task_changes, tasks, schema.targets, schema.rules, schema.listener_ports,
-                          schema.listeners, lbs, schema.certificates):
+                          schema.listeners, lbs, schema.certificates, schema.security_groups):
                 conn.execute(delete(table))
             return
         mine = select(lbs.c.id).where(lbs.c.app_id == app_id).scalar_subquery()
@@ -91,7 +95,7 @@ def delete_state(store: Store, app_id: int | None) -> None:
         conn.execute(delete(tasks).where(tasks.c.app_id == app_id))
         for table in (schema.targets, schema.listener_ports):
             conn.execute(delete(table).where(table.c.lb_id.in_(mine)))
-        for table in (schema.rules, schema.listeners, lbs, schema.certificates):
+        for table in (schema.rules, schema.listeners, lbs, schema.certificates, schema.security_groups):
             conn.execute(delete(table).where(table.c.app_id == app_id))
 
 
@@ -127,6 +131,7 @@ def import_directly(store: Store, state: AccountState) -> None:
 
 def _write_rows(write: TaskWrite | _DirectWrite, state: AccountState) -> None:
     _check_free(write.conn, state)
+    write.insert(schema.security_groups, [asdict(g) for g in state.security_groups], conflict=_taken)
     write.insert(schema.certificates, [asdict(c) for c in state.certificates], conflict=_taken)
     write.insert(schema.load_balancers, [asdict(lb) for lb in state.load_balancers], conflict=_taken)
     write.insert(schema.listeners, [asdict(l) for l in state.listeners], conflict=_taken)
@@ -154,6 +159,7 @@ def _check_free(conn: Connection, state: AccountState) -> None:
         (schema.listeners.c.id, [l.id for l in state.listeners], "listener id"),
         (schema.rules.c.id, [r.id for r in state.rules], "LocationId"),
         (schema.certificates.c.id, [c.id for c in state.certificates], "certificate id"),
+        (schema.security_groups.c.id, [g.id for g in state.security_groups], "security group id"),
     )
     for column, values, what in wanted:
         if not values:

@@ -55,8 +55,13 @@ def plan_import(document: Any, app_id: int, keys: PrivateKeySealer, path: str = 
         missing = sorted(certificate_ids(listeners, rules) - set(certificates))
         if missing:
             raise errors.InvalidParameterValue(f"`{where}` uses the certificates {missing}, which the state lacks.")
+        groups = {g.id: g for g in state.security_groups}
+        bound = (lb.settings or {}).get("security_groups")
+        unknown = sorted(set(bound if isinstance(bound, list) else []) - set(groups))
+        if unknown:
+            raise errors.InvalidParameterValue(f"`{where}` binds the security groups {unknown}, which the state lacks.")
         snapshot = Snapshot(lb, listeners, tuple(t for t in state.targets if t.lb_id == lb.id), rules,
-                            {i: certificates[i] for i in certificate_ids(listeners, rules)})
+                            {i: certificates[i] for i in certificate_ids(listeners, rules)}, groups)
         try:
             LoadBalancerSettings.of(lb)
             desired_state(snapshot, keys)
@@ -95,5 +100,5 @@ def import_offline(
 
 def not_empty() -> errors.ApiError:
     return errors.FailedOperation(
-        "The account already holds load balancers or certificates: reset it first (ResetState), "
+        "The account already holds load balancers, certificates or security groups: reset it first (ResetState), "
         "or import with Replace (--replace).")
