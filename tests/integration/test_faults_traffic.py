@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import socket
+import subprocess
 import time
 
 import pytest
@@ -18,7 +19,8 @@ from admin_support import admin, admin_client, admin_refused, tcp_listener
 from admission_support import UdpEchoBackend, tcp_first_byte_seconds, tcp_outcome
 from backends import NamedBackend
 from clb_support import create_clb_with_vip, create_listener, create_rules, register, write
-from conftest import DEFAULT_ENGINE, sdk_client
+from conftest import DEFAULT_ENGINE, SECRET_ID, SECRET_KEY, sdk_client
+from gateway_support import OPENCLB, clean_env, serve_on_own_port
 from l7_support import request
 
 LATENCY = 0.3
@@ -201,3 +203,30 @@ def test_inject_fault_traffic_on_haproxy_engine_unsupported_operation(server_fac
         assert tcp_outcome(vip, 9407) == b"proxied"
     finally:
         backend.close()
+
+
+@embedded_only
+def test_faults_inject_cli_traffic_reset_met_logged_and_cleared(tmp_path):
+    server = serve_on_own_port(tmp_path, "--faults").start()
+    backend = NamedBackend("cli")
+    env = clean_env(tmp_path, OPENCLB_SECRET_ID=SECRET_ID, OPENCLB_SECRET_KEY=SECRET_KEY)
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([OPENCLB, "faults", *args, "--endpoint", server.url], env=env, capture_output=True,
+                              text=True, timeout=60)
+
+    try:
+        lb_id, vip, listener_id = tcp_listener(sdk_client(server.url), 9408, [backend])
+        injected = cli("inject", "--kind", "TrafficReset", "--load-balancer-id", lb_id, "--listener-id", listener_id,
+                       "--count", "1")
+        outcomes = [tcp_outcome(vip, 9408) for _ in range(2)]
+        cleared = cli("clear")
+        logged = [line for line in server.log_lines() if line.get("fault_id") == injected.stdout.strip()]
+    finally:
+        backend.close()
+        server.stop()
+
+    assert injected.returncode == 0 and outcomes == ["reset", b"cli"]
+    assert cleared.stdout.strip() == "cleared 1 faults"
+    messages = [line["message"] for line in logged]
+    assert {"fault armed", "fault injected", "traffic fault cleared in the data plane"} <= set(messages), messages
