@@ -8,6 +8,7 @@ HAProxy), a UDP datagram gets no answer. A CLB with no group admits everything.
 
 from __future__ import annotations
 
+import http.client
 import socket
 
 import pytest
@@ -15,8 +16,11 @@ from tencentcloud.clb.v20180317 import models
 
 from admission_support import UdpEchoBackend, tcp_outcome, udp_ask
 from backends import NamedBackend
-from clb_support import checked, create_clb_with_vip, create_listener, refused, register, task_status, write
+from clb_support import (
+    checked, create_clb_with_vip, create_listener, create_rules, refused, register, task_status, write,
+)
 from conftest import sdk_client
+from l7_support import request
 from services_support import service_checked, service_client, service_refused, typed_call
 
 pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
@@ -133,15 +137,18 @@ def test_set_security_group_for_loadbalancers_add_and_del_udp_flows(server):
         assert task_status(client, client.SetSecurityGroupForLoadbalancers(typed).RequestId) == 0
         added = (udp_ask(vip, 9701, b"a", ALLOWED), udp_ask(vip, 9701, b"b", DROPPED))
         shown = [lb["SecureGroups"] for lb in checked(client, "DescribeLoadBalancers", {})["LoadBalancerSet"]]
+        filtered = checked(client, "DescribeLoadBalancers", {"SecurityGroup": group_id})["TotalCount"]
         write(client, "SetSecurityGroupForLoadbalancers", {"SecurityGroup": group_id, "OperationType": "DEL",
                                                             "LoadBalancerIds": [lb_id]})
         removed = udp_ask(vip, 9701, b"c", DROPPED)
+        filtered_after = checked(client, "DescribeLoadBalancers", {"SecurityGroup": group_id})["TotalCount"]
     finally:
         backend.close()
 
     assert added == (b"udp:a", None)
     assert shown == [[group_id], [group_id]]
     assert removed == b"udp:c"
+    assert (filtered, filtered_after) == (2, 1)
 
 
 def test_describe_security_groups_by_ids_and_filters(server):
@@ -199,3 +206,18 @@ def test_security_group_documented_refusals_change_nothing(tcp_clb):
     groups_before.pop("RequestId"), groups_after.pop("RequestId")
     assert groups_after == groups_before
     assert ingress(vpc, group_id) == policies_before
+
+
+def test_set_load_balancer_security_groups_http_request_from_dropped_source_gets_no_answer(server, http_backends):
+    client, vpc = sdk_client(server.url), service_client(server.url, "vpc")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [9702])
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "c.example.com", "Url": "/"}])
+    register(client, lb_id, listener_id, [http_backends.start("web").port], location_id)
+    bind(client, lb_id, [new_group(vpc, ingress=[policy(f"{ALLOWED}/32", protocol="TCP", port="9702")])])
+
+    admitted = request(vip, 9702, "/", host="c.example.com", source_ip=ALLOWED).status
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        request(vip, 9702, "/", host="c.example.com", source_ip=DROPPED)
+
+    assert admitted == 200
