@@ -49,7 +49,8 @@ def add_commands(commands) -> None:
     fault_actions = faults.add_subparsers(dest="faults_command", required=True)
     inject = _endpoint(fault_actions.add_parser("inject", help="arm a fault; prints its FaultId"))
     inject.add_argument("--kind", required=True,
-                        choices=["ApiError", "ApiLatency", "TaskFailure", "TaskDelay", "TargetUnhealthy"])
+                        choices=["ApiError", "ApiLatency", "TaskFailure", "TaskDelay", "TargetUnhealthy",
+                                 "TrafficLatency", "TrafficReset", "DatagramDrop"])
     for flag, kind in FAULT_FLAGS:
         inject.add_argument(flag, type=kind, default=None)
     _endpoint(fault_actions.add_parser("list", help="print the account's faults as JSON"))

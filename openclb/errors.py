@@ -153,3 +153,14 @@ def known_codes() -> list[str]:
     """Every code defined here, sorted."""
     return sorted(value.code for value in globals().values()
                   if isinstance(value, type) and issubclass(value, ApiError) and value is not ApiError)
+
+# vpc security groups (tencentcloud-sdk-python-vpc errorcodes.py).
+InvalidSecurityGroupIDMalformed = _error("InvalidSecurityGroupID.Malformed", "The security group ID is malformed.")
+InvalidSecurityGroupIDNotFound = _error("InvalidSecurityGroupID.NotFound", "The security group does not exist.")
+InvalidParameterValueMalformed = _error("InvalidParameterValue.Malformed", "The parameter value is malformed.")
+InvalidParameterValueTooLong = _error("InvalidParameterValue.TooLong", "The parameter value is too long.")
+LimitExceededSecurityGroupPolicySet = _error(
+    "LimitExceeded.SecurityGroupPolicySet", "The number of security group policies exceeds the limit.")
+UnsupportedOperationDuplicatePolicy = _error("UnsupportedOperation.DuplicatePolicy", "The policy already exists.")
+UnsupportedOperationVersionMismatch = _error(
+    "UnsupportedOperation.VersionMismatch", "The policy version does not match the current version.")

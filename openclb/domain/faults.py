@@ -11,6 +11,11 @@ Every fault belongs to one account (AppId) and only that account's calls meet it
 - ``TaskDelay``: the task stays at Status 2 for ``Seconds``, then is carried out as usual.
 - ``TargetUnhealthy``: one real server is reported unhealthy by DescribeTargetHealth and gets
   no new connection until the fault is cleared (the engine wrapper, ``engine/faults.py``).
+- Traffic faults on one listener (``ListenerKey``), carried out by the data plane itself
+  (``engine/embedded/admission.py``): ``TrafficLatency`` delays every new connection (TCP) or
+  request (HTTP/HTTPS) by ``Seconds``; ``TrafficReset`` resets new TCP connections at accept;
+  ``DatagramDrop`` drops a UDP listener's datagrams. They take ``Count``, ``Probability`` and
+  ``Seed`` too, counted and drawn in the data plane, which logs each event it meets.
 
 The four event kinds fire on at most ``Count`` calls (None: until cleared) and, with
 ``Probability`` below 1, on that fraction of the calls they match, drawn from a generator seeded
@@ -35,10 +40,14 @@ class FaultKind(StrEnum):
     TASK_FAILURE = "TaskFailure"
     TASK_DELAY = "TaskDelay"
     TARGET_UNHEALTHY = "TargetUnhealthy"
+    TRAFFIC_LATENCY = "TrafficLatency"
+    TRAFFIC_RESET = "TrafficReset"
+    DATAGRAM_DROP = "DatagramDrop"
 
 
 CALL_KINDS = (FaultKind.API_ERROR, FaultKind.API_LATENCY)
 TASK_KINDS = (FaultKind.TASK_FAILURE, FaultKind.TASK_DELAY)
+TRAFFIC_KINDS = (FaultKind.TRAFFIC_LATENCY, FaultKind.TRAFFIC_RESET, FaultKind.DATAGRAM_DROP)
 DEFAULT_TASK_MESSAGE = "The task failed (injected fault)."
 
 
@@ -51,6 +60,14 @@ class TargetKey:
     group_id: str
     ip: str
     port: int
+
+
+@dataclass(frozen=True)
+class ListenerKey:
+    """The listener a traffic fault acts on."""
+
+    load_balancer_id: str
+    listener_id: str
 
 
 @dataclass
@@ -66,6 +83,7 @@ class Fault:
     probability: float = 1.0
     seed: int | None = None
     target: TargetKey | None = None
+    listener: ListenerKey | None = None
     hits: int = 0
     _draw: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -135,6 +153,11 @@ class FaultBook:
                          if f.kind is FaultKind.TARGET_UNHEALTHY and f.target is not None
                          and f.target.load_balancer_id == load_balancer_id)
 
+    def traffic_faults(self, load_balancer_id: str) -> list[Fault]:
+        """The traffic faults armed on the listeners of ``load_balancer_id``."""
+        return [f for f in self._faults.values() if f.kind in TRAFFIC_KINDS and f.listener is not None
+                and f.listener.load_balancer_id == load_balancer_id]
+
     def begin_call(self, app_id: int, action: str, request_id: str) -> CallEffects:
         """The faults a CLB call meets; the call is remembered until ``end_call`` for its task."""
         latency, error = 0.0, None
@@ -177,6 +200,8 @@ def _fields(fault: Fault) -> dict:
              "seconds": fault.seconds}
     if fault.target is not None:
         extra["target"] = f"{fault.target.group_id}/{fault.target.ip}:{fault.target.port}"
+    if fault.listener is not None:
+        extra["listener_id"] = fault.listener.listener_id
     return extra
 
 

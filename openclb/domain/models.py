@@ -45,6 +45,9 @@ class TaskKind(StrEnum):
     RECONCILE_TARGETS = "ReconcileTargets"
     RECONCILE_RULES = "ReconcileRules"
     IMPORT_STATE = "ImportState"
+    MODIFY_BLOCK_IP_LIST = "ModifyBlockIPList"
+    SET_START_STATUS = "SetLoadBalancerStartStatus"
+    SET_SECURITY_GROUPS = "SetSecurityGroups"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,10 @@ in the control plane knows it is there.
   both. Keys are ``(group_id, ip, port)``: group_id is the listener id, or the rule's
   LocationId on HTTP/HTTPS listeners, as in ``TargetHealth``.
 
+Traffic faults (``set_traffic_faults``): ``TrafficFaultSpec`` objects put on the named listeners
+of the state handed on, for an engine that carries them out (``supports_traffic_faults``: the
+embedded engine; HAProxy has no seeded draws or counts per fault, so it is refused).
+
 Applies of one CLB go through the wrapper one at a time, so the last state asked for is the
 one served.
 """
@@ -28,7 +32,7 @@ from collections import Counter
 from dataclasses import replace
 
 from openclb.engine.contract import ApplyResult, Engine, EngineError, TargetHealth
-from openclb.engine.spec import LoadBalancerState, TargetSpec
+from openclb.engine.spec import LoadBalancerState, TargetSpec, TrafficFaultSpec
 
 TargetKey = tuple[str, str, int]
 
@@ -41,6 +45,7 @@ class FaultInjectingEngine:
         self._delays: list[float] = []
         self._states: dict[str, LoadBalancerState] = {}
         self._unhealthy: dict[str, frozenset[TargetKey]] = {}
+        self._traffic: dict[str, dict[str, tuple[TrafficFaultSpec, ...]]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     def refuse_next_apply(self, listener_id: str, message: str = "The engine refused the change (injected fault).") -> None:
@@ -70,6 +75,7 @@ class FaultInjectingEngine:
         async with self._lock(load_balancer_id):
             self._states.pop(load_balancer_id, None)
             self._unhealthy.pop(load_balancer_id, None)
+            self._traffic.pop(load_balancer_id, None)
             await self.inner.remove(load_balancer_id)
 
     async def set_unhealthy(self, load_balancer_id: str, targets: frozenset[TargetKey]) -> None:
@@ -83,8 +89,34 @@ class FaultInjectingEngine:
             if state is not None:
                 await self.inner.apply(self._sidelined(state))
 
+    @property
+    def supports_traffic_faults(self) -> bool:
+        return bool(getattr(self.inner, "supports_traffic_faults", False))
+
+    async def set_traffic_faults(self, load_balancer_id: str,
+                                 faults: dict[str, tuple[TrafficFaultSpec, ...]]) -> None:
+        """Put exactly ``faults`` (by listener id) on one CLB's listeners; applied at once."""
+        async with self._lock(load_balancer_id):
+            if faults:
+                self._traffic[load_balancer_id] = dict(faults)
+            else:
+                self._traffic.pop(load_balancer_id, None)
+            state = self._states.get(load_balancer_id)
+            if state is not None:
+                await self.inner.apply(self._sidelined(state))
+
+    def traffic_fault_hits(self) -> dict[str, int]:
+        """How many events each traffic fault has taken in the data plane, by fault id."""
+        hits = getattr(self.inner, "traffic_fault_hits", None)
+        return hits() if hits is not None else {}
+
     def _sidelined(self, state: LoadBalancerState) -> LoadBalancerState:
-        """``state`` with the unhealthy targets at weight 0."""
+        """``state`` with the unhealthy targets at weight 0 and the traffic faults on their listeners."""
+        traffic = self._traffic.get(state.load_balancer_id)
+        if traffic:
+            state = replace(state, listeners=tuple(
+                replace(spec, traffic_faults=traffic[spec.listener_id]) if spec.listener_id in traffic else spec
+                for spec in state.listeners))
         keys = self._unhealthy.get(state.load_balancer_id)
         if not keys:
             return state

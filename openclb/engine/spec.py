@@ -112,6 +112,63 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
+class AdmissionRule:
+    """One ingress policy of a security group: ACCEPT or DROP what comes from ``network``.
+
+    ``protocol`` is ALL, TCP or UDP; ``ports`` the listener ports it covers as inclusive
+    (low, high) ranges, none meaning every port.
+    """
+
+    accept: bool
+    network: str
+    protocol: str = "ALL"
+    ports: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class BlockedClient:
+    """A client address refused until ``expires_at`` (Unix seconds; 0: until removed)."""
+
+    ip: str
+    expires_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class AdmissionSpec:
+    """Who may open a connection, a UDP flow or (HTTP/HTTPS) send a request.
+
+    ``rules`` is None when the CLB has no security group (everything is admitted); otherwise
+    the first rule matching a new connection decides, and what none accepts is dropped.
+    ``blocked`` are refused addresses; on HTTP/HTTPS listeners their requests are answered 403,
+    also when the address arrives in the request header ``client_ip_header``.
+    """
+
+    rules: tuple[AdmissionRule, ...] | None = None
+    blocked: tuple[BlockedClient, ...] = ()
+    client_ip_header: str = ""
+
+
+@dataclass(frozen=True)
+class TrafficFaultSpec:
+    """A traffic fault injected into one listener (test suites, ``--faults``).
+
+    ``latency``: seconds every new connection (TCP) or request (HTTP/HTTPS) waits before it
+    goes on to a target. ``resets``: new connections are reset (TCP RST) at accept.
+    ``drops``: datagrams of a UDP listener are dropped. ``count`` bounds how many events the
+    fault takes (None: until cleared), ``probability`` the fraction of events it takes, drawn
+    from a generator seeded with ``seed``.
+    """
+
+    fault_id: str
+    latency: float = 0.0
+    resets: bool = False
+    drops: bool = False
+    count: int | None = None
+    probability: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
 class ListenerSpec:
     """One listener as it must serve: its port (or port range), protocol and real servers.
 
@@ -140,6 +197,8 @@ class ListenerSpec:
     proxy_protocol: bool = False
     client_head_timeout: float = 0.0
     target_response_timeout: float = 0.0
+    admission: AdmissionSpec = field(default_factory=AdmissionSpec)
+    traffic_faults: tuple[TrafficFaultSpec, ...] = ()
 
     @property
     def ports(self) -> range:

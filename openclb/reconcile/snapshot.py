@@ -9,10 +9,12 @@ rows' settings mean. This module knows only the rows.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from openclb.domain.models import Certificate, Listener, LoadBalancer, Rule, Target
+from openclb.domain.security_groups import SecurityGroup
 from openclb.domain.target_groups import TargetGroupAssociation, TargetGroupInstance
+from openclb.store import security_groups
 from openclb.store.store import Store
 from openclb.store.target_groups import group_targets_of
 
@@ -26,6 +28,7 @@ class Snapshot:
     certificates: dict[str, Certificate]
     associations: tuple[TargetGroupAssociation, ...] = ()
     group_instances: tuple[TargetGroupInstance, ...] = ()
+    security_groups: dict[str, SecurityGroup] = field(default_factory=dict)
 
 
 def read_snapshot(store: Store, lb: LoadBalancer, listeners: Iterable[Listener] | None = None) -> Snapshot:
@@ -34,7 +37,9 @@ def read_snapshot(store: Store, lb: LoadBalancer, listeners: Iterable[Listener] 
     rules = tuple(store.rules_of(lb.id))
     certificates = store.certificates_by_id(certificate_ids(listeners, rules))
     associations, group_instances = group_targets_of(store, lb.id)
-    return Snapshot(lb, listeners, tuple(store.targets_of(lb.id)), rules, certificates, associations, group_instances)
+    groups = security_groups.by_ids(store, (lb.settings or {}).get("security_groups") or ())
+    return Snapshot(lb, listeners, tuple(store.targets_of(lb.id)), rules, certificates, associations, group_instances,
+                    groups)
 
 
 def certificate_ids(listeners: Iterable[Listener], rules: Iterable[Rule]) -> set[str]:

@@ -14,12 +14,18 @@ from functools import partial
 
 from openclb.resources.addresses import actions as addresses
 from openclb.resources.certificates import actions as certificate_actions, ssl_actions as ssl_certificates
+from openclb.resources.block_ips import actions as block_ips
+from openclb.resources.certificates import actions as certificate_actions
 from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.identity import actions as identity
 from openclb.resources.listeners import actions as listeners
 from openclb.resources.load_balancers import actions as load_balancers, details, sla_project
 from openclb.resources.targets import actions as targets, batch as batch_targets, by_backend
+from openclb.resources.security_groups import binding as security_group_binding
+from openclb.resources.security_groups.actions import VPC_SECURITY_GROUP_ACTIONS
+from openclb.resources.load_balancers import actions as load_balancers, details, start_status
+from openclb.resources.targets import actions as targets, batch as batch_targets
 from openclb.resources.state import actions as state
 from openclb.resources.tags import actions as tags
 from openclb.resources.target_groups import actions as target_groups, associations as target_group_associations
@@ -76,6 +82,12 @@ _ACTIONS = {
     "ModifyTargetGroupInstancesWeight": target_groups.modify_target_group_instances_weight,
     "AssociateTargetGroups": target_group_associations.associate_target_groups,
     "DisassociateTargetGroups": target_group_associations.disassociate_target_groups,
+    "ModifyBlockIPList": block_ips.modify_block_ip_list,
+    "DescribeBlockIPList": block_ips.describe_block_ip_list,
+    "DescribeBlockIPTask": block_ips.describe_block_ip_task,
+    "SetLoadBalancerStartStatus": start_status.set_load_balancer_start_status,
+    "SetLoadBalancerSecurityGroups": security_group_binding.set_load_balancer_security_groups,
+    "SetSecurityGroupForLoadbalancers": security_group_binding.set_security_group_for_loadbalancers,
 }
 
 
@@ -105,6 +117,7 @@ _TAG_ACTIONS = {
 # actions (api/codegen.py SOURCES); every other vpc action answers UnsupportedOperation.
 _VPC_ACTIONS = {
     "DescribeAddresses": addresses.describe_addresses,
+    **VPC_SECURITY_GROUP_ACTIONS,
 }
 
 # ssl 2019-12-05.

@@ -1,24 +1,31 @@
 """A CLB's rows → the frozen desired state its engine reconciles towards (pure).
 
-Listeners being deleted are left out; listeners being created or changed are in, with their
+Listeners being deleted, and stopped ones (SetLoadBalancerStartStatus), are left out; listeners being created or changed are in, with their
 new settings, so the engine is asked for exactly what the store will hold once the task
 succeeds. Every default comes from the resources' settings types; this module only joins
 rows: targets (their own, or their target group's instances) to their listener or rule,
-certificates to the TLS they serve, rewrites to the listener and rule they point at. Stored private keys are sealed; they are opened here, with the
+certificates to the TLS they serve, rewrites to the listener and rule they point at, the CLB's
+security groups and block list to every listener's ``AdmissionSpec``. Stored private keys are
+sealed; they are opened here, with the
 sealer the composition root binds in, so the engine's frozen spec carries the clear PEM it
 loads and the engine itself never holds the master key.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from openclb.domain.models import Certificate, Listener, ProvisioningState, Rule, Target
-from openclb.engine.spec import CertificateSpec, LoadBalancerState, RedirectSpec, RuleSpec, TargetSpec, TlsSpec
+from openclb.engine.spec import AdmissionSpec, CertificateSpec, LoadBalancerState, RedirectSpec, RuleSpec, TargetSpec, TlsSpec
 from openclb.reconcile.snapshot import Snapshot
 from openclb.resources.certificates.sealing import PrivateKeySealer
 from openclb.resources.forwarding.settings import RuleSettings
+from openclb.resources.block_ips.blocklist import engine_view as blocked_clients
 from openclb.resources.listeners.settings import ListenerSettings
+from openclb.resources.load_balancers.settings import LoadBalancerSettings
+from openclb.resources.security_groups.policies import admission_rules
 
 
 def tls_spec(
@@ -79,6 +86,14 @@ def group_targets(snapshot: Snapshot) -> dict[tuple[str, str], tuple[TargetSpec,
     return {a.bound_to: tuple(by_group.get(a.target_group_id, ())) for a in snapshot.associations}
 
 
+def admission_spec(snapshot: Snapshot, now: float) -> AdmissionSpec:
+    """Who the CLB's listeners admit: its security groups' ingress policies and its block list."""
+    settings = LoadBalancerSettings.of(snapshot.load_balancer)
+    return AdmissionSpec(rules=admission_rules(settings.security_groups, snapshot.security_groups),
+                         blocked=blocked_clients(settings.blocked_ips, now),
+                         client_ip_header=settings.client_ip_field)
+
+
 def desired_state(snapshot: Snapshot, keys: PrivateKeySealer) -> LoadBalancerState:
     """The CLB's state; ``keys`` opens its sealed private keys (bind it: the worker passes a snapshot)."""
     lb, certificates = snapshot.load_balancer, snapshot.certificates
@@ -98,12 +113,14 @@ def desired_state(snapshot: Snapshot, keys: PrivateKeySealer) -> LoadBalancerSta
                                 redirect_spec(rule, listener_index, rule_index))
         rule_specs.setdefault(rule.listener_id, []).append(spec)
     listeners = []
+    admission = admission_spec(snapshot, time.time())
+    stopped = LoadBalancerSettings.of(lb).stopped
     for listener in snapshot.listeners:
-        if listener.state is ProvisioningState.PENDING_DELETE:
-            continue
         settings = ListenerSettings.of(listener)
-        listeners.append(settings.to_spec(
+        if listener.state is ProvisioningState.PENDING_DELETE or settings.stopped or stopped:
+            continue
+        listeners.append(replace(settings.to_spec(
             listener, _targets(by_listener.get(listener.id, ())) + grouped.get((listener.id, ""), ()),
             tuple(rule_specs.get(listener.id, ())),
-            tls_spec(settings.certificate, certificates, keys)))
+            tls_spec(settings.certificate, certificates, keys)), admission=admission))
     return LoadBalancerState(lb.id, lb.vip, tuple(listeners))

@@ -40,9 +40,14 @@ def _create_target_groups(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _create_security_groups(conn: Connection) -> None:
+    """Security groups (vpc API) with their policies, which the CLBs bound to them enforce."""
+    schema.security_groups.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_initial_schema, _task_changes_replace_previous_settings, _create_v1_nonces, _create_store_meta,
-    _create_target_groups,
+    _create_target_groups, _create_security_groups,
 ]
 
 

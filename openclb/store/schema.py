@@ -165,6 +165,23 @@ v1_nonces = Table(
     Index("ix_v1_nonce_expiry", "expires_at"),
 )
 
+security_groups = Table(
+    "security_groups",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("app_id", BigInteger, nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("description", String(255), nullable=False),
+    Column("project_id", String(32), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("policies", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Index("ix_security_group_scope", "app_id", "region"),
+)
+
 store_meta = Table(
     "store_meta",
     metadata,

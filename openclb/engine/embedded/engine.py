@@ -70,6 +70,9 @@ class EmbeddedEngine:
       no budget. The app derives it from RLIMIT_NOFILE.
     """
 
+    # Carries out ``ListenerSpec.traffic_faults`` (see admission.py).
+    supports_traffic_faults = True
+
     def __init__(
         self,
         *,
@@ -266,6 +269,16 @@ class EmbeddedEngine:
             lb_id: {listener_id: listener.stats() for listener_id, listener in balancer.listeners.items()}
             for lb_id, balancer in self._load_balancers.items()
         }
+
+    def traffic_fault_hits(self) -> dict[str, int]:
+        """Events taken by each injected traffic fault, by fault id (``admission.TrafficFaults``)."""
+        hits: dict[str, int] = {}
+        for balancer in self._load_balancers.values():
+            for listener in balancer.listeners.values():
+                if listener.faults is not None:
+                    for fault_id, count in listener.faults.hits().items():
+                        hits[fault_id] = hits.get(fault_id, 0) + count
+        return hits
 
     @property
     def descriptors(self) -> DescriptorBudget:

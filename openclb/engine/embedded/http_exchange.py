@@ -28,6 +28,7 @@ a raw byte relay (``start_tunnel``).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from functools import partial
 
@@ -69,19 +70,24 @@ class TargetExchange:
 
     def _dispatch(self) -> None:
         key = self._key(self.target)
-        upstream = self.listener.pool.take(key) if self.listener.spec.keepalive else None
+        faults = self.listener.faults
+        delay = faults.delay() if faults is not None else 0.0
+        upstream = self.listener.pool.take(key) if self.listener.spec.keepalive and not delay else None
         if upstream is not None:
             self.reused = True
             self._attach(upstream)
             return
         self.reused = False
-        self._connect_later(key)
+        self._connect_later(key, delay)
 
-    def _connect_later(self, key: UpstreamKey) -> None:
-        self.connecting = self.listener.loop.create_task(self._connect(key))
+    def _connect_later(self, key: UpstreamKey, delay: float = 0.0) -> None:
+        self.connecting = self.listener.loop.create_task(self._connect(key, delay))
         self.want_reading(False)
 
-    async def _connect(self, key: UpstreamKey) -> None:
+    async def _connect(self, key: UpstreamKey, delay: float = 0.0) -> None:
+        """Connect to the target (after ``delay`` seconds of injected latency)."""
+        if delay:
+            await asyncio.sleep(delay)
         listener = self.listener
         settings = listener.settings
         loop = listener.loop

@@ -210,7 +210,7 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         listener = self.listener
         now = _monotonic()
         tls = listener.tls
-        if not listener.admit(now) or (
+        if (listener.screening and not listener.screen(transport)) or not listener.admit(now) or (
                 tls is not None and tls.client_cert_missing(transport.get_extra_info("ssl_object"))):
             self.closed = True
             transport.abort()
@@ -442,11 +442,11 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         self.chunked_request = forwarded.chunked
         rule, host, path = listener.route(forwarded.host, request.target)
         self.host = host
-        if request.method == b"CONNECT":
-            self._local(405)
-            return
-        if rule is None:
-            self._local(404)
+        admission = listener.admission
+        refusal = 403 if admission is not None and admission.request_refused(request.headers, self.client_ip) else (
+            405 if request.method == b"CONNECT" else 404 if rule is None else 0)
+        if refusal:
+            self._local(refusal)
             return
         rule.requests += 1
         if rule.redirect is not None:

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from openclb.engine.spec import ListenerSpec
+from openclb.engine.embedded.admission import Admission, TrafficFaults, reset_on_close
 from openclb.engine.embedded.balancer import Balancer, SessionTable, TargetState, TokenBucket
 from openclb.engine.embedded.descriptors import DescriptorBudget
 
@@ -203,6 +204,9 @@ class ListenerCore:
         self.dropped = 0
         self.closed_bytes_in = 0
         self.closed_bytes_out = 0
+        self.admission: Admission | None = None
+        self.faults: TrafficFaults | None = None
+        self.screening = False
         self._configure(spec)
 
     @property
@@ -237,7 +241,20 @@ class ListenerCore:
                 self.bucket = TokenBucket(spec.max_cps, time.monotonic())
         else:
             self.bucket = None
+        self._configure_admission(spec)
         self.settings.sweeper.update(self)
+
+    def _configure_admission(self, spec: ListenerSpec) -> None:
+        """Compile the spec's admission and traffic faults; ``screening`` says whether either applies."""
+        if self.admission is None or self.admission.spec != spec.admission:
+            l7 = spec.protocol in ("HTTP", "HTTPS")
+            admission = Admission(spec.admission, "UDP" if spec.protocol.is_datagram else "TCP", l7)
+            self.admission = admission if admission.active else None
+        if spec.traffic_faults or self.faults is not None:
+            faults = self.faults or TrafficFaults(spec.listener_id)
+            faults.configure(spec.traffic_faults)
+            self.faults = faults if faults else None
+        self.screening = self.admission is not None or self.faults is not None
 
     def _set_targets(self, spec: ListenerSpec) -> None:
         wanted: dict[tuple[str, int], TargetState] = {}
@@ -272,6 +289,21 @@ class ListenerCore:
             return False
         if self.bucket is not None and not self.bucket.take(now):
             self.dropped += 1
+            return False
+        return True
+
+    def screen(self, transport) -> bool:
+        """Whether a new stream connection passes the security groups, the block list (L4) and
+        injected resets; a refused one is counted and left for the caller to abort."""
+        admission = self.admission
+        if admission is not None:
+            peer = transport.get_extra_info("peername")
+            local = transport.get_extra_info("sockname")
+            if not admission.connection(transport, peer[0] if peer else "", local[1] if local else 0):
+                self.dropped += 1
+                return False
+        if self.faults is not None and self.faults.resets():
+            reset_on_close(transport)
             return False
         return True
 

@@ -131,7 +131,7 @@ class TcpRelay(asyncio.Protocol):
         self.transport = transport
         listener = self.listener
         now = _monotonic()
-        if not listener.admit(now):
+        if (listener.screening and not listener.screen(transport)) or not listener.admit(now):
             transport.abort()
             return
         peer = transport.get_extra_info("peername")
@@ -155,6 +155,10 @@ class TcpRelay(asyncio.Protocol):
         loop = listener.loop
         task = self.connecting
         tried: list[TargetState] = []
+        if listener.faults is not None:
+            delay = listener.faults.delay()
+            if delay:
+                await asyncio.sleep(delay)
         while not self.closed:
             target = self.target
             try:

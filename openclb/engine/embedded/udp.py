@@ -97,9 +97,12 @@ class DatagramListener(ListenerCore):
         if len(self.connections) >= self.settings.max_udp_flows:
             self.dropped += 1
             return None
+        client_ip = addr[0]
+        if self.admission is not None and not self.admission.flow(client_ip, endpoint.port):
+            self.dropped += 1
+            return None
         if not self.admit(now):
             return None
-        client_ip = addr[0]
         target = None
         cid = None
         pins = self.cid_pins
@@ -175,6 +178,9 @@ class _ListenEndpoint(asyncio.DatagramProtocol):
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr) -> None:
+        faults = self.listener.faults
+        if faults is not None and faults.drops():
+            return
         flow = self.flows.get(addr)
         if flow is None:
             flow = self.listener.open_flow(self, addr, data)

@@ -47,6 +47,7 @@ How CLB semantics map onto HAProxy 2.6 (the choices, and why):
 - TCP_SSL terminates TLS with ``bind ... ssl crt`` (one PEM per certificate: RSA and ECDSA
   are both offered, HAProxy picks by the client's hello) and, for mutual TLS, ``ca-file``
   with ``verify required`` (or ``optional``). ProxyProtocol → ``send-proxy`` to real servers.
+- Security groups and blocked clients → ``tcp-request connection`` rules (``admission.py``).
 
 User-supplied strings (HTTP check path, domain, method) are written in HAProxy's strong
 (single) quotes, where nothing is expanded, so no input can add a directive.
@@ -60,6 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from openclb.protocols import ListenerProtocol
+from openclb.engine.haproxy.admission import admission_lines
 from openclb.engine.spec import HealthCheckSpec, ListenerSpec, LoadBalancerState, Scheduler, TargetSpec
 
 HEADER = "# Rendered by openclb from the desired state of every CLB. Do not edit: every change overwrites it.\n"
@@ -163,6 +165,7 @@ def _listen_section(state: LoadBalancerState, spec: ListenerSpec, paths: Runtime
         f"    bind {_address(state.vip, ports)}{_tls_options(spec, paths, files)}",
         "    mode tcp",
     ]
+    lines += [f"    {line}" for line in admission_lines(spec, paths.certs_dir, files)]
     lines += [f"    {line}" for line in _BALANCE[spec.scheduler]]
     if spec.max_conn > 0:
         lines.append(f"    maxconn {spec.max_conn}")

@@ -13,7 +13,8 @@ from typing import Any
 
 from openclb import errors
 from openclb.context import RequestContext
-from openclb.domain.faults import Fault, FaultBook, FaultKind, TargetKey
+from openclb.domain.faults import TRAFFIC_KINDS, Fault, FaultBook, FaultKind, ListenerKey, TargetKey
+from openclb.engine.spec import TrafficFaultSpec
 from openclb.protocols import L7
 from openclb.resources.faults import checks, views
 from openclb.resources.shared.lookups import require_listener, require_load_balancer
@@ -29,6 +30,8 @@ def _book(services: Services) -> FaultBook:
 async def inject_fault(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     book = _book(services)
     kind = checks.fault_kind(params)
+    if kind in TRAFFIC_KINDS:
+        return {"FaultId": await _inject_traffic_fault(services, ctx, params, kind, book)}
     if kind is not FaultKind.TARGET_UNHEALTHY:
         fault = checks.event_fault(params, kind, ctx.app_id, book.new_id(), services.clb_actions)
         return {"FaultId": book.add(fault).fault_id}
@@ -61,8 +64,36 @@ async def _sideline(services: Services, lb_id: str) -> None:
         await services.fault_engine.set_unhealthy(lb_id, keys)
 
 
+async def _inject_traffic_fault(services: Services, ctx: RequestContext, params: dict[str, Any],
+                                kind: FaultKind, book: FaultBook) -> str:
+    fault = checks.traffic_fault(params, kind, ctx.app_id, book.new_id())
+    lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
+    listener = await require_listener(services, ctx, lb.id, params["listener_id"])
+    checks.traffic_fault_protocol(kind, listener.protocol)
+    if services.fault_engine is None or not services.fault_engine.supports_traffic_faults:
+        raise errors.UnsupportedOperation(
+            f"The {services.settings.engine} engine cannot inject traffic faults (no counted or seeded draws).")
+    fault.listener = ListenerKey(lb.id, listener.id)
+    book.add(fault)
+    await _put_traffic_faults(services, lb.id)
+    return fault.fault_id
+
+
+async def _put_traffic_faults(services: Services, lb_id: str) -> None:
+    """The engine carries exactly the traffic faults the book holds for ``lb_id`` now."""
+    by_listener: dict[str, list[TrafficFaultSpec]] = {}
+    for fault in services.faults.traffic_faults(lb_id):
+        by_listener.setdefault(fault.listener.listener_id, []).append(TrafficFaultSpec(
+            fault.fault_id, latency=fault.seconds if fault.kind is FaultKind.TRAFFIC_LATENCY else 0.0,
+            resets=fault.kind is FaultKind.TRAFFIC_RESET, drops=fault.kind is FaultKind.DATAGRAM_DROP,
+            count=fault.count, probability=fault.probability, seed=fault.seed))
+    await services.fault_engine.set_traffic_faults(lb_id, {k: tuple(v) for k, v in by_listener.items()})
+
+
 async def describe_faults(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    return {"Faults": [views.fault(f) for f in _book(services).faults(ctx.app_id)]}
+    book = _book(services)
+    hits = services.fault_engine.traffic_fault_hits() if services.fault_engine is not None else {}
+    return {"Faults": [views.fault(f, hits) for f in book.faults(ctx.app_id)]}
 
 
 async def clear_faults(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -74,4 +105,6 @@ async def clear_faults(services: Services, ctx: RequestContext, params: dict[str
     cleared = book.clear(ctx.app_id, wanted or None)
     for lb_id in dict.fromkeys(f.target.load_balancer_id for f in cleared if f.target is not None):
         await _sideline(services, lb_id)
+    for lb_id in dict.fromkeys(f.listener.load_balancer_id for f in cleared if f.listener is not None):
+        await _put_traffic_faults(services, lb_id)
     return {"FaultIds": [f.fault_id for f in cleared]}

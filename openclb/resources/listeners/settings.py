@@ -34,6 +34,7 @@ _ATTR_FLAGS = {
     "reschedule_unhealthy": "RescheduleUnhealthy",
     "reschedule_expand_target": "RescheduleExpandTarget",
     "ssl_close_switch": "SslCloseSwitch",
+    "stopped": "Stop",
 }
 
 
@@ -64,6 +65,8 @@ class ListenerSettings:
     # Not API members (no view shows them): the layer-7 timeouts a custom configuration sets.
     client_head_timeout: int = DEFAULT_CLIENT_HEAD_TIMEOUT
     target_response_timeout: int = DEFAULT_TARGET_RESPONSE_TIMEOUT
+    # SetLoadBalancerStartStatus Stop: the listener's ports are closed (AttrFlags "Stop").
+    stopped: bool = False
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any] | None) -> ListenerSettings:

@@ -128,6 +128,7 @@ def _matches(lb: LoadBalancer, params: dict[str, Any]) -> bool:
         ("vpc_id", lambda v: LoadBalancerSettings.of(lb).vpc_id == v),
         ("search_key", lambda v: v in lb.name or v in lb.vip or v in lb.id),
         ("domain", lambda v: False),
+        ("security_group", lambda v: v in LoadBalancerSettings.of(lb).security_groups),
     )
     for key, test in checks:
         value = params.get(key)

@@ -33,3 +33,25 @@ def modify_load_balancers(store: Store, scope: Scope, changes: dict[str, dict[st
         for lb_id, values in changes.items():
             write.take_busy(scope, lb_id)
             write.update(lbs, lbs.c.id == lb_id, **values)
+
+
+def set_load_balancer_settings(store: Store, scope: Scope, settings: dict[str, dict[str, Any]], task: Task) -> None:
+    """Write the stored settings of several CLBs (block lists, security groups) as one task."""
+    lbs = schema.load_balancers
+    with store.task_write(task) as write:
+        for lb_id, stored in settings.items():
+            write.take_busy(scope, lb_id)
+            write.update(lbs, lbs.c.id == lb_id, settings=stored)
+
+
+def set_stopped(store: Store, scope: Scope, lb_id: str, lb_settings: dict[str, Any] | None,
+                listener_settings: dict[str, dict[str, Any]], task: Task) -> None:
+    """SetLoadBalancerStartStatus: the CLB's settings (whole-CLB calls) and its listeners' settings."""
+    lbs, ls = schema.load_balancers, schema.listeners
+    with store.task_write(task) as write:
+        write.take_busy(scope, lb_id)
+        if lb_settings is not None:
+            write.update(lbs, lbs.c.id == lb_id, settings=lb_settings)
+        for listener_id, stored in listener_settings.items():
+            write.update(ls, ls.c.id == listener_id, settings=stored,
+                         state=ProvisioningState.PENDING_UPDATE, pending_task_id=task.id)

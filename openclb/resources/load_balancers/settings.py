@@ -38,6 +38,13 @@ class LoadBalancerSettings:
     lb_charge_type: str = "POSTPAID_BY_HOUR"
     egress: str = ""
     master_zone_id: str | None = None
+    # Admission (resources/block_ips, resources/security_groups, load_balancers/start_status):
+    # blocked client IPs ({"ip", "created_at", "expires_at"}: Unix seconds), the header that
+    # carries the client address (ClientIPField), the bound security groups in order, stopped.
+    blocked_ips: list[dict[str, Any]] = field(default_factory=list)
+    client_ip_field: str = ""
+    security_groups: list[str] = field(default_factory=list)
+    stopped: bool = False
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any] | None) -> LoadBalancerSettings:

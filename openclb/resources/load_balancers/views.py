@@ -30,6 +30,7 @@ def zone_info(region: str) -> dict[str, Any]:
 def load_balancer(lb: LoadBalancer) -> dict[str, Any]:
     s = LoadBalancerSettings.of(lb)
     flags = ["DeleteProtect"] if lb.delete_protect else []
+    flags += ["Stop"] if s.stopped else []
     return {
         "LoadBalancerId": lb.id,
         "LoadBalancerName": lb.name,
@@ -48,7 +49,7 @@ def load_balancer(lb: LoadBalancer) -> dict[str, Any]:
         "Log": None,
         "SubnetId": s.subnet_id,
         "Tags": s.tag_view(),
-        "SecureGroups": [],
+        "SecureGroups": list(s.security_groups),
         "TargetRegionInfo": {"Region": lb.region, "VpcId": s.vpc_id, "NumericalVpcId": 0},
         "AnycastZone": "",
         "AddressIPVersion": "ipv4",

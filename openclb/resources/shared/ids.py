@@ -30,3 +30,7 @@ def target_group_id() -> str:
 
 def certificate_id() -> str:
     return _new_id("cert-")
+
+
+def security_group_id() -> str:
+    return _new_id("sg-")

@@ -17,7 +17,7 @@ from openclb import errors
 
 _ID = {kind: re.compile(rf"{prefix}-[0-9a-z]{{1,24}}") for kind, prefix in
        (("lb", "lb"), ("listener", "lbl"), ("rule", "loc"), ("certificate", "cert"),
-        ("target_group", "lbtg"), ("vpc", "vpc"))}
+        ("target_group", "lbtg"), ("vpc", "vpc"), ("sg", "sg"))}
 _REGION = re.compile(r"[a-z][a-z0-9-]{1,63}")
 _STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?")
 

@@ -1,8 +1,10 @@
 """An account's resources as a state document (format ``openclb-state``, version 2), and back.
 
 The document holds every CLB of one account (all regions) with its VIP, listeners, rules and
-real servers, every certificate and every target group of the account (``TargetGroups``, new
-in version 2, ``group_document.py``; a version-1 document, which has none, still imports); ids, names, VIPs, creation times and
+real servers, every certificate, every target group of the account (``TargetGroups``, new in
+version 2, ``group_document.py``; a version-1 document, which has none, still imports) and every
+security group (``SecurityGroups``, optional on import: ``security_groups.py``); a CLB's block
+list, bound groups and stop state travel in its settings; ids, names, VIPs, creation times and
 settings are kept exactly, so an import recreates the same resources under the same ids and
 exporting them again gives the same document, byte for byte. Tasks are not kept; imported
 resources are active. ``Settings`` objects are the store's own form of each resource's
@@ -26,10 +28,11 @@ from typing import Any
 
 from openclb import errors
 from openclb.domain.models import Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target
+from openclb.domain.security_groups import SecurityGroup
 from openclb.domain.target_groups import TargetGroup, TargetGroupAssociation, TargetGroupInstance
 from openclb.protocols import L7, ListenerProtocol
 from openclb.resources.certificates.sealing import MasterKeyError, PrivateKeySealer, is_sealed
-from openclb.resources.state import checks as check, group_document
+from openclb.resources.state import checks as check, group_document, security_groups
 
 FORMAT = "openclb-state"
 VERSION = 2
@@ -48,10 +51,12 @@ class AccountState:
     target_groups: tuple[TargetGroup, ...] = ()
     target_group_instances: tuple[TargetGroupInstance, ...] = ()
     target_group_associations: tuple[TargetGroupAssociation, ...] = ()
+    security_groups: tuple[SecurityGroup, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.load_balancers and not self.certificates and not self.target_groups
+        return (not self.load_balancers and not self.certificates and not self.target_groups
+                and not self.security_groups)
 
 
 def to_document(state: AccountState, keys: PrivateKeySealer, include_private_keys: bool = False) -> dict[str, Any]:
@@ -84,6 +89,7 @@ def to_document(state: AccountState, keys: PrivateKeySealer, include_private_key
         "Certificates": certificates,
         "TargetGroups": group_document.to_entries(
             state.target_groups, state.target_group_instances, state.target_group_associations),
+        "SecurityGroups": security_groups.to_items(state.security_groups),
     }
 
 
@@ -127,7 +133,7 @@ def _certificate(certificate: Certificate, keys: PrivateKeySealer, include_priva
 def from_document(document: Any, app_id: int, keys: PrivateKeySealer, path: str = "State") -> AccountState:
     """The rows ``document`` describes, owned by ``app_id``, every one ACTIVE; or InvalidParameterValue."""
     check.members(document, path, ("Format", "Version", "LoadBalancers", "Certificates"),
-                  ("MasterKeyId", "TargetGroups"))
+                  ("MasterKeyId", "TargetGroups", "SecurityGroups"))
     if document["Format"] != FORMAT:
         raise check.refuse(f"{path}.Format", f"must be {FORMAT}")
     if document["Version"] not in READABLE_VERSIONS:
@@ -146,8 +152,9 @@ def from_document(document: Any, app_id: int, keys: PrivateKeySealer, path: str 
     check.unique([c.id for c in certificates], f"{path}.Certificates")
     groups, instances, associations = group_document.from_entries(
         document.get("TargetGroups", []), app_id, rows.listeners, rows.rules, f"{path}.TargetGroups")
+    security = security_groups.from_items(document.get("SecurityGroups", []), app_id, f"{path}.SecurityGroups")
     return AccountState(tuple(rows.lbs), tuple(rows.listeners), tuple(rows.rules), tuple(rows.targets), certificates,
-                        groups, instances, associations)
+                        groups, instances, associations, security)
 
 
 class _Rows:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from openclb.domain.models import Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target, Task
+from openclb.domain.security_groups import SecurityGroup
 from openclb.domain.target_groups import TargetGroup, TargetGroupAssociation, TargetGroupInstance
 from openclb.resources.state.document import AccountState
 from openclb.store import schema
@@ -65,8 +66,10 @@ def read_account(store: Store, app_id: int) -> AccountState:
             rule_ids = {r.id for r in rules}
             associations = [x for x in _rows(conn, a_t, TargetGroupAssociation, a_t.c.target_group_id.in_(group_ids))
                             if x.listener_id in kept and (not x.location_id or x.location_id in rule_ids)]
+            security = [SecurityGroup(**dict(row)) for row in conn.execute(
+                select(schema.security_groups).where(schema.security_groups.c.app_id == app_id)).mappings()]
     return AccountState(tuple(lbs), tuple(listeners), tuple(rules), tuple(targets), tuple(certificates),
-                        tuple(groups), tuple(instances), tuple(associations))
+                        tuple(groups), tuple(instances), tuple(associations), tuple(security))
 
 
 def load_balancer_ids(store: Store, app_id: int | None) -> list[str]:
@@ -82,7 +85,7 @@ def holds_anything(store: Store, app_id: int) -> bool:
     lbs, certs = schema.load_balancers, schema.certificates
     with store.engine.connect() as conn:
         return any(conn.execute(select(table.c.id).where(table.c.app_id == app_id).limit(1)).first()
-                   for table in (lbs, certs, schema.target_groups))
+                   for table in (lbs, certs, schema.target_groups, schema.security_groups))
 
 
 def delete_state(store: Store, app_id: int | None) -> None:
@@ -92,7 +95,7 @@ def delete_state(store: Store, app_id: int | None) -> None:
         if app_id is None:
             for table in (schema.task_changes, tasks, schema.targets, schema.target_group_associations,
                           schema.target_group_instances, schema.target_groups, schema.rules, schema.listener_ports,
-                          schema.listeners, lbs, schema.certificates):
+                          schema.listeners, lbs, schema.certificates, schema.security_groups):
                 conn.execute(delete(table))
             return
         mine = select(lbs.c.id).where(lbs.c.app_id == app_id).scalar_subquery()
@@ -107,7 +110,7 @@ def delete_state(store: Store, app_id: int | None) -> None:
             schema.target_group_instances.c.target_group_id.in_(their_groups)))
         for table in (schema.targets, schema.listener_ports):
             conn.execute(delete(table).where(table.c.lb_id.in_(mine)))
-        for table in (schema.rules, schema.listeners, lbs, schema.certificates, groups):
+        for table in (schema.rules, schema.listeners, lbs, schema.certificates, groups, schema.security_groups):
             conn.execute(delete(table).where(table.c.app_id == app_id))
 
 
@@ -143,6 +146,7 @@ def import_directly(store: Store, state: AccountState) -> None:
 
 def _write_rows(write: TaskWrite | _DirectWrite, state: AccountState) -> None:
     _check_free(write.conn, state)
+    write.insert(schema.security_groups, [asdict(g) for g in state.security_groups], conflict=_taken)
     write.insert(schema.certificates, [asdict(c) for c in state.certificates], conflict=_taken)
     write.insert(schema.load_balancers, [asdict(lb) for lb in state.load_balancers], conflict=_taken)
     write.insert(schema.listeners, [asdict(l) for l in state.listeners], conflict=_taken)
@@ -175,6 +179,7 @@ def _check_free(conn: Connection, state: AccountState) -> None:
         (schema.rules.c.id, [r.id for r in state.rules], "LocationId"),
         (schema.certificates.c.id, [c.id for c in state.certificates], "certificate id"),
         (schema.target_groups.c.id, [g.id for g in state.target_groups], "target group id"),
+        (schema.security_groups.c.id, [g.id for g in state.security_groups], "security group id"),
     )
     for column, values, what in wanted:
         if not values:

@@ -57,9 +57,14 @@ def plan_import(document: Any, app_id: int, keys: PrivateKeySealer, path: str = 
             raise errors.InvalidParameterValue(f"`{where}` uses the certificates {missing}, which the state lacks.")
         associations = tuple(a for a in state.target_group_associations if a.lb_id == lb.id)
         groups = {a.target_group_id for a in associations}
+        security = {g.id: g for g in state.security_groups}
+        bound = (lb.settings or {}).get("security_groups")
+        unknown = sorted(set(bound if isinstance(bound, list) else []) - set(security))
+        if unknown:
+            raise errors.InvalidParameterValue(f"`{where}` binds the security groups {unknown}, which the state lacks.")
         snapshot = Snapshot(lb, listeners, tuple(t for t in state.targets if t.lb_id == lb.id), rules,
                             {i: certificates[i] for i in certificate_ids(listeners, rules)}, associations,
-                            tuple(i for i in state.target_group_instances if i.target_group_id in groups))
+                            tuple(i for i in state.target_group_instances if i.target_group_id in groups), security)
         try:
             LoadBalancerSettings.of(lb)
             desired_state(snapshot, keys)
@@ -98,5 +103,5 @@ def import_offline(
 
 def not_empty() -> errors.ApiError:
     return errors.FailedOperation(
-        "The account already holds load balancers or certificates: reset it first (ResetState), "
+        "The account already holds load balancers, certificates or security groups: reset it first (ResetState), "
         "or import with Replace (--replace).")
