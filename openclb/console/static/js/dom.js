@@ -1,4 +1,4 @@
-// Small DOM helpers: build elements without innerHTML (no markup is ever parsed from data).
+// Small DOM helpers: elements are built node by node; no markup is ever parsed from data.
 
 export function h(tag, attrs = {}, ...children) {
   const element = document.createElement(tag);
