@@ -3,7 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SDK_PACKAGES := tencentcloud-sdk-python-common tencentcloud-sdk-python-clb
+SDK_PACKAGES := tencentcloud-sdk-python-common tencentcloud-sdk-python-clb tencentcloud-sdk-python-tag \
+	tencentcloud-sdk-python-vpc tencentcloud-sdk-python-ssl tencentcloud-sdk-python-sts
 LISTEN ?= 127.0.0.1:9180
 DATA_DIR ?= ./openclb-data
 TEST_WORKERS ?= auto

@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_state.add_commands(commands)
 
-    commands.add_parser("gen-api", help="regenerate openclb/api/types.py from the tccli spec (--check: fail on drift)")
+    commands.add_parser("gen-api", help="regenerate openclb/api/types*.py from the tccli specs (--check: fail on drift)")
     return parser
 
 

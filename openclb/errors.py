@@ -72,6 +72,52 @@ UnsupportedOperation = _error("UnsupportedOperation", "The operation is not supp
 UnsupportedProtocol = _error("UnsupportedProtocol", "The HTTP(S) request protocol is invalid.")
 UnsupportedRegion = _error("UnsupportedRegion", "The API does not support this region.")
 
+# Errors of the neighbouring services openclb answers (the errorcodes.py of
+# tencentcloud-sdk-python-vpc, -tag, -ssl, -sts).
+InvalidParameterCoexist = _error("InvalidParameter.Coexist", "The parameters cannot be specified at the same time.")
+InvalidParameterFilterInvalidKey = _error("InvalidParameter.FilterInvalidKey", "The filter does not exist.")
+InvalidParameterValueAddressIdMalformed = _error("InvalidParameterValue.AddressIdMalformed", "The address ID is invalid.")
+InvalidParameterPaginationTokenInvalid = _error("InvalidParameter.PaginationTokenInvalid", "Invalid PaginationToken.")
+InvalidParameterUnsupportedService = _error("InvalidParameter.UnsupportedService", "The service does not support tags.")
+InvalidParameterValueDeleteTagsParamError = _error(
+    "InvalidParameterValue.DeleteTagsParamError", "DeleteTags cannot contain keys of ReplaceTags.")
+InvalidParameterValueOffsetInvalid = _error("InvalidParameterValue.OffsetInvalid", "Invalid offset.")
+InvalidParameterValueRegionInvalid = _error("InvalidParameterValue.RegionInvalid", "Invalid region.")
+InvalidParameterValueReservedTagKey = _error("InvalidParameterValue.ReservedTagKey", "Reserved tag keys cannot be used.")
+InvalidParameterValueResourceDescriptionError = _error(
+    "InvalidParameterValue.ResourceDescriptionError", "Invalid resource description.")
+InvalidParameterValueResourceIdInvalid = _error("InvalidParameterValue.ResourceIdInvalid", "Invalid resource ID.")
+InvalidParameterValueResourcePrefixInvalid = _error(
+    "InvalidParameterValue.ResourcePrefixInvalid", "Invalid resource prefix.")
+InvalidParameterValueServiceTypeInvalid = _error("InvalidParameterValue.ServiceTypeInvalid", "Invalid service type.")
+InvalidParameterValueTagFilters = _error("InvalidParameterValue.TagFilters", "Invalid TagFilters.")
+InvalidParameterValueTagFiltersLengthExceeded = _error(
+    "InvalidParameterValue.TagFiltersLengthExceeded", "Too many TagFilters.")
+InvalidParameterValueTagKeyCharacterIllegal = _error(
+    "InvalidParameterValue.TagKeyCharacterIllegal", "The tag key contains illegal characters.")
+InvalidParameterValueTagKeyDuplicate = _error("InvalidParameterValue.TagKeyDuplicate", "Duplicate tag key.")
+InvalidParameterValueTagKeyEmpty = _error("InvalidParameterValue.TagKeyEmpty", "The tag key cannot be empty.")
+InvalidParameterValueTagKeyLengthExceeded = _error(
+    "InvalidParameterValue.TagKeyLengthExceeded", "The tag key is too long.")
+InvalidParameterValueTagValueCharacterIllegal = _error(
+    "InvalidParameterValue.TagValueCharacterIllegal", "The tag value contains illegal characters.")
+InvalidParameterValueTagValueLengthExceeded = _error(
+    "InvalidParameterValue.TagValueLengthExceeded", "The tag value is too long.")
+InvalidParameterValueUinInvalid = _error("InvalidParameterValue.UinInvalid", "Invalid uin.")
+FailedOperationCertificateInvalid = _error("FailedOperation.CertificateInvalid", "The certificate is invalid.")
+FailedOperationCertificateMismatch = _error(
+    "FailedOperation.CertificateMismatch", "The certificate and the private key do not match.")
+FailedOperationCertificateNotFound = _error("FailedOperation.CertificateNotFound", "The certificate does not exist.")
+FailedOperationCertificateParseError = _error("FailedOperation.CertificateParseError", "The certificate could not be parsed.")
+FailedOperationDeleteResourceFailed = _error(
+    "FailedOperation.DeleteResourceFailed", "The certificate is bound to cloud resources and cannot be deleted.")
+FailedOperationResourceTagProcessing = _error(
+    "FailedOperation.ResourceTagProcessing", "The resource's tags are being processed.")
+LimitExceededResourceAttachedTags = _error(
+    "LimitExceeded.ResourceAttachedTags", "The resource is bound to too many tags.")
+LimitExceededResourceNumPerRequest = _error("LimitExceeded.ResourceNumPerRequest", "Too many resources in one request.")
+LimitExceededTagNumPerRequest = _error("LimitExceeded.TagNumPerRequest", "Too many tags in one request.")
+
 # CLB-specific errors (tencentcloud-sdk-python-clb errorcodes.py).
 FailedOperationInvalidLBStatus = _error("FailedOperation.InvalidLBStatus", "The CLB instance status is abnormal.")
 FailedOperationNoListenerInLB = _error("FailedOperation.NoListenerInLB", "The CLB instance has no listener.")

@@ -39,9 +39,9 @@ SIGNATURE_WINDOW_SECONDS = 300
 _V1_DIGESTS = {"HmacSHA1": hashlib.sha1, "HmacSHA256": hashlib.sha256}
 _UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _SCOPE_TERMINATOR = "tc3_request"
-# The services whose API this server answers: CLB, and openclb's own admin API (api/admin.py);
-# tag, vpc, ssl and sts are to join them.
-SERVED_SERVICES = frozenset({"clb", "openclb"})
+# The services whose API this server answers: CLB, its neighbours the Terraform provider calls
+# (api/routing.py), and openclb's own admin API (api/admin.py).
+SERVED_SERVICES = frozenset({"clb", "tag", "vpc", "ssl", "sts", "openclb"})
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _HEX_SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")

@@ -9,12 +9,13 @@ without a key) → structural validation against the spec and the documented arr
 dispatch. Every answer is HTTP 200 with the JSON envelope and a fresh RequestId, and one
 structured log line.
 
-Two services answer here: CLB (Version 2018-03-17) and openclb's admin API (``admin.py``:
-service ``openclb``, its own Version), told apart by Version; a TC3 scope that names one of
-them must name the one called. Both dispatch through the one handler table. On a server
+Several services answer here: CLB (Version 2018-03-17), its neighbours the Terraform provider
+calls (tag, vpc, ssl, sts) and openclb's admin API (``admin.py``: service ``openclb``, its own
+Version); ``routing.py`` tells them apart by Version, TC3 scope and Host. Each has its own
+handler table (``handlers[service][action]``) and its own generated spec. On a server
 started with ``--faults`` a CLB call of an account first meets that account's injected faults
 (``domain/faults.FaultBook``): a wait, an error in place of the handler, and its task is
-remembered so the worker can hold or fail it; admin calls never meet one.
+remembered so the worker can hold or fail it; calls of the other services never meet one.
 
 The API shares its event loop with the data plane, so a call's work is cut into bounded steps
 (parsing and validation are capped in ``parser``/``limits``; the loop gets a turn between the
@@ -36,15 +37,13 @@ from typing import Any
 from aiohttp import web
 
 from openclb import errors
-from openclb.api import admin, auth, casing, parser, regions, serializer, spec, validate
+from openclb.api import auth, casing, parser, routing, serializer, spec, validate
 from openclb.api.accounts import AccountRegistry
 from openclb.api.ratelimit import RateLimiter
 from openclb.api.replay import DurableNonces
 from openclb.context import Handler, RequestContext
 from openclb.domain.faults import FaultBook
 
-API_VERSION = "2018-03-17"
-LANGUAGES = frozenset({"zh-CN", "en-US"})
 READ_CHUNK = 64 * 1024
 
 log = logging.getLogger("openclb.api")
@@ -55,7 +54,7 @@ class Gateway:
     """Turns raw HTTP requests into handler calls; stateless apart from its collaborators."""
 
     accounts: AccountRegistry
-    handlers: Mapping[str, Handler]
+    handlers: Mapping[str, Mapping[str, Handler]]
     rate_limiter: RateLimiter
     auth_required: bool = True
     clock: Callable[[], float] = time.time
@@ -114,16 +113,19 @@ class Gateway:
             raise errors.MissingParameter("The request is missing a required parameter `Action`.")
         account = await self._authenticate(raw, call)
         outcome["account"] = account.app_id
-        service = check_common_parameters(call, raw.host)
+        tc3 = self.auth_required and call.kind is parser.SignatureKind.TC3
+        signed_for = auth.tc3_service(raw.headers) if tc3 else None
+        service = routing.resolve_service(call, raw.host, signed_for)
         if self.auth_required:
-            check_scope(call, raw, service)
+            routing.check_scope(call, service, signed_for)
             auth.check_token(account, call.token)
         self.rate_limiter.check(account.app_id, call.action)
-        handler = self.handlers.get(call.action)
+        handler = self.handlers.get(service, {}).get(call.action)
         if handler is None:
-            raise errors.UnsupportedOperation(f"The action {call.action} is not implemented by openclb yet.")
-        if self.faults is None or service == admin.SERVICE:
-            return await self._dispatch(handler, raw, call, account, request_id)
+            raise errors.UnsupportedOperation(
+                f"The action {call.action} of {service} {call.version} is not implemented by openclb yet.")
+        if self.faults is None or service != spec.CLB:
+            return await self._dispatch(handler, raw, call, account, request_id, service)
         effects = self.faults.begin_call(account.app_id, call.action, request_id)
         try:
             if effects.latency:
@@ -131,13 +133,13 @@ class Gateway:
             if effects.error is not None:
                 code, message = effects.error
                 raise (errors.by_code(code) or errors.InternalError)(message or None)
-            return await self._dispatch(handler, raw, call, account, request_id)
+            return await self._dispatch(handler, raw, call, account, request_id, service)
         finally:
             self.faults.end_call(request_id)
 
     async def _dispatch(
         self, handler: Handler, raw: parser.RawHttpRequest, call: parser.ApiCall, account: auth.Account,
-        request_id: str,
+        request_id: str, service: str,
     ) -> dict[str, Any]:
         """Parse and validate the parameters (one account's calls take turns), then run the handler."""
         async with self._gate(account.app_id):
@@ -145,9 +147,9 @@ class Gateway:
             if call.kind is parser.SignatureKind.TC3:
                 call = parser.tc3_params(raw, call)
             params = (
-                validate.validate_params(call.action, call.json_params)
+                validate.validate_params(call.action, call.json_params, service)
                 if call.json_params is not None
-                else validate.params_from_flat(call.action, call.flat_params)
+                else validate.params_from_flat(call.action, call.flat_params, service)
             )
             await asyncio.sleep(0)
             context = RequestContext(
@@ -193,37 +195,6 @@ def _unverified_account(raw: parser.RawHttpRequest, call: parser.ApiCall, lookup
     credential = raw.headers.get("authorization", "").partition("Credential=")[2]
     secret_id = secret_id or credential.split("/", 1)[0]
     return lookup(secret_id)
-
-
-def check_common_parameters(call: parser.ApiCall, host: str) -> str:
-    """Version, Action, Region and Language as the common-parameter docs define them; the service called."""
-    if not call.version:
-        raise errors.MissingParameter("The request is missing a required parameter `Version`.")
-    clb = call.version == API_VERSION
-    service, actions = ("clb", spec.ACTION_NAMES) if clb else (admin.SERVICE, admin.ACTION_NAMES)
-    if call.version not in (API_VERSION, admin.VERSION):
-        raise errors.NoSuchVersion(f"The API version `{call.version}` does not exist; use {API_VERSION}.")
-    if call.action not in actions:
-        hint = ""
-        if call.action in admin.ACTION_NAMES:
-            hint = f" in version {API_VERSION}: openclb's admin actions are version {admin.VERSION}"
-        raise errors.InvalidAction(f"The requested action `{call.action}` does not exist{hint}.")
-    regions.check_region(call.region, host)
-    if call.language and call.language not in LANGUAGES:
-        raise errors.InvalidParameterValue(
-            f"The value `{call.language}` of parameter `Language` is invalid; use zh-CN or en-US."
-        )
-    return service
-
-
-def check_scope(call: parser.ApiCall, raw: parser.RawHttpRequest, service: str) -> None:
-    """A TC3 scope naming a served service must name the one called (``clb`` or ``openclb``)."""
-    if call.kind is not parser.SignatureKind.TC3:
-        return
-    signed_for = auth.tc3_service(raw.headers)
-    if signed_for in auth.SERVED_SERVICES and signed_for != service:
-        raise errors.AuthFailureInvalidAuthorization(
-            f"`Service` in Credential not valid: version {call.version} is the service `{service}`.")
 
 
 async def read_raw_request(request: web.BaseRequest, body_timeout: float) -> parser.RawHttpRequest:

@@ -4,7 +4,7 @@ A leaf of the API package: ``types.py`` imports it, ``spec.py`` imports both, so
 generated module and its lookups form no import cycle.
 
 Wire types (``Member.type``) and what ``Member.member`` then holds:
-``string`` → ``string`` | ``datetime``; ``int`` → ``int64`` | ``uint64``; ``float`` → ``float``;
+``string`` → ``string`` | ``datetime`` | ``datetime_iso`` | ``date`` (all plain strings on the wire); ``int`` → ``int64`` | ``uint64``; ``float`` → ``float``;
 ``bool`` → ``bool``; ``object`` → a shape name; ``list`` → a scalar kind or a shape name.
 """
 
@@ -15,10 +15,11 @@ from types import MappingProxyType
 from typing import Mapping, NamedTuple
 
 WIRE_TYPES = frozenset({"string", "int", "float", "bool", "object", "list"})
-SCALAR_KINDS = frozenset({"string", "datetime", "int64", "uint64", "float", "bool"})
+STRING_KINDS = frozenset({"string", "datetime", "datetime_iso", "date"})
+SCALAR_KINDS = STRING_KINDS | {"int64", "uint64", "float", "bool"}
 KINDS_OF_SCALAR_TYPE: Mapping[str, frozenset[str]] = MappingProxyType(
     {
-        "string": frozenset({"string", "datetime"}),
+        "string": STRING_KINDS,
         "int": frozenset({"int64", "uint64"}),
         "float": frozenset({"float"}),
         "bool": frozenset({"bool"}),

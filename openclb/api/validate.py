@@ -17,6 +17,7 @@ Two entry points, one set of checks:
   (Python sends ``True``, Go ``true``); ``1``/``0`` are refused because no official client sends
   them for a Boolean. Integers are an optional ``-`` and ASCII digits. List indices must be
   ``0..n-1`` without gaps or leading zeros.
+Every entry point takes the service (``clb`` by default): shapes are looked up in its catalog.
 Errors name the parameter by its dotted path (``Targets.0.Port``), as the real API does.
 An array longer than its documented maximum (``limits.py``) is ``InvalidParameterValue.Length``
 before any of its items is looked at, in both wire forms.
@@ -45,7 +46,7 @@ INT64_RANGE = (-(2**63), 2**63 - 1)
 UINT64_RANGE = (0, 2**64 - 1)
 
 _TYPE_LABELS = {
-    "string": "String", "datetime": "String", "int64": "Integer", "uint64": "Integer",
+    "string": "String", "datetime": "String", "datetime_iso": "String", "date": "String", "int64": "Integer", "uint64": "Integer",
     "float": "Float", "bool": "Boolean", "object": "Object", "list": "Array",
 }
 _INTEGER_TEXT = re.compile(r"-?[0-9]+")
@@ -69,7 +70,7 @@ def _range_message(kind: str, path: str) -> str:
 
 def _scalar_fault(kind: str, value: Any, path: str) -> str | None:
     """Why ``value`` is not a valid ``kind`` scalar, as a message naming ``path``; None if it is."""
-    if kind in ("string", "datetime"):
+    if kind in spec.STRING_KINDS:
         ok = isinstance(value, str)
     elif kind == "bool":
         ok = isinstance(value, bool)
@@ -85,14 +86,14 @@ def _scalar_fault(kind: str, value: Any, path: str) -> str | None:
     return None if ok else _type_message(path, _TYPE_LABELS[kind])
 
 
-def validate_params(action: str, params: dict[str, Any]) -> dict[str, Any]:
+def validate_params(action: str, params: dict[str, Any], service: str = spec.CLB) -> dict[str, Any]:
     """The action's parameters, checked against its request shape, with ``null`` members dropped."""
     if not isinstance(params, dict):
         raise errors.InvalidRequest("The request body must be a JSON object.")
-    return _checked_object(spec.input_shape(action), params, "")
+    return _checked_object(spec.input_shape(action, service), params, "", service)
 
 
-def _checked_object(shape: spec.Shape, value: dict[str, Any], path: str) -> dict[str, Any]:
+def _checked_object(shape: spec.Shape, value: dict[str, Any], path: str, service: str) -> dict[str, Any]:
     for key in value:
         if shape.member(key) is None:
             raise errors.UnknownParameter(f"The parameter `{_join(path, key)}` is not recognized.")
@@ -100,7 +101,7 @@ def _checked_object(shape: spec.Shape, value: dict[str, Any], path: str) -> dict
     for member in shape.members:
         item = value.get(member.name)
         if item is not None:
-            checked[member.name] = _checked_member(shape.name, member, item, _join(path, member.name))
+            checked[member.name] = _checked_member(shape.name, member, item, _join(path, member.name), service)
         elif member.required:
             raise errors.MissingParameter(
                 f"The request is missing a required parameter `{_join(path, member.name)}`."
@@ -112,18 +113,18 @@ def _length_error(path: str, limit: int) -> errors.ApiError:
     return errors.InvalidParameterValueLength(f"The parameter `{path}` holds more than {limit} items.")
 
 
-def _checked_member(shape_name: str, member: spec.Member, value: Any, path: str) -> Any:
+def _checked_member(shape_name: str, member: spec.Member, value: Any, path: str, service: str) -> Any:
     if member.type == "list":
         if not isinstance(value, list):
             raise errors.InvalidParameter(_type_message(path, "Array"))
         limit = limits.max_items(shape_name, member.name)
         if len(value) > limit:
             raise _length_error(path, limit)
-        return [_checked_item(member.member, item, _join(path, index)) for index, item in enumerate(value)]
-    return _checked_item(member.member, value, path)
+        return [_checked_item(member.member, item, _join(path, index), service) for index, item in enumerate(value)]
+    return _checked_item(member.member, value, path, service)
 
 
-def _checked_item(kind: str, value: Any, path: str) -> Any:
+def _checked_item(kind: str, value: Any, path: str, service: str) -> Any:
     if kind in spec.SCALAR_KINDS:
         fault = _scalar_fault(kind, value, path)
         if fault:
@@ -131,23 +132,23 @@ def _checked_item(kind: str, value: Any, path: str) -> Any:
         return value
     if not isinstance(value, dict):
         raise errors.InvalidParameter(_type_message(path, "Object"))
-    return _checked_object(spec.object_shape(kind), value, path)
+    return _checked_object(spec.object_shape(kind, service), value, path, service)
 
 
 class _Items(dict):
     """List items of a flattened parameter, by index, until every key has been placed."""
 
 
-def params_from_flat(action: str, flat: Mapping[str, str]) -> dict[str, Any]:
+def params_from_flat(action: str, flat: Mapping[str, str], service: str = spec.CLB) -> dict[str, Any]:
     """Rebuild typed, nested parameters from flattened strings, then ``validate_params`` them."""
-    shape = spec.input_shape(action)
+    shape = spec.input_shape(action, service)
     tree: dict[str, Any] = {}
     for key, text in flat.items():
-        _place(tree, shape, key, text)
-    return validate_params(action, _assembled(tree, ""))
+        _place(tree, shape, key, text, service)
+    return validate_params(action, _assembled(tree, ""), service)
 
 
-def _place(tree: dict[str, Any], shape: spec.Shape, key: str, text: str) -> None:
+def _place(tree: dict[str, Any], shape: spec.Shape, key: str, text: str, service: str) -> None:
     """Put one flattened ``key=text`` into ``tree``, walking ``shape`` along the key's segments."""
     segments = key.split(".")
     container: dict[Any, Any] = tree
@@ -186,11 +187,11 @@ def _place(tree: dict[str, Any], shape: spec.Shape, key: str, text: str) -> None
                 f"The parameter `{path}` is an Object; give its members as `{path}.<Name>`."
             )
         container = container.setdefault(slot_key, {})
-        shape = spec.object_shape(member.member)
+        shape = spec.object_shape(member.member, service)
 
 
 def _scalar_from_text(kind: str, text: str, path: str) -> Any:
-    if kind in ("string", "datetime"):
+    if kind in spec.STRING_KINDS:
         return text
     if kind == "bool" and text.lower() in ("true", "false"):
         return text.lower() == "true"
@@ -218,16 +219,16 @@ def _assembled(node: Any, path: str) -> Any:
     return node
 
 
-def validate_response(action: str, response: dict[str, Any]) -> list[str]:
+def validate_response(action: str, response: dict[str, Any], service: str = spec.CLB) -> list[str]:
     """Every way ``response`` departs from the action's response shape; empty when it conforms."""
     problems: list[str] = []
     if not isinstance(response, dict):
         return [f"{action} response is {type(response).__name__}, not an Object"]
-    _response_object(spec.output_shape(action), response, "", problems)
+    _response_object(spec.output_shape(action, service), response, "", problems, service)
     return problems
 
 
-def _response_object(shape: spec.Shape, value: dict[str, Any], path: str, problems: list[str]) -> None:
+def _response_object(shape: spec.Shape, value: dict[str, Any], path: str, problems: list[str], service: str) -> None:
     problems.extend(
         f"`{_join(path, key)}` is not a member of {shape.name}" for key in value if shape.member(key) is None
     )
@@ -246,12 +247,12 @@ def _response_object(shape: spec.Shape, value: dict[str, Any], path: str, proble
                 problems.append(f"`{member_path}` should be an Array, got {type(item).__name__}")
                 continue
             for index, element in enumerate(item):
-                _response_item(member.member, element, _join(member_path, index), problems)
+                _response_item(member.member, element, _join(member_path, index), problems, service)
         else:
-            _response_item(member.member, item, member_path, problems)
+            _response_item(member.member, item, member_path, problems, service)
 
 
-def _response_item(kind: str, value: Any, path: str, problems: list[str]) -> None:
+def _response_item(kind: str, value: Any, path: str, problems: list[str], service: str) -> None:
     if value is None:
         problems.append(f"`{path}` is a null Array item")
     elif kind in spec.SCALAR_KINDS:
@@ -261,4 +262,4 @@ def _response_item(kind: str, value: Any, path: str, problems: list[str]) -> Non
     elif not isinstance(value, dict):
         problems.append(f"`{path}` should be an Object of shape {kind}, got {type(value).__name__}")
     else:
-        _response_object(spec.object_shape(kind), value, path, problems)
+        _response_object(spec.object_shape(kind, service), value, path, problems, service)

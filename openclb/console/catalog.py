@@ -11,6 +11,7 @@ so (``descriptions: false``) and the page works from structure alone.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import re
@@ -37,11 +38,15 @@ class ServedService:
 
 
 def served_services() -> tuple[ServedService, ...]:
-    clb = spec.catalog()
-    return (
-        ServedService("clb", clb.api_version, tuple(clb.actions.values()), spec.object_shape),
-        ServedService(admin.SERVICE, admin.VERSION, admin.ACTIONS, spec.object_shape),
+    """CLB first, then the neighbouring services (their served actions), then openclb's admin service."""
+    names = sorted(spec.SERVICE_NAMES, key=lambda name: (name != spec.CLB, name))
+    served = tuple(
+        ServedService(name, spec.catalog(name).api_version, tuple(spec.catalog(name).actions.values()),
+                      functools.partial(spec.object_shape, service=name))
+        for name in names
     )
+    admin_shape = functools.partial(spec.object_shape, service=admin.SERVICE)
+    return served + (ServedService(admin.SERVICE, admin.VERSION, admin.ACTIONS, admin_shape),)
 
 
 # openclb's own admin service has no tccli documents; these lines are ours.
@@ -111,7 +116,7 @@ def describe_service(service: ServedService, docs: ServiceDocs | None) -> dict[s
             "description": own or docs_text.first_line(document.get("document", "")),
             "input": action.input,
             "write": is_write(action.name),
-            "examples": examples_of(action.name, docs, service.shape),
+            "examples": examples_of(action, docs, service.shape),
         })
     return {
         "service": service.service,
@@ -166,13 +171,13 @@ def resource_group(action: str) -> str:
     return "Other"
 
 
-def examples_of(action: str, docs: ServiceDocs | None, lookup: Callable[[str], Shape]) -> list[dict[str, Any]]:
+def examples_of(action: Action, docs: ServiceDocs | None, lookup: Callable[[str], Shape]) -> list[dict[str, Any]]:
     """The official examples of ``action`` as parameters the form can load, in tccli's order."""
     if docs is None:
         return []
     found = []
-    for example in docs.examples.get("actions", {}).get(action, []):
-        params = example_params(example.get("input", ""), lookup, spec.input_shape(action).name)
+    for example in docs.examples.get("actions", {}).get(action.name, []):
+        params = example_params(example.get("input", ""), lookup, action.input)
         if params is not None:
             found.append({"title": example.get("title", ""), "params": params})
     return found

@@ -1,21 +1,27 @@
-"""The action table: API action name → the handler that serves it.
+"""The action tables, one per service: API action name → the handler that serves it.
 
-An action of the spec that is not in this table is answered with UnsupportedOperation by the
-gateway, never with a fake success. ``_ADMIN_ACTIONS`` are openclb's own admin service
-(``api/admin.py``: snapshots and fault injection), dispatched through the same table.
+``_ACTIONS`` is CLB's table. The neighbouring services the Terraform provider calls on the same
+endpoint have their own (``_TAG_ACTIONS``, ``_VPC_ACTIONS``, ``_SSL_ACTIONS``, ``_STS_ACTIONS``:
+a resource package contributes a line per action it serves), and ``_ADMIN_ACTIONS`` are openclb's
+own admin service (``api/admin.py``: snapshots and fault injection). An action of a service's
+spec that is not in its table is answered with UnsupportedOperation by the gateway, never with a
+fake success. ``build_handlers`` gives the gateway ``{service: {action: handler}}``.
 """
 
 from __future__ import annotations
 
 from functools import partial
 
-from openclb.resources.certificates import actions as certificate_actions
+from openclb.resources.addresses import actions as addresses
+from openclb.resources.certificates import actions as certificate_actions, ssl_actions as ssl_certificates
 from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
+from openclb.resources.identity import actions as identity
 from openclb.resources.listeners import actions as listeners
 from openclb.resources.load_balancers import actions as load_balancers, details
 from openclb.resources.targets import actions as targets, batch as batch_targets
 from openclb.resources.state import actions as state
+from openclb.resources.tags import actions as tags
 from openclb.resources.tasks import actions as task_status
 from openclb.context import Handler
 from openclb.resources.shared.services import Services
@@ -66,8 +72,53 @@ _ADMIN_ACTIONS = {
 }
 
 
+# tag 2018-08-13.
+_TAG_ACTIONS = {
+    "TagResources": tags.tag_resources,
+    "UnTagResources": tags.un_tag_resources,
+    "ModifyResourceTags": tags.modify_resource_tags,
+    "DescribeResourceTagsByResourceIds": tags.describe_resource_tags_by_resource_ids,
+    "DescribeResourcesByTags": tags.describe_resources_by_tags,
+    "GetResources": tags.get_resources,
+    "GetTagKeys": tags.get_tag_keys,
+    "GetTagValues": tags.get_tag_values,
+}
+
+# vpc 2017-03-12: its types module (api/types_vpc.py) is generated for these and the security-group
+# actions (api/codegen.py SOURCES); every other vpc action answers UnsupportedOperation.
+_VPC_ACTIONS = {
+    "DescribeAddresses": addresses.describe_addresses,
+}
+
+# ssl 2019-12-05.
+_SSL_ACTIONS = {
+    "UploadCertificate": ssl_certificates.upload_certificate,
+    "DescribeCertificateDetail": ssl_certificates.describe_certificate_detail,
+    "DescribeCertificates": ssl_certificates.describe_certificates,
+    "DeleteCertificate": ssl_certificates.delete_certificate,
+}
+
+# sts 2018-08-13.
+_STS_ACTIONS = {
+    "GetCallerIdentity": identity.get_caller_identity,
+}
+
+_SERVICE_TABLES = {
+    "clb": _ACTIONS,
+    "tag": _TAG_ACTIONS,
+    "vpc": _VPC_ACTIONS,
+    "ssl": _SSL_ACTIONS,
+    "sts": _STS_ACTIONS,
+    "openclb": _ADMIN_ACTIONS,
+}
+
+
 CLB_ACTIONS = frozenset(_ACTIONS)
 
 
-def build_handlers(services: Services) -> dict[str, Handler]:
-    return {action: partial(handler, services) for action, handler in {**_ACTIONS, **_ADMIN_ACTIONS}.items()}
+def build_handlers(services: Services) -> dict[str, dict[str, Handler]]:
+    """``{service: {action: handler}}``, each handler bound to ``services``."""
+    return {
+        service: {action: partial(handler, services) for action, handler in table.items()}
+        for service, table in _SERVICE_TABLES.items()
+    }

@@ -79,7 +79,7 @@ def test_verify_tc3_node_style_service_of_single_label_host_returns_account():
 
 @pytest.mark.parametrize(
     ("host", "service"),
-    [("cvm.tencentcloudapi.com", "cvm"), ("http://tag.example.test:8080", "tag"), ("CVM.example.test", "CVM"),
+    [("cvm.tencentcloudapi.com", "cvm"), ("http://cdn.example.test:8080", "cdn"), ("CVM.example.test", "CVM"),
      ("127.0.0.1:8080", "cvm")],
 )
 def test_verify_tc3_scope_service_openclb_does_not_serve_raises_invalid_authorization(host, service):

@@ -131,7 +131,7 @@ export function java({ service, version, action, params, region, endpoint }) {
 }
 
 export function tccli({ service, action, params, region, endpoint, shapes, input }) {
-  if (service !== "clb") return `# tccli has no "${service}" service: use the Python, Node, Go or Java code.\n`;
+  if (service === "openclb") return `# tccli has no "${service}" service: use the Python, Node, Go or Java code.\n`;
   const members = Object.fromEntries((shapes[input] || []).map((m) => [m.name, m]));
   const args = Object.entries(params).map(([name, value]) => {
     const member = members[name];
@@ -140,7 +140,7 @@ export function tccli({ service, action, params, region, endpoint, shapes, input
   });
   return [
     "# tccli reads TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY from the environment.",
-    [`tccli clb ${action} --region ${region} --endpoint http://${endpoint}`, ...args].join(" \\\n"),
+    [`tccli ${service} ${action} --region ${region} --endpoint http://${endpoint}`, ...args].join(" \\\n"),
     "",
   ].join("\n");
 }

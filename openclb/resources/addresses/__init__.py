@@ -1,0 +1,1 @@
+"""The vpc service's DescribeAddresses: openclb models no elastic IPs, so every query finds none."""

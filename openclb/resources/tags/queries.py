@@ -1,0 +1,58 @@
+"""Reads and writes of CLB tags: the ``tags`` member of a CLB row's settings.
+
+A tag write is not a task (the tag service answers at once and changes nothing of the data
+plane), so it must not race a task on the same CLB: a task that fails restores its CLB row from
+the before-image it took, which would undo a tag change made meanwhile. A tag write therefore
+changes a CLB only while no task holds it (``busy_task_id`` is NULL, in the same UPDATE), and
+``TagsBusy`` tells the caller to wait for the task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import select, update
+
+from openclb.domain.models import LoadBalancer, ProvisioningState
+from openclb.resources.load_balancers.settings import LoadBalancerSettings
+from openclb.store import schema
+from openclb.store.store import Store
+
+TagEdit = Callable[[str, dict[str, str]], dict[str, str]]
+
+
+class TagsBusy(Exception):
+    """A task holds the CLB; its tags can change once the task has settled."""
+
+
+def account_load_balancers(store: Store, app_id: int) -> list[LoadBalancer]:
+    """Every CLB of the account in every region, oldest first, without those being deleted."""
+    lbs = schema.load_balancers
+    statement = (select(lbs).where(lbs.c.app_id == app_id, lbs.c.state != ProvisioningState.PENDING_DELETE)
+                 .order_by(lbs.c.created_at, lbs.c.id))
+    with store.engine.connect() as conn:
+        return [LoadBalancer(**row) for row in conn.execute(statement).mappings()]
+
+
+def rewrite_tags(store: Store, app_id: int, targets: Sequence[tuple[str, str]], edit: TagEdit) -> list[int]:
+    """Replace the tags of each (region, CLB id) by ``edit(lb_id, current)``, all in one transaction.
+
+    Returns the positions in ``targets`` of the CLBs that do not exist (or are being deleted); an
+    error raised by ``edit`` leaves every CLB as it was.
+    """
+    lbs = schema.load_balancers
+    missing = []
+    with store.engine.begin() as conn:
+        for position, (region, lb_id) in enumerate(targets):
+            where = (lbs.c.id == lb_id, lbs.c.app_id == app_id, lbs.c.region == region)
+            row = conn.execute(select(lbs.c.settings, lbs.c.state).where(*where)).first()
+            if row is None or row.state == ProvisioningState.PENDING_DELETE:
+                missing.append(position)
+                continue
+            settings = LoadBalancerSettings.from_stored(row.settings)
+            tags = edit(lb_id, settings.tag_map())
+            stored = settings.merged({"tags": [{"tag_key": k, "tag_value": v} for k, v in tags.items()]}).to_stored()
+            changed = conn.execute(update(lbs).where(*where, lbs.c.busy_task_id.is_(None)).values(settings=stored))
+            if changed.rowcount != 1:
+                raise TagsBusy(lb_id)
+    return missing
