@@ -57,6 +57,7 @@ ADMIN_DESCRIPTIONS = {
     "InjectFault": "Arms a fault for the calling account (servers started with --faults).",
     "DescribeFaults": "Lists the calling account's armed faults and how often each was met.",
     "ClearFaults": "Clears the given faults, or all of the calling account's faults.",
+    "DescribeTargetConnections": "Live connection counts of each real server of the given CLBs.",
 }
 
 

@@ -4,11 +4,12 @@ Creating a CLB, a listener and registering a real backend go through the page's 
 calls (CreateLoadBalancer, CreateListener, RegisterTargets, each followed with
 DescribeTaskStatus); the traffic check goes through the CLB's VIP to the backend; the target's
 ``data-health`` turns ``healthy`` within the health-check interval (5 s by default) plus one
-poll of the page.
+poll of the page, and a connection held open through the VIP shows in its ``data-connections``.
 """
 
 from __future__ import annotations
 
+import socket
 import time
 
 from backends import NamedBackend, first_bytes, free_port
@@ -60,6 +61,10 @@ def test_register_targets_from_console_backend_turns_healthy_within_interval(ser
     assert time.monotonic() - registered <= HEALTH_INTERVAL + 2 * POLL + 3
     assert listener["Port"] == port and listener["ListenerName"] == "web"
     assert first_bytes(lb["LoadBalancerVips"][0], port).startswith(b"console-web")
+    with socket.create_connection((lb["LoadBalancerVips"][0], port), timeout=3) as held:
+        assert held.recv(11) == b"console-web"
+        console.wait(lambda: console.by_test_id(target_id).get_attribute("data-connections") == "1",
+                     what="the open connection counted in the console view")
     assert console.exists(f"listener-{listener['ListenerId']}")
     assert "CreateLoadBalancer" in console.text("resources") and "success" in console.text("resources")
     backend.close()

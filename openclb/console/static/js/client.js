@@ -56,7 +56,12 @@ export async function send(call) {
 
 /** A CLB call's Response, or an Error carrying the API's code and message. */
 export async function clb(action, params = {}) {
-  const { response } = await send({ ...CLB, action, params });
+  return request(CLB, action, params);
+}
+
+/** A call of `service` ({service, version}): its Response, or an Error with the API's code. */
+export async function request(service, action, params = {}) {
+  const { response } = await send({ service: service.service, version: service.version, action, params });
   if (!response) throw new Error(`${action}: no answer`);
   if (response.Error) throw Object.assign(new Error(`${response.Error.Code}: ${response.Error.Message}`), response.Error);
   return response;

@@ -37,7 +37,8 @@ async function start() {
   const answer = await fetch("catalog.json", { cache: "no-cache" });
   const catalog = await answer.json();
   const explorer = new Explorer(catalog);
-  const resources = new ResourcesView();
+  const services = Object.fromEntries(catalog.services.map((s) => [s.service, { service: s.service, version: s.version }]));
+  const resources = new ResourcesView(services);
   bindCredentials(() => {
     explorer.preview();
     if (resources.active) resources.refresh();

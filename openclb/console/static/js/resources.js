@@ -15,15 +15,24 @@ export function healthOf(target) {
   return HEALTH[target.HealthStatusDetail] || "unknown";
 }
 
-async function optional(action, params) {
+async function optional(action, params, service = client.CLB) {
   try {
-    return await client.clb(action, params);
+    return service ? await client.request(service, action, params) : null;
   } catch {
     return null;
   }
 }
 
-async function snapshot() {
+async function connectionCounts(services, ids) {
+  const counts = {};
+  for (let start = 0; start < ids.length; start += 30) {
+    const answer = await optional("DescribeTargetConnections", { LoadBalancerIds: ids.slice(start, start + 30) }, services.openclb);
+    for (const row of (answer && answer.Targets) || []) counts[`${row.ListenerId}|${row.Ip}|${row.Port}`] = row;
+  }
+  return counts;
+}
+
+async function snapshot(services) {
   const lbs = (await client.clb("DescribeLoadBalancers", { Limit: 100 })).LoadBalancerSet || [];
   const ids = lbs.map((lb) => lb.LoadBalancerId);
   const perLb = await Promise.all(lbs.map(async (lb) => {
@@ -44,21 +53,36 @@ async function snapshot() {
       }
     }
   }
-  const groups = await optional("DescribeTargetGroups", { Limit: 100 });
-  return { lbs, perLb, health, targetGroups: groups ? groups.TargetGroupSet || [] : null };
+  const [groups, certificates, connections] = await Promise.all([
+    optional("DescribeTargetGroups", { Limit: 100 }),
+    optional("DescribeCertificates", { Limit: 100 }, services.ssl),
+    connectionCounts(services, ids),
+  ]);
+  return {
+    lbs, perLb, health, connections,
+    targetGroups: groups ? groups.TargetGroupSet || [] : null,
+    certificates: certificates ? certificates.Certificates || [] : null,
+  };
 }
 
-function targetRow(listenerId, target, health) {
+function targetRow(listenerId, target, data) {
   const ip = (target.PrivateIpAddresses || [])[0] || target.EniIp || "";
-  const live = health[`${listenerId}|${ip}|${target.Port}`];
+  const key = `${listenerId}|${ip}|${target.Port}`;
+  const live = data.health[key];
   const state = live ? healthOf(live) : "unknown";
-  return h("li", { className: `target ${state}`, "data-testid": `target-${listenerId}-${ip}-${target.Port}`, "data-health": state },
+  const counts = data.connections[key];
+  return h("li", {
+    className: `target ${state}`, "data-testid": `target-${listenerId}-${ip}-${target.Port}`, "data-health": state,
+    "data-connections": counts ? counts.ActiveConnections : null,
+  },
     h("span", { className: "dot" }), `${ip}:${target.Port}`, h("span", { className: "muted" }, ` weight ${target.Weight}`),
     h("span", { className: "health" }, ` ${state}${live ? ` (${live.HealthStatusDetail})` : ""}`),
-    target.Connections !== undefined ? h("span", { className: "muted" }, ` · ${target.Connections} connections`) : null);
+    counts ? h("span", { className: "muted" },
+      ` · ${counts.ActiveConnections} active / ${counts.TotalConnections} total connections`) : null);
 }
 
-function listenerCard(listener, backends, health) {
+function listenerCard(listener, backends, data) {
+  const health = data.health;
   const backend = backends.find((b) => b.ListenerId === listener.ListenerId) || { Targets: [], Rules: [] };
   const all = [...(backend.Targets || []), ...(backend.Rules || []).flatMap((r) => r.Targets || [])];
   const states = all.map((t) => {
@@ -71,8 +95,8 @@ function listenerCard(listener, backends, health) {
   const rules = L7.has(listener.Protocol)
     ? (backend.Rules || []).map((rule) => h("div", { className: "rule", "data-testid": `rule-${rule.LocationId}` },
       h("div", {}, h("strong", {}, `${rule.Domain}${rule.Url}`), h("span", { className: "muted" }, ` ${rule.LocationId}`)),
-      h("ul", { className: "targets" }, ...(rule.Targets || []).map((t) => targetRow(listener.ListenerId, t, health)))))
-    : [h("ul", { className: "targets" }, ...(backend.Targets || []).map((t) => targetRow(listener.ListenerId, t, health)))];
+      h("ul", { className: "targets" }, ...(rule.Targets || []).map((t) => targetRow(listener.ListenerId, t, data)))))
+    : [h("ul", { className: "targets" }, ...(backend.Targets || []).map((t) => targetRow(listener.ListenerId, t, data)))];
   return h("div", { className: "listener", "data-testid": `listener-${listener.ListenerId}`, "data-state": state },
     h("div", { className: "listener-head" },
       h("span", { className: "protocol" }, listener.Protocol), h("strong", {}, ` :${listener.Port}`),
@@ -81,12 +105,13 @@ function listenerCard(listener, backends, health) {
     ...rules);
 }
 
-function clbCard(lb, data, health) {
+function clbCard(lb, perLb, data) {
   const vips = (lb.LoadBalancerVips || []).join(", ");
   return h("div", { className: "clb", "data-testid": `clb-${lb.LoadBalancerId}` },
     h("div", { className: "clb-head" }, h("strong", {}, lb.LoadBalancerName), ` ${lb.LoadBalancerId} `,
       h("span", { className: "vip" }, `VIP ${vips}`), h("span", { className: "muted" }, ` · ${lb.LoadBalancerType || ""}`)),
-    data.listeners.length ? data.listeners.map((l) => listenerCard(l, data.targets, health)) : h("p", { className: "muted" }, "No listeners."));
+    perLb.listeners.length ? perLb.listeners.map((l) => listenerCard(l, perLb.targets, data))
+      : h("p", { className: "muted" }, "No listeners."));
 }
 
 function tasksSection() {
@@ -105,8 +130,19 @@ function groupsSection(groups) {
     : h("p", { className: "muted" }, "None."));
 }
 
+function certificatesSection(certificates) {
+  if (certificates === null) return null;
+  return h("section", {}, h("h2", {}, "Certificates"), certificates.length
+    ? h("ul", {}, ...certificates.map((c) => h("li", { "data-testid": `certificate-${c.CertificateId}` },
+      `${c.Alias || c.CertificateId} `, h("span", { className: "muted" }, c.CertificateId),
+      ` ${c.Domain || ""} ${c.CertificateType || ""} until ${c.CertEndTime || "-"}`)))
+    : h("p", { className: "muted" }, "None."));
+}
+
 export class ResourcesView {
-  constructor() {
+  /** `services`: {name: {service, version}} of the catalog (ssl and openclb's admin when served). */
+  constructor(services) {
+    this.services = services;
     this.timer = null;
     this.active = false;
     this.latest = null;
@@ -128,7 +164,7 @@ export class ResourcesView {
       byId("resources-state").textContent = "Enter a SecretId and SecretKey to see this account's resources.";
     } else {
       try {
-        const data = await snapshot();
+        const data = await snapshot(this.services);
         this.render(data);
         byId("resources-state").textContent = `updated ${new Date().toLocaleTimeString()}`;
       } catch (error) {
@@ -142,8 +178,8 @@ export class ResourcesView {
     this.latest = data;
     clear(byId("resource-tree"),
       h("section", {}, h("h2", {}, `Load balancers (${data.lbs.length})`),
-        ...data.lbs.map((lb, i) => clbCard(lb, data.perLb[i], data.health))),
-      groupsSection(data.targetGroups), tasksSection());
+        ...data.lbs.map((lb, i) => clbCard(lb, data.perLb[i], data))),
+      groupsSection(data.targetGroups), certificatesSection(data.certificates), tasksSection());
     this.fillSelects(data);
   }
 
