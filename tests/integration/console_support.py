@@ -97,7 +97,7 @@ class Console:
         self.click(f"action-{action}")
         self.wait(lambda: self.driver.find_element("id", "action-name").text.startswith(action), what=action)
 
-    def wait(self, condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    def wait(self, condition: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -112,3 +112,16 @@ def test_describe_load_balancers_sent_from_page_with_each_signature_succeeds(ser
     response = json.loads(console.text("response"))["Response"]
     assert [lb["LoadBalancerId"] for lb in response["LoadBalancerSet"]] == [lb_id]
     assert "DescribeLoadBalancers" in console.text("history")
+
+
+def test_get_caller_identity_sts_sent_from_page_answers_for_the_key(server, browser):
+    console = Console(browser, server.url).open()
+    console.login(SECRET_ID, SECRET_KEY, REGION)
+    console.choose("GetCallerIdentity")
+    console.click("send")
+
+    console.wait(lambda: "RequestId" in console.text("response"), what="the response")
+    response = json.loads(console.text("response"))["Response"]
+    assert "Error" not in response and response["Arn"]
+    assert "sts" in console.text("action-name") and "CommonClient(\"sts\"" in console.text("code-python")
+    assert "/sts/tc3_request" in console.text("signature-string-to-sign")
