@@ -50,6 +50,7 @@ from openclb.api.gateway import Gateway
 from openclb.api.ratelimit import RateLimiter
 from openclb.api.replay import DurableNonces
 from openclb.api.server import ApiLimits, Runners, start_api_server
+from openclb.console import routes as console_routes
 from openclb.config import Settings, read_instance_map
 from openclb.domain.faults import FaultBook
 from openclb.obs import metrics
@@ -157,7 +158,7 @@ class OpenClb:
         limits = ApiLimits(settings.api_head_timeout, settings.api_idle_timeout, settings.api_body_timeout,
                            settings.api_max_connections, settings.drain_seconds)
         api_runner, self.port = await start_api_server(gateway.handle, settings.listen_host, settings.listen_port,
-                                                       limits)
+                                                       limits, console_routes)
         self._runner.add(api_runner)
         if settings.metrics_port is not None:
             try:

@@ -6,6 +6,9 @@ signed with an account's key like any call, answered in the same ``{"Response": 
 envelope. The gateway tells the two services apart by ``Version`` (v1 signatures carry no
 service) and checks that a TC3 scope naming a served service names this one.
 
+DescribeTargetConnections gives the engine's live connection counts per real server (the console
+shows them; the real API leaves them to Cloud Monitor).
+
 Every action acts on the calling account only, except ``ResetState`` with ``AllAccounts``.
 The shapes below are written in the generated spec's own types, so the gateway validates
 these calls exactly as it validates CLB calls; the handlers live in ``resources/state`` and
@@ -29,6 +32,7 @@ ACTIONS = (
     Action("InjectFault", "InjectFaultRequest", "InjectFaultResponse"),
     Action("DescribeFaults", "DescribeFaultsRequest", "DescribeFaultsResponse"),
     Action("ClearFaults", "ClearFaultsRequest", "ClearFaultsResponse"),
+    Action("DescribeTargetConnections", "DescribeTargetConnectionsRequest", "DescribeTargetConnectionsResponse"),
 )
 
 _REQUEST_ID = M("RequestId", "string", "string", output_required=True)
@@ -80,6 +84,17 @@ SHAPES = (
     )),
     Shape("ClearFaultsRequest", (M("FaultIds", "list", "string"),)),
     Shape("ClearFaultsResponse", (M("FaultIds", "list", "string", output_required=True), _REQUEST_ID)),
+    Shape("DescribeTargetConnectionsRequest", (M("LoadBalancerIds", "list", "string", required=True),)),
+    Shape("DescribeTargetConnectionsResponse", (
+        M("Targets", "list", "TargetConnections", output_required=True), _REQUEST_ID)),
+    Shape("TargetConnections", (
+        M("LoadBalancerId", "string", "string", output_required=True),
+        M("ListenerId", "string", "string", output_required=True),
+        M("Ip", "string", "string", output_required=True),
+        M("Port", "int", "int64", output_required=True),
+        M("ActiveConnections", "int", "int64", output_required=True),
+        M("TotalConnections", "int", "int64", output_required=True),
+    )),
 )
 
 ACTION_NAMES = frozenset(action.name for action in ACTIONS)

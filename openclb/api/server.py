@@ -6,7 +6,8 @@ that what aiohttp would otherwise answer itself also gets the API's JSON envelop
   is answered ``InvalidRequest`` (``RequestSizeLimitExceeded`` for an overlong line) with
   ``Connection: close``, logged as one line without a traceback;
 - a path other than ``/`` gets ``InvalidRequest``, except ``GET /healthz`` (liveness, for
-  load balancers and orchestrators in front of openclb);
+  load balancers and orchestrators in front of openclb) and the pages it is given (the web
+  console at ``/console``, which also takes a browser's plain ``GET /``);
 - ``CONNECT`` gets ``UnsupportedProtocol`` with HTTP 405, the one non-200 status: a 2xx answer
   to CONNECT opens a tunnel and carries no body, so it could not carry the envelope.
 
@@ -28,6 +29,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
@@ -190,10 +192,18 @@ class ApiServer(web.Server):
         return ApiConnection(self, loop=self._loop, guard=self.guard, limits=self.limits, **self._kwargs)
 
 
+class Pages(Protocol):
+    """Web pages served beside the API (the console): which requests they take, and the answer."""
+
+    def serves(self, request: web.BaseRequest) -> bool: ...
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse: ...
+
+
 def dispatcher(
-    api: Callable[[web.BaseRequest], Awaitable[web.Response]],
-) -> Callable[[web.BaseRequest], Awaitable[web.Response]]:
-    """``/`` to the gateway, ``GET /healthz`` to liveness, any other path to the envelope."""
+    api: Callable[[web.BaseRequest], Awaitable[web.Response]], pages: Pages | None = None,
+) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
+    """``/`` to the gateway, ``GET /healthz`` to liveness, pages to ``pages``, else the envelope."""
 
     async def dispatch(request: web.BaseRequest) -> web.Response:
         if request.method == "CONNECT":
@@ -203,6 +213,8 @@ def dispatcher(
             response.force_close()
             return response
         path = request.path
+        if pages is not None and pages.serves(request):
+            return await pages.handle(request)
         if path == "/":
             return await api(request)
         if path == "/healthz" and request.method in ("GET", "HEAD"):
@@ -217,10 +229,11 @@ def dispatcher(
 
 
 async def start_api_server(
-    handler: Callable[[web.BaseRequest], Awaitable[web.Response]], host: str, port: int, limits: ApiLimits
+    handler: Callable[[web.BaseRequest], Awaitable[web.Response]], host: str, port: int, limits: ApiLimits,
+    pages: Pages | None = None,
 ) -> tuple[web.ServerRunner, int]:
     """Serve the API on ``host:port``; returns the runner (``cleanup()`` stops it) and the port bound."""
-    server = ApiServer(dispatcher(handler), limits)
+    server = ApiServer(dispatcher(handler, pages), limits)
     runner = web.ServerRunner(server, shutdown_timeout=limits.drain_seconds)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)

@@ -16,6 +16,7 @@ from openclb.resources.addresses import actions as addresses
 from openclb.resources.certificates import actions as certificate_actions, ssl_actions as ssl_certificates
 from openclb.resources.block_ips import actions as block_ips
 from openclb.resources.certificates import actions as certificate_actions
+from openclb.resources.connections import actions as connections
 from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.identity import actions as identity
@@ -98,6 +99,7 @@ _ADMIN_ACTIONS = {
     "InjectFault": faults.inject_fault,
     "DescribeFaults": faults.describe_faults,
     "ClearFaults": faults.clear_faults,
+    "DescribeTargetConnections": connections.describe_target_connections,
 }
 
 

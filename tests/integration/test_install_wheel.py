@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import requests
 
 from admin_support import admin, admin_client
 from backends import free_port
@@ -82,10 +83,15 @@ def test_pip_install_wheel_fresh_venv_serve_empty_dir_answers_sdk_and_plugin_loa
         lb_id = create_clb(client)
         described = checked(client, "DescribeLoadBalancers", {})
         state = json.loads(admin(admin_client(serve.url, secret_id, secret_key), "ExportState")["State"])
+        page = requests.get(f"{serve.url}/console/js/main.js", timeout=10)
+        catalog = requests.get(f"{serve.url}/console/catalog.json", timeout=10).json()
     finally:
         serve.stop()
     assert [lb["LoadBalancerId"] for lb in described["LoadBalancerSet"]] == [lb_id]
     assert state["LoadBalancers"][0]["LoadBalancerId"] == lb_id
+    assert {"openclb/console/static/index.html", "openclb/console/static/js/main.js"} <= set(names)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/javascript")
+    assert catalog["descriptions"] is False  # no tccli in a runtime-only install: the page works without prose
 
     (tmp_path / "suite").mkdir()
     (tmp_path / "suite" / "test_plugin.py").write_text(textwrap.dedent(PLUGIN_SUITE))

@@ -1,0 +1,1 @@
+"""DescribeTargetConnections: live connection counts of the account's real servers (admin API)."""
