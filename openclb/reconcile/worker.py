@@ -118,6 +118,10 @@ class TaskWorker:
         """Live health of one CLB's real servers, straight from the engine."""
         return await self._engine.health(lb_id)
 
+    async def stats(self) -> dict:
+        """The data plane's live counters of every CLB (``Engine.stats``), straight from the engine."""
+        return await self._engine.stats()
+
     async def close(self) -> None:
         """Stop carrying out tasks now: each is cancelled where it is and stays running in the
         store, and the next ``start`` resumes it (the engine is rebuilt from the store anyway)."""

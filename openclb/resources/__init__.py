@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from functools import partial
 
+from openclb.resources.billing import actions as billing
 from openclb.resources.certificates import actions as certificate_actions
+from openclb.resources.classic import actions as classic
 from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.listeners import actions as listeners
-from openclb.resources.load_balancers import actions as load_balancers, details
-from openclb.resources.targets import actions as targets, batch as batch_targets
+from openclb.resources.load_balancers import actions as load_balancers, clone, details
+from openclb.resources.overview import actions as overview
+from openclb.resources.targets import actions as targets, batch as batch_targets, tags as target_tags
 from openclb.resources.state import actions as state
 from openclb.resources.tasks import actions as task_status
 from openclb.context import Handler
@@ -53,6 +56,26 @@ _ACTIONS = {
     "DescribeRewrite": rewrites.describe_rewrite,
     "ReplaceCertForLoadBalancers": certificate_actions.replace_cert_for_load_balancers,
     "DescribeLoadBalancerListByCertId": certificate_actions.describe_load_balancer_list_by_cert_id,
+    "CloneLoadBalancer": clone.clone_load_balancer,
+    "BatchModifyTargetTag": target_tags.batch_modify_target_tag,
+    "DescribeLoadBalancerTraffic": overview.describe_load_balancer_traffic,
+    "DescribeLoadBalancerOverview": overview.describe_load_balancer_overview,
+    "DescribeIdleLoadBalancers": overview.describe_idle_load_balancers,
+    "DescribeResources": overview.describe_resources,
+    "DescribeLBOperateProtect": overview.describe_lb_operate_protect,
+    "DescribeCrossTargets": overview.describe_cross_targets,
+    "DescribeClassicalLBByInstanceId": classic.describe_classical_lb_by_instance_id,
+    "DescribeClassicalLBHealthStatus": classic.describe_classical_lb_health_status,
+    "DescribeClassicalLBListeners": classic.describe_classical_lb_listeners,
+    "DescribeClassicalLBTargets": classic.describe_classical_lb_targets,
+    "RegisterTargetsWithClassicalLB": classic.register_targets_with_classical_lb,
+    "DeregisterTargetsFromClassicalLB": classic.deregister_targets_from_classical_lb,
+    "MigrateClassicalLoadBalancers": classic.migrate_classical_load_balancers,
+    "InquiryPriceCreateLoadBalancer": billing.inquiry_price_create_load_balancer,
+    "InquiryPriceModifyLoadBalancer": billing.inquiry_price_modify_load_balancer,
+    "InquiryPriceRefundLoadBalancer": billing.inquiry_price_refund_load_balancer,
+    "InquiryPriceRenewLoadBalancer": billing.inquiry_price_renew_load_balancer,
+    "RenewLoadBalancers": billing.renew_load_balancers,
 }
 
 

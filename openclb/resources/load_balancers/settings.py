@@ -1,8 +1,8 @@
 """A CLB's settings: the one place their defaults live.
 
 ``LoadBalancerSettings`` holds the CreateLoadBalancer/ModifyLoadBalancerAttributes members a
-CLB keeps besides its columns (id, name, type, VIP, state). openclb runs no VPCs, projects or
-billing; the members are kept as given and shown back, with the defaults the real API shows
+CLB keeps besides its columns (id, name, type, VIP, state). openclb runs no VPCs or projects;
+the members are kept as given and shown back, with the defaults the real API shows
 for a CLB created without them.
 """
 
@@ -38,6 +38,9 @@ class LoadBalancerSettings:
     lb_charge_type: str = "POSTPAID_BY_HOUR"
     egress: str = ""
     master_zone_id: str | None = None
+    # A PREPAID CLB's term (Period, RenewFlag) and expiry: resources/billing/terms.py.
+    lb_charge_prepaid: dict[str, Any] = field(default_factory=dict)
+    expire_at: str = ""
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any] | None) -> LoadBalancerSettings:
