@@ -33,7 +33,8 @@ NETWORK_CHARGE_TYPES = ("TRAFFIC_POSTPAID_BY_HOUR", "BANDWIDTH_POSTPAID_BY_HOUR"
 def check_internet(internet: dict[str, Any] | None) -> dict[str, Any]:
     """InternetChargeType among the documented four; InternetMaxBandwidthOut 1-2048 Mbps (shared CLBs)."""
     internet = internet or {}
-    rules.check_enum("InternetAccessible.InternetChargeType", internet.get("internet_charge_type"), NETWORK_CHARGE_TYPES)
+    if internet.get("internet_charge_type") is not None:
+        rules.check_enum("InternetAccessible.InternetChargeType", internet["internet_charge_type"], NETWORK_CHARGE_TYPES)
     rules.check_range("InternetAccessible.InternetMaxBandwidthOut", internet.get("internet_max_bandwidth_out"), 1, 2048)
     return internet
 
