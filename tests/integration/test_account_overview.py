@@ -1,7 +1,6 @@
 """Account overview actions through the official Python SDK, on real counters and real rows.
 
-DescribeLoadBalancerTraffic ranks CLBs by the bytes the data plane really sent (known amounts
-echoed through two CLBs); DescribeLoadBalancerOverview counts CLBs and prepaid terms (expiring
+DescribeLoadBalancerOverview counts CLBs and prepaid terms (expiring
 and expired terms imported through ImportState); DescribeIdleLoadBalancers names the documented
 reasons; DescribeResources, DescribeLBOperateProtect and DescribeCrossTargets answer their
 documented shapes and refuse what their documents refuse, changing nothing.
@@ -10,62 +9,17 @@ documented shapes and refuse what their documents refuse, changing nothing.
 from __future__ import annotations
 
 import json
-import socket
 from datetime import datetime, timedelta
 
 import pytest
 from tencentcloud.clb.v20180317 import models
 
-from admin_support import admin_client, export_document, import_state, tcp_listener
-from clb_support import checked, create_clb, create_listener, refused, register, write
+from admin_support import admin_client, export_document, import_state
+from clb_support import checked, create_clb, create_listener, refused, register
 from conftest import sdk_client
 from openclb.resources.shared.clock import BEIJING, api_time
 
 pytestmark = pytest.mark.postgres
-
-
-def echo_through(vip: str, port: int, payload: bytes, greeting: bytes) -> None:
-    """Send ``payload`` to an echoing target through the CLB and read all of it back."""
-    with socket.create_connection((vip, port), timeout=5) as conn:
-        expected = len(greeting) + len(payload)
-        conn.sendall(payload)
-        received = 0
-        while received < expected:
-            chunk = conn.recv(65536)
-            assert chunk, "connection closed early"
-            received += len(chunk)
-
-
-def traffic(client, **params) -> list[dict]:
-    return checked(client, "DescribeLoadBalancerTraffic", params)["LoadBalancerTraffic"]
-
-
-def test_describe_load_balancer_traffic_ranks_by_real_bytes_sent(server, client, named_backends):
-    big_backend, small_backend = named_backends("big"), named_backends("small")
-    big_lb, big_vip, _ = tcp_listener(client, 9300, [big_backend])
-    small_lb, small_vip, _ = tcp_listener(client, 9300, [small_backend])
-    quiet_lb = create_clb(client, "quiet")
-    assert traffic(client) == []
-
-    echo_through(small_vip, 9300, b"s" * 50_000, b"small")
-    echo_through(big_vip, 9300, b"b" * 2_000_000, b"big")
-
-    ranked = traffic(client)
-    assert [row["LoadBalancerId"] for row in ranked] == [big_lb, small_lb]
-    assert quiet_lb not in {row["LoadBalancerId"] for row in ranked}
-    assert ranked[0]["OutBandwidth"] > ranked[1]["OutBandwidth"] > 0
-    assert ranked[0]["Vip"] == big_vip and ranked[0]["Region"] == "ap-guangzhou"
-
-    request = models.DescribeLoadBalancerTrafficRequest()
-    request.LoadBalancerRegion = "ap-guangzhou"
-    typed = client.DescribeLoadBalancerTraffic(request).LoadBalancerTraffic
-    assert [row.LoadBalancerId for row in typed] == [big_lb, small_lb]
-    assert traffic(client, LoadBalancerRegion="ap-shanghai") == []
-
-
-def test_describe_load_balancer_traffic_unknown_region_raises_invalid_parameter(server, client):
-    lb_id = create_clb(client)
-    refused(client, "DescribeLoadBalancerTraffic", {"LoadBalancerRegion": "xx-nowhere"}, "InvalidParameter", lb_id=lb_id)
 
 
 def _term_document(client, admin_api, lb_id: str, expire_at: datetime) -> str:
