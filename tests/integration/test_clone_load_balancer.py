@@ -10,6 +10,7 @@ bad name or VIP) use the documented codes and leave nothing behind.
 from __future__ import annotations
 
 import socket
+import ssl
 
 import pytest
 from tencentcloud.clb.v20180317 import models
@@ -17,12 +18,13 @@ from tencentcloud.clb.v20180317 import models
 from admin_support import admin, admin_client
 from backends import accepts_tcp
 from clb_support import (
-    checked, create_clb_with_vip, create_listener, create_rules, listeners, refused, register, task_status, upload, write,
+    checked, create_clb_with_vip, create_listener, create_rules, listeners, make_pki, refused, register, task_status, upload,
+    write,
 )
 from conftest import sdk_client
 from l7_support import request as http_request
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 
 
 def _source(client, http_backends, named_backends):
@@ -72,6 +74,7 @@ def _shape(client, lb_id: str) -> list:
 def test_clone_load_balancer_copies_everything_and_serves_tcp_and_http(server, client, http_backends, named_backends):
     lb_id, vip = _source(client, http_backends, named_backends)
     clone_id = _clone(client, lb_id, LoadBalancerName="copy")
+    tls = ssl.create_default_context(cadata=make_pki().ca.cert)
 
     clone = checked(client, "DescribeLoadBalancers", {"LoadBalancerIds": [clone_id]})["LoadBalancerSet"][0]
     clone_vip = clone["LoadBalancerVips"][0]
@@ -90,6 +93,8 @@ def test_clone_load_balancer_copies_everything_and_serves_tcp_and_http(server, c
             assert conn.recv(64) == b"tcp-target"
         assert http_request(address, 7080, host="a.example.com").json()["name"] == "web-a"
         assert http_request(address, 7080, "/b", host="b.example.com").status == 301
+        served = http_request(address, 7443, host="a.example.com", tls=tls, server_name="rsa.example.com")
+        assert served.json()["name"] == "web-a"
 
 
 def test_clone_load_balancer_request_members_replace_source_settings(server, client):
