@@ -42,6 +42,9 @@ def test_create_load_balancer_prepaid_shows_expiry_and_term(any_store_server):
     assert lb["ChargeType"] == "PREPAID"
     assert lb["PrepaidAttributes"] == {"RenewFlag": "AUTO_RENEW", "Period": 2}
     assert add_months(before, 2) <= expiry(client, lb_id) <= add_months(datetime.now(BEIJING), 2)
+    (detail,) = checked(client, "DescribeLoadBalancersDetail", {"Filters": [
+        {"Name": "loadbalancer-id", "Values": [lb_id]}]})["LoadBalancerDetailSet"]
+    assert (detail["ChargeType"], detail["PrepaidAttributes"]) == ("PREPAID", {"RenewFlag": "AUTO_RENEW", "Period": 2})
     hourly = described(client, create_clb(client, "hourly"))
     assert (hourly["ChargeType"], hourly["ExpireTime"], hourly["PrepaidAttributes"]) == (
         "POSTPAID_BY_HOUR", "0000-00-00 00:00:00", None)
