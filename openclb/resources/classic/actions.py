@@ -38,33 +38,9 @@ async def describe_classical_lb_by_instance_id(
     return {"LoadBalancerInfoList": []}
 
 
-async def describe_classical_lb_health_status(
-    services: Services, ctx: RequestContext, params: dict[str, Any]
-) -> dict[str, Any]:
-    raise not_classic(params["load_balancer_id"])
-
-
-async def describe_classical_lb_listeners(
-    services: Services, ctx: RequestContext, params: dict[str, Any]
-) -> dict[str, Any]:
-    raise not_classic(params["load_balancer_id"])
-
-
-async def describe_classical_lb_targets(
-    services: Services, ctx: RequestContext, params: dict[str, Any]
-) -> dict[str, Any]:
-    raise not_classic(params["load_balancer_id"])
-
-
-async def register_targets_with_classical_lb(
-    services: Services, ctx: RequestContext, params: dict[str, Any]
-) -> dict[str, Any]:
-    raise not_classic(params["load_balancer_id"])
-
-
-async def deregister_targets_from_classical_lb(
-    services: Services, ctx: RequestContext, params: dict[str, Any]
-) -> dict[str, Any]:
+async def refuse_named_classic_clb(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """DescribeClassicalLBHealthStatus/Listeners/Targets, Register/DeregisterTargets(With/From)ClassicalLB:
+    each names one classic CLB by ``LoadBalancerId``, and there is none."""
     raise not_classic(params["load_balancer_id"])
 
 

@@ -63,11 +63,10 @@ async def clone_rows(services: Services, ctx: RequestContext, source: LoadBalanc
     settings = LoadBalancerSettings.of(source).merged(changes).to_stored()
     lb = replace(source, id=new_ids[source.id], name=params.get("load_balancer_name") or source.name,
                  created_at=created, delete_protect=False, busy_task_id=None, settings=settings)
-    live = [l for l in listeners if l.id in new_ids]
     return AccountState(
         load_balancers=(lb,),
         listeners=tuple(replace(l, id=new_ids[l.id], lb_id=lb.id, created_at=created,
-                                settings=renamed(l.settings, new_ids)) for l in live),
+                                settings=renamed(l.settings, new_ids)) for l in listeners),
         rules=tuple(replace(r, id=new_ids[r.id], lb_id=lb.id, listener_id=new_ids[r.listener_id], created_at=created,
                             settings=renamed(r.settings, new_ids)) for r in source_rules if r.listener_id in new_ids),
         targets=tuple(replace(t, lb_id=lb.id, listener_id=new_ids[t.listener_id],
