@@ -15,7 +15,8 @@ from openclb.resources.classic import actions as classic
 from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.listeners import actions as listeners
-from openclb.resources.load_balancers import actions as load_balancers, clone, details
+from openclb.resources.clone import actions as clone
+from openclb.resources.load_balancers import actions as load_balancers, details
 from openclb.resources.overview import actions as overview
 from openclb.resources.targets import actions as targets, batch as batch_targets, tags as target_tags
 from openclb.resources.state import actions as state

@@ -17,7 +17,7 @@ from tencentcloud.clb.v20180317 import models
 
 from admin_support import admin, admin_client, export_document
 from clb_support import checked, create_clb, refused, task_status, write
-from openclb.resources.billing.terms import add_months
+from openclb.resources.load_balancers.terms import add_months
 from openclb.resources.shared.clock import BEIJING
 
 pytestmark = pytest.mark.postgres

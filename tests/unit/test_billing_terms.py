@@ -10,7 +10,7 @@ import pytest
 from openclb import errors
 from openclb.domain.models import LoadBalancer, ProvisioningState
 from openclb.resources.billing.prices import PriceTable, quote
-from openclb.resources.billing.terms import PrepaidTerm, add_months, billing_view, creation_terms
+from openclb.resources.load_balancers.terms import PrepaidTerm, add_months, billing_view, creation_terms
 from openclb.resources.shared.clock import BEIJING, api_time
 
 

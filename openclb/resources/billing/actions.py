@@ -17,7 +17,7 @@ from openclb.context import RequestContext
 from openclb.domain.models import LoadBalancer, TaskKind
 from openclb.resources.billing import queries
 from openclb.resources.billing.prices import PriceTable, quote
-from openclb.resources.billing.terms import CHARGE_TYPES, PREPAID, PrepaidTerm, check_prepaid
+from openclb.resources.load_balancers.terms import CHARGE_TYPES, PREPAID, PrepaidTerm, check_prepaid
 from openclb.resources.shared.clock import BEIJING
 from openclb.resources.load_balancers.settings import LoadBalancerSettings
 from openclb.resources.shared import checks as rules

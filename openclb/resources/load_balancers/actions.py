@@ -15,7 +15,7 @@ from typing import Any
 
 from openclb import errors
 from openclb.domain.models import LoadBalancer, ProvisioningState, Task, TaskKind
-from openclb.resources.billing.terms import creation_terms
+from openclb.resources.load_balancers.terms import creation_terms
 from openclb.resources.load_balancers import queries, views
 from openclb.resources.load_balancers.settings import LoadBalancerSettings
 from openclb.resources.shared import checks as rules, ids

@@ -38,7 +38,7 @@ class LoadBalancerSettings:
     lb_charge_type: str = "POSTPAID_BY_HOUR"
     egress: str = ""
     master_zone_id: str | None = None
-    # A PREPAID CLB's term (Period, RenewFlag) and expiry: resources/billing/terms.py.
+    # A PREPAID CLB's term (Period, RenewFlag) and expiry: resources/load_balancers/terms.py.
     lb_charge_prepaid: dict[str, Any] = field(default_factory=dict)
     expire_at: str = ""
 

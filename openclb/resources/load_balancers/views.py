@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from openclb.domain.models import Listener, LoadBalancer, Target
-from openclb.resources.billing.terms import PrepaidTerm, billing_view
+from openclb.resources.load_balancers.terms import PrepaidTerm, billing_view
 from openclb.resources.listeners.settings import ListenerSettings
 from openclb.resources.load_balancers.settings import DEFAULT_ZONE_ID, LoadBalancerSettings
 from openclb.resources.shared.clock import api_stamp

@@ -19,7 +19,7 @@ from openclb import errors
 from openclb.api.regions import REGIONS, isps_of, zones_of
 from openclb.context import RequestContext
 from openclb.domain.models import LoadBalancer, ProvisioningState
-from openclb.resources.billing.terms import PrepaidTerm, parse_time
+from openclb.resources.load_balancers.terms import PrepaidTerm, parse_time
 from openclb.resources.overview import views
 from openclb.resources.shared import checks as rules
 from openclb.resources.shared.clock import BEIJING
