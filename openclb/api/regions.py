@@ -50,3 +50,25 @@ def check_region(region: str, host: str) -> None:
         raise errors.UnsupportedRegion(
             f"The finance region `{region}` must be accessed through `clb.{region}{PUBLIC_API_SUFFIX}`."
         )
+
+
+# The regions of the Chinese mainland, where CLBs may also take a single carrier's addresses
+# (CMCC, CUCC, CTCC) besides BGP (DescribeResources' ``isp`` filter); elsewhere BGP only.
+MAINLAND_REGIONS = frozenset(
+    {
+        "ap-beijing", "ap-chengdu", "ap-chongqing", "ap-guangzhou", "ap-nanjing", "ap-shanghai",
+        "ap-shenzhen", "ap-tianjin", "ap-wuhan", "ap-qingyuan",
+    }
+) | FINANCE_REGIONS
+
+
+def zones_of(region: str) -> tuple[str, ...]:
+    """The availability zones openclb offers in a region: one, the MasterZone every CLB shows."""
+    return (f"{region}-1",) if region in REGIONS else ()
+
+
+def isps_of(region: str) -> tuple[str, ...]:
+    """The public-network ISPs of a region (BGP everywhere; the three carriers on the mainland)."""
+    if region not in REGIONS:
+        return ()
+    return ("BGP", "CMCC", "CTCC", "CUCC") if region in MAINLAND_REGIONS else ("BGP",)

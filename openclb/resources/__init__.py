@@ -17,6 +17,9 @@ from openclb.resources.certificates import actions as certificate_actions, ssl_a
 from openclb.resources.block_ips import actions as block_ips
 from openclb.resources.certificates import actions as certificate_actions
 from openclb.resources.connections import actions as connections
+from openclb.resources.billing import actions as billing
+from openclb.resources.certificates import actions as certificate_actions
+from openclb.resources.classic import actions as classic
 from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.identity import actions as identity
@@ -27,6 +30,10 @@ from openclb.resources.security_groups import binding as security_group_binding
 from openclb.resources.security_groups.actions import VPC_SECURITY_GROUP_ACTIONS
 from openclb.resources.load_balancers import actions as load_balancers, details, start_status
 from openclb.resources.targets import actions as targets, batch as batch_targets
+from openclb.resources.clone import actions as clone
+from openclb.resources.load_balancers import actions as load_balancers, details
+from openclb.resources.overview import actions as overview
+from openclb.resources.targets import actions as targets, batch as batch_targets, tags as target_tags
 from openclb.resources.state import actions as state
 from openclb.resources.tags import actions as tags
 from openclb.resources.target_groups import actions as target_groups, associations as target_group_associations
@@ -89,6 +96,26 @@ _ACTIONS = {
     "SetLoadBalancerStartStatus": start_status.set_load_balancer_start_status,
     "SetLoadBalancerSecurityGroups": security_group_binding.set_load_balancer_security_groups,
     "SetSecurityGroupForLoadbalancers": security_group_binding.set_security_group_for_loadbalancers,
+    "CloneLoadBalancer": clone.clone_load_balancer,
+    "BatchModifyTargetTag": target_tags.batch_modify_target_tag,
+    "DescribeLoadBalancerTraffic": overview.describe_load_balancer_traffic,
+    "DescribeLoadBalancerOverview": overview.describe_load_balancer_overview,
+    "DescribeIdleLoadBalancers": overview.describe_idle_load_balancers,
+    "DescribeResources": overview.describe_resources,
+    "DescribeLBOperateProtect": overview.describe_lb_operate_protect,
+    "DescribeCrossTargets": overview.describe_cross_targets,
+    "DescribeClassicalLBByInstanceId": classic.describe_classical_lb_by_instance_id,
+    "DescribeClassicalLBHealthStatus": classic.refuse_named_classic_clb,
+    "DescribeClassicalLBListeners": classic.refuse_named_classic_clb,
+    "DescribeClassicalLBTargets": classic.refuse_named_classic_clb,
+    "RegisterTargetsWithClassicalLB": classic.refuse_named_classic_clb,
+    "DeregisterTargetsFromClassicalLB": classic.refuse_named_classic_clb,
+    "MigrateClassicalLoadBalancers": classic.migrate_classical_load_balancers,
+    "InquiryPriceCreateLoadBalancer": billing.inquiry_price_create_load_balancer,
+    "InquiryPriceModifyLoadBalancer": billing.inquiry_price_modify_load_balancer,
+    "InquiryPriceRefundLoadBalancer": billing.inquiry_price_refund_load_balancer,
+    "InquiryPriceRenewLoadBalancer": billing.inquiry_price_renew_load_balancer,
+    "RenewLoadBalancers": billing.renew_load_balancers,
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from openclb import errors
 from openclb.domain.models import LoadBalancer, ProvisioningState, Task, TaskKind
+from openclb.resources.load_balancers.terms import creation_terms
 from openclb.resources.load_balancers import queries, views
 from openclb.resources.load_balancers.settings import LoadBalancerSettings
 from openclb.resources.shared import checks as rules, ids
@@ -61,7 +62,8 @@ async def create_load_balancer(services: Services, ctx: RequestContext, params: 
     if params.get("vip") is not None and number != 1:
         raise errors.InvalidParameterCombination("`Vip` can only be given when creating one load balancer.")
     quota = services.settings.quotas.open_clb_per_region if lb_type == "OPEN" else services.settings.quotas.internal_clb_per_region
-    settings = LoadBalancerSettings.from_request(params).to_stored()
+    terms = creation_terms(params)
+    settings = LoadBalancerSettings.from_request(params).merged(terms).to_stored()
     async with services.vip_allocation:
         existing = await services.read(services.store.count_load_balancers, ctx.scope, lb_type)
         if existing + number > quota:

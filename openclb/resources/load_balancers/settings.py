@@ -1,8 +1,8 @@
 """A CLB's settings: the one place their defaults live.
 
 ``LoadBalancerSettings`` holds the CreateLoadBalancer/ModifyLoadBalancerAttributes members a
-CLB keeps besides its columns (id, name, type, VIP, state). openclb runs no VPCs, projects or
-billing; the members are kept as given and shown back, with the defaults the real API shows
+CLB keeps besides its columns (id, name, type, VIP, state). openclb runs no VPCs or projects;
+the members are kept as given and shown back, with the defaults the real API shows
 for a CLB created without them.
 """
 
@@ -45,6 +45,9 @@ class LoadBalancerSettings:
     client_ip_field: str = ""
     security_groups: list[str] = field(default_factory=list)
     stopped: bool = False
+    # A PREPAID CLB's term (Period, RenewFlag) and expiry: resources/load_balancers/terms.py.
+    lb_charge_prepaid: dict[str, Any] = field(default_factory=dict)
+    expire_at: str = ""
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any] | None) -> LoadBalancerSettings:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from openclb.domain.models import Listener, LoadBalancer, Target
+from openclb.resources.load_balancers.terms import PrepaidTerm, billing_view
 from openclb.resources.listeners.settings import ListenerSettings
 from openclb.resources.load_balancers.settings import DEFAULT_ZONE_ID, LoadBalancerSettings
 from openclb.resources.shared.clock import api_stamp
@@ -45,7 +46,6 @@ def load_balancer(lb: LoadBalancer) -> dict[str, Any]:
         "VpcId": s.vpc_id,
         "OpenBgp": 0,
         "Snat": False,
-        "Isolation": 0,
         "Log": None,
         "SubnetId": s.subnet_id,
         "Tags": s.tag_view(),
@@ -57,11 +57,8 @@ def load_balancer(lb: LoadBalancer) -> dict[str, Any]:
         "VipIsp": s.isp(lb.lb_type),
         "MasterZone": zone_info(lb.region),
         "BackupZoneSet": [],
-        "IsolatedTime": "0000-00-00 00:00:00",
-        "ExpireTime": "0000-00-00 00:00:00",
-        "ChargeType": s.lb_charge_type,
+        **billing_view(PrepaidTerm.of(lb), s.lb_charge_type),
         "NetworkAttributes": s.network_view(),
-        "PrepaidAttributes": None,
         "LogSetId": "",
         "LogTopicId": "",
         "AddressIPv6": None,
@@ -123,13 +120,13 @@ def load_balancer_detail(
         "CreateTime": base["CreateTime"],
         "ChargeType": base["ChargeType"],
         "NetworkAttributes": base["NetworkAttributes"],
-        "PrepaidAttributes": None,
+        "PrepaidAttributes": base["PrepaidAttributes"],
         "ExtraInfo": base["ExtraInfo"],
         "ConfigId": "",
         "Tags": base["Tags"],
         "ListenerId": None, "Protocol": None, "Port": None, "LocationId": None, "Domain": None, "Url": None,
         "TargetId": None, "TargetAddress": None, "TargetPort": None, "TargetWeight": None,
-        "Isolation": 0,
+        "Isolation": base["Isolation"],
         "SecurityGroup": [],
         "LoadBalancerPassToTarget": int(base["LoadBalancerPassToTarget"]),
         "TargetHealth": None,
