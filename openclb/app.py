@@ -89,7 +89,8 @@ def build_engine(settings: Settings) -> Engine:
         raise ValueError(f"unknown engine {settings.engine!r}; available: {', '.join(ENGINES)}")
     engine: Engine = EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range,
                                     drain_seconds=settings.drain_seconds,
-                                    descriptor_budget=descriptor_budget(settings))
+                                    descriptor_budget=descriptor_budget(settings),
+                                    access_log_dir=settings.data_dir / "logs")
     if settings.engine == "haproxy":
         from openclb.engine.haproxy.engine import HaproxyEngine
 

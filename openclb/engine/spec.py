@@ -86,6 +86,18 @@ class RedirectSpec:
 
 
 @dataclass(frozen=True)
+class AccessLogSpec:
+    """The CLS log set and topic a CLB's access log goes to (SetLoadBalancerClsLog).
+
+    The engine writes one JSON line per connection (L4) or request (L7) into
+    ``<access log dir>/<logset_id>/<topic_id>.log``; the directory is the engine's own setting.
+    """
+
+    logset_id: str
+    topic_id: str
+
+
+@dataclass(frozen=True)
 class RuleSpec:
     """One forwarding rule of an HTTP/HTTPS listener: which requests, and where they go.
 
@@ -118,6 +130,10 @@ class ListenerSpec:
     HTTP/HTTPS only: ``client_head_timeout`` is how long a client may take to send a request
     head (then 408), ``target_response_timeout`` how long a target may stay silent while it
     owes a response (then 504); 0 is no limit. The control plane always sets both.
+
+    Of the CLB, repeated on each of its listeners so a change reaches them like any other:
+    ``access_log`` (None: not logged) and ``source_ips``, the SNAT IPs connections to targets
+    leave from (spread over them by client; empty: the host's own choice of address).
     """
 
     listener_id: str
@@ -140,6 +156,8 @@ class ListenerSpec:
     proxy_protocol: bool = False
     client_head_timeout: float = 0.0
     target_response_timeout: float = 0.0
+    access_log: AccessLogSpec | None = None
+    source_ips: tuple[str, ...] = ()
 
     @property
     def ports(self) -> range:

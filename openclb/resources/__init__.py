@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from functools import partial
 
+from openclb.resources.access_logs import actions as access_logs
 from openclb.resources.certificates import actions as certificate_actions
 from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.listeners import actions as listeners
 from openclb.resources.load_balancers import actions as load_balancers, details
 from openclb.resources.targets import actions as targets, batch as batch_targets
+from openclb.resources.snat import actions as snat
 from openclb.resources.state import actions as state
 from openclb.resources.tasks import actions as task_status
 from openclb.context import Handler
@@ -53,6 +55,12 @@ _ACTIONS = {
     "DescribeRewrite": rewrites.describe_rewrite,
     "ReplaceCertForLoadBalancers": certificate_actions.replace_cert_for_load_balancers,
     "DescribeLoadBalancerListByCertId": certificate_actions.describe_load_balancer_list_by_cert_id,
+    "CreateClsLogSet": access_logs.create_cls_log_set,
+    "DescribeClsLogSet": access_logs.describe_cls_log_set,
+    "CreateTopic": access_logs.create_topic,
+    "SetLoadBalancerClsLog": access_logs.set_load_balancer_cls_log,
+    "CreateLoadBalancerSnatIps": snat.create_load_balancer_snat_ips,
+    "DeleteLoadBalancerSnatIps": snat.delete_load_balancer_snat_ips,
 }
 
 

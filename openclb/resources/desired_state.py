@@ -12,6 +12,7 @@ loads and the engine itself never holds the master key.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from openclb.domain.models import Certificate, Listener, ProvisioningState, Rule, Target
 from openclb.engine.spec import CertificateSpec, LoadBalancerState, RedirectSpec, RuleSpec, TargetSpec, TlsSpec
@@ -19,6 +20,7 @@ from openclb.reconcile.snapshot import Snapshot
 from openclb.resources.certificates.sealing import PrivateKeySealer
 from openclb.resources.forwarding.settings import RuleSettings
 from openclb.resources.listeners.settings import ListenerSettings
+from openclb.resources.load_balancers.settings import LoadBalancerSettings
 
 
 def tls_spec(
@@ -84,12 +86,15 @@ def desired_state(snapshot: Snapshot, keys: PrivateKeySealer) -> LoadBalancerSta
                                 tls_spec(settings.certificate, certificates, keys),
                                 redirect_spec(rule, listener_index, rule_index))
         rule_specs.setdefault(rule.listener_id, []).append(spec)
+    lb_settings = LoadBalancerSettings.of(lb)
+    access_log, source_ips = lb_settings.access_log_spec(), lb_settings.source_ips()
     listeners = []
     for listener in snapshot.listeners:
         if listener.state is ProvisioningState.PENDING_DELETE:
             continue
         settings = ListenerSettings.of(listener)
-        listeners.append(settings.to_spec(
+        spec = settings.to_spec(
             listener, _targets(by_listener.get(listener.id, ())), tuple(rule_specs.get(listener.id, ())),
-            tls_spec(settings.certificate, certificates, keys)))
+            tls_spec(settings.certificate, certificates, keys))
+        listeners.append(replace(spec, access_log=access_log, source_ips=source_ips))
     return LoadBalancerState(lb.id, lb.vip, tuple(listeners))

@@ -171,3 +171,17 @@ store_meta = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# Things of an account and region that belong to no CLB (CLS log sets and topics), by kind.
+account_objects = Table(
+    "account_objects",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("app_id", BigInteger, nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("settings", JSON, nullable=False),
+    Index("ix_account_object_scope", "app_id", "region", "kind"),
+)

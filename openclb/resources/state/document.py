@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openclb import errors
-from openclb.domain.models import Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target
+from openclb.domain.models import AccountObject, Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target
 from openclb.protocols import L7, ListenerProtocol
 from openclb.resources.certificates.sealing import MasterKeyError, PrivateKeySealer, is_sealed
 from openclb.resources.state import checks as check
@@ -42,10 +42,11 @@ class AccountState:
     rules: tuple[Rule, ...] = ()
     targets: tuple[Target, ...] = ()
     certificates: tuple[Certificate, ...] = ()
+    account_objects: tuple[AccountObject, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.load_balancers and not self.certificates
+        return not self.load_balancers and not self.certificates and not self.account_objects
 
 
 def _sorted(value: Any) -> Any:
@@ -71,7 +72,7 @@ def to_document(state: AccountState, keys: PrivateKeySealer, include_private_key
     certificates = [_certificate(c, keys, include_private_keys)
                     for c in sorted(state.certificates, key=lambda c: (c.created_at, c.id))]
     sealed = any(c["PrivateKey"] and "Sealed" in c["PrivateKey"] for c in certificates)
-    return {
+    document = {
         "Format": FORMAT,
         "Version": VERSION,
         "MasterKeyId": keys.key_id if sealed else None,
@@ -86,6 +87,16 @@ def to_document(state: AccountState, keys: PrivateKeySealer, include_private_key
         ],
         "Certificates": certificates,
     }
+    if state.account_objects:
+        document["AccountObjects"] = [_account_object(o) for o in
+                                      sorted(state.account_objects, key=lambda o: (o.created_at, o.id))]
+    return document
+
+
+def _account_object(item: AccountObject) -> dict[str, Any]:
+    """A CLS log set or topic (optional member ``AccountObjects``, absent when there are none)."""
+    return {"Id": item.id, "Region": item.region, "Kind": item.kind, "Name": item.name,
+            "CreateTime": item.created_at, "Settings": _sorted(item.settings)}
 
 
 def _listener(listener: Listener, rules: list[Rule], targets_of: dict[str, list[Target]]) -> dict[str, Any]:
@@ -127,7 +138,8 @@ def _certificate(certificate: Certificate, keys: PrivateKeySealer, include_priva
 
 def from_document(document: Any, app_id: int, keys: PrivateKeySealer, path: str = "State") -> AccountState:
     """The rows ``document`` describes, owned by ``app_id``, every one ACTIVE; or InvalidParameterValue."""
-    check.members(document, path, ("Format", "Version", "LoadBalancers", "Certificates"), ("MasterKeyId",))
+    check.members(document, path, ("Format", "Version", "LoadBalancers", "Certificates"),
+                  ("MasterKeyId", "AccountObjects"))
     if document["Format"] != FORMAT:
         raise check.refuse(f"{path}.Format", f"must be {FORMAT}")
     if document["Version"] != VERSION:
@@ -142,7 +154,23 @@ def from_document(document: Any, app_id: int, keys: PrivateKeySealer, path: str 
     check.unique([l.id for l in rows.listeners], f"{path}.LoadBalancers (ListenerId)")
     check.unique([r.id for r in rows.rules], f"{path}.LoadBalancers (LocationId)")
     check.unique([c.id for c in certificates], f"{path}.Certificates")
-    return AccountState(tuple(rows.lbs), tuple(rows.listeners), tuple(rows.rules), tuple(rows.targets), certificates)
+    objects = tuple(_account_object_row(item, app_id, f"{path}.AccountObjects.{i}") for i, item in
+                    enumerate(check.items(document.get("AccountObjects", []), f"{path}.AccountObjects")))
+    check.unique([o.id for o in objects], f"{path}.AccountObjects")
+    return AccountState(tuple(rows.lbs), tuple(rows.listeners), tuple(rows.rules), tuple(rows.targets), certificates,
+                        objects)
+
+
+def _account_object_row(item: Any, app_id: int, path: str) -> AccountObject:
+    check.members(item, path, ("Id", "Region", "Kind", "Name", "CreateTime", "Settings"))
+    return AccountObject(
+        id=check.text(item["Id"], f"{path}.Id", 1, 64), app_id=app_id,
+        region=check.region(item["Region"], f"{path}.Region"),
+        kind=check.choice(item["Kind"], f"{path}.Kind", ("logset", "topic")),
+        name=check.text(item["Name"], f"{path}.Name", 1, 255),
+        created_at=check.stamp(item["CreateTime"], f"{path}.CreateTime"),
+        settings=check.settings(item["Settings"], f"{path}.Settings"),
+    )
 
 
 class _Rows:

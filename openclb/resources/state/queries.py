@@ -18,7 +18,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from openclb.domain.models import Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target, Task
+from openclb.domain.models import (
+    AccountObject, Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target, Task,
+)
 from openclb.resources.state.document import AccountState
 from openclb.store import schema
 from openclb.store.query import columns
@@ -57,7 +59,9 @@ def read_account(store: Store, app_id: int) -> AccountState:
             rules = [r for r in _rows(conn, r_t, Rule, r_t.c.app_id == app_id) if r.listener_id in kept]
             targets = [t for t in _rows(conn, t_t, Target, t_t.c.lb_id.in_(sorted(live))) if t.listener_id in kept]
             certificates = _rows(conn, c_t, Certificate, c_t.c.app_id == app_id)
-    return AccountState(tuple(lbs), tuple(listeners), tuple(rules), tuple(targets), tuple(certificates))
+            objects = _rows(conn, schema.account_objects, AccountObject, schema.account_objects.c.app_id == app_id)
+    return AccountState(tuple(lbs), tuple(listeners), tuple(rules), tuple(targets), tuple(certificates),
+                        tuple(objects))
 
 
 def load_balancer_ids(store: Store, app_id: int | None) -> list[str]:
@@ -73,7 +77,7 @@ def holds_anything(store: Store, app_id: int) -> bool:
     lbs, certs = schema.load_balancers, schema.certificates
     with store.engine.connect() as conn:
         return any(conn.execute(select(table.c.id).where(table.c.app_id == app_id).limit(1)).first()
-                   for table in (lbs, certs))
+                   for table in (lbs, certs, schema.account_objects))
 
 
 def delete_state(store: Store, app_id: int | None) -> None:
@@ -82,7 +86,7 @@ def delete_state(store: Store, app_id: int | None) -> None:
     with store.engine.begin() as conn:
         if app_id is None:
             for table in (schema.task_changes, tasks, schema.targets, schema.rules, schema.listener_ports,
-                          schema.listeners, lbs, schema.certificates):
+                          schema.listeners, lbs, schema.certificates, schema.account_objects):
                 conn.execute(delete(table))
             return
         mine = select(lbs.c.id).where(lbs.c.app_id == app_id).scalar_subquery()
@@ -91,7 +95,7 @@ def delete_state(store: Store, app_id: int | None) -> None:
         conn.execute(delete(tasks).where(tasks.c.app_id == app_id))
         for table in (schema.targets, schema.listener_ports):
             conn.execute(delete(table).where(table.c.lb_id.in_(mine)))
-        for table in (schema.rules, schema.listeners, lbs, schema.certificates):
+        for table in (schema.rules, schema.listeners, lbs, schema.certificates, schema.account_objects):
             conn.execute(delete(table).where(table.c.app_id == app_id))
 
 
@@ -136,6 +140,7 @@ def _write_rows(write: TaskWrite | _DirectWrite, state: AccountState) -> None:
     ], conflict=_port_clash)
     write.insert(schema.rules, [{**asdict(r), "domains": list(r.domains)} for r in state.rules], conflict=_taken)
     write.insert(schema.targets, [asdict(t) for t in state.targets], conflict=_taken)
+    write.insert(schema.account_objects, [asdict(o) for o in state.account_objects], conflict=_taken)
 
 
 def _port_clash(_detail: str) -> StateConflict:
