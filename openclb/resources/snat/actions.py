@@ -24,7 +24,8 @@ async def planned_snat_ips(services: Services, requested: list[dict[str, Any]], 
                            held: list[dict[str, str]]) -> list[dict[str, str]]:
     """The SNAT IPs a request adds: given addresses checked, the others allocated from the VIP pool."""
     given = [checks.check_address(item["ip"]) for item in requested if item.get("ip")]
-    count = checks.check_number(number, bool(given)) if len(given) < len(requested) else 0
+    number = checks.check_number(number, bool(given))
+    count = number if len(given) < len(requested) else 0
     checks.check_new(given, {s["ip"] for s in held})
     checks.check_quota(len(held), len(given) + count, services.settings.quotas.snat_ips)
     added = [{"subnet_id": item.get("subnet_id", ""), "ip": ip}
