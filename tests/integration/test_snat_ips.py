@@ -17,7 +17,7 @@ from clb_support import (
 )
 from l7_support import request
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 
 SNAT_A, SNAT_B = "127.0.0.5", "127.0.0.6"
 PORT = 8095
