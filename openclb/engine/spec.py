@@ -134,6 +134,8 @@ class ListenerSpec:
     Of the CLB, repeated on each of its listeners so a change reaches them like any other:
     ``access_log`` (None: not logged) and ``source_ips``, the SNAT IPs connections to targets
     leave from (spread over them by client; empty: the host's own choice of address).
+    HTTP/HTTPS, from a customized configuration: ``max_body_size`` (bytes; a larger
+    Content-Length gets 413; 0: no limit) and ``added_headers`` (added to targets' responses).
     """
 
     listener_id: str
@@ -158,6 +160,8 @@ class ListenerSpec:
     target_response_timeout: float = 0.0
     access_log: AccessLogSpec | None = None
     source_ips: tuple[str, ...] = ()
+    max_body_size: int = 0
+    added_headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def ports(self) -> range:

@@ -11,6 +11,7 @@ from functools import partial
 
 from openclb.resources.access_logs import actions as access_logs
 from openclb.resources.certificates import actions as certificate_actions
+from openclb.resources.customized_config import actions as customized_config
 from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.listeners import actions as listeners
@@ -61,6 +62,14 @@ _ACTIONS = {
     "SetLoadBalancerClsLog": access_logs.set_load_balancer_cls_log,
     "CreateLoadBalancerSnatIps": snat.create_load_balancer_snat_ips,
     "DeleteLoadBalancerSnatIps": snat.delete_load_balancer_snat_ips,
+    "AddCustomizedConfig": customized_config.add_customized_config,
+    "ModifyCustomizedConfig": customized_config.modify_customized_config,
+    "DeleteCustomizedConfig": customized_config.delete_customized_config,
+    "DescribeCustomizedConfigList": customized_config.describe_customized_config_list,
+    "DescribeCustomizedConfigAssociateList": customized_config.describe_customized_config_associate_list,
+    "AssociateCustomizedConfig": customized_config.associate_customized_config,
+    "DisassociateCustomizedConfig": customized_config.disassociate_customized_config,
+    "SetCustomizedConfigForLoadBalancer": customized_config.set_customized_config_for_load_balancer,
 }
 
 

@@ -15,10 +15,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from openclb.domain.models import Certificate, Listener, ProvisioningState, Rule, Target
-from openclb.engine.spec import CertificateSpec, LoadBalancerState, RedirectSpec, RuleSpec, TargetSpec, TlsSpec
+from openclb.engine.spec import (
+    CertificateSpec, ListenerSpec, LoadBalancerState, RedirectSpec, RuleSpec, TargetSpec, TlsSpec,
+)
+from openclb.protocols import L7
 from openclb.reconcile.snapshot import Snapshot
 from openclb.resources.certificates.sealing import PrivateKeySealer
 from openclb.resources.forwarding.settings import RuleSettings
+from openclb.resources.customized_config.directives import Directives, parse
 from openclb.resources.listeners.settings import ListenerSettings
 from openclb.resources.load_balancers.settings import LoadBalancerSettings
 
@@ -69,6 +73,16 @@ def _targets(targets: Iterable[Target]) -> tuple[TargetSpec, ...]:
     return tuple(TargetSpec(t.ip, t.port, t.weight) for t in targets)
 
 
+def customized(spec: ListenerSpec, directives: Directives) -> ListenerSpec:
+    """An HTTP/HTTPS listener's spec with what its CLB's customized configuration sets."""
+    changes = {
+        "max_body_size": directives.max_body_size, "target_response_timeout": directives.target_response_timeout,
+        "client_head_timeout": directives.client_head_timeout, "idle_timeout": directives.idle_timeout,
+    }
+    return replace(spec, added_headers=directives.added_headers,
+                   **{name: value for name, value in changes.items() if value is not None})
+
+
 def desired_state(snapshot: Snapshot, keys: PrivateKeySealer) -> LoadBalancerState:
     """The CLB's state; ``keys`` opens its sealed private keys (bind it: the worker passes a snapshot)."""
     lb, certificates = snapshot.load_balancer, snapshot.certificates
@@ -88,6 +102,7 @@ def desired_state(snapshot: Snapshot, keys: PrivateKeySealer) -> LoadBalancerSta
         rule_specs.setdefault(rule.listener_id, []).append(spec)
     lb_settings = LoadBalancerSettings.of(lb)
     access_log, source_ips = lb_settings.access_log_spec(), lb_settings.source_ips()
+    directives = parse(lb_settings.customized_config) if lb_settings.customized_config else None
     listeners = []
     for listener in snapshot.listeners:
         if listener.state is ProvisioningState.PENDING_DELETE:
@@ -96,5 +111,6 @@ def desired_state(snapshot: Snapshot, keys: PrivateKeySealer) -> LoadBalancerSta
         spec = settings.to_spec(
             listener, _targets(by_listener.get(listener.id, ())), tuple(rule_specs.get(listener.id, ())),
             tls_spec(settings.certificate, certificates, keys))
-        listeners.append(replace(spec, access_log=access_log, source_ips=source_ips))
+        spec = replace(spec, access_log=access_log, source_ips=source_ips)
+        listeners.append(customized(spec, directives) if directives and listener.protocol in L7 else spec)
     return LoadBalancerState(lb.id, lb.vip, tuple(listeners))

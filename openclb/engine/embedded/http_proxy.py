@@ -64,6 +64,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from openclb.engine.embedded.balancer import TargetState
 from openclb.engine.embedded.http_access_log import request_finished, request_started
+from openclb.engine.embedded.http_customized import body_too_large
 from openclb.engine.embedded.http_exchange import TargetExchange
 from openclb.engine.embedded.http_headers import (
     BAD_REQUEST,
@@ -418,6 +419,10 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
             self._local(404)
             return
         rule.requests += 1
+        limit = listener.spec.max_body_size
+        if limit and forwarded.body_expected and body_too_large(request.headers, limit):
+            self._local(413)
+            return
         if rule.redirect is not None:
             location = redirect_location(rule.redirect, RedirectRequest(host, path, listener.vip))
             self._local(rule.redirect.code, b"location: %s\r\n" % location.encode("latin-1"))

@@ -46,6 +46,9 @@ class LoadBalancerSettings:
     health_log_topic_id: str = ""
     # SnatPro CLBs: the SNAT IPs ({"subnet_id", "ip"}) connections to targets leave from.
     snat_ips: list[dict[str, str]] = field(default_factory=list)
+    # The CLB-type customized configuration bound to it: its id, and its content as bound.
+    customized_config_id: str = ""
+    customized_config: str = ""
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any] | None) -> LoadBalancerSettings:

@@ -166,7 +166,7 @@ def _account_object_row(item: Any, app_id: int, path: str) -> AccountObject:
     return AccountObject(
         id=check.text(item["Id"], f"{path}.Id", 1, 64), app_id=app_id,
         region=check.region(item["Region"], f"{path}.Region"),
-        kind=check.choice(item["Kind"], f"{path}.Kind", ("logset", "topic")),
+        kind=check.choice(item["Kind"], f"{path}.Kind", ("logset", "topic", "customized_config")),
         name=check.text(item["Name"], f"{path}.Name", 1, 255),
         created_at=check.stamp(item["CreateTime"], f"{path}.CreateTime"),
         settings=check.settings(item["Settings"], f"{path}.Settings"),
