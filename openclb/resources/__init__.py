@@ -14,6 +14,7 @@ from openclb.resources.certificates import actions as certificate_actions
 from openclb.resources.customized_config import actions as customized_config
 from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
+from openclb.resources.functions import actions as functions
 from openclb.resources.listeners import actions as listeners
 from openclb.resources.load_balancers import actions as load_balancers, details
 from openclb.resources.targets import actions as targets, batch as batch_targets
@@ -70,6 +71,9 @@ _ACTIONS = {
     "AssociateCustomizedConfig": customized_config.associate_customized_config,
     "DisassociateCustomizedConfig": customized_config.disassociate_customized_config,
     "SetCustomizedConfigForLoadBalancer": customized_config.set_customized_config_for_load_balancer,
+    "RegisterFunctionTargets": functions.register_function_targets,
+    "DeregisterFunctionTargets": functions.deregister_function_targets,
+    "ModifyFunctionTargets": functions.modify_function_targets,
 }
 
 

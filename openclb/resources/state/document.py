@@ -250,7 +250,7 @@ class _Rows:
                 listener_id=listener.id, ip=check.address(item["Ip"], f"{where}.Ip"),
                 port=check.number(item["Port"], f"{where}.Port", 1, 65535), lb_id=listener.lb_id,
                 weight=check.number(item["Weight"], f"{where}.Weight", 0, 100),
-                target_type=check.choice(item["Type"], f"{where}.Type", ("ENI", "CVM")),
+                target_type=check.choice(item["Type"], f"{where}.Type", ("ENI", "CVM", "SCF")),
                 instance_id=check.text(item["InstanceId"], f"{where}.InstanceId", 0, 64),
                 tag=check.text(item["Tag"], f"{where}.Tag", 0, 255), location_id=location_id,
                 registered_at=check.stamp(item["RegisteredTime"], f"{where}.RegisteredTime"),
