@@ -25,6 +25,7 @@ if __package__ in (None, ""):  # ``python benchmarks/run.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import peers  # noqa: E402
+from benchmarks.access_logs import run_access_logs  # noqa: E402
 from benchmarks.controlplane import run_controlplane  # noqa: E402
 from benchmarks.convergence import run_convergence  # noqa: E402
 from benchmarks.dataplane import run_dataplane  # noqa: E402
@@ -41,6 +42,7 @@ AREAS = {
     "scale": run_scale,
     "reliability": run_reliability,
     "durability": run_durability,
+    "accesslog": run_access_logs,
 }
 # Areas that need no peer tool (wrk, iperf3, HAProxy, nginx): run alone, they install nothing.
 SELF_CONTAINED = {"reliability", "durability"}

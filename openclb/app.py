@@ -51,7 +51,7 @@ from openclb.api.ratelimit import RateLimiter
 from openclb.api.replay import DurableNonces
 from openclb.api.server import ApiLimits, Runners, start_api_server
 from openclb.console import routes as console_routes
-from openclb.config import Settings, read_instance_map
+from openclb.config import Settings, read_function_map, read_instance_map
 from openclb.domain.faults import FaultBook
 from openclb.obs import metrics
 from openclb.obs.metrics_server import start_metrics_server
@@ -90,7 +90,8 @@ def build_engine(settings: Settings) -> Engine:
         raise ValueError(f"unknown engine {settings.engine!r}; available: {', '.join(ENGINES)}")
     engine: Engine = EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range,
                                     drain_seconds=settings.drain_seconds,
-                                    descriptor_budget=descriptor_budget(settings))
+                                    descriptor_budget=descriptor_budget(settings),
+                                    access_log_dir=settings.data_dir / "logs")
     if settings.engine == "haproxy":
         from openclb.engine.haproxy.engine import HaproxyEngine
 
@@ -118,6 +119,8 @@ class OpenClb:
         self._lock_file = hold_serve_lock(settings.data_dir)
         if not settings.instance_addresses:
             settings = self.settings = settings.with_(instance_addresses=read_instance_map(settings.data_dir))
+        if not settings.function_endpoints:
+            settings = self.settings = settings.with_(function_endpoints=read_function_map(settings.data_dir))
         registry, self.generated_account = load_registry(
             settings.accounts_file, settings.env_secret_id, settings.env_secret_key, settings.env_token
         )

@@ -66,6 +66,8 @@ class Settings:
     quotas: Quotas = field(default_factory=Quotas)
     canonical_hosts: tuple[str, ...] = ("clb.tencentcloudapi.com", "clb.intl.tencentcloudapi.com")
     instance_addresses: dict[str, str] = field(default_factory=dict)
+    # <data-dir>/functions.json: SCF function → the local HTTP endpoint (ip, port) serving it.
+    function_endpoints: dict[str, tuple[str, int]] = field(default_factory=dict)
     max_port_range: int = 1000
     haproxy_binary: str = "haproxy"
     # `openclb serve --faults`, test mode: a FaultBook (InjectFault through the admin API) and the
@@ -186,6 +188,21 @@ def read_instance_map(data_dir: Path) -> dict[str, str]:
         return {}
     mapping = json.loads(path.read_text(encoding="utf-8"))
     return {str(k): str(ipaddress.ip_address(v)) for k, v in mapping.items()}
+
+
+def read_function_map(data_dir: Path) -> dict[str, tuple[str, int]]:
+    """``<data-dir>/functions.json``: {"namespace/name": "http://127.0.0.1:9000", ...}, where
+    function targets (RegisterFunctionTargets) send their requests. A key may also be
+    ``namespace/name:qualifier`` (one version) or a bare ``name``; the value ``IP:PORT`` or
+    ``http://IP:PORT``."""
+    path = data_dir / "functions.json"
+    if not path.exists():
+        return {}
+    endpoints = {}
+    for name, value in json.loads(path.read_text(encoding="utf-8")).items():
+        host, _, port = str(value).removeprefix("http://").rstrip("/").rpartition(":")
+        endpoints[str(name)] = (str(ipaddress.ip_address(host.strip("[]"))), int(port))
+    return endpoints
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -116,6 +116,14 @@ def _flag(member: dict[str, Any], key: str, where: str) -> bool:
     return value
 
 
+# Members the spec marks required that the real API does without, each with its evidence. The
+# generated shape makes them optional; the handler applies the rule the real API applies.
+# - BindItem.ListenerId/Domain: the official examples of AssociateCustomizedConfig and
+#   DisassociateCustomizedConfig bind a CLB-type configuration with ``LoadBalancerId`` alone
+#   (a CLB configuration belongs to no listener or domain; SERVER and LOCATION ones need them).
+OPTIONAL_IN_PRACTICE = frozenset({"objects.BindItem.ListenerId", "objects.BindItem.Domain"})
+
+
 def _spec_member(member: Any, role: str, objects: dict[str, Any], where: str) -> Member:
     if not isinstance(member, dict):
         raise SpecError(f"{where}: member is not an object")
@@ -131,7 +139,7 @@ def _spec_member(member: Any, role: str, objects: dict[str, Any], where: str) ->
         raise SpecError(f"{where}: object member names unknown shape {kind!r}")
     if wire_type == "list" and kind not in SCALAR_KINDS and kind not in objects:
         raise SpecError(f"{where}: list member names unknown kind {kind!r}")
-    required = _flag(member, "required", where)
+    required = _flag(member, "required", where) and where not in OPTIONAL_IN_PRACTICE
     output_required = _flag(member, "output_required", where) if "output_required" in member else required
     return Member(
         name,

@@ -332,8 +332,8 @@ SHAPES = (
     )),
     Shape("BindItem", (
         M("LoadBalancerId", "string", "string", required=True, output_required=True),
-        M("ListenerId", "string", "string", required=True, output_required=True),
-        M("Domain", "string", "string", required=True, output_required=True),
+        M("ListenerId", "string", "string", output_required=True),
+        M("Domain", "string", "string", output_required=True),
         M("LocationId", "string", "string", output_required=True),
     )),
     Shape("BlockedIP", (

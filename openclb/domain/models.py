@@ -150,3 +150,19 @@ class Certificate:
     algorithm: str
     not_after: str
     created_at: str
+
+
+@dataclass(frozen=True)
+class AccountObject:
+    """A thing of an account and region that belongs to no CLB: a CLS log set or log topic.
+
+    ``kind`` says which (``resources/access_logs``); ``settings`` holds what the kind keeps.
+    """
+
+    id: str
+    app_id: int
+    region: str
+    kind: str
+    name: str
+    created_at: str
+    settings: dict[str, Any] = field(default_factory=dict)

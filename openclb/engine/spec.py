@@ -86,6 +86,18 @@ class RedirectSpec:
 
 
 @dataclass(frozen=True)
+class AccessLogSpec:
+    """The CLS log set and topic a CLB's access log goes to (SetLoadBalancerClsLog).
+
+    The engine writes one JSON line per connection (L4) or request (L7) into
+    ``<access log dir>/<logset_id>/<topic_id>.log``; the directory is the engine's own setting.
+    """
+
+    logset_id: str
+    topic_id: str
+
+
+@dataclass(frozen=True)
 class RuleSpec:
     """One forwarding rule of an HTTP/HTTPS listener: which requests, and where they go.
 
@@ -175,6 +187,12 @@ class ListenerSpec:
     HTTP/HTTPS only: ``client_head_timeout`` is how long a client may take to send a request
     head (then 408), ``target_response_timeout`` how long a target may stay silent while it
     owes a response (then 504); 0 is no limit. The control plane always sets both.
+
+    Of the CLB, repeated on each of its listeners so a change reaches them like any other:
+    ``access_log`` (None: not logged) and ``source_ips``, the SNAT IPs connections to targets
+    leave from (spread over them by client; empty: the host's own choice of address).
+    HTTP/HTTPS, from a customized configuration: ``max_body_size`` (bytes; a larger
+    Content-Length gets 413; 0: no limit) and ``added_headers`` (added to targets' responses).
     """
 
     listener_id: str
@@ -199,6 +217,10 @@ class ListenerSpec:
     target_response_timeout: float = 0.0
     admission: AdmissionSpec = field(default_factory=AdmissionSpec)
     traffic_faults: tuple[TrafficFaultSpec, ...] = ()
+    access_log: AccessLogSpec | None = None
+    source_ips: tuple[str, ...] = ()
+    max_body_size: int = 0
+    added_headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def ports(self) -> range:

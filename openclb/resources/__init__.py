@@ -23,6 +23,12 @@ from openclb.resources.classic import actions as classic
 from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.identity import actions as identity
+from openclb.resources.access_logs import actions as access_logs
+from openclb.resources.certificates import actions as certificate_actions
+from openclb.resources.customized_config import actions as customized_config
+from openclb.resources.faults import actions as faults
+from openclb.resources.forwarding import actions as forwarding_rules, rewrites
+from openclb.resources.functions import actions as functions
 from openclb.resources.listeners import actions as listeners
 from openclb.resources.load_balancers import actions as load_balancers, details, sla_project
 from openclb.resources.targets import actions as targets, batch as batch_targets, by_backend
@@ -34,6 +40,7 @@ from openclb.resources.clone import actions as clone
 from openclb.resources.load_balancers import actions as load_balancers, details
 from openclb.resources.overview import actions as overview
 from openclb.resources.targets import actions as targets, batch as batch_targets, tags as target_tags
+from openclb.resources.snat import actions as snat
 from openclb.resources.state import actions as state
 from openclb.resources.tags import actions as tags
 from openclb.resources.target_groups import actions as target_groups, associations as target_group_associations
@@ -116,6 +123,23 @@ _ACTIONS = {
     "InquiryPriceRefundLoadBalancer": billing.inquiry_price_refund_load_balancer,
     "InquiryPriceRenewLoadBalancer": billing.inquiry_price_renew_load_balancer,
     "RenewLoadBalancers": billing.renew_load_balancers,
+    "CreateClsLogSet": access_logs.create_cls_log_set,
+    "DescribeClsLogSet": access_logs.describe_cls_log_set,
+    "CreateTopic": access_logs.create_topic,
+    "SetLoadBalancerClsLog": access_logs.set_load_balancer_cls_log,
+    "CreateLoadBalancerSnatIps": snat.create_load_balancer_snat_ips,
+    "DeleteLoadBalancerSnatIps": snat.delete_load_balancer_snat_ips,
+    "AddCustomizedConfig": customized_config.add_customized_config,
+    "ModifyCustomizedConfig": customized_config.modify_customized_config,
+    "DeleteCustomizedConfig": customized_config.delete_customized_config,
+    "DescribeCustomizedConfigList": customized_config.describe_customized_config_list,
+    "DescribeCustomizedConfigAssociateList": customized_config.describe_customized_config_associate_list,
+    "AssociateCustomizedConfig": customized_config.associate_customized_config,
+    "DisassociateCustomizedConfig": customized_config.disassociate_customized_config,
+    "SetCustomizedConfigForLoadBalancer": customized_config.set_customized_config_for_load_balancer,
+    "RegisterFunctionTargets": functions.register_function_targets,
+    "DeregisterFunctionTargets": functions.deregister_function_targets,
+    "ModifyFunctionTargets": functions.modify_function_targets,
 }
 
 

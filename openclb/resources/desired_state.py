@@ -18,11 +18,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from openclb.domain.models import Certificate, Listener, ProvisioningState, Rule, Target
-from openclb.engine.spec import AdmissionSpec, CertificateSpec, LoadBalancerState, RedirectSpec, RuleSpec, TargetSpec, TlsSpec
+from openclb.engine.spec import (
+    AdmissionSpec, CertificateSpec, ListenerSpec, LoadBalancerState, RedirectSpec, RuleSpec, TargetSpec, TlsSpec,
+)
+from openclb.protocols import L7
 from openclb.reconcile.snapshot import Snapshot
-from openclb.resources.certificates.sealing import PrivateKeySealer
-from openclb.resources.forwarding.settings import RuleSettings
 from openclb.resources.block_ips.blocklist import engine_view as blocked_clients
+from openclb.resources.certificates.sealing import PrivateKeySealer
+from openclb.resources.customized_config.directives import Directives, parse
+from openclb.resources.forwarding.settings import RuleSettings
 from openclb.resources.listeners.settings import ListenerSettings
 from openclb.resources.load_balancers.settings import LoadBalancerSettings
 from openclb.resources.security_groups.policies import admission_rules
@@ -94,6 +98,16 @@ def admission_spec(snapshot: Snapshot, now: float) -> AdmissionSpec:
                          client_ip_header=settings.client_ip_field)
 
 
+def customized(spec: ListenerSpec, directives: Directives) -> ListenerSpec:
+    """An HTTP/HTTPS listener's spec with what its CLB's customized configuration sets."""
+    changes = {
+        "max_body_size": directives.max_body_size, "target_response_timeout": directives.target_response_timeout,
+        "client_head_timeout": directives.client_head_timeout, "idle_timeout": directives.idle_timeout,
+    }
+    return replace(spec, added_headers=directives.added_headers,
+                   **{name: value for name, value in changes.items() if value is not None})
+
+
 def desired_state(snapshot: Snapshot, keys: PrivateKeySealer) -> LoadBalancerState:
     """The CLB's state; ``keys`` opens its sealed private keys (bind it: the worker passes a snapshot)."""
     lb, certificates = snapshot.load_balancer, snapshot.certificates
@@ -112,15 +126,20 @@ def desired_state(snapshot: Snapshot, keys: PrivateKeySealer) -> LoadBalancerSta
                                 tls_spec(settings.certificate, certificates, keys),
                                 redirect_spec(rule, listener_index, rule_index))
         rule_specs.setdefault(rule.listener_id, []).append(spec)
+    lb_settings = LoadBalancerSettings.of(lb)
+    access_log, source_ips = lb_settings.access_log_spec(), lb_settings.source_ips()
+    directives = parse(lb_settings.customized_config) if lb_settings.customized_config else None
     listeners = []
     admission = admission_spec(snapshot, time.time())
-    stopped = LoadBalancerSettings.of(lb).stopped
+    stopped = lb_settings.stopped
     for listener in snapshot.listeners:
         settings = ListenerSettings.of(listener)
         if listener.state is ProvisioningState.PENDING_DELETE or settings.stopped or stopped:
             continue
-        listeners.append(replace(settings.to_spec(
+        spec = settings.to_spec(
             listener, _targets(by_listener.get(listener.id, ())) + grouped.get((listener.id, ""), ()),
             tuple(rule_specs.get(listener.id, ())),
-            tls_spec(settings.certificate, certificates, keys)), admission=admission))
+            tls_spec(settings.certificate, certificates, keys))
+        spec = replace(spec, admission=admission, access_log=access_log, source_ips=source_ips)
+        listeners.append(customized(spec, directives) if directives and listener.protocol in L7 else spec)
     return LoadBalancerState(lb.id, lb.vip, tuple(listeners))

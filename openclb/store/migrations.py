@@ -45,9 +45,14 @@ def _create_security_groups(conn: Connection) -> None:
     schema.security_groups.create(conn, checkfirst=True)
 
 
+def _create_account_objects(conn: Connection) -> None:
+    """CLS log sets and topics (access logs)."""
+    schema.account_objects.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_initial_schema, _task_changes_replace_previous_settings, _create_v1_nonces, _create_store_meta,
-    _create_target_groups, _create_security_groups,
+    _create_target_groups, _create_security_groups, _create_account_objects,
 ]
 
 

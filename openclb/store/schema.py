@@ -230,3 +230,17 @@ target_group_associations = Table(
     Index("ix_tg_association_group", "target_group_id"),
     Index("ix_tg_association_lb", "lb_id"),
 )
+
+# Things of an account and region that belong to no CLB (CLS log sets and topics), by kind.
+account_objects = Table(
+    "account_objects",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("app_id", BigInteger, nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("settings", JSON, nullable=False),
+    Index("ix_account_object_scope", "app_id", "region", "kind"),
+)

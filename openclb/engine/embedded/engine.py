@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from pathlib import Path
 
 from openclb.engine.contract import ApplyResult, EngineError, LoadBalancerStats, TargetHealth
 from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import ListenerSpec, LoadBalancerState
+from openclb.engine.embedded.access_log import AccessLogBook
 from openclb.engine.embedded.health import HealthChecker
 from openclb.engine.embedded.binding import BindFailure, bind_datagram_sockets, bind_stream_sockets
 from openclb.engine.embedded.descriptors import DescriptorBudget
@@ -68,6 +70,8 @@ class EmbeddedEngine:
     - ``descriptor_budget``: how many file descriptors the connections of every listener
       may hold together (see ``descriptors``); past it new connections are refused. None:
       no budget. The app derives it from RLIMIT_NOFILE.
+    - ``access_log_dir``: where the access logs of CLBs bound to a CLS log set and topic are
+      written (``<dir>/<logset>/<topic>.log``, see ``access_log``); None: none are written.
     """
 
     # Carries out ``ListenerSpec.traffic_faults`` (see admission.py).
@@ -89,6 +93,7 @@ class EmbeddedEngine:
         upstream_idle_seconds: float = 60.0,
         drain_seconds: float = 0.0,
         descriptor_budget: int | None = None,
+        access_log_dir: Path | None = None,
     ) -> None:
         self._checker = health_checker
         if health_checker is not None and health_view is None:
@@ -102,6 +107,7 @@ class EmbeddedEngine:
             quic_short_cid_length=quic_short_cid_length,
             sweeper=Sweeper(),
             descriptors=DescriptorBudget(descriptor_budget),
+            access_logs=AccessLogBook(access_log_dir),
         )
         self._stream_handlers: dict[ListenerProtocol, StreamHandler] = dict(stream_handlers or {})
         self._max_ports = max_ports_per_listener
@@ -295,5 +301,6 @@ class EmbeddedEngine:
             await self.remove(load_balancer_id)
         if self._draining:
             await asyncio.wait(list(self._draining))
+        await self._settings.access_logs.close()
         if self._checker is not None:
             await self._checker.close()

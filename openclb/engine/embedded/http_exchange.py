@@ -33,6 +33,7 @@ import time
 from functools import partial
 
 from openclb.engine.embedded.balancer import TargetState
+from openclb.engine.embedded.http_access_log import request_finished
 from openclb.engine.embedded.http_headers import LAST_CHUNK, chunk, forward_response_head
 from openclb.engine.embedded.http_listener import UpstreamKey
 from openclb.engine.embedded.http_upstream import Upstream
@@ -98,7 +99,8 @@ class TargetExchange:
             tls = {} if key[2] is None else {"ssl": listener.backend_tls(), "server_hostname": key[2]}
             try:
                 _, upstream = await connect_within(loop, task, settings.connect_timeout,
-                                                   partial(Upstream, listener, key), target.ip, target.port, **tls)
+                                                   partial(Upstream, listener, key), target.ip, target.port, **tls,
+                                                   **listener.upstream_source(self.client_ip))
             except Exception:  # refused, unreachable, timed out, TLS failed: try another
                 tried.append(target)
             else:
@@ -233,6 +235,8 @@ class TargetExchange:
                 lines = forwarded.without(b"transfer-encoding")
         if not self.keep_client:
             lines += b"connection: close\r\n"
+        if self.listener.added_headers:
+            lines += self.listener.added_headers
         if self.set_cookie and self.target is not None:
             lines += b"set-cookie: %s\r\n" % self.rule.set_cookie(self.target)
         self.responded = True
@@ -259,6 +263,8 @@ class TargetExchange:
         if self.closed:
             return
         self.response_open = False
+        if self.log_entry is not None:
+            request_finished(self, upstream.status, upstream_status=upstream.status)
         self._detach()
         upstream.release(whole_request_sent=not self.request_open)
         self._end_exchange()

@@ -37,6 +37,7 @@ import ssl
 from collections.abc import Sequence
 
 from openclb.engine.spec import ListenerSpec, RuleSpec
+from openclb.engine.embedded.http_customized import added_header_lines
 from openclb.engine.embedded.balancer import Balancer, TargetState
 from openclb.engine.embedded.descriptors import DescriptorBudget
 from openclb.engine.embedded.listener import MIN_SWEEP_INTERVAL, ListenerSettings
@@ -225,6 +226,7 @@ class HttpListener(StreamListener):
     def _configure(self, spec: ListenerSpec) -> None:
         super()._configure(spec)
         self._set_rules(spec.rules)
+        self.added_headers = added_header_lines(spec)
 
     def _set_rules(self, rules: Sequence[RuleSpec]) -> None:
         previous = self.rules

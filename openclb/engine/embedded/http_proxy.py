@@ -63,6 +63,8 @@ from collections import deque
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from openclb.engine.embedded.balancer import TargetState
+from openclb.engine.embedded.http_access_log import request_finished, request_started
+from openclb.engine.embedded.http_customized import body_too_large
 from openclb.engine.embedded.http_exchange import TargetExchange
 from openclb.engine.embedded.http_headers import (
     BAD_REQUEST,
@@ -70,7 +72,6 @@ from openclb.engine.embedded.http_headers import (
     LAST_CHUNK,
     MAX_REQUEST_HEAD,
     MAX_REQUEST_HEADERS,
-    REQUEST_TIMEOUT,
     SURELY_WITHIN_HEAD,
     RequestHead,
     chunk,
@@ -80,6 +81,7 @@ from openclb.engine.embedded.http_headers import (
     local_response,
     parsed_head_size,
 )
+from openclb.engine.embedded.http_lifecycle import SessionLifecycle
 from openclb.engine.embedded.http_listener import HttpListener, RuleState
 from openclb.engine.embedded.http_upstream import Upstream
 from openclb.engine.embedded.routing import RedirectRequest, redirect_location
@@ -97,7 +99,7 @@ class _Refused(Exception):
         self.response = response
 
 
-class HttpSession(TargetExchange, asyncio.Protocol):
+class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
     """One client connection of an HTTP/HTTPS listener (a tracked connection, see listener.py)."""
 
     __slots__ = (
@@ -106,7 +108,7 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         "client_full", "rule", "host", "method", "events", "url", "headers", "head_size", "head_unbounded", "in_head",
         "head_since", "unparsable", "upgraded", "early", "request_open", "response_open", "keep_client",
         "body_expected", "chunked_request", "head", "responded", "set_cookie", "tunnel", "reused", "rechunk", "out",
-        "to_target", "upgrade_requested", "quiet_close", "quiet_since", "quiet_bytes",
+        "to_target", "upgrade_requested", "quiet_close", "quiet_since", "quiet_bytes", "log_entry", "log_marks",
     )
 
     def __init__(self, listener: HttpListener, listen_port: int) -> None:
@@ -159,6 +161,9 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         self.reused = False
         self.rechunk = False
         self.upgrade_requested = False
+        # The access-log record of the request under way, and the counters at the last one.
+        self.log_entry: dict | None = None
+        self.log_marks = (0, 0, 0)
 
     # -- llhttp callbacks (client request parser) -----------------------------------------
 
@@ -321,43 +326,6 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         if self.upstream is not None:
             self.upstream.transport.abort()
 
-    def finish(self) -> None:
-        """The listener is stopping: close now if between requests, else after this response."""
-        if self.closed:
-            return
-        if (self.request_open or self.response_open or self.events or self.url is not None or self.tunnel
-                or self.connecting is not None):
-            self.keep_client = False
-            return
-        # Closing flushes what the last response left in the buffers first; with nothing
-        # left, nothing more is owed to the client.
-        self.quiet_close = self.transport.get_write_buffer_size() == 0 and not self.client_full
-        self._close()
-
-    def check_deadlines(self, now: float, head_timeout: float, response_timeout: float) -> None:
-        """The listener's sweep: a request head slower than ``head_timeout`` gets 408 (or, if
-        not one byte of it came, a silent close); a target silent for ``response_timeout``
-        while it owes a response gets 504 (see ``TargetExchange.check_target``).
-
-        A head's time runs from the accept for the first request and, for the next ones, from
-        the sweep that first sees it begun (``url`` is not None from a head's first byte to its
-        end); between requests the idle timeout applies.
-        """
-        if self.closed or self.tunnel or self.unparsable:
-            return
-        if self.request_open or self.response_open or self.events:
-            if response_timeout > 0:
-                self.check_target(now, response_timeout)
-            return
-        since = self.head_since
-        if not since:
-            if self.url is not None:
-                self.head_since = now
-        elif head_timeout > 0 and now - since >= head_timeout:
-            if self.url is not None:
-                self.transport.write(REQUEST_TIMEOUT)
-            self._close()
-
     # -- the client's messages ----------------------------------------------------------
 
     def want_reading(self, wanted: bool) -> None:
@@ -436,6 +404,8 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         self.method = request.method
         self.keep_client = request.keep_alive and not request.upgrade and not listener.closing
         self.upgrade_requested = request.upgrade
+        if listener.access_log is not None:
+            self.log_entry = request_started(self, request)
         forwarded = forward_request(request.headers, self.client_ip_bytes, listener.scheme,
                                     listener.vip_bytes, listener.spec.keepalive)
         self.body_expected = forwarded.body_expected
@@ -449,6 +419,10 @@ class HttpSession(TargetExchange, asyncio.Protocol):
             self._local(refusal)
             return
         rule.requests += 1
+        limit = listener.spec.max_body_size
+        if limit and forwarded.body_expected and body_too_large(request.headers, limit):
+            self._local(413)
+            return
         if rule.redirect is not None:
             location = redirect_location(rule.redirect, RedirectRequest(host, path, listener.vip))
             self._local(rule.redirect.code, b"location: %s\r\n" % location.encode("latin-1"))
@@ -477,11 +451,14 @@ class HttpSession(TargetExchange, asyncio.Protocol):
     def _local(self, status: int, extra_lines: bytes = b"") -> None:
         """Answer the current request from the load balancer itself."""
         close = not self.keep_client or (self.request_open and self.body_expected)
+        response = local_response(status, extra_lines, close)
+        if self.log_entry is not None:
+            request_finished(self, status, sent=len(response))
         self._end_exchange()
         self.head = b""
         self.response_open = False
         self.responded = True
-        self.transport.write(local_response(status, extra_lines, close))
+        self.transport.write(response)
         if close:
             self._close()
         elif not self.request_open:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 from openclb.engine.spec import ListenerSpec
 from openclb.engine.embedded.admission import Admission, TrafficFaults, reset_on_close
+from openclb.engine.embedded.access_log import AccessLogBook, connection_entry, connection_start
 from openclb.engine.embedded.balancer import Balancer, SessionTable, TargetState, TokenBucket
 from openclb.engine.embedded.descriptors import DescriptorBudget
 
@@ -51,6 +52,7 @@ HealthView = Callable[[str, str, int], bool]
 MAX_SWEEP_INTERVAL = 1.0
 MIN_SWEEP_INTERVAL = 0.05
 DRAIN_CHECK_INTERVAL = 0.05
+_NO_SOURCE: dict = {}
 
 
 def always_healthy(listener_id: str, ip: str, port: int) -> bool:
@@ -158,8 +160,9 @@ class Sweeper:
 class ListenerSettings:
     """Engine-wide knobs every listener reads; set once on the engine's constructor.
 
-    ``sweeper`` and ``descriptors`` are not knobs but the engine's shared sweep timer and
-    descriptor budget, carried here because this is what every listener is given.
+    ``sweeper``, ``descriptors`` and ``access_logs`` are not knobs but the engine's shared sweep
+    timer, descriptor budget and access logs, carried here because this is what every listener
+    is given.
     """
 
     health_view: HealthView = always_healthy
@@ -171,6 +174,7 @@ class ListenerSettings:
     max_session_entries: int = 100_000
     sweeper: Sweeper = field(default_factory=Sweeper, compare=False, repr=False)
     descriptors: DescriptorBudget = field(default_factory=DescriptorBudget, compare=False, repr=False)
+    access_logs: AccessLogBook = field(default_factory=AccessLogBook, compare=False, repr=False)
 
 
 class ListenerCore:
@@ -207,6 +211,9 @@ class ListenerCore:
         self.admission: Admission | None = None
         self.faults: TrafficFaults | None = None
         self.screening = False
+        # While the CLB is logged: the log, and when (and from where) each connection began.
+        self.access_log = None
+        self.log_starts: dict = {}
         self._configure(spec)
 
     @property
@@ -227,6 +234,9 @@ class ListenerCore:
         old = self.spec
         self.spec = spec
         self._set_targets(spec)
+        self.access_log = self.settings.access_logs.log_for(spec.access_log)
+        if self.access_log is None:
+            self.log_starts.clear()
         self.balancer.scheduler = spec.scheduler
         if spec.session_expire_time > 0:
             sessions = self.balancer.sessions
@@ -317,6 +327,8 @@ class ListenerCore:
         target.active += 1
         target.total += 1
         target.connections.add(connection)
+        if self.access_log is not None:
+            self.log_starts[connection] = connection_start(connection)
 
     def accepted(self, connection) -> None:
         """Count a connection that is not tied to one target (an HTTP client connection)."""
@@ -356,6 +368,10 @@ class ListenerCore:
         sessions = self.balancer.sessions
         if sessions is not None:
             sessions.refresh(connection.client_ip, target, time.monotonic())
+        if self.access_log is not None:
+            start = self.log_starts.pop(connection, None)
+            if start is not None:
+                self.access_log.record(connection_entry(self, connection, start))
 
     # -- the sweep --------------------------------------------------------------------
 
@@ -453,6 +469,14 @@ class ListenerCore:
             "bytes_in": self.closed_bytes_in + live_in, "bytes_out": self.closed_bytes_out + live_out,
             "targets": targets,
         }
+
+    def upstream_source(self, client_ip: str) -> dict:
+        """``create_connection``'s ``local_addr`` towards targets: the CLB's SNAT IP for this
+        client (one per client, spread by hash), or nothing (the host picks the address)."""
+        ips = self.spec.source_ips
+        if not ips:
+            return _NO_SOURCE
+        return {"local_addr": (ips[hash(client_ip) % len(ips)], 0)}
 
     def target_port(self, target: TargetState, listen_port: int) -> int:
         """A port-range listener maps its Nth port to the target's port + N (CLB behaviour)."""

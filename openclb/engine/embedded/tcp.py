@@ -163,7 +163,8 @@ class TcpRelay(asyncio.Protocol):
             target = self.target
             try:
                 await connect_within(loop, task, settings.connect_timeout, partial(_UpstreamSide, self),
-                                     target.ip, listener.target_port(target, self.listen_port))
+                                     target.ip, listener.target_port(target, self.listen_port),
+                                     **listener.upstream_source(self.client_ip))
                 return
             except Exception:  # refused, unreachable, timed out: each means "try another"
                 tried.append(target)

@@ -137,6 +137,8 @@ class TlsTerminator:
             self._required = frozenset()
 
     def _select(self, ssl_object, server_name: str | None, front: ssl.SSLContext) -> None:
+        # Kept for the access log (``access_log.tls_fields``): a server-side SSLObject forgets it.
+        ssl_object.sni_name = server_name or ""
         chosen = None
         if self._domains is not None and server_name:
             chosen = self._domains.lookup(normalize_host(server_name))

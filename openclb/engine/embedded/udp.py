@@ -116,7 +116,8 @@ class DatagramListener(ListenerCore):
             self.dropped += 1
             return None
         try:
-            sock = _connected_socket(target.ip, self.target_port(target, endpoint.port))
+            sock = _connected_socket(target.ip, self.target_port(target, endpoint.port),
+                                     self.upstream_source(client_ip).get("local_addr"))
         except OSError:
             self.dropped += 1
             return None
@@ -281,11 +282,14 @@ class _Flow(asyncio.DatagramProtocol):
     abort = close
 
 
-def _connected_socket(ip: str, port: int) -> socket.socket:
-    """A non-blocking UDP socket connected to the target (connect() on UDP never waits)."""
+def _connected_socket(ip: str, port: int, source: tuple[str, int] | None = None) -> socket.socket:
+    """A non-blocking UDP socket connected to the target (connect() on UDP never waits),
+    sending from ``source`` (a SNAT IP) when given."""
     sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
+        if source is not None:
+            sock.bind(source)
         sock.connect((ip, port))
     except OSError:
         sock.close()

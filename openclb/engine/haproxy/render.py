@@ -254,6 +254,8 @@ def _server_lines(spec: ListenerSpec, target: TargetSpec) -> list[str]:
     else:
         address = _address(target.ip, str(target.port))
     common = f"weight {target.weight}" + (" send-proxy" if spec.proxy_protocol else "")
+    if spec.source_ips:  # SNAT IPs: spread over the real servers in their order, as HAProxy binds per server
+        common += f" source {spec.source_ips[spec.targets.index(target) % len(spec.source_ips)]}"
     check = spec.health_check
     if not check.enabled:
         return [f"server {server_name(target)} {address} {common}"]

@@ -10,7 +10,6 @@ LoadBalancerIds, which Terraform reads.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from openclb import errors
@@ -22,34 +21,13 @@ from openclb.resources.shared import checks as rules, ids
 from openclb.resources.shared.clock import sortable_now
 from openclb.context import RequestContext
 from openclb.resources.shared.lookups import require_load_balancer
+from openclb.resources.shared.vips import allocate_vips
 from openclb.resources.shared.services import Services
+from openclb.resources.snat import checks as snat_checks
+from openclb.resources.snat.actions import planned_snat_ips
 from openclb.store.store import VipTaken
 
 _VIP_ATTEMPTS = 5
-
-
-def allocate_vips(pool: str, used: set[str], count: int, wanted: str | None) -> list[str]:
-    """Free addresses of the pool, lowest first; a requested ``Vip`` must be free and in the pool."""
-    network = ipaddress.ip_network(pool)
-    if wanted is not None:
-        if not _is_free_address(wanted, network, used):
-            raise errors.InvalidParameterValue(f"The Vip {wanted} is not a free address of this load balancer pool.")
-        return [wanted]
-    free = []
-    for address in network.hosts():
-        if str(address) not in used:
-            free.append(str(address))
-            if len(free) == count:
-                return free
-    raise errors.ResourceInsufficient("The VIP pool has no free address left.")
-
-
-def _is_free_address(wanted: str, network, used: set[str]) -> bool:
-    """One answer for a VIP that is malformed, outside the pool, or taken (by any account): no oracle."""
-    try:
-        return ipaddress.ip_address(wanted) in network and wanted not in used
-    except ValueError:
-        return False
 
 
 async def create_load_balancer(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +41,11 @@ async def create_load_balancer(services: Services, ctx: RequestContext, params: 
         raise errors.InvalidParameterCombination("`Vip` can only be given when creating one load balancer.")
     quota = services.settings.quotas.open_clb_per_region if lb_type == "OPEN" else services.settings.quotas.internal_clb_per_region
     terms = creation_terms(params)
-    settings = LoadBalancerSettings.from_request(params).merged(terms).to_stored()
+    settings = LoadBalancerSettings.from_request(params).merged(terms)
+    if params.get("snat_ips"):
+        snat_checks.check_snat_pro(params.get("snat_pro"))
+        settings = settings.merged({"snat_ips": await planned_snat_ips(services, params["snat_ips"], None, [])})
+    settings = settings.to_stored()
     async with services.vip_allocation:
         existing = await services.read(services.store.count_load_balancers, ctx.scope, lb_type)
         if existing + number > quota:

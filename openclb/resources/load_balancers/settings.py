@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from openclb.domain.models import LoadBalancer
+from openclb.engine.spec import AccessLogSpec
 from openclb.resources.shared.settings import differing_from_defaults, given_members
 
 DEFAULT_VPC_ID = "vpc-openclb0"
@@ -48,6 +49,16 @@ class LoadBalancerSettings:
     # A PREPAID CLB's term (Period, RenewFlag) and expiry: resources/load_balancers/terms.py.
     lb_charge_prepaid: dict[str, Any] = field(default_factory=dict)
     expire_at: str = ""
+    # SetLoadBalancerClsLog: the CLS log set and topic of its access (and health-check) log.
+    log_set_id: str = ""
+    log_topic_id: str = ""
+    health_log_set_id: str = ""
+    health_log_topic_id: str = ""
+    # SnatPro CLBs: the SNAT IPs ({"subnet_id", "ip"}) connections to targets leave from.
+    snat_ips: list[dict[str, str]] = field(default_factory=list)
+    # The CLB-type customized configuration bound to it: its id, and its content as bound.
+    customized_config_id: str = ""
+    customized_config: str = ""
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any] | None) -> LoadBalancerSettings:
@@ -73,6 +84,19 @@ class LoadBalancerSettings:
 
     def tag_view(self) -> list[dict[str, str]]:
         return [{"TagKey": t.get("tag_key", ""), "TagValue": t.get("tag_value", "")} for t in self.tags]
+
+    def snat_ip_view(self) -> list[dict[str, str]]:
+        return [{"SubnetId": s.get("subnet_id", ""), "Ip": s.get("ip", "")} for s in self.snat_ips]
+
+    def access_log_spec(self) -> AccessLogSpec | None:
+        """Where the engine writes this CLB's access log: its ACCESS log set and topic, if bound."""
+        if not (self.log_set_id and self.log_topic_id):
+            return None
+        return AccessLogSpec(self.log_set_id, self.log_topic_id)
+
+    def source_ips(self) -> tuple[str, ...]:
+        """The SNAT IPs connections to targets leave from (SnatPro CLBs)."""
+        return tuple(s["ip"] for s in self.snat_ips if s.get("ip")) if self.snat_pro else ()
 
     def tag_map(self) -> dict[str, str]:
         return {t.get("tag_key", ""): t.get("tag_value", "") for t in self.tags}

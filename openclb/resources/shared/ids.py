@@ -28,6 +28,10 @@ def target_group_id() -> str:
     return _new_id("lbtg-")
 
 
+def customized_config_id() -> str:
+    return _new_id("pz-")
+
+
 def certificate_id() -> str:
     return _new_id("cert-")
 

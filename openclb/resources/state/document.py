@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openclb import errors
-from openclb.domain.models import Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target
+from openclb.domain.models import AccountObject, Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target
 from openclb.domain.security_groups import SecurityGroup
 from openclb.domain.target_groups import TargetGroup, TargetGroupAssociation, TargetGroupInstance
 from openclb.protocols import L7, ListenerProtocol
@@ -52,11 +52,12 @@ class AccountState:
     target_group_instances: tuple[TargetGroupInstance, ...] = ()
     target_group_associations: tuple[TargetGroupAssociation, ...] = ()
     security_groups: tuple[SecurityGroup, ...] = ()
+    account_objects: tuple[AccountObject, ...] = ()
 
     @property
     def empty(self) -> bool:
         return (not self.load_balancers and not self.certificates and not self.target_groups
-                and not self.security_groups)
+                and not self.security_groups and not self.account_objects)
 
 
 def to_document(state: AccountState, keys: PrivateKeySealer, include_private_keys: bool = False) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def to_document(state: AccountState, keys: PrivateKeySealer, include_private_key
     certificates = [_certificate(c, keys, include_private_keys)
                     for c in sorted(state.certificates, key=lambda c: (c.created_at, c.id))]
     sealed = any(c["PrivateKey"] and "Sealed" in c["PrivateKey"] for c in certificates)
-    return {
+    document = {
         "Format": FORMAT,
         "Version": VERSION,
         "MasterKeyId": keys.key_id if sealed else None,
@@ -91,6 +92,16 @@ def to_document(state: AccountState, keys: PrivateKeySealer, include_private_key
             state.target_groups, state.target_group_instances, state.target_group_associations),
         "SecurityGroups": security_groups.to_items(state.security_groups),
     }
+    if state.account_objects:
+        document["AccountObjects"] = [_account_object(o) for o in
+                                      sorted(state.account_objects, key=lambda o: (o.created_at, o.id))]
+    return document
+
+
+def _account_object(item: AccountObject) -> dict[str, Any]:
+    """A CLS log set or topic (optional member ``AccountObjects``, absent when there are none)."""
+    return {"Id": item.id, "Region": item.region, "Kind": item.kind, "Name": item.name,
+            "CreateTime": item.created_at, "Settings": check.sorted_settings(item.settings)}
 
 
 def _listener(listener: Listener, rules: list[Rule], targets_of: dict[str, list[Target]]) -> dict[str, Any]:
@@ -133,7 +144,7 @@ def _certificate(certificate: Certificate, keys: PrivateKeySealer, include_priva
 def from_document(document: Any, app_id: int, keys: PrivateKeySealer, path: str = "State") -> AccountState:
     """The rows ``document`` describes, owned by ``app_id``, every one ACTIVE; or InvalidParameterValue."""
     check.members(document, path, ("Format", "Version", "LoadBalancers", "Certificates"),
-                  ("MasterKeyId", "TargetGroups", "SecurityGroups"))
+                  ("MasterKeyId", "TargetGroups", "SecurityGroups", "AccountObjects"))
     if document["Format"] != FORMAT:
         raise check.refuse(f"{path}.Format", f"must be {FORMAT}")
     if document["Version"] not in READABLE_VERSIONS:
@@ -153,8 +164,23 @@ def from_document(document: Any, app_id: int, keys: PrivateKeySealer, path: str 
     groups, instances, associations = group_document.from_entries(
         document.get("TargetGroups", []), app_id, rows.listeners, rows.rules, f"{path}.TargetGroups")
     security = security_groups.from_items(document.get("SecurityGroups", []), app_id, f"{path}.SecurityGroups")
+    objects = tuple(_account_object_row(item, app_id, f"{path}.AccountObjects.{i}") for i, item in
+                    enumerate(check.items(document.get("AccountObjects", []), f"{path}.AccountObjects")))
+    check.unique([o.id for o in objects], f"{path}.AccountObjects")
     return AccountState(tuple(rows.lbs), tuple(rows.listeners), tuple(rows.rules), tuple(rows.targets), certificates,
-                        groups, instances, associations, security)
+                        groups, instances, associations, security, objects)
+
+
+def _account_object_row(item: Any, app_id: int, path: str) -> AccountObject:
+    check.members(item, path, ("Id", "Region", "Kind", "Name", "CreateTime", "Settings"))
+    return AccountObject(
+        id=check.text(item["Id"], f"{path}.Id", 1, 64), app_id=app_id,
+        region=check.region(item["Region"], f"{path}.Region"),
+        kind=check.choice(item["Kind"], f"{path}.Kind", ("logset", "topic", "customized_config")),
+        name=check.text(item["Name"], f"{path}.Name", 1, 255),
+        created_at=check.stamp(item["CreateTime"], f"{path}.CreateTime"),
+        settings=check.settings(item["Settings"], f"{path}.Settings"),
+    )
 
 
 class _Rows:
@@ -234,7 +260,7 @@ class _Rows:
                 listener_id=listener.id, ip=check.address(item["Ip"], f"{where}.Ip"),
                 port=check.number(item["Port"], f"{where}.Port", 1, 65535), lb_id=listener.lb_id,
                 weight=check.number(item["Weight"], f"{where}.Weight", 0, 100),
-                target_type=check.choice(item["Type"], f"{where}.Type", ("ENI", "CVM")),
+                target_type=check.choice(item["Type"], f"{where}.Type", ("ENI", "CVM", "SCF")),
                 instance_id=check.text(item["InstanceId"], f"{where}.InstanceId", 0, 64),
                 tag=check.text(item["Tag"], f"{where}.Tag", 0, 255), location_id=location_id,
                 registered_at=check.stamp(item["RegisteredTime"], f"{where}.RegisteredTime"),

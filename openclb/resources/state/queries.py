@@ -18,7 +18,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from openclb.domain.models import Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target, Task
+from openclb.domain.models import (
+    AccountObject, Certificate, Listener, LoadBalancer, ProvisioningState, Rule, Target, Task,
+)
 from openclb.domain.security_groups import SecurityGroup
 from openclb.domain.target_groups import TargetGroup, TargetGroupAssociation, TargetGroupInstance
 from openclb.resources.state.document import AccountState
@@ -68,8 +70,9 @@ def read_account(store: Store, app_id: int) -> AccountState:
                             if x.listener_id in kept and (not x.location_id or x.location_id in rule_ids)]
             security = [SecurityGroup(**dict(row)) for row in conn.execute(
                 select(schema.security_groups).where(schema.security_groups.c.app_id == app_id)).mappings()]
+            objects = _rows(conn, schema.account_objects, AccountObject, schema.account_objects.c.app_id == app_id)
     return AccountState(tuple(lbs), tuple(listeners), tuple(rules), tuple(targets), tuple(certificates),
-                        tuple(groups), tuple(instances), tuple(associations), tuple(security))
+                        tuple(groups), tuple(instances), tuple(associations), tuple(security), tuple(objects))
 
 
 def load_balancer_ids(store: Store, app_id: int | None) -> list[str]:
@@ -85,7 +88,7 @@ def holds_anything(store: Store, app_id: int) -> bool:
     lbs, certs = schema.load_balancers, schema.certificates
     with store.engine.connect() as conn:
         return any(conn.execute(select(table.c.id).where(table.c.app_id == app_id).limit(1)).first()
-                   for table in (lbs, certs, schema.target_groups, schema.security_groups))
+                   for table in (lbs, certs, schema.target_groups, schema.security_groups, schema.account_objects))
 
 
 def delete_state(store: Store, app_id: int | None) -> None:
@@ -95,7 +98,7 @@ def delete_state(store: Store, app_id: int | None) -> None:
         if app_id is None:
             for table in (schema.task_changes, tasks, schema.targets, schema.target_group_associations,
                           schema.target_group_instances, schema.target_groups, schema.rules, schema.listener_ports,
-                          schema.listeners, lbs, schema.certificates, schema.security_groups):
+                          schema.listeners, lbs, schema.certificates, schema.security_groups, schema.account_objects):
                 conn.execute(delete(table))
             return
         mine = select(lbs.c.id).where(lbs.c.app_id == app_id).scalar_subquery()
@@ -110,7 +113,8 @@ def delete_state(store: Store, app_id: int | None) -> None:
             schema.target_group_instances.c.target_group_id.in_(their_groups)))
         for table in (schema.targets, schema.listener_ports):
             conn.execute(delete(table).where(table.c.lb_id.in_(mine)))
-        for table in (schema.rules, schema.listeners, lbs, schema.certificates, groups, schema.security_groups):
+        for table in (schema.rules, schema.listeners, lbs, schema.certificates, groups, schema.security_groups,
+                      schema.account_objects):
             conn.execute(delete(table).where(table.c.app_id == app_id))
 
 
@@ -160,6 +164,7 @@ def _write_rows(write: TaskWrite | _DirectWrite, state: AccountState) -> None:
     write.insert(schema.target_group_instances, [asdict(i) for i in state.target_group_instances], conflict=_taken)
     write.insert(schema.target_group_associations, [asdict(a) for a in state.target_group_associations],
                  conflict=_taken)
+    write.insert(schema.account_objects, [asdict(o) for o in state.account_objects], conflict=_taken)
 
 
 def _port_clash(_detail: str) -> StateConflict:

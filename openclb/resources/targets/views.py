@@ -80,6 +80,15 @@ def rule_targets(rule: Rule, targets: list[Target]) -> dict[str, Any]:
         "LocationId": rule.id,
         "Domain": rule.domains[0],
         "Url": rule.url,
-        "Targets": [backend(t) for t in targets if t.location_id == rule.id],
-        "FunctionTargets": [],
+        "Targets": [backend(t) for t in targets if t.location_id == rule.id and t.target_type != "SCF"],
+        "FunctionTargets": [function_target(t) for t in targets if t.location_id == rule.id and t.target_type == "SCF"],
     }
+
+
+def function_target(target: Target) -> dict[str, Any]:
+    """A function bound to a rule (RegisterFunctionTargets): its InstanceId is namespace/name:qualifier."""
+    namespace, _, rest = target.instance_id.partition("/")
+    name, _, qualifier = rest.rpartition(":")
+    return {"Function": {"FunctionNamespace": namespace, "FunctionName": name, "FunctionQualifier": qualifier,
+                         "FunctionQualifierType": "VERSION" if qualifier.isdigit() else "ALIAS"},
+            "Weight": target.weight}

@@ -1,0 +1,173 @@
+"""CLS access logs: log sets and topics through the official SDK, and the lines real traffic writes.
+
+A CLB bound with SetLoadBalancerClsLog has every request (HTTP) and connection (TCP, UDP) of its
+listeners written as one JSON line into ``<data-dir>/logs/<logset>/<topic>.log``; unbinding
+stops the lines. Refusals leave the log sets, topics and the CLB as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from tencentcloud.clb.v20180317 import models
+
+from admin_support import admin, admin_client, export_text, import_state
+from backends import first_bytes
+from clb_support import (
+    checked, create_clb_with_vip, create_listener, create_rules, listener_with_targets, refused, register,
+    typed, wait_for, write,
+)
+from l7_support import request
+
+pytestmark = pytest.mark.postgres
+
+HTTP_PORT = 8090
+TCP_PORT = 8091
+
+
+def logset_and_topic(client, name: str = "clb-topic") -> tuple[str, str]:
+    logset_id = checked(client, "CreateClsLogSet", {"LogsetName": "clb_logset"})["LogsetId"]
+    topic_id = checked(client, "CreateTopic", {"TopicName": name, "PartitionCount": 3})["TopicId"]
+    return logset_id, topic_id
+
+
+def log_lines(server, logset_id: str, topic_id: str) -> list[dict]:
+    path = Path(server.server.settings.data_dir) / "logs" / logset_id / f"{topic_id}.log"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def bind(client, lb_id: str, logset_id: str, topic_id: str) -> None:
+    write(client, "SetLoadBalancerClsLog", {"LoadBalancerId": lb_id, "LogSetId": logset_id, "LogTopicId": topic_id})
+
+
+def test_create_cls_log_set_typed_model_and_describe_cls_log_set_show_it(server, client):
+    assert typed("DescribeClsLogSet", checked(client, "DescribeClsLogSet", {})).LogsetId == ""
+    created = client.CreateClsLogSet(models.CreateClsLogSetRequest())
+    health = checked(client, "CreateClsLogSet", {"LogsetName": "clb_health", "LogsetType": "HEALTH"})["LogsetId"]
+    described = client.DescribeClsLogSet(models.DescribeClsLogSetRequest())
+    assert (described.LogsetId, described.HealthLogsetId) == (created.LogsetId, health)
+
+
+def test_create_cls_log_set_second_of_a_type_limit_exceeded_nothing_changes(server, client):
+    checked(client, "CreateClsLogSet", {})
+    before = checked(client, "DescribeClsLogSet", {})
+    refused(client, "CreateClsLogSet", {"LogsetName": "another"}, "LimitExceeded")
+    refused(client, "CreateClsLogSet", {"LogsetType": "AUDIT"}, "InvalidParameterValue")
+    after = checked(client, "DescribeClsLogSet", {})
+    assert (after["LogsetId"], after["HealthLogsetId"]) == (before["LogsetId"], before["HealthLogsetId"])
+
+
+def test_create_topic_typed_model_and_refusals(server, client):
+    refused(client, "CreateTopic", {"TopicName": "orphan"}, "FailedOperation")
+    checked(client, "CreateClsLogSet", {})
+    request_model = models.CreateTopicRequest()
+    request_model.TopicName = "clb-topic"
+    assert client.CreateTopic(request_model).TopicId
+    refused(client, "CreateTopic", {"TopicName": "clb-topic"}, "InvalidParameterValue.Duplicate")
+    refused(client, "CreateTopic", {"TopicName": "more", "PartitionCount": 11}, "InvalidParameterValue.Range")
+    refused(client, "CreateTopic", {"TopicName": "cold", "StorageType": "frozen"}, "InvalidParameterValue")
+    refused(client, "CreateTopic", {"TopicName": "health", "TopicType": "HEALTH"}, "FailedOperation")
+
+
+def test_set_load_balancer_cls_log_http_requests_written_with_clb_fields(server, client, http_backends):
+    backend = http_backends.start("logged")
+    logset_id, topic_id = logset_and_topic(client)
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [HTTP_PORT])
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "www.logged.test", "Url": "/shop"}])
+    register(client, lb_id, listener_id, [backend.port], location_id)
+    request_model = models.SetLoadBalancerClsLogRequest()
+    request_model.LoadBalancerId, request_model.LogSetId, request_model.LogTopicId = lb_id, logset_id, topic_id
+    client.SetLoadBalancerClsLog(request_model)
+    wait_for(lambda: checked(client, "DescribeLoadBalancers", {"LoadBalancerIds": [lb_id]})
+             ["LoadBalancerSet"][0]["LogTopicId"] == topic_id, 5)
+
+    assert request(vip, HTTP_PORT, "/shop?item=1", host="www.logged.test",
+                   headers={"User-Agent": "openclb-test", "Referer": "http://ref.test/"}).status == 200
+    assert request(vip, HTTP_PORT, "/elsewhere", host="www.logged.test").status == 404
+    wait_for(lambda: len(log_lines(server, logset_id, topic_id)) == 2, 5)
+    served, unrouted = log_lines(server, logset_id, topic_id)
+    assert served["request"] == "GET /shop?item=1 HTTP/1.1" and served["uri"] == "/shop"
+    assert (served["status"], served["upstream_status"]) == (200, "200")
+    assert (served["server_addr"], served["server_port"], served["protocol_type"]) == (vip, HTTP_PORT, "HTTP")
+    assert served["remote_addr"] == "127.0.0.1" and served["remote_port"] > 0
+    assert served["upstream_addr"] == f"127.0.0.1:{backend.port}"
+    assert (served["http_host"], served["http_user_agent"], served["http_referer"]) == (
+        "www.logged.test", "openclb-test", "http://ref.test/")
+    assert served["server_name"] == "www.logged.test"
+    assert served["request_length"] > 0 and served["bytes_sent"] > 0 and served["request_time"] >= 0
+    assert time.strptime(served["time_local"], "%d/%b/%Y:%H:%M:%S %z")
+    assert (unrouted["status"], unrouted["upstream_status"], unrouted["upstream_addr"]) == (404, "-", "-")
+
+
+def test_set_load_balancer_cls_log_empty_ids_unbind_and_lines_stop(server, client, named_backends):
+    backend = named_backends("tcp-logged")
+    logset_id, topic_id = logset_and_topic(client)
+    lb_id, vip, _ = listener_with_targets(client, "TCP", TCP_PORT, [{"EniIp": "127.0.0.1", "Port": backend.port}])
+    bind(client, lb_id, logset_id, topic_id)
+    assert first_bytes(vip, TCP_PORT) == b"tcp-logged"
+    (line,) = wait_and_read(server, logset_id, topic_id, 1)
+    assert (line["protocol_type"], line["server_addr"], line["server_port"]) == ("TCP", vip, TCP_PORT)
+    assert line["upstream_addr"] == f"127.0.0.1:{backend.port}" and line["bytes_sent"] >= len(b"tcp-logged")
+
+    bind(client, lb_id, "", "")
+    described = checked(client, "DescribeLoadBalancers", {"LoadBalancerIds": [lb_id]})["LoadBalancerSet"][0]
+    assert (described["LogSetId"], described["LogTopicId"]) == ("", "")
+    assert first_bytes(vip, TCP_PORT) == b"tcp-logged"
+    time.sleep(0.6)
+    assert len(log_lines(server, logset_id, topic_id)) == 1
+
+
+def test_set_load_balancer_cls_log_udp_flow_written_when_it_ends(server, client):
+    echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    echo.bind(("127.0.0.1", 0))
+    logset_id, topic_id = logset_and_topic(client)
+    lb_id, vip, listener_id = listener_with_targets(
+        client, "UDP", TCP_PORT, [{"EniIp": "127.0.0.1", "Port": echo.getsockname()[1]}])
+    bind(client, lb_id, logset_id, topic_id)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.sendto(b"ping", (vip, TCP_PORT))
+        data, peer = echo.recvfrom(64)
+        echo.sendto(b"pong!", peer)
+        udp.settimeout(2)
+        assert udp.recv(64) == b"pong!"
+        write(client, "DeleteListener", {"LoadBalancerId": lb_id, "ListenerId": listener_id})
+    echo.close()
+    (line,) = wait_and_read(server, logset_id, topic_id, 1)
+    assert (line["protocol_type"], line["request_length"], line["bytes_sent"]) == ("UDP", 4, 5)
+
+
+def test_set_load_balancer_cls_log_refusals_change_nothing(server, client):
+    logset_id, topic_id = logset_and_topic(client)
+    lb_id, _ = create_clb_with_vip(client)
+    refused(client, "SetLoadBalancerClsLog", {"LoadBalancerId": "lb-00000000", "LogSetId": logset_id,
+                                              "LogTopicId": topic_id}, "InvalidParameter.LBIdNotFound", lb_id=lb_id)
+    refused(client, "SetLoadBalancerClsLog", {"LoadBalancerId": lb_id, "LogSetId": logset_id, "LogTopicId": ""},
+            "InvalidParameter")
+    refused(client, "SetLoadBalancerClsLog", {"LoadBalancerId": lb_id, "LogSetId": logset_id,
+                                              "LogTopicId": "f43636fe-06fc-417b-9349-da4bc8a03745"},
+            "InvalidParameterValue")
+    refused(client, "SetLoadBalancerClsLog", {"LoadBalancerId": lb_id, "LogSetId": logset_id,
+                                              "LogTopicId": topic_id, "LogType": "HEALTH"}, "InvalidParameterValue")
+
+
+def test_reset_state_clears_log_sets_and_import_brings_them_back(server, client):
+    admin_api = admin_client(server.url)
+    logset_id, topic_id = logset_and_topic(client)
+    text = export_text(admin_api)
+    assert {o["Id"] for o in json.loads(text)["AccountObjects"]} == {logset_id, topic_id}
+    admin(admin_api, "ResetState")
+    assert checked(client, "DescribeClsLogSet", {})["LogsetId"] == ""
+    import_state(admin_api, client, text)
+    assert checked(client, "DescribeClsLogSet", {})["LogsetId"] == logset_id
+
+
+def wait_and_read(server, logset_id: str, topic_id: str, count: int) -> list[dict]:
+    wait_for(lambda: len(log_lines(server, logset_id, topic_id)) >= count, 5)
+    return log_lines(server, logset_id, topic_id)
