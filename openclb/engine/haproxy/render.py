@@ -46,7 +46,8 @@ How CLB semantics map onto HAProxy 2.6 (the choices, and why):
   port.
 - TCP_SSL terminates TLS with ``bind ... ssl crt`` (one PEM per certificate: RSA and ECDSA
   are both offered, HAProxy picks by the client's hello) and, for mutual TLS, ``ca-file``
-  with ``verify required`` (or ``optional``). ProxyProtocol → ``send-proxy`` to real servers.
+  with ``verify required`` (or ``optional``). ProxyProtocol → ``send-proxy-v2`` to real
+  servers (the CLB sends v2 only; health checks go without it, as the embedded engine's).
 
 User-supplied strings (HTTP check path, domain, method) are written in HAProxy's strong
 (single) quotes, where nothing is expanded, so no input can add a directive.
@@ -250,7 +251,7 @@ def _server_lines(spec: ListenerSpec, target: TargetSpec) -> list[str]:
         address = f"{_address(target.ip, '')}{'+' if offset >= 0 else '-'}{abs(offset)}"
     else:
         address = _address(target.ip, str(target.port))
-    common = f"weight {target.weight}" + (" send-proxy" if spec.proxy_protocol else "")
+    common = f"weight {target.weight}" + (" send-proxy-v2" if spec.proxy_protocol else "")
     check = spec.health_check
     if not check.enabled:
         return [f"server {server_name(target)} {address} {common}"]
