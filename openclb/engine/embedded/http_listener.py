@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from openclb.engine.spec import ListenerSpec, RuleSpec
 from openclb.engine.embedded.balancer import Balancer, TargetState
 from openclb.engine.embedded.descriptors import DescriptorBudget
+from openclb.engine.embedded.http_headers import forwarding_stamps
 from openclb.engine.embedded.listener import MIN_SWEEP_INTERVAL, ListenerSettings
 from openclb.engine.embedded.routing import Router, normalize_host, split_target
 from openclb.engine.embedded.tcp import StreamHandler, StreamListener
@@ -219,7 +220,7 @@ class HttpListener(StreamListener):
         self.closing = False
         self._backend_tls: ssl.SSLContext | None = None
         super().__init__(load_balancer_id, vip, spec, settings, handler)
-        self.scheme = b"https" if self.tls is not None else b"http"
+        self.stamps = forwarding_stamps(b"https" if self.tls is not None else b"http", spec.port)
         self.vip_bytes = vip.encode()
 
     def _configure(self, spec: ListenerSpec) -> None:

@@ -436,7 +436,7 @@ class HttpSession(TargetExchange, asyncio.Protocol):
         self.method = request.method
         self.keep_client = request.keep_alive and not request.upgrade and not listener.closing
         self.upgrade_requested = request.upgrade
-        forwarded = forward_request(request.headers, self.client_ip_bytes, listener.scheme,
+        forwarded = forward_request(request.headers, self.client_ip_bytes, listener.stamps,
                                     listener.vip_bytes, listener.spec.keepalive)
         self.body_expected = forwarded.body_expected
         self.chunked_request = forwarded.chunked
