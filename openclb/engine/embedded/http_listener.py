@@ -226,6 +226,8 @@ class HttpListener(StreamListener):
     def _configure(self, spec: ListenerSpec) -> None:
         super()._configure(spec)
         self._set_rules(spec.rules)
+        # Whether a client may speak HTTP/2 here (h2c, or ALPN h2 on some domain): see http2.py.
+        self.offers_h2 = spec.h2c or (self.tls is not None and any(rule.http2 for rule in spec.rules))
 
     def _set_rules(self, rules: Sequence[RuleSpec]) -> None:
         previous = self.rules
