@@ -18,6 +18,7 @@ from pathlib import Path
 from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.events import ConnectionTerminated, DataReceived, ResponseReceived, StreamEnded, StreamReset
+from hyperframe.frame import Frame, GoAwayFrame
 
 from clb_support import make_pki, trusting_context
 
@@ -122,3 +123,35 @@ class RawH2:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def frames_until_close(sock: ssl.SSLSocket, seconds: float = 5.0) -> list:
+    """Every frame the server sends until it closes the connection (hyperframe objects)."""
+    received = bytearray()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data = sock.recv(65536)
+        except (TimeoutError, socket.timeout):
+            continue
+        except (ssl.SSLError, OSError):
+            break
+        if not data:
+            break
+        received += data
+    frames, offset = [], 0
+    while offset + 9 <= len(received):
+        frame, length = Frame.parse_frame_header(memoryview(received[offset:offset + 9]))
+        if offset + 9 + length > len(received):
+            break
+        frame.parse_body(memoryview(received[offset + 9:offset + 9 + length]))
+        frames.append(frame)
+        offset += 9 + length
+    return frames
+
+
+def goaway_code(frames: list) -> int | None:
+    """The error code of the server's GOAWAY among ``frames``, None without one."""
+    codes = [frame.error_code for frame in frames if isinstance(frame, GoAwayFrame)]
+    return codes[-1] if codes else None
