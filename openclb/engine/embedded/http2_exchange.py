@@ -15,8 +15,11 @@ forwarding headers), connect to the rule's chosen target (another on failure, up
   are not passed on; a HEAD request's response ends at its head.
 - Deadlines: a target silent for the listener's ``target_response_timeout`` while it owes a
   response gets 504 before its head, a reset stream after it.
+- ForwardType GRPC/GRPCS: the stream goes on over HTTP/2 instead (``http2_upstream``), so
+  ``te: trailers``, trailers and gRPC status pass.
 - The stream's end (reset by the client, the connection lost) cancels the coroutine, which
-  closes the target connection. Targets are counted (``active``/``total``) as HTTP/1.1's are.
+  closes the target connection. Targets are counted (``active``/``total``) as HTTP/1.1's are;
+  each stream has a target connection of its own (no pooling: HTTP/2 is not the hot path).
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ from h2.exceptions import ProtocolError
 from httptools import HttpParserError, HttpResponseParser
 
 from openclb.engine.embedded.http_headers import LAST_CHUNK, chunk, cookie_value, forward_request, head_lines
+from openclb.engine.embedded.http2_upstream import TargetBrokeOff, h2_request_headers, relay_over_h2
 from openclb.engine.embedded.routing import RedirectRequest, redirect_location
 
 log = logging.getLogger("openclb.engine.http2")
 
 RESPONSE_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"))
 READ_SIZE = 65536
+GRPC_FORWARD_TYPES = ("GRPC", "GRPCS")
 
 _monotonic = time.monotonic
 
@@ -82,7 +87,7 @@ class StreamExchange:
         self.session = session
         self.stream_id = stream_id
         self.request_headers = headers
-        self.ended = ended
+        self.has_body = not ended  # fixed at the head; the body's own end comes through ``body``
         self.body: asyncio.Queue = asyncio.Queue()
         self.window = asyncio.Event()
         self.responded = False
@@ -96,7 +101,6 @@ class StreamExchange:
         self.body.put_nowait((data, flow_length))
 
     def request_ended(self) -> None:
-        self.ended = True
         self.body.put_nowait(None)
 
     def cancel(self) -> None:
@@ -115,9 +119,12 @@ class StreamExchange:
             rule, target, head, chunked, method = prepared
             target.active += 1
             target.total += 1
+            if rule.spec.forward_type.upper() in GRPC_FORWARD_TYPES:
+                await self._relay_grpc(rule, target, method)
+                return
             reader, writer = await self._connect(rule, target)
             writer.write(head)
-            sending = None if self.ended else asyncio.ensure_future(self._send_body(writer, chunked))
+            sending = None if not self.has_body else asyncio.ensure_future(self._send_body(writer, chunked))
             try:
                 await self._relay_response(reader, method)
             finally:
@@ -127,14 +134,14 @@ class StreamExchange:
             if not self.responded:
                 self._local(failed.status)
             else:
-                self._reset(ErrorCodes.INTERNAL_ERROR)
+                self.reset(ErrorCodes.INTERNAL_ERROR)
         except asyncio.CancelledError:
             pass
-        except (ConnectionError, OSError, ProtocolError):
-            self._reset(ErrorCodes.INTERNAL_ERROR)
+        except (ConnectionError, OSError, ProtocolError, TargetBrokeOff):
+            self.reset(ErrorCodes.INTERNAL_ERROR)
         except Exception:
             log.exception("http2: unexpected error on a stream of listener %s", session.listener.listener_id)
-            self._reset(ErrorCodes.INTERNAL_ERROR)
+            self.reset(ErrorCodes.INTERNAL_ERROR)
         finally:
             if target is not None:
                 target.active -= 1
@@ -161,10 +168,12 @@ class StreamExchange:
             received.insert(0, (b"host", pseudo[b":authority"]))
         if cookies:
             received.append((b"cookie", b"; ".join(cookies)))
-        chunked = not self.ended and not any(name == b"content-length" for name, _ in received)
+        chunked = self.has_body and not any(name == b"content-length" for name, _ in received)
         if chunked:
             received.append((b"transfer-encoding", b"chunked"))
         forwarded = forward_request(received, session.client_ip_bytes, listener.stamps, listener.vip_bytes, False)
+        self.forwarded = forwarded.headers
+        self.te_trailers = any(name == b"te" and b"trailers" in value.lower() for name, value in received)
         rule, host, route_path = listener.route(forwarded.host, path)
         if method == b"CONNECT":
             return self._local(405)
@@ -181,6 +190,17 @@ class StreamExchange:
         self.rule_cookie = rule.set_cookie(target) if rule.cookie_name else b""
         head = b"%s %s HTTP/1.1\r\n%s" % (method, path, head_lines(forwarded.headers))
         return rule, target, head, chunked, method
+
+    async def _relay_grpc(self, rule, target, method: bytes) -> None:
+        """ForwardType GRPC/GRPCS: the stream goes on over HTTP/2 (``http2_upstream``)."""
+        grpcs = rule.spec.forward_type.upper() == "GRPCS"
+        path = next((value for name, value in self.request_headers if name == b":path"), b"/")
+        headers = h2_request_headers(method, path, b"https" if grpcs else b"http", self.forwarded, self.te_trailers)
+        timeout = self.session.listener.settings.connect_timeout
+        try:
+            await relay_over_h2(self, target.ip, target.port, grpcs, headers, timeout)
+        except (OSError, asyncio.TimeoutError, TargetBrokeOff):
+            raise _TargetFailed(502) from None
 
     async def _connect(self, rule, target):
         listener = self.session.listener
@@ -241,20 +261,20 @@ class StreamExchange:
                     response.head_done = response.complete = False
                     continue
                 no_body = method == b"HEAD" or status in (204, 304)
-                self._send_head(status, response.headers, end=no_body or (response.complete and not response.pieces))
+                self.send_head(status, response.headers, end=no_body or (response.complete and not response.pieces))
                 if no_body:
                     return
             pieces, response.pieces = response.pieces, []
             for index, piece in enumerate(pieces):
-                await self._send_data(piece, end=response.complete and index == len(pieces) - 1)
+                await self.send_data(piece, end=response.complete and index == len(pieces) - 1)
             if response.complete:
                 if not pieces and self.responded:
-                    self._end_stream()
+                    self.end_stream()
                 return
 
     # -- towards the client ---------------------------------------------------------------
 
-    def _send_head(self, status: int, headers: list[tuple[bytes, bytes]], end: bool) -> None:
+    def send_head(self, status: int, headers: list[tuple[bytes, bytes]], end: bool) -> None:
         named = set()
         for name, value in headers:
             if name == b"connection":
@@ -268,14 +288,22 @@ class StreamExchange:
         session.conn.send_headers(self.stream_id, [(b":status", b"%d" % status), *kept], end_stream=end)
         session.flush()
 
-    def _end_stream(self) -> None:
+    def send_trailers(self, trailers: list[tuple[bytes, bytes]]) -> None:
+        """The target's trailers (gRPC's status among them) end the client's stream."""
+        if self.response_ended:
+            return
+        self.response_ended = True
+        self.session.conn.send_headers(self.stream_id, trailers, end_stream=True)
+        self.session.flush()
+
+    def end_stream(self) -> None:
         if self.response_ended:
             return
         self.response_ended = True
         self.session.conn.end_stream(self.stream_id)
         self.session.flush()
 
-    async def _send_data(self, data: bytes, end: bool) -> None:
+    async def send_data(self, data: bytes, end: bool) -> None:
         session = self.session
         conn = session.conn
         view = memoryview(data)
@@ -293,7 +321,7 @@ class StreamExchange:
             if not session.writable.is_set():
                 await session.writable.wait()
         if end:
-            self._end_stream()
+            self.end_stream()
 
     def _local(self, status: int, extra: list[tuple[bytes, bytes]] = ()) -> None:
         """The load balancer's own answer (404, 405, 502, 503, 504, redirects)."""
@@ -312,7 +340,7 @@ class StreamExchange:
         session.flush()
         return None
 
-    def _reset(self, code: ErrorCodes) -> None:
+    def reset(self, code: ErrorCodes) -> None:
         session = self.session
         if session.closed:
             return
