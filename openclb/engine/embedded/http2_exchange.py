@@ -19,7 +19,8 @@ forwarding headers), connect to the rule's chosen target (another on failure, up
   ``te: trailers``, trailers and gRPC status pass.
 - The stream's end (reset by the client, the connection lost) cancels the coroutine, which
   closes the target connection. Targets are counted (``active``/``total``) as HTTP/1.1's are;
-  each stream has a target connection of its own (no pooling: HTTP/2 is not the hot path).
+  each stream has a target connection of its own (no pooling: HTTP/2 is not the hot path),
+  counted against the engine's descriptor budget (503 when it is spent).
 """
 
 from __future__ import annotations
@@ -112,11 +113,18 @@ class StreamExchange:
         session = self.session
         writer = None
         target = None
+        budget = None
         try:
             prepared = self._prepare()
             if prepared is None:
                 return
             rule, target, head, chunked, method = prepared
+            if not session.listener.budget.admits(1):
+                target = None
+                self._local(503)
+                return
+            budget = session.listener.budget
+            budget.used += 1
             target.active += 1
             target.total += 1
             if rule.spec.forward_type.upper() in GRPC_FORWARD_TYPES:
@@ -143,6 +151,8 @@ class StreamExchange:
             log.exception("http2: unexpected error on a stream of listener %s", session.listener.listener_id)
             self.reset(ErrorCodes.INTERNAL_ERROR)
         finally:
+            if budget is not None:
+                budget.release(1)
             if target is not None:
                 target.active -= 1
             if writer is not None:
