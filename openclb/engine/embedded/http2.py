@@ -145,6 +145,7 @@ class H2Session(asyncio.Protocol):
         self.closed = False
         self.finishing = False
         self.quiet_close = False
+        self.flush_pending = False
         self.conn = H2Connection(config=_CONFIG)
         self.conn.local_settings = Settings(client=False, initial_values={
             SettingCodes.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS,
@@ -161,19 +162,10 @@ class H2Session(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
-        listener = self.listener
-        now = _monotonic()
-        tls = listener.tls
-        if not listener.admit(now) or (
-                tls is not None and tls.client_cert_missing(transport.get_extra_info("ssl_object"))):
-            self.closed = True
-            transport.abort()
+        now = self.listener.take_client(self, transport)
+        if not now:
             return
-        peer = transport.get_extra_info("peername")
-        self.client_ip = peer[0] if peer else ""
-        self.client_ip_bytes = self.client_ip.encode()
         self.idle_since = now
-        listener.accepted(self)
         self.conn.initiate_connection()
         self.flush()
 
@@ -275,11 +267,20 @@ class H2Session(asyncio.Protocol):
     # -- what streams use -----------------------------------------------------------------
 
     def flush(self) -> None:
+        """Write what h2 has queued now (one TLS record for a read's worth of frames)."""
+        self.flush_pending = False
         data = self.conn.data_to_send()
         if data and not self.closed:
             self.bytes_out += len(data)
             self.busy = True
             self.transport.write(data)
+
+    def flush_soon(self) -> None:
+        """Write what the streams queue in this turn of the loop at its end, in one write: a
+        write per frame would cost a TLS record each (the largest cost per stream, profiled)."""
+        if not self.flush_pending:
+            self.flush_pending = True
+            self.listener.loop.call_soon(self.flush)
 
     def acknowledge(self, stream_id: int, size: int) -> None:
         """Give ``size`` bytes of window back to the client: the target took them."""
@@ -289,7 +290,7 @@ class H2Session(asyncio.Protocol):
             self.conn.acknowledge_received_data(size, stream_id)
         except ProtocolError:
             return  # the stream is gone; h2 has counted the connection window already
-        self.flush()
+        self.flush_soon()
 
     def stream_done(self, stream: StreamExchange) -> None:
         if self.streams.get(stream.stream_id) is stream:

@@ -219,8 +219,8 @@ class StreamExchange:
         while True:
             tls = {"ssl": listener.backend_tls()} if rule.upstream_tls else {}
             try:
-                return await asyncio.wait_for(asyncio.open_connection(target.ip, target.port, **tls),
-                                              settings.connect_timeout)
+                async with asyncio.timeout(settings.connect_timeout):
+                    return await asyncio.open_connection(target.ip, target.port, **tls)
             except (OSError, asyncio.TimeoutError):
                 tried.append(target)
             retry = None
@@ -252,7 +252,8 @@ class StreamExchange:
         parser = HttpResponseParser(response)
         while True:
             try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
+                async with asyncio.timeout(timeout):  # one timer, no task per read (wait_for makes one)
+                    data = await reader.read(READ_SIZE)
             except asyncio.TimeoutError:
                 raise _TargetFailed(504) from None
             if not data:
@@ -296,7 +297,7 @@ class StreamExchange:
         self.response_ended = end
         session = self.session
         session.conn.send_headers(self.stream_id, [(b":status", b"%d" % status), *kept], end_stream=end)
-        session.flush()
+        session.flush_soon()
 
     def send_trailers(self, trailers: list[tuple[bytes, bytes]]) -> None:
         """The target's trailers (gRPC's status among them) end the client's stream."""
@@ -304,14 +305,14 @@ class StreamExchange:
             return
         self.response_ended = True
         self.session.conn.send_headers(self.stream_id, trailers, end_stream=True)
-        self.session.flush()
+        self.session.flush_soon()
 
     def end_stream(self) -> None:
         if self.response_ended:
             return
         self.response_ended = True
         self.session.conn.end_stream(self.stream_id)
-        self.session.flush()
+        self.session.flush_soon()
 
     async def send_data(self, data: bytes, end: bool) -> None:
         session = self.session
@@ -327,7 +328,7 @@ class StreamExchange:
                 continue
             conn.send_data(self.stream_id, view[:size].tobytes())
             view = view[size:]
-            session.flush()
+            session.flush_soon()
             if not session.writable.is_set():
                 await session.writable.wait()
         if end:
@@ -347,7 +348,7 @@ class StreamExchange:
         except ProtocolError:
             return None
         self.responded = self.response_ended = True
-        session.flush()
+        session.flush_soon()
         return None
 
     def reset(self, code: ErrorCodes) -> None:
@@ -358,7 +359,7 @@ class StreamExchange:
             session.conn.reset_stream(self.stream_id, code)
         except ProtocolError:
             return
-        session.flush()
+        session.flush_soon()
 
 
 def _close_delimited(response: _Response) -> bool:

@@ -58,7 +58,8 @@ async def relay_over_h2(exchange, ip: str, port: int, tls: bool, headers: list[t
                         connect_timeout: float) -> None:
     """Carry ``exchange``'s stream (``http2_exchange.StreamExchange``) to ip:port over HTTP/2."""
     extra = {"ssl": grpcs_context()} if tls else {}
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port, **extra), connect_timeout)
+    async with asyncio.timeout(connect_timeout):
+        reader, writer = await asyncio.open_connection(ip, port, **extra)
     conn = H2Connection(config=H2Configuration(client_side=True, header_encoding=None))
     window = asyncio.Event()
     try:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import ssl
+import time
 from collections.abc import Sequence
 
 from openclb.engine.spec import ListenerSpec, RuleSpec
@@ -246,6 +247,23 @@ class HttpListener(StreamListener):
             self.pool.retain({key for state in states.values() for key in state.targets})
         else:
             self.pool.close()
+
+    def take_client(self, session, transport) -> float:
+        """Admit a new client connection (HTTP/1.1 or HTTP/2 session) and count it; the time
+        it was taken, or 0.0 when refused (over the listener's limits, or, on SNI listeners
+        with mutual TLS, without the certificate its domain requires): it is then aborted."""
+        now = time.monotonic()
+        tls = self.tls
+        if not self.admit(now) or (
+                tls is not None and tls.client_cert_missing(transport.get_extra_info("ssl_object"))):
+            session.closed = True
+            transport.abort()
+            return 0.0
+        peer = transport.get_extra_info("peername")
+        session.client_ip = peer[0] if peer else ""
+        session.client_ip_bytes = session.client_ip.encode()
+        self.accepted(session)
+        return now
 
     def route(self, host_header: bytes | None, target: bytes) -> Route:
         """(rule or None, host, path) for a request; remembered per (Host, target) until the rules change.

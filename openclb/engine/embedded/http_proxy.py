@@ -207,19 +207,9 @@ class HttpSession(TargetExchange, asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
-        listener = self.listener
-        now = _monotonic()
-        tls = listener.tls
-        if not listener.admit(now) or (
-                tls is not None and tls.client_cert_missing(transport.get_extra_info("ssl_object"))):
-            self.closed = True
-            transport.abort()
-            return
-        peer = transport.get_extra_info("peername")
-        self.client_ip = peer[0] if peer else ""
-        self.client_ip_bytes = self.client_ip.encode()
-        self.idle_since = self.head_since = now
-        listener.accepted(self)
+        now = self.listener.take_client(self, transport)
+        if now:
+            self.idle_since = self.head_since = now
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
