@@ -65,6 +65,7 @@ class RawH2:
         self.send()
         self.bodies: dict[int, bytearray] = {}
         self.status: dict[int, int] = {}
+        self.response_headers: dict[int, dict[bytes, bytes]] = {}
         self.ended: set[int] = set()
         self.reset: set[int] = set()
         self.goaway: ConnectionTerminated | None = None
@@ -73,11 +74,18 @@ class RawH2:
     def headers(self, path: str = "/", extra: list[tuple[str, str]] = (), end: bool = True) -> list[tuple[str, str]]:
         return [(":method", "GET"), (":scheme", "https"), (":authority", DOMAIN), (":path", path), *extra]
 
-    def request(self, path: str = "/", **kwargs) -> int:
+    def request(self, path: str = "/", method: str = "GET", extra: list[tuple[str, str]] = ()) -> int:
         stream_id = self.conn.get_next_available_stream_id()
-        self.conn.send_headers(stream_id, self.headers(path), end_stream=True, **kwargs)
+        headers = [(":method", method), *self.headers(path, extra)[1:]]
+        self.conn.send_headers(stream_id, headers, end_stream=True)
         self.send()
         return stream_id
+
+    def fetch(self, path: str = "/", method: str = "GET", extra: list[tuple[str, str]] = ()) -> tuple[int, bytes]:
+        """(status, body) of one request, read to its end."""
+        stream_id = self.request(path, method, extra)
+        assert self.pump(lambda: stream_id in self.ended or stream_id in self.reset)
+        return self.status.get(stream_id, 0), bytes(self.bodies.get(stream_id, b""))
 
     def send(self, raw: bytes = b"") -> None:
         data = self.conn.data_to_send() + raw
@@ -107,6 +115,7 @@ class RawH2:
 
     def _on(self, event, acknowledge) -> None:
         if isinstance(event, ResponseReceived):
+            self.response_headers[event.stream_id] = dict(event.headers)
             self.status[event.stream_id] = int(dict(event.headers)[b":status"])
         elif isinstance(event, DataReceived):
             self.bodies.setdefault(event.stream_id, bytearray()).extend(event.data)

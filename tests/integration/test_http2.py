@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from backends import free_port
 from clb_support import create_clb_with_vip, create_listener, create_rules, register, upload, write
 from h2_support import DOMAIN, RawH2, curl, h2load
 
@@ -89,5 +90,45 @@ def test_request_stream_window_exhausted_other_streams_still_served(server, clie
         raw.send()
         assert raw.pump(lambda: big in raw.ended, seconds=10)
         assert len(raw.bodies[big]) == 2_000_000
+    finally:
+        raw.close()
+
+
+def test_request_h2_local_answers_and_head_match_http11(server, client, http_backends):
+    alive = http_backends.start("alive")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8706], Certificate=upload("rsa"))
+    app_id, dead_id = create_rules(client, lb_id, listener_id, [
+        {"Domain": DOMAIN, "Url": "/app", "Http2": True}, {"Domain": DOMAIN, "Url": "/dead", "Http2": True}])
+    register(client, lb_id, listener_id, [alive.port], app_id)
+    register(client, lb_id, listener_id, [free_port()], dead_id)
+    raw = RawH2(vip, 8706)
+    try:
+        status, body = raw.fetch("/app/x")
+        assert (status, json.loads(body)["name"]) == (200, "alive")
+        assert raw.fetch("/app/x", method="HEAD") == (200, b"")
+        assert raw.fetch("/nowhere")[0] == 404
+        assert raw.fetch("/dead")[0] == 502
+    finally:
+        raw.close()
+
+
+def test_create_rule_session_expire_time_h2_cookie_pins_stream_to_target(server, client, http_backends):
+    one, two = http_backends.start("one"), http_backends.start("two")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8707], Certificate=upload("rsa"))
+    (location_id,) = create_rules(client, lb_id, listener_id, [
+        {"Domain": DOMAIN, "Url": "/", "Http2": True, "SessionExpireTime": 60}])
+    register(client, lb_id, listener_id, [one.port, two.port], location_id)
+    raw = RawH2(vip, 8707)
+    try:
+        first = raw.request("/")
+        assert raw.pump(lambda: first in raw.ended)
+        cookie = raw.response_headers[first][b"set-cookie"].decode()
+        assert cookie.startswith("openclb_srv=") and "Max-Age=60" in cookie
+        name = json.loads(raw.bodies[first])["name"]
+        pinned = {json.loads(raw.fetch("/", extra=[("cookie", cookie.split(";")[0])])[1])["name"] for _ in range(6)}
+        assert pinned == {name}
+        assert {json.loads(raw.fetch("/")[1])["name"] for _ in range(8)} == {"one", "two"}
     finally:
         raw.close()
