@@ -48,6 +48,7 @@ class HealthCheckSpec:
     context_type: str = "TEXT"
     send_context: str = ""
     recv_context: str = ""
+    extended_code: str = "12"  # GRPC checks: the grpc-status codes that pass (ExtendedCode)
 
 
 @dataclass(frozen=True)

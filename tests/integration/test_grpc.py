@@ -12,7 +12,10 @@ from concurrent import futures
 import grpc
 import pytest
 
-from clb_support import create_clb_with_vip, create_listener, create_rules, make_pki, register, upload
+from clb_support import (
+    FAST_CHECK, create_clb_with_vip, create_listener, create_rules, make_pki, register, target_health, upload, wait_for,
+    write,
+)
 from h2_support import DOMAIN
 
 pytestmark = pytest.mark.postgres
@@ -85,3 +88,22 @@ def test_create_rule_forward_type_grpcs_https_listener_calls_and_trailers_pass(s
     with grpc.secure_channel(f"{vip}:8721", credentials,
                              options=[("grpc.ssl_target_name_override", DOMAIN)]) as channel:
         _exercise(channel)
+
+
+def test_create_rule_grpc_health_check_extended_code_judges_targets(server, client, grpc_target, http_backends):
+    not_grpc = http_backends.start("http-only")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [8722], H2cSwitch=True)
+    check = {**FAST_CHECK, "CheckType": "GRPC", "HttpCheckPath": SAY, "ExtendedCode": "0"}
+    (location_id,) = create_rules(client, lb_id, listener_id, [
+        {"Domain": DOMAIN, "Url": "/", "ForwardType": "GRPC", "HealthCheck": check}])
+    register(client, lb_id, listener_id, [grpc_target, not_grpc.port], location_id)
+
+    wait_for(lambda: target_health(client, lb_id) == {grpc_target: "Alive", not_grpc.port: "Dead"}, 20)
+    # Say answers OK (0) to an empty message: with only UNIMPLEMENTED (12) passing, it is Dead.
+    write(client, "ModifyRule", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "LocationId": location_id,
+                                 "HealthCheck": {**check, "ExtendedCode": "12"}})
+    wait_for(lambda: target_health(client, lb_id)[grpc_target] == "Dead", 20)
+    write(client, "ModifyRule", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "LocationId": location_id,
+                                 "HealthCheck": {**check, "HttpCheckPath": "/no.such.Service/Call", "ExtendedCode": "12"}})
+    wait_for(lambda: target_health(client, lb_id)[grpc_target] == "Alive", 20)
