@@ -25,7 +25,7 @@ from pathlib import Path
 
 from benchmarks.harness import Bench, Service, accepts, tcp_listening, wait_until
 
-TOOLS = {"wrk": "wrk", "iperf3": "iperf3", "haproxy": "haproxy", "nginx": "nginx-light"}
+TOOLS = {"wrk": "wrk", "iperf3": "iperf3", "haproxy": "haproxy", "nginx": "nginx-light", "h2load": "nghttp2-client"}
 NGINX_BODY = "hello from the openclb benchmark backend\n"
 
 
@@ -47,6 +47,7 @@ def tool_versions(bench: Bench) -> dict[str, str]:
     """First line of each tool's version output, for the results header."""
     probes = {
         "haproxy": ["haproxy", "-v"], "nginx": ["nginx", "-v"], "wrk": ["wrk", "-v"], "iperf3": ["iperf3", "--version"],
+        "h2load": ["h2load", "--version"],
     }
     versions = {}
     for name, argv in probes.items():

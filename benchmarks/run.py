@@ -30,6 +30,7 @@ from benchmarks.controlplane import run_controlplane  # noqa: E402
 from benchmarks.convergence import run_convergence  # noqa: E402
 from benchmarks.dataplane import run_dataplane  # noqa: E402
 from benchmarks.durability import run_durability  # noqa: E402
+from benchmarks.http2 import run_http2  # noqa: E402
 from benchmarks.reliability import run_reliability  # noqa: E402
 from benchmarks.harness import Bench  # noqa: E402
 from benchmarks.report import Section, render_markdown, render_text, utc_now, write_results  # noqa: E402
@@ -37,6 +38,7 @@ from benchmarks.scale import run_scale  # noqa: E402
 
 AREAS = {
     "dataplane": run_dataplane,
+    "http2": run_http2,
     "convergence": run_convergence,
     "controlplane": run_controlplane,
     "scale": run_scale,

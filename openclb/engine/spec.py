@@ -48,6 +48,7 @@ class HealthCheckSpec:
     context_type: str = "TEXT"
     send_context: str = ""
     recv_context: str = ""
+    extended_code: str = "12"  # GRPC checks: the grpc-status codes that pass (ExtendedCode)
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,9 @@ class ListenerSpec:
 
     HTTP/HTTPS only: ``client_head_timeout`` is how long a client may take to send a request
     head (then 408), ``target_response_timeout`` how long a target may stay silent while it
-    owes a response (then 504); 0 is no limit. The control plane always sets both.
+    owes a response (then 504); 0 is no limit. The control plane always sets both. ``h2c``
+    (HTTP only, H2cSwitch): clients may speak cleartext HTTP/2 with prior knowledge; HTTPS
+    listeners offer HTTP/2 by ALPN per domain, as each rule's ``http2`` says.
 
     Of the CLB, repeated on each of its listeners so a change reaches them like any other:
     ``access_log`` (None: not logged) and ``source_ips``, the SNAT IPs connections to targets
@@ -213,6 +216,7 @@ class ListenerSpec:
     rules: tuple[RuleSpec, ...] = ()
     keepalive: bool = False
     proxy_protocol: bool = False
+    h2c: bool = False
     client_head_timeout: float = 0.0
     target_response_timeout: float = 0.0
     admission: AdmissionSpec = field(default_factory=AdmissionSpec)

@@ -10,8 +10,10 @@ on it would keep listening until one more connection came).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
+import struct
 import threading
 
 from openclb.engine.spec import TargetSpec
@@ -183,3 +185,53 @@ def rss_bytes() -> int:
     """This process's resident memory."""
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class ProxyProtocolBackend(TcpBackend):
+    """A target that requires a PROXY protocol header (v1 or v2) first, as nginx's
+    ``listen ... proxy_protocol`` does, then answers one line: the addresses it was given.
+
+    The reply is ``<version> <src ip> <src port> <dst ip> <dst port>\\n`` followed by an echo
+    of what the client sends; a connection without a valid header gets ``bad header\\n`` and
+    is closed. ``peers`` keeps every (src ip, src port) the target actually saw on its socket.
+    """
+
+    V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+
+    def __init__(self) -> None:
+        self.peers: list[tuple[str, int]] = []
+        super().__init__()
+
+    def talk(self, conn: socket.socket) -> None:
+        self.peers.append(conn.getpeername())
+        conn.settimeout(5)
+        reader = conn.makefile("rb")
+        try:
+            version, source, destination = self.read_header(reader)
+        except (ValueError, OSError):
+            conn.sendall(b"bad header\n")
+            return
+        conn.sendall(b"%s %s %d %s %d\n" % (version, source[0].encode(), source[1], destination[0].encode(),
+                                             destination[1]))
+        while data := reader.read1(65536):
+            conn.sendall(data)
+
+    @classmethod
+    def read_header(cls, reader) -> tuple[bytes, tuple[str, int], tuple[str, int]]:
+        """(b"v1" or b"v2", source, destination) read off the front of the stream."""
+        start = reader.read(12)
+        if start == cls.V2_SIGNATURE:
+            command, family, length = struct.unpack("!BBH", reader.read(4))
+            body = reader.read(length)
+            if command != 0x21 or family not in (0x11, 0x21):
+                raise ValueError("not a PROXY command over TCP")
+            size = 4 if family == 0x11 else 16
+            src, dst = (str(ipaddress.ip_address(body[i * size:(i + 1) * size])) for i in (0, 1))
+            sport, dport = struct.unpack("!HH", body[2 * size:2 * size + 4])
+            return b"v2", (src, sport), (dst, dport)
+        if start.startswith(b"PROXY "):
+            line = (start + reader.readline(96)).rstrip(b"\r\n").split(b" ")
+            if len(line) != 6 or line[1] not in (b"TCP4", b"TCP6"):
+                raise ValueError("not a PROXY v1 line")
+            return b"v1", (line[2].decode(), int(line[4])), (line[3].decode(), int(line[5]))
+        raise ValueError("no PROXY header")

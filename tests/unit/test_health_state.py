@@ -206,7 +206,7 @@ def test_probe_spec_check_port_minus_one_uses_target_port():
         (ListenerProtocol.TCP, "CUSTOM", ProbeKind.CUSTOM_TCP),
         (ListenerProtocol.UDP, "CUSTOM", ProbeKind.CUSTOM_UDP),
         (ListenerProtocol.QUIC, "TCP", ProbeKind.TCP),
-        (ListenerProtocol.HTTP, "GRPC", ProbeKind.TCP),
+        (ListenerProtocol.HTTP, "GRPC", ProbeKind.GRPC),
     ],
 )
 def test_probe_spec_check_type_maps_to_kind(protocol, check_type, kind):

@@ -6,7 +6,9 @@ import pytest
 
 from openclb.engine.spec import RedirectSpec, RuleSpec, TargetSpec
 from openclb.engine.embedded.http_listener import DEFAULT_COOKIE_NAME, RuleState
-from openclb.engine.embedded.http_headers import cookie_value, forward_request, forward_response_head
+from openclb.engine.embedded.http_headers import (
+    cookie_value, forward_request, forward_response_head, forwarding_stamps,
+)
 from openclb.engine.embedded.listener import ListenerSettings
 from openclb.engine.embedded.routing import (
     DomainTable, RedirectRequest, Router, UrlTable, normalize_host, normalize_path, redirect_location, split_target,
@@ -252,22 +254,24 @@ def test_forward_request_hop_by_hop_dropped_forwarding_headers_set():
     forwarded = forward_request([
         (b"host", b"a.test"), (b"connection", b"keep-alive, x-hop"), (b"x-hop", b"1"), (b"te", b"trailers"),
         (b"x-forwarded-for", b"203.0.113.1"), (b"x-real-ip", b"6.6.6.6"), (b"x-forwarded-proto", b"https"),
+        (b"x-forwarded-port", b"1"), (b"x-client-proto", b"https"),
         (b"cookie", b"a=1"), (b"cookie", b"b=2"), (b"accept", b"*/*"),
-    ], b"10.0.0.9", b"http", b"127.0.0.5", keepalive=False)
+    ], b"10.0.0.9", forwarding_stamps(b"http", 8080), b"127.0.0.5", keepalive=False)
     assert forwarded.headers == [
         (b"host", b"a.test"), (b"cookie", b"a=1"), (b"cookie", b"b=2"), (b"accept", b"*/*"),
         (b"x-forwarded-for", b"203.0.113.1, 10.0.0.9"), (b"x-real-ip", b"10.0.0.9"),
-        (b"x-forwarded-proto", b"http"), (b"connection", b"close"),
+        (b"x-forwarded-proto", b"http"), (b"x-forwarded-port", b"8080"), (b"x-client-proto", b"http"),
+        (b"connection", b"close"),
     ]
     assert (forwarded.host, forwarded.cookie, forwarded.body_expected) == (b"a.test", b"a=1; b=2", False)
 
 
 def test_forward_request_upgrade_kept_and_both_framings_keep_only_chunked():
     upgrade = forward_request([(b"host", b"w"), (b"connection", b"Upgrade"), (b"upgrade", b"websocket")],
-                              b"1.1.1.1", b"https", b"v", keepalive=True)
+                              b"1.1.1.1", forwarding_stamps(b"https", 443), b"v", keepalive=True)
     assert upgrade.headers[-2:] == [(b"connection", b"upgrade"), (b"upgrade", b"websocket")]
     smuggle = forward_request([(b"content-length", b"5"), (b"transfer-encoding", b"chunked")],
-                              b"1.1.1.1", b"http", b"127.0.0.5", keepalive=True)
+                              b"1.1.1.1", forwarding_stamps(b"http", 80), b"127.0.0.5", keepalive=True)
     names = [name for name, _ in smuggle.headers]
     assert b"content-length" not in names and b"transfer-encoding" in names
     assert (b"host", b"127.0.0.5") in smuggle.headers and smuggle.body_expected

@@ -31,7 +31,7 @@ from openclb.engine.embedded.health import HealthChecker
 from openclb.engine.embedded.binding import BindFailure, bind_datagram_sockets, bind_stream_sockets
 from openclb.engine.embedded.descriptors import DescriptorBudget
 from openclb.engine.embedded.http_listener import HttpListener, UpstreamPool
-from openclb.engine.embedded.http_proxy import HttpSession
+from openclb.engine.embedded.http2 import http_session
 from openclb.engine.embedded.listener import HealthView, ListenerCore, ListenerSettings, Sweeper, always_healthy
 from openclb.engine.embedded.tcp import StreamHandler, StreamListener, TcpRelay
 from openclb.engine.embedded.tls import TlsConfigError, terminates_tls
@@ -221,7 +221,7 @@ class EmbeddedEngine:
         """The listener object for a TCP-class spec; certificates are loaded here, before any bind."""
         try:
             if spec.protocol in (ListenerProtocol.HTTP, ListenerProtocol.HTTPS):
-                handler = self._stream_handlers.get(spec.protocol, HttpSession)
+                handler = self._stream_handlers.get(spec.protocol, http_session)
                 return HttpListener(state.load_balancer_id, state.vip, spec, self._settings, handler,
                                     pool=UpstreamPool(self._pool_size, self._pool_idle, self._settings.descriptors))
             handler = self._stream_handlers.get(spec.protocol, TcpRelay)

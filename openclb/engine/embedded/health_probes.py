@@ -9,7 +9,8 @@ Choices where the real CLB's behaviour is not written down:
   asks for nothing: over TCP the probe passes once connected and SendContext is written;
   over UDP it passes unless the target answers "port unreachable" within the timeout.
 - HTTPS checks speak HTTP over TLS without verifying the certificate, as a load balancer's
-  checks do; GRPC checks (and unknown types on stream listeners) are plain TCP connects.
+  checks do; GRPC checks make one cleartext gRPC call (``health_grpc``); unknown types on
+  stream listeners are plain TCP connects.
 - Stream probes close with RST (SO_LINGER 0), as HAProxy's checks do, so thousands of
   probes a second leave no TIME_WAIT sockets behind.
 """
@@ -25,6 +26,7 @@ from typing import Protocol as TypingProtocol
 
 from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import HealthCheckSpec, TargetSpec
+from openclb.engine.embedded.health_grpc import GrpcStatusCheck, grpc_request
 
 _MAX_STATUS_LINE = 4096
 _ICMP_ECHO_REPLY = 0
@@ -39,6 +41,7 @@ class ProbeKind(StrEnum):
     CUSTOM_TCP = "CUSTOM_TCP"
     CUSTOM_UDP = "CUSTOM_UDP"
     PING = "PING"
+    GRPC = "GRPC"
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class ProbeSpec:
     expect: bytes = b""
     http_code_mask: int = 31
     server_name: str = ""
+    grpc_check: HealthCheckSpec | None = None
     family: socket.AddressFamily = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -111,6 +115,7 @@ def probe_kind_for(protocol: ListenerProtocol, check_type: str) -> ProbeKind:
         "HTTPS": ProbeKind.HTTPS,
         "CUSTOM": ProbeKind.CUSTOM_TCP,
         "PING": ProbeKind.PING,
+        "GRPC": ProbeKind.GRPC,
     }.get(check_type, ProbeKind.TCP)
 
 
@@ -129,6 +134,8 @@ def probe_spec_for(protocol: ListenerProtocol, target: TargetSpec, check: Health
         payload = decode_context(check.context_type, check.send_context)
         expect = decode_context(check.context_type, check.recv_context)
         return ProbeSpec(kind, target.ip, port, payload=payload, expect=expect, **common)
+    if kind is ProbeKind.GRPC:
+        return ProbeSpec(kind, target.ip, port, payload=grpc_request(check, target.ip), grpc_check=check, **common)
     return ProbeSpec(kind, target.ip, port, **common)
 
 
@@ -207,6 +214,8 @@ def reply_check_for(spec: ProbeSpec) -> ReplyCheck | None:
         return HttpStatusCheck(spec.http_code_mask)
     if spec.kind is ProbeKind.CUSTOM_TCP and spec.expect:
         return PrefixCheck(spec.expect)
+    if spec.kind is ProbeKind.GRPC:
+        return GrpcStatusCheck(spec.grpc_check, spec.ip)
     return None
 
 

@@ -2,8 +2,10 @@
 
 Requests (``forward_request``): hop-by-hop headers go (``Connection`` and every header it
 names, ``Keep-Alive``, ``Proxy-Connection``, ``TE``, ``Upgrade``); ``X-Forwarded-For`` gets
-the client address appended to what the client sent; ``X-Real-IP`` and
-``X-Forwarded-Proto`` are set (a client's own values are dropped, never trusted); a
+the client address appended to what the client sent (nginx's ``$proxy_add_x_forwarded_for``,
+as the CLB's layer 7 does); ``X-Real-IP``, ``X-Forwarded-Proto``, ``X-Forwarded-Port`` (the
+listener's port) and the CLB's own ``X-Client-Proto`` (http or https, docs 214/6534) are set
+(``forwarding_stamps``; a client's own values of these are dropped, never trusted); a
 request without Host (HTTP/1.0) gets the VIP; an Upgrade request keeps
 ``Connection: upgrade`` and its ``Upgrade``; otherwise ``Connection: close`` is added
 unless target connections are kept alive. Framing headers stay so the body keeps its
@@ -40,6 +42,14 @@ SURELY_WITHIN_HEAD = MAX_REQUEST_HEAD - MAX_REQUEST_HEADERS
 _REQUEST_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"te", b"upgrade"))
 _RESPONSE_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"upgrade"))
 _CONNECTION_KEEP = frozenset((b"close", b"keep-alive", b"upgrade"))
+_SET_BY_PROXY = frozenset((b"x-real-ip", b"x-forwarded-proto", b"x-forwarded-port", b"x-client-proto"))
+
+Stamps = tuple[tuple[bytes, bytes], ...]
+
+
+def forwarding_stamps(scheme: bytes, port: int) -> Stamps:
+    """The headers a listener sets on every request after X-Real-IP: how the client came in."""
+    return ((b"x-forwarded-proto", scheme), (b"x-forwarded-port", b"%d" % port), (b"x-client-proto", scheme))
 
 
 class ForwardedRequest:
@@ -57,9 +67,10 @@ class ForwardedRequest:
 
 
 def forward_request(
-    received: Iterable[tuple[bytes, bytes]], client_ip: bytes, scheme: bytes, vip: bytes, keepalive: bool,
+    received: Iterable[tuple[bytes, bytes]], client_ip: bytes, stamps: Stamps, vip: bytes, keepalive: bool,
 ) -> ForwardedRequest:
-    """``received``: (lower-case name, value) pairs as the client sent them."""
+    """``received``: (lower-case name, value) pairs as the client sent them; ``stamps``: see
+    ``forwarding_stamps``."""
     headers: Headers = []
     host = forwarded = upgrade = connection = cookie = length = chunked = None
     for name, value in received:
@@ -74,7 +85,7 @@ def forward_request(
         elif name == b"x-forwarded-for":
             forwarded = value if forwarded is None else forwarded + b", " + value
             continue
-        elif name == b"x-forwarded-proto" or name == b"x-real-ip":
+        elif name in _SET_BY_PROXY:
             continue
         elif name == b"content-length":
             length = value
@@ -93,7 +104,7 @@ def forward_request(
         headers.append((b"host", vip))
     headers.append((b"x-forwarded-for", forwarded + b", " + client_ip if forwarded else client_ip))
     headers.append((b"x-real-ip", client_ip))
-    headers.append((b"x-forwarded-proto", scheme))
+    headers.extend(stamps)
     if upgrade is not None and connection is not None and b"upgrade" in connection.lower():
         headers.append((b"connection", b"upgrade"))
         headers.append((b"upgrade", upgrade))

@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import hashlib
 import ssl
+import time
 from collections.abc import Sequence
 
 from openclb.engine.spec import ListenerSpec, RuleSpec
 from openclb.engine.embedded.http_customized import added_header_lines
 from openclb.engine.embedded.balancer import Balancer, TargetState
 from openclb.engine.embedded.descriptors import DescriptorBudget
+from openclb.engine.embedded.http_headers import forwarding_stamps
 from openclb.engine.embedded.listener import MIN_SWEEP_INTERVAL, ListenerSettings
 from openclb.engine.embedded.routing import Router, normalize_host, split_target
 from openclb.engine.embedded.tcp import StreamHandler, StreamListener
@@ -220,13 +222,15 @@ class HttpListener(StreamListener):
         self.closing = False
         self._backend_tls: ssl.SSLContext | None = None
         super().__init__(load_balancer_id, vip, spec, settings, handler)
-        self.scheme = b"https" if self.tls is not None else b"http"
+        self.stamps = forwarding_stamps(b"https" if self.tls is not None else b"http", spec.port)
         self.vip_bytes = vip.encode()
 
     def _configure(self, spec: ListenerSpec) -> None:
         super()._configure(spec)
         self._set_rules(spec.rules)
         self.added_headers = added_header_lines(spec)
+        # Whether a client may speak HTTP/2 here (h2c, or ALPN h2 on some domain): see http2.py.
+        self.offers_h2 = spec.h2c or (self.tls is not None and any(rule.http2 for rule in spec.rules))
 
     def _set_rules(self, rules: Sequence[RuleSpec]) -> None:
         previous = self.rules
@@ -245,6 +249,23 @@ class HttpListener(StreamListener):
             self.pool.retain({key for state in states.values() for key in state.targets})
         else:
             self.pool.close()
+
+    def take_client(self, session, transport) -> float:
+        """Admit a new client connection (HTTP/1.1 or HTTP/2 session) and count it; the time
+        it was taken, or 0.0 when refused (over the listener's limits, or, on SNI listeners
+        with mutual TLS, without the certificate its domain requires): it is then aborted."""
+        now = time.monotonic()
+        tls = self.tls
+        if (self.screening and not self.screen(transport)) or not self.admit(now) or (
+                tls is not None and tls.client_cert_missing(transport.get_extra_info("ssl_object"))):
+            session.closed = True
+            transport.abort()
+            return 0.0
+        peer = transport.get_extra_info("peername")
+        session.client_ip = peer[0] if peer else ""
+        session.client_ip_bytes = session.client_ip.encode()
+        self.accepted(session)
+        return now
 
     def route(self, host_header: bytes | None, target: bytes) -> Route:
         """(rule or None, host, path) for a request; remembered per (Host, target) until the rules change.

@@ -212,19 +212,9 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
-        listener = self.listener
-        now = _monotonic()
-        tls = listener.tls
-        if (listener.screening and not listener.screen(transport)) or not listener.admit(now) or (
-                tls is not None and tls.client_cert_missing(transport.get_extra_info("ssl_object"))):
-            self.closed = True
-            transport.abort()
-            return
-        peer = transport.get_extra_info("peername")
-        self.client_ip = peer[0] if peer else ""
-        self.client_ip_bytes = self.client_ip.encode()
-        self.idle_since = self.head_since = now
-        listener.accepted(self)
+        now = self.listener.take_client(self, transport)
+        if now:
+            self.idle_since = self.head_since = now
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -406,7 +396,7 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
         self.upgrade_requested = request.upgrade
         if listener.access_log is not None:
             self.log_entry = request_started(self, request)
-        forwarded = forward_request(request.headers, self.client_ip_bytes, listener.scheme,
+        forwarded = forward_request(request.headers, self.client_ip_bytes, listener.stamps,
                                     listener.vip_bytes, listener.spec.keepalive)
         self.body_expected = forwarded.body_expected
         self.chunked_request = forwarded.chunked

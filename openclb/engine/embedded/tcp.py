@@ -21,7 +21,8 @@ Both asyncio and uvloop set TCP_NODELAY on every TCP transport they create.
 
 Invariants: a connection is counted (``listener.opened``) from the moment a target is
 picked until the client transport is lost, exactly once; the upstream connect is the only
-coroutine per connection, and it is cancelled if the client leaves first.
+coroutine per connection, and it is cancelled if the client leaves first. A listener with
+``proxy_protocol`` writes the PROXY v2 header to the target before anything of the client's.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from functools import partial
 from openclb.engine.spec import ListenerSpec
 from openclb.engine.embedded.balancer import TargetState
 from openclb.engine.embedded.listener import ListenerCore, ListenerSettings
+from openclb.engine.embedded.proxy_protocol import v2_header
 from openclb.engine.embedded.tls import HANDSHAKE_TIMEOUT, TlsTerminator, terminates_tls
 from openclb.engine.embedded.upstream_connect import connect_within
 
@@ -182,6 +184,9 @@ class TcpRelay(asyncio.Protocol):
         """The upstream is connected: flush what the client sent meanwhile, start relaying."""
         self.upstream = upstream
         self.connecting = None
+        if self.listener.spec.proxy_protocol:
+            transport = self.transport
+            upstream.write(v2_header(transport.get_extra_info("peername"), transport.get_extra_info("sockname")))
         early = self.early
         if early is not None:
             self.early = None

@@ -9,8 +9,12 @@ domain's, when nothing matches). Reconfiguring only replaces the serving context
 ReplaceCertForLoadBalancers never rebinds a port: new handshakes see the new certificate,
 established TLS connections keep the SSL objects they have.
 
+HTTP/2 is offered per domain (a rule's Http2): a serving context offers ALPN ``h2`` only
+for domains that have it on, and OpenSSL takes the ALPN choice from the context the SNI
+callback moved to, so a client gets h2 exactly where its server name's rule allows it.
+
 Invariants:
-- One serving context per distinct ``TlsSpec``; RSA and ECDSA certificates of one spec go
+- One serving context per distinct (``TlsSpec``, Http2); RSA and ECDSA certificates of one spec go
   into the same context and the handshake picks by the client's signature algorithms.
 - Mutual TLS: the client-verification *mode* is fixed when a connection's SSL object is
   created, from the front context, so the front context carries it (CERT_REQUIRED for
@@ -75,6 +79,15 @@ def server_context(tls: TlsSpec) -> ssl.SSLContext:
     return context
 
 
+def serving_context(tls: TlsSpec, http2: bool | None) -> ssl.SSLContext:
+    """``server_context``, offering HTTP/2 by ALPN when the domain it serves has Http2 on
+    (None: not HTTP at all, TCP_SSL, so no ALPN)."""
+    context = server_context(tls)
+    if http2 is not None:
+        context.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
+    return context
+
+
 def _reason(exc: Exception) -> str:
     return getattr(exc, "reason", None) or type(exc).__name__
 
@@ -107,7 +120,7 @@ class TlsTerminator:
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.options |= ssl.OP_NO_COMPRESSION
         self.context.sni_callback = self._select
-        self._contexts: dict[TlsSpec, ssl.SSLContext] = {}
+        self._contexts: dict[tuple[TlsSpec, bool | None], ssl.SSLContext] = {}
         self._default: ssl.SSLContext | None = None
         self._domains: DomainTable[ssl.SSLContext] | None = None
         self._required: frozenset[int] = frozenset()
@@ -115,25 +128,28 @@ class TlsTerminator:
     def configure(self, spec: ListenerSpec) -> None:
         """Serve ``spec``'s certificates from the next handshake on; raises TlsConfigError
         (changing nothing) when one cannot be loaded."""
-        if spec.protocol is ListenerProtocol.HTTPS and spec.sni:
-            pairs = [(domain, rule.tls) for rule in _sni_order(spec) for domain in rule.domains if rule.tls]
-            wanted = [tls for _, tls in pairs]
+        https = spec.protocol is ListenerProtocol.HTTPS
+        if https and spec.sni:
+            pairs = [(domain, (rule.tls, rule.http2))
+                     for rule in _sni_order(spec) for domain in rule.domains if rule.tls]
+        elif https and spec.tls is not None and any(rule.http2 for rule in spec.rules):
+            pairs = [(domain, (spec.tls, rule.http2)) for rule in _sni_order(spec) for domain in rule.domains]
         else:
             pairs = []
-            wanted = [spec.tls] if spec.tls is not None else []
-        contexts = {tls: self._contexts.get(tls) or server_context(tls) for tls in wanted}
+        wanted = [served for _, served in pairs] or ([(spec.tls, False if https else None)] if spec.tls else [])
+        contexts = {served: self._contexts.get(served) or serving_context(*served) for served in wanted}
         self._contexts = contexts
-        if pairs:
-            self._domains = DomainTable((domain, contexts[tls]) for domain, tls in pairs)
+        if pairs and spec.sni:
+            self._domains = DomainTable((domain, contexts[served]) for domain, served in pairs)
             self._default = contexts[pairs[0][1]]
-            mutual = [tls for tls in wanted if tls.ca_pem]
+            mutual = [served for served in wanted if served[0].ca_pem]
             self.context.verify_mode = ssl.CERT_OPTIONAL if mutual else ssl.CERT_NONE
             self._required = frozenset(
-                id(contexts[tls]) for tls in mutual if verify_mode(tls) == ssl.CERT_REQUIRED)
+                id(contexts[served]) for served in mutual if verify_mode(served[0]) == ssl.CERT_REQUIRED)
         else:
-            self._domains = None
-            self._default = contexts[wanted[0]] if wanted else None
-            self.context.verify_mode = verify_mode(wanted[0] if wanted else None)
+            self._domains = DomainTable((domain, contexts[served]) for domain, served in pairs) if pairs else None
+            self._default = contexts[pairs[0][1] if pairs else wanted[0]] if wanted else None
+            self.context.verify_mode = verify_mode(wanted[0][0] if wanted else None)
             self._required = frozenset()
 
     def _select(self, ssl_object, server_name: str | None, front: ssl.SSLContext) -> None:

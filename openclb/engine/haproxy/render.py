@@ -46,8 +46,9 @@ How CLB semantics map onto HAProxy 2.6 (the choices, and why):
   port.
 - TCP_SSL terminates TLS with ``bind ... ssl crt`` (one PEM per certificate: RSA and ECDSA
   are both offered, HAProxy picks by the client's hello) and, for mutual TLS, ``ca-file``
-  with ``verify required`` (or ``optional``). ProxyProtocol → ``send-proxy`` to real servers.
-- Security groups and blocked clients → ``tcp-request connection`` rules (``admission.py``).
+  with ``verify required`` (or ``optional``). ProxyProtocol â ``send-proxy-v2`` to real
+  servers (the CLB sends v2 only; health checks go without it, as the embedded engine's).
+- Security groups and blocked clients â ``tcp-request connection`` rules (``admission.py``).
 
 User-supplied strings (HTTP check path, domain, method) are written in HAProxy's strong
 (single) quotes, where nothing is expanded, so no input can add a directive.
@@ -253,7 +254,7 @@ def _server_lines(spec: ListenerSpec, target: TargetSpec) -> list[str]:
         address = f"{_address(target.ip, '')}{'+' if offset >= 0 else '-'}{abs(offset)}"
     else:
         address = _address(target.ip, str(target.port))
-    common = f"weight {target.weight}" + (" send-proxy" if spec.proxy_protocol else "")
+    common = f"weight {target.weight}" + (" send-proxy-v2" if spec.proxy_protocol else "")
     if spec.source_ips:  # SNAT IPs: spread over the real servers in their order, as HAProxy binds per server
         common += f" source {spec.source_ips[spec.targets.index(target) % len(spec.source_ips)]}"
     check = spec.health_check

@@ -19,6 +19,9 @@ from openclb.resources.shared.health_check import HealthCheck
 # CreateListener documents WRR and LEAST_CONN; ModifyListener documents IP_HASH as well.
 CREATE_SCHEDULERS = ("WRR", "LEAST_CONN")
 MODIFY_SCHEDULERS = ("WRR", "LEAST_CONN", "IP_HASH")
+# ProxyProtocol: the API documents TCP_SSL and QUIC; the product guide (214/70455) adds TCP
+# (and UDP, which the engines do not send it on, so UDP stays refused).
+PROXY_PROTOCOL_LISTENERS = ("TCP", "TCP_SSL", "QUIC")
 
 
 def check_create_listener(params: dict[str, Any], max_port_range: int) -> int:
@@ -82,7 +85,7 @@ def check_listener_fields(
     rules.check_applies_to("DeregisterTargetRst", params.get("deregister_target_rst"), protocol, TCP_UDP)
     rules.check_connection_limits(params.get("max_conn"), params.get("max_cps"), protocol)
     rules.check_idle_connect_timeout(params.get("idle_connect_timeout"), protocol)
-    rules.check_applies_to("ProxyProtocol", params.get("proxy_protocol"), protocol, ("TCP_SSL", "QUIC"))
+    rules.check_applies_to("ProxyProtocol", params.get("proxy_protocol"), protocol, PROXY_PROTOCOL_LISTENERS)
     rules.check_applies_to("H2cSwitch", params.get("h2c_switch"), protocol, ("HTTP",))
     rules.check_applies_to("SslCloseSwitch", params.get("ssl_close_switch"), protocol, ("TCP_SSL",))
     if params.get("data_compress_mode") is not None:

@@ -158,6 +158,7 @@ class ListenerSettings:
             rules=rules,
             keepalive=bool(self.keepalive_enable),
             proxy_protocol=bool(self.proxy_protocol),
+            h2c=bool(self.h2c_switch),
             client_head_timeout=float(self.client_head_timeout),
             target_response_timeout=float(self.target_response_timeout),
         )

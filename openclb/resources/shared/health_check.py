@@ -194,6 +194,7 @@ class HealthCheck:
             "http_check_domain": ("http_domain", str), "http_check_method": ("http_method", str),
             "http_version": ("http_version", str), "context_type": ("context_type", str),
             "send_context": ("send_context", str), "recv_context": ("recv_context", str),
+            "extended_code": ("extended_code", str),
         }
         for key, (name, kind) in optional.items():
             if getattr(self, key) is not None:

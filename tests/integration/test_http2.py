@@ -1,0 +1,134 @@
+"""HTTP/2 to clients through the official SDK's configuration, with Debian's curl and h2load.
+
+HTTPS listeners offer HTTP/2 by ALPN on the domains whose rule has Http2 on (CreateRule /
+ModifyDomainAttributes); HTTP listeners with H2cSwitch take cleartext HTTP/2 with prior
+knowledge. Targets stay HTTP/1.1 (aiohttp backends) and see the usual forwarding headers.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backends import free_port
+from clb_support import create_clb_with_vip, create_listener, create_rules, register, upload, write
+from h2_support import DOMAIN, RawH2, curl, h2load
+
+pytestmark = pytest.mark.postgres
+
+
+def https_listener(client, http_backends, port: int, http2: bool, name: str = "h2") -> tuple[str, str, str]:
+    backend = http_backends.start(name)
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [port], Certificate=upload("rsa"))
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/", "Http2": http2}])
+    register(client, lb_id, listener_id, [backend.port], location_id)
+    return lb_id, vip, listener_id
+
+
+def test_create_rule_http2_https_client_speaks_h2_target_gets_forwarding_headers(
+        server, client, http_backends, tmp_path):
+    _, vip, _ = https_listener(client, http_backends, 8701, http2=True)
+
+    version, body = curl(vip, 8701, "/a?b=1", "--http2")
+    seen = json.loads(body)
+    assert version == "2"
+    assert (seen["name"], seen["path"]) == ("h2", "/a?b=1")
+    headers = {name.lower(): value for name, value in seen["headers"].items()}
+    assert headers["host"] == f"{DOMAIN}:8701"
+    assert (headers["x-client-proto"], headers["x-forwarded-port"]) == ("https", "8701")
+    upload_file = tmp_path / "body"
+    upload_file.write_bytes(b"x" * 300_000)
+    version, body = curl(vip, 8701, "/upload", "--http2", "--data-binary", f"@{upload_file}")
+    assert (version, json.loads(body)["body_length"]) == ("2", 300_000)
+
+
+def test_modify_domain_attributes_http2_on_client_switches_from_http11_to_h2(server, client, http_backends):
+    lb_id, vip, listener_id = https_listener(client, http_backends, 8702, http2=False)
+    assert curl(vip, 8702, "/", "--http2")[0] == "1.1"
+
+    write(client, "ModifyDomainAttributes", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "Domain": DOMAIN,
+                                             "Http2": True})
+    assert curl(vip, 8702, "/", "--http2")[0] == "2"
+
+
+def test_create_listener_h2c_switch_prior_knowledge_h2_and_http11_both_served(server, client, http_backends):
+    backend = http_backends.start("h2c")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [8703], H2cSwitch=True)
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/"}])
+    register(client, lb_id, listener_id, [backend.port], location_id)
+
+    version, body = curl(vip, 8703, "/x", "--http2-prior-knowledge", scheme="http")
+    assert (version, json.loads(body)["name"]) == ("2", "h2c")
+    assert curl(vip, 8703, "/x", scheme="http")[0] == "1.1"
+
+
+def test_request_h2load_many_streams_multiplexed_all_succeed(server, client, http_backends):
+    _, vip, _ = https_listener(client, http_backends, 8704, http2=True)
+
+    summary = h2load(vip, 8704, requests=400, clients=2, streams=20)
+    assert "400 succeeded, 0 failed, 0 errored" in summary, summary
+    assert "h2" in summary
+
+
+def test_request_stream_window_exhausted_other_streams_still_served(server, client, http_backends):
+    _, vip, _ = https_listener(client, http_backends, 8705, http2=True)
+    raw = RawH2(vip, 8705)
+    try:
+        big = raw.request("/stream/2000000")
+        # The big stream's window is never given back: it stalls at 64 KiB, and must stall alone.
+        stalled = lambda stream_id: stream_id != big  # noqa: E731
+        raw.pump(lambda: len(raw.bodies.get(big, b"")) >= 65535, acknowledge=stalled)
+        small = raw.request("/small")
+        assert raw.pump(lambda: small in raw.ended, acknowledge=stalled)
+        assert raw.status[small] == 200 and json.loads(raw.bodies[small])["path"] == "/small"
+        assert len(raw.bodies[big]) == 65535 and big not in raw.ended
+
+        raw.conn.increment_flow_control_window(2_000_000, big)
+        raw.send()
+        assert raw.pump(lambda: big in raw.ended, seconds=10)
+        assert len(raw.bodies[big]) == 2_000_000
+    finally:
+        raw.close()
+
+
+def test_request_h2_local_answers_and_head_match_http11(server, client, http_backends):
+    alive = http_backends.start("alive")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8706], Certificate=upload("rsa"))
+    app_id, dead_id = create_rules(client, lb_id, listener_id, [
+        {"Domain": DOMAIN, "Url": "/app", "Http2": True}, {"Domain": DOMAIN, "Url": "/dead", "Http2": True}])
+    register(client, lb_id, listener_id, [alive.port], app_id)
+    register(client, lb_id, listener_id, [free_port()], dead_id)
+    raw = RawH2(vip, 8706)
+    try:
+        status, body = raw.fetch("/app/x")
+        assert (status, json.loads(body)["name"]) == (200, "alive")
+        assert raw.fetch("/app/x", method="HEAD") == (200, b"")
+        assert raw.fetch("/nowhere")[0] == 404
+        assert raw.fetch("/dead")[0] == 502
+    finally:
+        raw.close()
+
+
+def test_create_rule_session_expire_time_h2_cookie_pins_stream_to_target(server, client, http_backends):
+    one, two = http_backends.start("one"), http_backends.start("two")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8707], Certificate=upload("rsa"))
+    (location_id,) = create_rules(client, lb_id, listener_id, [
+        {"Domain": DOMAIN, "Url": "/", "Http2": True, "SessionExpireTime": 60}])
+    register(client, lb_id, listener_id, [one.port, two.port], location_id)
+    raw = RawH2(vip, 8707)
+    try:
+        first = raw.request("/")
+        assert raw.pump(lambda: first in raw.ended)
+        cookie = raw.response_headers[first][b"set-cookie"].decode()
+        assert cookie.startswith("openclb_srv=") and "Max-Age=60" in cookie
+        name = json.loads(raw.bodies[first])["name"]
+        pinned = {json.loads(raw.fetch("/", extra=[("cookie", cookie.split(";")[0])])[1])["name"] for _ in range(6)}
+        assert pinned == {name}
+        assert {json.loads(raw.fetch("/")[1])["name"] for _ in range(8)} == {"one", "two"}
+    finally:
+        raw.close()
