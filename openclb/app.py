@@ -98,6 +98,17 @@ def build_engine(settings: Settings) -> Engine:
     return FaultInjectingEngine(engine) if settings.fault_injection else engine
 
 
+def build_worker(settings: Settings, store: Store, engine: Engine, executor, desired, faults: FaultBook | None):
+    """The single-node worker, or with ``--node-name`` one node's worker of a shared PostgreSQL store."""
+    task_faults = faults.task_fault if faults is not None else None
+    if settings.node_name is None:
+        return TaskWorker(store, engine, executor, sortable_now, desired, task_faults=task_faults)
+    from openclb.reconcile.cluster import ClusterWorker, NodeConfig
+
+    node = NodeConfig(settings.node_name, settings.endpoint_url, settings.node_timeout)
+    return ClusterWorker(store, engine, executor, sortable_now, desired, task_faults=task_faults, node=node)
+
+
 class OpenClb:
     """One running openclb server; ``await start()``, then ``await stop()``."""
 
@@ -112,6 +123,7 @@ class OpenClb:
 
     async def start(self) -> None:
         settings = self.settings
+        settings.check_nodes()
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(settings.data_dir, 0o700)
         self._lock_file = hold_serve_lock(settings.data_dir)
@@ -137,10 +149,8 @@ class OpenClb:
         self.engine = build_engine(settings)
         self.faults = FaultBook() if settings.fault_injection else None
         await self.engine.start()
-        self.worker = TaskWorker(
-            self.store, self.engine, self.executor, sortable_now, partial(desired_state, keys=keys),
-            task_faults=self.faults.task_fault if self.faults is not None else None,
-        )
+        self.worker = build_worker(settings, self.store, self.engine, self.executor, partial(desired_state, keys=keys),
+                                   self.faults)
         await self.worker.start()
         fault_engine = self.engine if isinstance(self.engine, FaultInjectingEngine) else None
         services = Services(self.store, self.worker, settings, self.executor, keys, self.faults, fault_engine,
@@ -159,6 +169,8 @@ class OpenClb:
         api_runner, self.port = await start_api_server(gateway.handle, settings.listen_host, settings.listen_port,
                                                        limits)
         self._runner.add(api_runner)
+        if settings.node_name is not None:
+            await self.worker.announce_api(self.endpoint_url)
         if settings.metrics_port is not None:
             try:
                 metrics_runner, self.metrics_port = await start_metrics_server(

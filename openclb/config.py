@@ -28,6 +28,7 @@ DEFAULT_RATE_LIMIT = 20
 DEFAULT_DRAIN_SECONDS = 5.0
 DEFAULT_FD_RESERVE = 256
 DEFAULT_FD_RESERVE_FRACTION = 0.1
+DEFAULT_NODE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,10 @@ class Settings:
     # checks: fd_reserve plus fd_reserve_fraction of RLIMIT_NOFILE (see descriptor_budget).
     fd_reserve: int = DEFAULT_FD_RESERVE
     fd_reserve_fraction: float = DEFAULT_FD_RESERVE_FRACTION
+    # `--node-name`: one node of several sharing a PostgreSQL store (reconcile/cluster.py); a node
+    # whose heartbeat is older than node_timeout seconds is no longer waited for.
+    node_name: str | None = None
+    node_timeout: float = DEFAULT_NODE_TIMEOUT
 
     @property
     def endpoint_url(self) -> str:
@@ -109,6 +114,16 @@ class Settings:
         ``open_files_limit``: the limit less the reserve, never below zero."""
         reserve = self.fd_reserve + math.ceil(open_files_limit * self.fd_reserve_fraction)
         return max(0, open_files_limit - reserve)
+
+    def check_nodes(self) -> None:
+        """``--node-name`` needs a store the nodes share: PostgreSQL (SQLite stays single-node)."""
+        if self.node_name is None:
+            return
+        if not self.effective_store_url.startswith(("postgresql", "postgres:")):
+            raise ValueError("--node-name needs a PostgreSQL store the nodes share (--store postgresql://...)")
+        if not (0 < len(self.node_name) <= 64) or not self.node_name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"--node-name must be 1-64 letters, digits, '-' or '_', got {self.node_name!r}")
+        positive(self.node_timeout, "--node-timeout")
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)
