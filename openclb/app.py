@@ -89,7 +89,7 @@ def build_engine(settings: Settings) -> Engine:
         raise ValueError(f"unknown engine {settings.engine!r}; available: {', '.join(ENGINES)}")
     engine: Engine = EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range,
                                     drain_seconds=settings.drain_seconds,
-                                    descriptor_budget=descriptor_budget(settings))
+                                    descriptor_budget=descriptor_budget(settings), free_bind=settings.ha == "vrrp")
     if settings.engine == "haproxy":
         from openclb.engine.haproxy.engine import HaproxyEngine
 
@@ -106,7 +106,15 @@ def build_worker(settings: Settings, store: Store, engine: Engine, executor, des
     from openclb.reconcile.cluster import ClusterWorker, NodeConfig
 
     node = NodeConfig(settings.node_name, settings.endpoint_url, settings.node_timeout)
-    return ClusterWorker(store, engine, executor, sortable_now, desired, task_faults=task_faults, node=node)
+    vrrp = None
+    if settings.ha == "vrrp":
+        from openclb.engine.keepalived import Keepalived, VrrpSettings
+
+        vrrp = Keepalived(VrrpSettings(settings.node_name, settings.vip_interface, settings.vrrp_priority or 0,
+                                       settings.vrrp_router_id, binary=settings.keepalived_binary),
+                          settings.data_dir / "keepalived")
+    return ClusterWorker(store, engine, executor, sortable_now, desired, task_faults=task_faults, node=node,
+                         vrrp=vrrp)
 
 
 class OpenClb:

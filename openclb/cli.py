@@ -64,6 +64,15 @@ def _parser() -> argparse.ArgumentParser:
                             "every node serves the API and every CLB's listeners")
     serve.add_argument("--node-timeout", type=float, default=None, metavar="SECONDS",
                        help="a node without a heartbeat this long is no longer waited for (default 5)")
+    serve.add_argument("--ha", default="none", choices=["none", "vrrp"],
+                       help="VIP failover between nodes: vrrp (keepalived moves the VIPs on --vip-interface to a "
+                            "live node; needs --node-name) or none (default: VIPs on loopback)")
+    serve.add_argument("--vip-interface", default=None, metavar="IFACE", help="where --ha vrrp puts the VIPs")
+    serve.add_argument("--vrrp-priority", type=int, default=None, metavar="1-254",
+                       help="this node's VRRP priority; the highest live node holds the VIPs "
+                            "(default: by node name order, 250 for the first, 240 for the second, ...)")
+    serve.add_argument("--vrrp-router-id", type=int, default=51, metavar="1-255",
+                       help="the VRRP virtual router id the nodes share (distinct per cluster on one network)")
     serve.add_argument("--log-level", default="INFO")
 
     accounts = commands.add_parser("accounts", help="manage API keys in the data dir's accounts file")
@@ -145,6 +154,10 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
         fault_injection=args.faults,
         node_name=args.node_name,
         node_timeout=args.node_timeout,
+        ha=args.ha,
+        vip_interface=args.vip_interface,
+        vrrp_priority=args.vrrp_priority,
+        vrrp_router_id=args.vrrp_router_id,
     )
     settings.check_nodes()
     return settings.with_(metrics_port=metrics_port)

@@ -25,7 +25,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import psycopg
 from psycopg import sql
@@ -33,6 +33,7 @@ from psycopg import sql
 from openclb.domain.faults import TaskFault
 from openclb.domain.models import ProvisioningState, Task, TaskStatus
 from openclb.engine.contract import DetachableEngine
+from openclb.engine.keepalived import Keepalived, VrrpError
 from openclb.reconcile.worker import TaskWorker
 from openclb.store import nodes
 
@@ -55,9 +56,11 @@ class NodeConfig:
 
 
 class ClusterWorker(TaskWorker):
-    def __init__(self, *args, node: NodeConfig, **kwargs) -> None:
+    def __init__(self, *args, node: NodeConfig, vrrp: Keepalived | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.node = node
+        self._vrrp = vrrp
+        self._holding = False
         self._db_engine = self._store.engine
         self._wakers: dict[str, asyncio.Event] = {}
         self._answered: OrderedDict[str, None] = OrderedDict()
@@ -74,6 +77,8 @@ class ClusterWorker(TaskWorker):
         self._background = [loop.create_task(self._listen()), loop.create_task(self._heartbeats())]
         await self._listening.wait()
         await self._resync()
+        if self._vrrp is not None:
+            await self._start_holding()
 
     async def announce_api(self, api_url: str) -> None:
         """The API's address once it is bound (a port 0 is known only then)."""
@@ -86,6 +91,8 @@ class ClusterWorker(TaskWorker):
         await asyncio.gather(*(t for t in [*self._background, self._resyncing] if t is not None),
                              return_exceptions=True)
         await super().close()
+        if self._vrrp is not None:
+            await self._vrrp.close()
         try:
             await asyncio.wait_for(self._db(nodes.set_ready, self._db_engine, self.node.name, False), 2.0)
         except Exception as exc:  # a stopping node that cannot say so is found out by its heartbeat
@@ -200,13 +207,38 @@ class ClusterWorker(TaskWorker):
             except Exception as exc:  # a bug must fail the task, not leave it running forever
                 log.exception("task %s crashed", task.id)
                 message = f"Internal error while applying the change: {type(exc).__name__}."
+            message = message or await self._hold_vips()
             await self._db_until_done(nodes.record_answer, self._db_engine, task.id, self.node.name, message)
             self._remember_answer(task.id)
             status = await self._until_settled(task, waker)
             if status is TaskStatus.FAILED:
                 await self._reapply(task)
+            await self._hold_vips()
         finally:
             self._wakers.pop(task.id, None)
+
+    async def _start_holding(self) -> None:
+        """Once every CLB is applied: this node's VRRP priority (given, or by name order), then the VIPs."""
+        if not self._vrrp.settings.priority:
+            names = sorted(row.name for row in await self._db_until_done(
+                nodes.list_nodes, self._db_engine, self.node.timeout))
+            priority = max(1, 250 - 10 * names.index(self.node.name))
+            self._vrrp.settings = replace(self._vrrp.settings, priority=priority)
+        self._holding = True
+        message = await self._hold_vips()
+        if message:
+            log.error("VIPs not held: %s", message)
+
+    async def _hold_vips(self) -> str | None:
+        """keepalived holds every CLB's VIP (with ``--ha vrrp``); the failure message, if any."""
+        if self._vrrp is None or not self._holding:
+            return None
+        try:
+            await self._vrrp.hold(await self._db_until_done(self._store.used_vips))
+        except VrrpError as exc:
+            log.error("VRRP: %s", exc)
+            return "The VIP could not be configured for failover on this node."
+        return None
 
     async def _until_settled(self, task: Task, waker: asyncio.Event) -> TaskStatus | None:
         while True:

@@ -21,6 +21,7 @@ test with what to install: a multi-node test never skips silently.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import random
 import shutil
@@ -97,6 +98,9 @@ class Network:
     """A bridge, the nodes' namespaces and the client's; ``remove`` undoes all of it."""
 
     node_names: tuple[str, ...]
+    # With VRRP the VIPs are addresses of the bridge's subnet that keepalived moves between
+    # the nodes' eth0; without, every node serves the VIP pool on its loopback.
+    vrrp: bool = False
     octet: int = field(default_factory=_free_octet)
 
     @property
@@ -117,7 +121,12 @@ class Network:
 
     @property
     def vip_pool(self) -> str:
-        return f"10.252.{self.octet}.0/24"
+        return f"10.251.{self.octet}.128/25" if self.vrrp else f"10.252.{self.octet}.0/24"
+
+    @property
+    def router_id(self) -> int:
+        """A VRRP virtual router id of this network's own."""
+        return self.octet
 
     def namespace(self, name: str) -> str:
         return f"oc{self.tag}{name}"
@@ -132,9 +141,11 @@ class Network:
             sh("ip", "link", "set", self.bridge, "up")
             for name in self.node_names:
                 self._join(name, self.node_ip(name))
-                in_ns(self.namespace(name), "ip", "route", "add", "local", self.vip_pool, "dev", "lo")
+                if not self.vrrp:
+                    in_ns(self.namespace(name), "ip", "route", "add", "local", self.vip_pool, "dev", "lo")
             self._join("c", self.client_ip)
-            self.route_vips_through(self.node_names[0])
+            if not self.vrrp:
+                self.route_vips_through(self.node_names[0])
         except subprocess.CalledProcessError as exc:
             self.remove()
             pytest.fail(f"cannot build the test network: {exc.cmd}: {exc.stderr}")
@@ -155,6 +166,13 @@ class Network:
         """The client's traffic to the VIP pool goes through ``node``'s data plane."""
         in_ns(self.namespace("c"), "ip", "route", "replace", self.vip_pool, "via", self.node_ip(node))
 
+    def holder(self, vip: str) -> str | None:
+        """The node whose eth0 holds ``vip`` now (VRRP), if any."""
+        for name in self.node_names:
+            if f" {vip}/" in in_ns(self.namespace(name), "ip", "-4", "-o", "addr", "show", "dev", "eth0").stdout:
+                return name
+        return None
+
     def remove(self) -> None:
         for name in (*self.node_names, "c"):
             sh("ip", "netns", "del", self.namespace(name), check=False)
@@ -166,6 +184,42 @@ def probe(network: Network, host: str, port: int, timeout: float = 2.0) -> str:
     """What a new TCP connection from the client namespace to ``host:port`` reads (or ``ERR ...``)."""
     result = in_ns(network.namespace("c"), sys.executable, "-c", PROBE, host, str(port), str(timeout), check=False)
     return result.stdout.strip()
+
+
+STREAM = r"""
+import json, socket, sys, time
+host, port, seconds, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+end = time.time() + seconds
+while time.time() < end:
+    started = time.time()
+    try:
+        with socket.create_connection((host, port), timeout=0.25) as s:
+            s.settimeout(0.5)
+            ok = s.recv(64).endswith(b"\n")
+    except OSError:
+        ok = False
+    print(json.dumps([started, ok]), flush=True)
+    time.sleep(max(0.0, pause - (time.time() - started)))
+"""
+
+
+class ConnectionStream:
+    """New connections from the client namespace to ``host:port`` every ``pause`` seconds, for a while."""
+
+    def __init__(self, network: Network, host: str, port: int, seconds: float, pause: float = 0.02) -> None:
+        self.process = subprocess.Popen(
+            ["ip", "netns", "exec", network.namespace("c"), sys.executable, "-c", STREAM, host, str(port),
+             str(seconds), str(pause)], stdout=subprocess.PIPE, text=True)
+
+    def results(self) -> list[tuple[float, bool]]:
+        output, _ = self.process.communicate(timeout=120)
+        return [tuple(json.loads(line)) for line in output.splitlines() if line.strip()]
+
+
+def longest_gap(results: list[tuple[float, bool]]) -> float:
+    """The longest time between two successful connections (what clients went without service)."""
+    times = [started for started, ok in results if ok]
+    return max((b - a for a, b in zip(times, times[1:])), default=float("inf"))
 
 
 class TcpRelay:
