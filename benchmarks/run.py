@@ -31,6 +31,7 @@ from benchmarks.dataplane import run_dataplane  # noqa: E402
 from benchmarks.durability import run_durability  # noqa: E402
 from benchmarks.reliability import run_reliability  # noqa: E402
 from benchmarks.harness import Bench  # noqa: E402
+from benchmarks.nodes import run_nodes  # noqa: E402
 from benchmarks.report import Section, render_markdown, render_text, utc_now, write_results  # noqa: E402
 from benchmarks.scale import run_scale  # noqa: E402
 
@@ -41,9 +42,10 @@ AREAS = {
     "scale": run_scale,
     "reliability": run_reliability,
     "durability": run_durability,
+    "nodes": run_nodes,
 }
 # Areas that need no peer tool (wrk, iperf3, HAProxy, nginx): run alone, they install nothing.
-SELF_CONTAINED = {"reliability", "durability"}
+SELF_CONTAINED = {"reliability", "durability", "nodes"}
 HERE = Path(__file__).resolve().parent
 
 PREAMBLE = """

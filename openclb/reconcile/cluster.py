@@ -98,9 +98,18 @@ class ClusterWorker(TaskWorker):
         except Exception as exc:  # a stopping node that cannot say so is found out by its heartbeat
             log.warning("could not mark node %s as leaving: %s", self.node.name, type(exc).__name__)
 
-    async def _resync(self) -> None:
-        """Not ready → every CLB applied again, gone ones removed, running tasks taken up → ready."""
-        await self._db_until_done(nodes.set_ready, self._db_engine, self.node.name, False)
+    async def remove_load_balancers(self, lb_ids: list[str]) -> None:
+        """ResetState deleted rows without a task: this node removes them, the others apply everything again."""
+        await super().remove_load_balancers(lb_ids)
+        await self._db_until_done(nodes.ask_resync, self._db_engine, self.node.name)
+
+    async def _resync(self, leave: bool = True) -> None:
+        """Not ready → every CLB applied again, gone ones removed, running tasks taken up → ready.
+
+        ``leave=False``: a node that missed nothing (asked to look again) keeps counting meanwhile.
+        """
+        if leave:
+            await self._db_until_done(nodes.set_ready, self._db_engine, self.node.name, False)
         version = await self._db_until_done(nodes.current_version, self._db_engine)
         wanted: set[str] = set()
         for lb in await self._db_until_done(self._store.all_load_balancers):
@@ -121,10 +130,10 @@ class ClusterWorker(TaskWorker):
         await self._db_until_done(nodes.set_ready, self._db_engine, self.node.name, True)
         log.info("node ready", extra={"node": self.node.name, "applied_version": self.applied_version})
 
-    def _resync_soon(self, why: str) -> None:
+    def _resync_soon(self, why: str, leave: bool = True) -> None:
         if self._resyncing is None or self._resyncing.done():
             log.warning("node %s reconciles fully: %s", self.node.name, why)
-            self._resyncing = asyncio.get_running_loop().create_task(self._resync())
+            self._resyncing = asyncio.get_running_loop().create_task(self._resync(leave))
 
     async def _heartbeats(self) -> None:
         last_written = time.monotonic()
@@ -166,6 +175,10 @@ class ClusterWorker(TaskWorker):
         try:
             notice = json.loads(payload)
         except ValueError:
+            return
+        if "resync" in notice:
+            if notice["resync"] != self.node.name:
+                self._resync_soon(f"asked by node {notice['resync']}", leave=False)
             return
         task_id = notice.get("answer") or notice.get("task")
         if task_id is None:
@@ -251,11 +264,12 @@ class ClusterWorker(TaskWorker):
             if verdict is not None:
                 self._settling.add(task.id)
                 try:
-                    status = await self._db_until_done(
+                    status, here = await self._db_until_done(
                         nodes.settle_once, self._db_engine, task, verdict or None, self._now())
                 finally:
                     self._settling.discard(task.id)
-                log.info("task settled", extra={"task_id": task.id, "kind": str(task.kind), "status": int(status)})
+                if here:
+                    log.info("task settled", extra={"task_id": task.id, "kind": str(task.kind), "status": int(status)})
                 return status
             try:
                 await asyncio.wait_for(waker.wait(), LOOK_AGAIN_SECONDS)

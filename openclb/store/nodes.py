@@ -124,6 +124,12 @@ def record_answer(engine: Engine, task_id: str, node_name: str, message: str | N
         _notify(conn, {"answer": task_id, "node": node_name})
 
 
+def ask_resync(engine: Engine, node_name: str) -> None:
+    """Every node applies every CLB again: rows changed without a task (ResetState) are noticed."""
+    with engine.begin() as conn:
+        _notify(conn, {"resync": node_name})
+
+
 def answers(engine: Engine, task_id: str, timeout: float) -> TaskAnswers:
     """The failures so far and the live, ready nodes that have not answered yet."""
     a, n = schema.task_applies, schema.nodes
@@ -157,13 +163,16 @@ def task_status(engine: Engine, task_id: str) -> TaskStatus | None:
     return None if status is None else TaskStatus(status)
 
 
-def settle_once(engine: Engine, task: Task, message: str | None, finished_at: str) -> TaskStatus:
-    """Settle ``task`` as ``transitions.settle`` does, unless another node already has; its status."""
+def settle_once(engine: Engine, task: Task, message: str | None, finished_at: str) -> tuple[TaskStatus, bool]:
+    """Settle ``task`` as ``transitions.settle`` does, unless another node already has.
+
+    Its status, and whether this call settled it.
+    """
     with engine.begin() as conn:
         status = conn.execute(select(schema.tasks.c.status).where(schema.tasks.c.id == task.id)
                               .with_for_update()).scalar()
         if status is None or TaskStatus(status) is not TaskStatus.RUNNING:
-            return TaskStatus(status) if status is not None else TaskStatus.FAILED
+            return (TaskStatus(status) if status is not None else TaskStatus.FAILED), False
         outcome = transitions.settle_in(conn, task, message, finished_at)
         conn.execute(delete(schema.task_applies).where(schema.task_applies.c.task_id == task.id))
-        return outcome
+        return outcome, True

@@ -16,9 +16,10 @@ import time
 import pytest
 
 from clb_support import checked, create_clb_with_vip, listeners, task_status, wait_for, write
-from conftest import sdk_client
+from conftest import SECRET_ID, SECRET_KEY, sdk_client
 from netns_support import Cluster, GreetingBackend, Network, probe, require_multi_node
 from openclb.cli import main as openclb_main
+from openclb.client import Client
 
 NODES = ("a", "b")
 
@@ -140,3 +141,18 @@ def test_serve_node_name_with_sqlite_store_is_refused(tmp_path):
     result = subprocess.run([sys.executable, "-m", "openclb", "serve", "--data-dir", str(tmp_path), "--node-name", "a"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "--node-name needs a PostgreSQL store" in result.stderr
+
+
+def test_reset_state_on_node_a_closes_the_listeners_on_node_b_too(cluster, backend):
+    api = clients(cluster)
+    lb_id, vip = create_clb_with_vip(api["a"], "reset")
+    (listener_id,) = write(api["a"], "CreateListener", {"LoadBalancerId": lb_id, "Protocol": "TCP",
+                                                        "Ports": [7070]})["ListenerIds"]
+    write(api["a"], "RegisterTargets", {"LoadBalancerId": lb_id, "ListenerId": listener_id,
+                                        "Targets": [backend.target()]})
+    assert through(cluster, "b", vip, 7070) == "target-1"
+    removed = Client(cluster.url("a"), SECRET_ID, SECRET_KEY).call("ResetState", {})["LoadBalancerIds"]
+    assert lb_id in removed
+    wait_for(lambda: through(cluster, "b", vip, 7070).startswith("ERR"), 5)
+    assert through(cluster, "a", vip, 7070).startswith("ERR")
+    assert checked(api["b"], "DescribeLoadBalancers", {"LoadBalancerIds": [lb_id]})["TotalCount"] == 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import sqlalchemy as sa
 
 from clb_support import checked, create_clb_with_vip, listeners, task_status, wait_for, write
 from conftest import sdk_client
@@ -85,3 +86,7 @@ def test_kill_active_node_moves_vip_within_3s_and_writes_through_survivor_work(c
     wait_for(lambda: probe(network, vip, 8081) == "target-1", 5)
     assert {item["ListenerId"] for item in listeners(api["a"], lb_id)} == {first, second}
     assert all(checked(api["a"], "DescribeTaskStatus", {"TaskId": task_id})["Status"] == 0 for task_id in tasks)
+    engine = sa.create_engine(cluster.local_store_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM tasks WHERE status = 2")).scalar() == 0
+    engine.dispose()
