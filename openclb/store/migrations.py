@@ -60,6 +60,9 @@ def _create_nodes(conn: Connection) -> None:
             conn.execute(text(statement))
 
 
+# pg_advisory_xact_lock's key for migrations (any constant of our own: "oclb" in ASCII).
+MIGRATION_LOCK = 0x6F636C62
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_initial_schema, _task_changes_replace_previous_settings, _create_v1_nonces, _create_store_meta,
     _create_nodes,
@@ -67,7 +70,13 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
 
 
 def migrate(conn: Connection) -> int:
-    """Bring the database to the newest version; returns that version."""
+    """Bring the database to the newest version; returns that version.
+
+    On PostgreSQL the migration holds an advisory lock until its transaction ends: nodes that
+    start together on a fresh database migrate one after the other, not into each other.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     schema.schema_version.create(conn, checkfirst=True)
     current = conn.execute(select(schema.schema_version.c.version).order_by(schema.schema_version.c.version.desc())).scalar()
     current = current or 0
