@@ -133,9 +133,19 @@ class ClusterWorker(TaskWorker):
         log.info("node ready", extra={"node": self.node.name, "applied_version": self.applied_version})
 
     def _resync_soon(self, why: str, leave: bool = True) -> None:
-        if self._resyncing is None or self._resyncing.done():
-            log.warning("node %s reconciles fully: %s", self.node.name, why)
-            self._resyncing = asyncio.get_running_loop().create_task(self._resync(leave))
+        """A full reconcile in the background, after the one under way (which may have read too early)."""
+        log.warning("node %s reconciles fully: %s", self.node.name, why)
+        previous = self._resyncing
+
+        async def after_previous() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            try:
+                await self._resync(leave)
+            except Exception:
+                log.exception("node %s: full reconcile failed", self.node.name)
+
+        self._resyncing = asyncio.get_running_loop().create_task(after_previous())
 
     async def _heartbeats(self) -> None:
         last_written = time.monotonic()
