@@ -33,6 +33,7 @@ from benchmarks.durability import run_durability  # noqa: E402
 from benchmarks.http2 import run_http2  # noqa: E402
 from benchmarks.reliability import run_reliability  # noqa: E402
 from benchmarks.harness import Bench  # noqa: E402
+from benchmarks.nodes import run_nodes  # noqa: E402
 from benchmarks.report import Section, render_markdown, render_text, utc_now, write_results  # noqa: E402
 from benchmarks.scale import run_scale  # noqa: E402
 
@@ -45,9 +46,10 @@ AREAS = {
     "reliability": run_reliability,
     "durability": run_durability,
     "accesslog": run_access_logs,
+    "nodes": run_nodes,
 }
 # Areas that need no peer tool (wrk, iperf3, HAProxy, nginx): run alone, they install nothing.
-SELF_CONTAINED = {"reliability", "durability"}
+SELF_CONTAINED = {"reliability", "durability", "nodes"}
 HERE = Path(__file__).resolve().parent
 
 PREAMBLE = """

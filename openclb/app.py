@@ -91,13 +91,32 @@ def build_engine(settings: Settings) -> Engine:
     engine: Engine = EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range,
                                     drain_seconds=settings.drain_seconds,
                                     descriptor_budget=descriptor_budget(settings),
-                                    access_log_dir=settings.data_dir / "logs")
+                                    access_log_dir=settings.data_dir / "logs", free_bind=settings.ha == "vrrp")
     if settings.engine == "haproxy":
         from openclb.engine.haproxy.engine import HaproxyEngine
 
         engine = HaproxyEngine(settings.data_dir / "haproxy", embedded=engine, binary=settings.haproxy_binary,
                                max_ports_per_listener=settings.max_port_range, drain_seconds=settings.drain_seconds)
     return FaultInjectingEngine(engine) if settings.fault_injection else engine
+
+
+def build_worker(settings: Settings, store: Store, engine: Engine, executor, desired, faults: FaultBook | None):
+    """The single-node worker, or with ``--node-name`` one node's worker of a shared PostgreSQL store."""
+    task_faults = faults.task_fault if faults is not None else None
+    if settings.node_name is None:
+        return TaskWorker(store, engine, executor, sortable_now, desired, task_faults=task_faults)
+    from openclb.reconcile.cluster import ClusterWorker, NodeConfig
+
+    node = NodeConfig(settings.node_name, settings.endpoint_url, settings.node_timeout)
+    vrrp = None
+    if settings.ha == "vrrp":
+        from openclb.engine.keepalived import Keepalived, VrrpSettings
+
+        vrrp = Keepalived(VrrpSettings(settings.node_name, settings.vip_interface, settings.vrrp_priority or 0,
+                                       settings.vrrp_router_id, binary=settings.keepalived_binary),
+                          settings.data_dir / "keepalived")
+    return ClusterWorker(store, engine, executor, sortable_now, desired, task_faults=task_faults, node=node,
+                         vrrp=vrrp)
 
 
 class OpenClb:
@@ -114,6 +133,7 @@ class OpenClb:
 
     async def start(self) -> None:
         settings = self.settings
+        settings.check_nodes()
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(settings.data_dir, 0o700)
         self._lock_file = hold_serve_lock(settings.data_dir)
@@ -141,10 +161,8 @@ class OpenClb:
         self.engine = build_engine(settings)
         self.faults = FaultBook() if settings.fault_injection else None
         await self.engine.start()
-        self.worker = TaskWorker(
-            self.store, self.engine, self.executor, sortable_now, partial(desired_state, keys=keys),
-            task_faults=self.faults.task_fault if self.faults is not None else None,
-        )
+        self.worker = build_worker(settings, self.store, self.engine, self.executor, partial(desired_state, keys=keys),
+                                   self.faults)
         await self.worker.start()
         fault_engine = self.engine if isinstance(self.engine, FaultInjectingEngine) else None
         services = Services(self.store, self.worker, settings, self.executor, keys, self.faults, fault_engine,
@@ -163,6 +181,8 @@ class OpenClb:
         api_runner, self.port = await start_api_server(gateway.handle, settings.listen_host, settings.listen_port,
                                                        limits, console_routes)
         self._runner.add(api_runner)
+        if settings.node_name is not None:
+            await self.worker.announce_api(self.endpoint_url)
         if settings.metrics_port is not None:
             try:
                 metrics_runner, self.metrics_port = await start_metrics_server(

@@ -1,5 +1,5 @@
 """The ``openclb`` command: serve, accounts add|list|remove, state export|import|reset,
-faults inject|list|clear (``cli_state.py``), gen-api, render.
+faults inject|list|clear (``cli_state.py``), nodes list (``cli_nodes.py``), gen-api, render.
 
 Names and flags here are a contract with users and CI (README, Makefile, .ci/run): keep them.
 """
@@ -11,7 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from openclb import cli_state
+from openclb import cli_nodes, cli_state
 from openclb.api import accounts as accounts_file
 from openclb.config import (
     DEFAULT_DRAIN_SECONDS, DEFAULT_METRICS_LISTEN, Settings, load_settings, parse_drain_seconds, parse_listen,
@@ -59,6 +59,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--faults", action="store_true",
                        help="test mode: fault injection through the admin API (InjectFault, openclb faults) "
                             "and ResetState of every account")
+    serve.add_argument("--node-name", default=None, metavar="NAME",
+                       help="run as node NAME of several sharing one PostgreSQL store (--store postgresql://...): "
+                            "every node serves the API and every CLB's listeners")
+    serve.add_argument("--node-timeout", type=float, default=None, metavar="SECONDS",
+                       help="a node without a heartbeat this long is no longer waited for (default 5)")
+    serve.add_argument("--ha", default="none", choices=["none", "vrrp"],
+                       help="VIP failover between nodes: vrrp (keepalived moves the VIPs on --vip-interface to a "
+                            "live node; needs --node-name) or none (default: VIPs on loopback)")
+    serve.add_argument("--vip-interface", default=None, metavar="IFACE", help="where --ha vrrp puts the VIPs")
+    serve.add_argument("--vrrp-priority", type=int, default=None, metavar="1-254",
+                       help="this node's VRRP priority; the highest live node holds the VIPs "
+                            "(default: by node name order, 250 for the first, 240 for the second, ...)")
+    serve.add_argument("--vrrp-router-id", type=int, default=51, metavar="1-255",
+                       help="the VRRP virtual router id the nodes share (distinct per cluster on one network)")
     serve.add_argument("--log-level", default="INFO")
 
     accounts = commands.add_parser("accounts", help="manage API keys in the data dir's accounts file")
@@ -81,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("load_balancer_id", metavar="LB_ID")
 
     cli_state.add_commands(commands)
+    cli_nodes.add_commands(commands)
 
     commands.add_parser("gen-api", help="regenerate openclb/api/types*.py from the tccli specs (--check: fail on drift)")
     return parser
@@ -137,7 +152,14 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
         metrics_host=metrics_host,
         drain_seconds=parse_drain_seconds(args.drain_seconds),
         fault_injection=args.faults,
+        node_name=args.node_name,
+        node_timeout=args.node_timeout,
+        ha=args.ha,
+        vip_interface=args.vip_interface,
+        vrrp_priority=args.vrrp_priority,
+        vrrp_router_id=args.vrrp_router_id,
     )
+    settings.check_nodes()
     return settings.with_(metrics_port=metrics_port)
 
 
@@ -222,4 +244,6 @@ def main(argv: list[str] | None = None) -> int:
         return _render(args)
     if args.command in ("state", "faults"):
         return cli_state.run(args)
+    if args.command == "nodes":
+        return cli_nodes.run(args)
     return _accounts(args)

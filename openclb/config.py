@@ -28,6 +28,7 @@ DEFAULT_RATE_LIMIT = 20
 DEFAULT_DRAIN_SECONDS = 5.0
 DEFAULT_FD_RESERVE = 256
 DEFAULT_FD_RESERVE_FRACTION = 0.1
+DEFAULT_NODE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,17 @@ class Settings:
     # checks: fd_reserve plus fd_reserve_fraction of RLIMIT_NOFILE (see descriptor_budget).
     fd_reserve: int = DEFAULT_FD_RESERVE
     fd_reserve_fraction: float = DEFAULT_FD_RESERVE_FRACTION
+    # `--node-name`: one node of several sharing a PostgreSQL store (reconcile/cluster.py); a node
+    # whose heartbeat is older than node_timeout seconds is no longer waited for.
+    node_name: str | None = None
+    node_timeout: float = DEFAULT_NODE_TIMEOUT
+    # `--ha vrrp`: the VIPs live on vip_interface, held by one node at a time through keepalived
+    # (engine/keepalived.py); every node binds them in advance. "none": VIPs on loopback, as ever.
+    ha: str = "none"
+    vip_interface: str | None = None
+    vrrp_priority: int | None = None
+    vrrp_router_id: int = 51
+    keepalived_binary: str = "keepalived"
 
     @property
     def endpoint_url(self) -> str:
@@ -114,6 +126,26 @@ class Settings:
         ``open_files_limit``: the limit less the reserve, never below zero."""
         reserve = self.fd_reserve + math.ceil(open_files_limit * self.fd_reserve_fraction)
         return max(0, open_files_limit - reserve)
+
+    def check_nodes(self) -> None:
+        """``--node-name`` needs a store the nodes share: PostgreSQL (SQLite stays single-node)."""
+        if self.node_name is None:
+            if self.ha != "none":
+                raise ValueError("--ha vrrp needs --node-name (and a PostgreSQL store the nodes share)")
+            return
+        if not self.effective_store_url.startswith(("postgresql", "postgres:")):
+            raise ValueError("--node-name needs a PostgreSQL store the nodes share (--store postgresql://...)")
+        if not (0 < len(self.node_name) <= 64) or not self.node_name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"--node-name must be 1-64 letters, digits, '-' or '_', got {self.node_name!r}")
+        positive(self.node_timeout, "--node-timeout")
+        if self.ha not in ("none", "vrrp"):
+            raise ValueError(f"--ha must be none or vrrp, got {self.ha!r}")
+        if self.ha == "vrrp" and (not self.vip_interface or self.engine != "embedded"):
+            raise ValueError("--ha vrrp needs --vip-interface IFACE and the embedded engine")
+        if self.vrrp_priority is not None and not 1 <= self.vrrp_priority <= 254:
+            raise ValueError(f"--vrrp-priority must be 1-254, got {self.vrrp_priority}")
+        if not 1 <= self.vrrp_router_id <= 255:
+            raise ValueError(f"--vrrp-router-id must be 1-255, got {self.vrrp_router_id}")
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)

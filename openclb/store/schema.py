@@ -25,7 +25,7 @@ the database itself enforces, so concurrent requests cannot both win:
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+    JSON, BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
 )
 
 metadata = MetaData()
@@ -243,4 +243,27 @@ account_objects = Table(
     Column("created_at", String(32), nullable=False),
     Column("settings", JSON, nullable=False),
     Index("ix_account_object_scope", "app_id", "region", "kind"),
+)
+
+# Nodes of one PostgreSQL store (``openclb serve --node-name``, ``store/nodes.py``): each
+# heartbeats with the database's clock, so liveness never depends on the nodes' clocks agreeing.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("api_url", String(255), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("applied_version", BigInteger, nullable=False, default=0),
+    # False from (re)joining until the node has applied every CLB: until then no task waits for it.
+    Column("ready", Boolean, nullable=False, default=False),
+)
+
+# What each node answered for a running task; the entries go when the task settles.
+task_applies = Table(
+    "task_applies",
+    metadata,
+    Column("task_id", String(64), primary_key=True),
+    Column("node_name", String(64), primary_key=True),
+    Column("message", Text),
 )

@@ -205,16 +205,21 @@ def _settle_load_balancer(conn: Connection, lb_id: str, task_id: str, succeeded:
 
 def settle(engine: Engine, task: Task, message: str | None, finished_at: str) -> TaskStatus:
     """Finish ``task``: keep its changes (no message) or undo them (a message says why it failed)."""
+    with engine.begin() as conn:
+        return settle_in(conn, task, message, finished_at)
+
+
+def settle_in(conn: Connection, task: Task, message: str | None, finished_at: str) -> TaskStatus:
+    """``settle`` inside the caller's transaction (the nodes of one store settle under a row lock)."""
     status = TaskStatus.FAILED if message else TaskStatus.SUCCEEDED
     tc = schema.task_changes
-    with engine.begin() as conn:
-        if status is TaskStatus.FAILED:
-            _roll_back(conn, task.id)
-        else:
-            _settle_listeners(conn, changed_listener_ids(conn, task.id))
-        conn.execute(delete(tc).where(tc.c.task_id == task.id))
-        for lb_id in task.lb_ids:
-            _settle_load_balancer(conn, lb_id, task.id, status is TaskStatus.SUCCEEDED)
-        conn.execute(update(schema.tasks).where(schema.tasks.c.id == task.id)
-                     .values(status=int(status), message=message, finished_at=finished_at))
+    if status is TaskStatus.FAILED:
+        _roll_back(conn, task.id)
+    else:
+        _settle_listeners(conn, changed_listener_ids(conn, task.id))
+    conn.execute(delete(tc).where(tc.c.task_id == task.id))
+    for lb_id in task.lb_ids:
+        _settle_load_balancer(conn, lb_id, task.id, status is TaskStatus.SUCCEEDED)
+    conn.execute(update(schema.tasks).where(schema.tasks.c.id == task.id)
+                 .values(status=int(status), message=message, finished_at=finished_at))
     return status

@@ -261,8 +261,9 @@ class ServeProcess:
     LAST_BANNER_LINE = "list keys:"
 
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path, open_files: int | None = None,
-                 binary: str = OPENCLB) -> None:
+                 binary: str = OPENCLB, prefix: tuple[str, ...] = ()) -> None:
         self.binary = binary
+        self.prefix = prefix  # e.g. ("ip", "netns", "exec", NAME): the child runs inside a namespace
         self.args = args
         self.env = env
         self.log_path = log_path
@@ -273,7 +274,7 @@ class ServeProcess:
     def start(self) -> ServeProcess:
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
-                [self.binary, "serve", *self.args], stdout=subprocess.PIPE, stderr=log_file, env=self.env, text=True,
+                [*self.prefix, self.binary, "serve", *self.args], stdout=subprocess.PIPE, stderr=log_file, env=self.env, text=True,
                 preexec_fn=None if self.open_files is None else self._limit_open_files,
             )
         lines: queue.Queue[str | None] = queue.Queue()

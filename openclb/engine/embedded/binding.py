@@ -46,17 +46,26 @@ def _family(vip: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in vip else socket.AF_INET
 
 
-def bind_stream_sockets(vip: str, ports: range, backlog: int, listener_id: str) -> list[tuple[int, socket.socket]]:
+def bind_stream_sockets(vip: str, ports: range, backlog: int, listener_id: str,
+                        free_bind: bool = False) -> list[tuple[int, socket.socket]]:
     """Listening TCP sockets on every port of ``ports``, or BindFailure with none left open."""
-    return _bind_all(vip, ports, "TCP", listener_id, backlog)
+    return _bind_all(vip, ports, "TCP", listener_id, backlog, free_bind)
 
 
-def bind_datagram_sockets(vip: str, ports: range, listener_id: str) -> list[tuple[int, socket.socket]]:
+def bind_datagram_sockets(vip: str, ports: range, listener_id: str,
+                          free_bind: bool = False) -> list[tuple[int, socket.socket]]:
     """Bound UDP sockets on every port of ``ports``, or BindFailure with none left open."""
-    return _bind_all(vip, ports, "UDP", listener_id, None)
+    return _bind_all(vip, ports, "UDP", listener_id, None, free_bind)
 
 
-def _bind_all(vip: str, ports: range, kind: str, listener_id: str, backlog: int | None) -> list[tuple[int, socket.socket]]:
+# IP_FREEBIND / IPV6_FREEBIND (linux/in.h, linux/in6.h): bind an address this host does not hold
+# yet. With VIP failover (``--ha vrrp``) every node binds every VIP in advance; the address
+# itself arrives with VRRP, and a failover then only moves it.
+_FREEBIND = {socket.AF_INET: (socket.IPPROTO_IP, 15), socket.AF_INET6: (socket.IPPROTO_IPV6, 78)}
+
+
+def _bind_all(vip: str, ports: range, kind: str, listener_id: str, backlog: int | None,
+              free_bind: bool = False) -> list[tuple[int, socket.socket]]:
     family = _family(vip)
     sock_type = socket.SOCK_STREAM if kind == "TCP" else socket.SOCK_DGRAM
     # An explicit IPPROTO_TCP is inherited by accepted sockets, and is what makes asyncio
@@ -71,6 +80,8 @@ def _bind_all(vip: str, ports: range, kind: str, listener_id: str, backlog: int 
                 sock.setblocking(False)
                 if kind == "TCP":
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if free_bind:
+                    sock.setsockopt(*_FREEBIND[family], 1)
                 sock.bind((vip, port))
                 if backlog is not None:
                     # Another SO_REUSEADDR socket bound but not listening lets bind() pass;

@@ -72,6 +72,7 @@ class EmbeddedEngine:
       no budget. The app derives it from RLIMIT_NOFILE.
     - ``access_log_dir``: where the access logs of CLBs bound to a CLS log set and topic are
       written (``<dir>/<logset>/<topic>.log``, see ``access_log``); None: none are written.
+    - ``free_bind``: bind VIPs this host does not hold (yet): VRRP brings them (``--ha vrrp``).
     """
 
     # Carries out ``ListenerSpec.traffic_faults`` (see admission.py).
@@ -94,7 +95,9 @@ class EmbeddedEngine:
         drain_seconds: float = 0.0,
         descriptor_budget: int | None = None,
         access_log_dir: Path | None = None,
+        free_bind: bool = False,
     ) -> None:
+        self._free_bind = free_bind
         self._checker = health_checker
         if health_checker is not None and health_view is None:
             health_view = health_checker.is_healthy
@@ -204,11 +207,12 @@ class EmbeddedEngine:
                 f"listener {spec.listener_id}: range exceeds max_ports_per_listener={self._max_ports}"))
         listener: StreamListener | DatagramListener
         if spec.protocol.is_datagram:
-            sockets = bind_datagram_sockets(state.vip, ports, spec.listener_id)
+            sockets = bind_datagram_sockets(state.vip, ports, spec.listener_id, self._free_bind)
             listener = DatagramListener(state.load_balancer_id, state.vip, spec, self._settings)
         else:
             listener = self._stream_listener(state, spec)
-            sockets = bind_stream_sockets(state.vip, ports, self._settings.backlog, spec.listener_id)
+            sockets = bind_stream_sockets(state.vip, ports, self._settings.backlog, spec.listener_id,
+                                          self._free_bind)
         try:
             await listener.open(sockets)
         except OSError as exc:
