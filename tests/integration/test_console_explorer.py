@@ -105,6 +105,7 @@ def test_describe_load_balancers_sent_from_page_with_each_signature_succeeds(ser
     console = Console(browser, server.url).open()
     console.login(SECRET_ID, SECRET_KEY, REGION)
     console.choose("DescribeLoadBalancers")
+    console.type("params-json", json.dumps({"LoadBalancerIds": [lb_id, "lb-00000000"], "Limit": 5}))
     console.driver.find_element("css selector", '[data-testid="sign-method"]').send_keys(method)
     console.click("send")
 

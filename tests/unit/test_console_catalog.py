@@ -57,8 +57,8 @@ def test_example_params_json_body_read_as_is():
 
 
 def test_choices_named_after_valid_values_in_order():
-    assert docs_text.choices("<p>Listener protocol. Valid values: TCP, UDP, HTTP, and QUIC.</p> See the API docs.") == \
-        ["TCP", "UDP", "HTTP", "QUIC"]
+    assert docs_text.choices("<p>Mode of the widget. Valid values: ALPHA, BETA_2, and GAMMA.</p> Not DELTA.") == \
+        ["ALPHA", "BETA_2", "GAMMA"]
     assert docs_text.choices("ID of the CLB instance.") == []
 
 
