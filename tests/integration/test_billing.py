@@ -156,6 +156,14 @@ def test_inquiry_price_modify_renew_refund_of_a_prepaid_clb(server, client):
     assert (renew["InstancePrice"]["OriginalPrice"], renew["BandwidthPrice"]["OriginalPrice"]) == (144 * 12, 23 * 2 * 12)
     refund = checked(client, "InquiryPriceRefundLoadBalancer", {"LoadBalancerId": lb_id})["Price"]["InstancePrice"]
     assert 0.99 * (144 + 46) <= refund["OriginalPrice"] <= 144 + 46
+    refund_request = models.InquiryPriceRefundLoadBalancerRequest()
+    refund_request.LoadBalancerId = lb_id
+    assert client.InquiryPriceRefundLoadBalancer(refund_request).Price.BandwidthPrice is None
+    renew_request = models.InquiryPriceRenewLoadBalancerRequest()
+    renew_request.LoadBalancerId = lb_id
+    renew_request.LoadBalancerChargePrepaid = models.LBChargePrepaid()
+    renew_request.LoadBalancerChargePrepaid.Period = 2
+    assert client.InquiryPriceRenewLoadBalancer(renew_request).Price.InstancePrice.OriginalPrice == 288
 
 
 def test_inquiry_price_of_postpaid_or_unknown_clb_refused(server, client):
