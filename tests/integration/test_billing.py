@@ -15,7 +15,7 @@ from datetime import datetime
 import pytest
 from tencentcloud.clb.v20180317 import models
 
-from admin_support import admin, admin_client, export_document
+from admin_support import admin, admin_client, admin_refused, export_document
 from clb_support import checked, create_clb, refused, task_status, write
 from openclb.resources.load_balancers.terms import add_months
 from openclb.resources.shared.clock import BEIJING
@@ -156,6 +156,14 @@ def test_inquiry_price_modify_renew_refund_of_a_prepaid_clb(server, client):
     assert (renew["InstancePrice"]["OriginalPrice"], renew["BandwidthPrice"]["OriginalPrice"]) == (144 * 12, 23 * 2 * 12)
     refund = checked(client, "InquiryPriceRefundLoadBalancer", {"LoadBalancerId": lb_id})["Price"]["InstancePrice"]
     assert 0.99 * (144 + 46) <= refund["OriginalPrice"] <= 144 + 46
+    refund_request = models.InquiryPriceRefundLoadBalancerRequest()
+    refund_request.LoadBalancerId = lb_id
+    assert client.InquiryPriceRefundLoadBalancer(refund_request).Price.BandwidthPrice is None
+    renew_request = models.InquiryPriceRenewLoadBalancerRequest()
+    renew_request.LoadBalancerId = lb_id
+    renew_request.LoadBalancerChargePrepaid = models.LBChargePrepaid()
+    renew_request.LoadBalancerChargePrepaid.Period = 2
+    assert client.InquiryPriceRenewLoadBalancer(renew_request).Price.InstancePrice.OriginalPrice == 288
 
 
 def test_inquiry_price_of_postpaid_or_unknown_clb_refused(server, client):
@@ -183,3 +191,28 @@ def test_prepaid_term_exported_in_state_and_gone_after_reset(server, client):
     admin(admin_api, "ResetState")
     assert checked(client, "DescribeLoadBalancerOverview", {})["TotalCount"] == 0
     assert export_document(admin_api)["LoadBalancers"] == []
+
+
+def test_import_state_unreadable_prepaid_term_refused_nothing_imported(server, client):
+    admin_api = admin_client(server.url)
+    lb_id = create_clb(client, "monthly", **PREPAID)
+    document = export_document(admin_api)
+    document["LoadBalancers"][0]["Settings"]["expire_at"] = "next spring"
+    message = admin_refused(admin_api, "ImportState", {"State": json.dumps(document), "Replace": True},
+                            "InvalidParameterValue")
+    assert "LoadBalancers.0" in message
+    assert described(client, lb_id)["ExpireTime"] != "next spring"
+
+
+def test_renew_load_balancers_busy_clb_raises_resource_in_operating_expiry_kept(server_factory):
+    from conftest import sdk_client
+    server = server_factory(fault_injection=True)
+    client, admin_api = sdk_client(server.url), admin_client(server.url)
+    lb_id = create_clb(client, "monthly", **PREPAID)
+    was = expiry(client, lb_id)
+    admin(admin_api, "InjectFault", {"Kind": "TaskDelay", "Action": "CreateListener", "Seconds": 30})
+    checked(client, "CreateListener", {"LoadBalancerId": lb_id, "Protocol": "TCP", "Ports": [7300]})
+    refused(client, "RenewLoadBalancers", {"LoadBalancerIds": [lb_id], "LBChargePrepaid": {"Period": 1}},
+            "FailedOperation.ResourceInOperating", lb_id=lb_id)
+    assert expiry(client, lb_id) == was
+    admin(admin_api, "ClearFaults")

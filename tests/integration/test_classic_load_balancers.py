@@ -8,6 +8,8 @@ listener as it was.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from tencentcloud.clb.v20180317 import models
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
@@ -45,6 +47,11 @@ def test_classic_action_modern_clb_id_raises_invalid_parameter_nothing_changed(s
     create_listener(client, lb_id, "TCP", [8080])
     message = refused(client, action, {"LoadBalancerId": lb_id, **extra}, "InvalidParameter", lb_id=lb_id)
     assert message == f"Invalid LoadBalancerId, LoadBalancerId: {lb_id}"
+    request = getattr(models, f"{action}Request")()
+    request.from_json_string(json.dumps({"LoadBalancerId": lb_id, **extra}))
+    with pytest.raises(TencentCloudSDKException) as caught:
+        getattr(client, action)(request)
+    assert (caught.value.code, caught.value.message) == ("InvalidParameter", message)
 
 
 @pytest.mark.parametrize("action,extra", NAMING_A_CLB)

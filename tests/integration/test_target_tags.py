@@ -95,3 +95,20 @@ def test_batch_modify_target_tag_l7_without_rule_or_unknown_clb_refused(server, 
     refused(client, "BatchModifyTargetTag", {"LoadBalancerId": "lb-xxxxxxxx", "ModifyList": [
         {"ListenerId": http_id, "Targets": target}]}, "InvalidParameter.LBIdNotFound", lb_id=lb_id)
     assert tags(client, lb_id) == before
+
+
+def test_batch_modify_target_tag_busy_clb_raises_resource_in_operating(server_factory):
+    from admin_support import admin
+    from conftest import sdk_client
+    server = server_factory(fault_injection=True)
+    client, admin_api = sdk_client(server.url), admin_client(server.url)
+    lb_id = create_clb(client)
+    (tcp_id,) = create_listener(client, lb_id, "TCP", [7000])
+    register(client, lb_id, tcp_id, [9001])
+    admin(admin_api, "InjectFault", {"Kind": "TaskDelay", "Action": "CreateListener", "Seconds": 30})
+    checked(client, "CreateListener", {"LoadBalancerId": lb_id, "Protocol": "TCP", "Ports": [7001]})
+    refused(client, "BatchModifyTargetTag", {"LoadBalancerId": lb_id, "ModifyList": [
+        {"ListenerId": tcp_id, "Tag": "blue", "Targets": [{"EniIp": "127.0.0.1", "Port": 9001}]}]},
+        "FailedOperation.ResourceInOperating")
+    assert tags(client, lb_id) == {(tcp_id, "", 9001): ""}
+    admin(admin_api, "ClearFaults")

@@ -23,6 +23,7 @@ from openclb.reconcile.snapshot import Snapshot, certificate_ids
 from openclb.resources.certificates.sealing import PrivateKeySealer
 from openclb.resources.desired_state import desired_state
 from openclb.resources.load_balancers.settings import LoadBalancerSettings
+from openclb.resources.load_balancers.terms import PrepaidTerm
 from openclb.resources.state import queries
 from openclb.resources.state.document import AccountState, from_document, to_document
 from openclb.store.store import Store
@@ -67,6 +68,7 @@ def plan_import(document: Any, app_id: int, keys: PrivateKeySealer, path: str = 
                             tuple(i for i in state.target_group_instances if i.target_group_id in groups), security)
         try:
             LoadBalancerSettings.of(lb)
+            PrepaidTerm.of(lb)
             desired_state(snapshot, keys)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise errors.InvalidParameterValue(
