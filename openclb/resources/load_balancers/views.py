@@ -130,7 +130,7 @@ def load_balancer_detail(
         "ListenerId": None, "Protocol": None, "Port": None, "LocationId": None, "Domain": None, "Url": None,
         "TargetId": None, "TargetAddress": None, "TargetPort": None, "TargetWeight": None,
         "Isolation": 0,
-        "SecurityGroup": [],
+        "SecurityGroup": list(base["SecureGroups"]),
         "LoadBalancerPassToTarget": int(base["LoadBalancerPassToTarget"]),
         "TargetHealth": None,
         "Domains": None,
