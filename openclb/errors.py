@@ -104,6 +104,13 @@ InvalidParameterValueTagValueCharacterIllegal = _error(
 InvalidParameterValueTagValueLengthExceeded = _error(
     "InvalidParameterValue.TagValueLengthExceeded", "The tag value is too long.")
 InvalidParameterValueUinInvalid = _error("InvalidParameterValue.UinInvalid", "Invalid uin.")
+FailedOperationCertificateInvalid = _error("FailedOperation.CertificateInvalid", "The certificate is invalid.")
+FailedOperationCertificateMismatch = _error(
+    "FailedOperation.CertificateMismatch", "The certificate and the private key do not match.")
+FailedOperationCertificateNotFound = _error("FailedOperation.CertificateNotFound", "The certificate does not exist.")
+FailedOperationCertificateParseError = _error("FailedOperation.CertificateParseError", "The certificate could not be parsed.")
+FailedOperationDeleteResourceFailed = _error(
+    "FailedOperation.DeleteResourceFailed", "The certificate is bound to cloud resources and cannot be deleted.")
 FailedOperationResourceTagProcessing = _error(
     "FailedOperation.ResourceTagProcessing", "The resource's tags are being processed.")
 LimitExceededResourceAttachedTags = _error(

@@ -15,6 +15,7 @@ from functools import partial
 from openclb.resources.addresses import actions as addresses
 from openclb.resources.block_ips import actions as block_ips
 from openclb.resources.certificates import actions as certificate_actions
+from openclb.resources.certificates import actions as certificate_actions, ssl_actions as ssl_certificates
 from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.identity import actions as identity
@@ -23,6 +24,8 @@ from openclb.resources.security_groups import binding as security_group_binding
 from openclb.resources.security_groups.actions import VPC_SECURITY_GROUP_ACTIONS
 from openclb.resources.load_balancers import actions as load_balancers, details, start_status
 from openclb.resources.targets import actions as targets, batch as batch_targets
+from openclb.resources.load_balancers import actions as load_balancers, details, sla_project
+from openclb.resources.targets import actions as targets, batch as batch_targets, by_backend
 from openclb.resources.state import actions as state
 from openclb.resources.tags import actions as tags
 from openclb.resources.tasks import actions as task_status
@@ -68,6 +71,9 @@ _ACTIONS = {
     "SetLoadBalancerStartStatus": start_status.set_load_balancer_start_status,
     "SetLoadBalancerSecurityGroups": security_group_binding.set_load_balancer_security_groups,
     "SetSecurityGroupForLoadbalancers": security_group_binding.set_security_group_for_loadbalancers,
+    "ModifyLoadBalancerSla": sla_project.modify_load_balancer_sla,
+    "ModifyLoadBalancersProject": sla_project.modify_load_balancers_project,
+    "DescribeLBListeners": by_backend.describe_lb_listeners,
 }
 
 
@@ -101,7 +107,11 @@ _VPC_ACTIONS = {
 }
 
 # ssl 2019-12-05.
-_SSL_ACTIONS: dict[str, Handler] = {
+_SSL_ACTIONS = {
+    "UploadCertificate": ssl_certificates.upload_certificate,
+    "DescribeCertificateDetail": ssl_certificates.describe_certificate_detail,
+    "DescribeCertificates": ssl_certificates.describe_certificates,
+    "DeleteCertificate": ssl_certificates.delete_certificate,
 }
 
 # sts 2018-08-13.

@@ -22,7 +22,7 @@ from conftest import REGION, SECRET_ID, SECRET_KEY
 from openclb.api import spec
 from openclb.api.validate import validate_response
 
-_PACKAGES = {"tag": "v20180813", "vpc": "v20170312", "ssl": "v20191205", "sts": "v20180813"}
+_PACKAGES = {"clb": "v20180317", "tag": "v20180813", "vpc": "v20170312", "ssl": "v20191205", "sts": "v20180813"}
 _CLIENT_CLASSES = {"tag": "TagClient", "vpc": "VpcClient", "ssl": "SslClient", "sts": "StsClient"}
 
 

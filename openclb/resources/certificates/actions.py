@@ -16,13 +16,20 @@ from openclb.resources.certificates import queries
 from openclb.resources.certificates.checks import CertificatePlan
 from openclb.context import RequestContext
 from openclb.resources.shared.services import Services
-from openclb.domain.models import Scope, TaskKind
+from openclb.domain.models import Listener, Rule, Scope, TaskKind
 
 
 def _uses(certificate: dict | None, cert_id: str) -> bool:
     if not certificate:
         return False
     return cert_id in (certificate.get("cert_id"), certificate.get("cert_ca_id"), *certificate.get("ext_cert_ids", []))
+
+
+def certificate_in_use(users: list[tuple[Listener, list[Rule]]], cert_id: str) -> bool:
+    """Whether a listener or an SNI domain (``Store.certificate_users``) uses the certificate."""
+    return any(_uses(listener.settings.get("certificate"), cert_id)
+               or any(_uses(rule.settings.get("certificate"), cert_id) for rule in rules)
+               for listener, rules in users)
 
 
 def _swapped(certificate: dict, old_id: str, new: dict) -> dict:

@@ -14,6 +14,7 @@ control or supplementary characters; ``InvalidParameterValue.Length`` past it), 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,20 +29,35 @@ from openclb.resources.shared import checks as rules, ids
 from openclb.resources.shared.clock import sortable_now
 
 
-def _load_cert(pem: str, wire: str) -> x509.Certificate:
+@dataclass(frozen=True)
+class UploadCodes:
+    """The codes an upload's refusals carry: CLB answers InvalidParameterValue for each; the SSL
+    service has its own (``SSL_UPLOAD_CODES``, from the ssl SDK's errorcodes)."""
+
+    unparsable: type[errors.ApiError] = errors.InvalidParameterValue
+    not_valid_now: type[errors.ApiError] = errors.InvalidParameterValue
+    key_mismatch: type[errors.ApiError] = errors.InvalidParameterValue
+
+
+CLB_UPLOAD_CODES = UploadCodes()
+SSL_UPLOAD_CODES = UploadCodes(errors.FailedOperationCertificateParseError, errors.FailedOperationCertificateInvalid,
+                               errors.FailedOperationCertificateMismatch)
+
+
+def _load_cert(pem: str, wire: str, codes: UploadCodes = CLB_UPLOAD_CODES) -> x509.Certificate:
     try:
         return x509.load_pem_x509_certificate(pem.encode())
     except ValueError as exc:
-        raise errors.InvalidParameterValue(f"`{wire}` is not a valid PEM certificate.") from exc
+        raise codes.unparsable(f"`{wire}` is not a valid PEM certificate.") from exc
 
 
-def _check_validity(cert: x509.Certificate, wire: str) -> None:
+def _check_validity(cert: x509.Certificate, wire: str, codes: UploadCodes = CLB_UPLOAD_CODES) -> None:
     """Certificates must be valid now: not expired and not yet-to-come."""
     now = datetime.now(timezone.utc)
     if cert.not_valid_after_utc < now:
-        raise errors.InvalidParameterValue(f"The certificate in `{wire}` has expired.")
+        raise codes.not_valid_now(f"The certificate in `{wire}` has expired.")
     if cert.not_valid_before_utc > now:
-        raise errors.InvalidParameterValue(f"The certificate in `{wire}` is not valid yet.")
+        raise codes.not_valid_now(f"The certificate in `{wire}` is not valid yet.")
 
 
 def _algorithm(cert: x509.Certificate) -> str:
@@ -53,16 +69,16 @@ def _algorithm(cert: x509.Certificate) -> str:
     raise errors.InvalidParameterValue("Only RSA and ECDSA certificates are supported.")
 
 
-def _check_key_matches(cert: x509.Certificate, key_pem: str, wire: str) -> None:
+def _check_key_matches(cert: x509.Certificate, key_pem: str, wire: str, codes: UploadCodes = CLB_UPLOAD_CODES) -> None:
     """The uploaded private key must be the one the certificate's public key belongs to."""
     try:
         key = serialization.load_pem_private_key(key_pem.encode(), password=None)
     except (ValueError, TypeError) as exc:
-        raise errors.InvalidParameterValue(f"`{wire}` is not a valid unencrypted PEM private key.") from exc
+        raise codes.unparsable(f"`{wire}` is not a valid unencrypted PEM private key.") from exc
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo
     enc = serialization.Encoding.DER
     if key.public_key().public_bytes(enc, fmt) != cert.public_key().public_bytes(enc, fmt):
-        raise errors.InvalidParameterValue(f"The private key in `{wire}` does not match the certificate.")
+        raise codes.key_mismatch(f"The private key in `{wire}` does not match the certificate.")
 
 
 def _fingerprint(cert: x509.Certificate) -> str:
@@ -75,27 +91,32 @@ def check_cert_name(wire: str, name: str | None) -> None:
 
 
 def server_certificate(
-    app_id: int, name: str | None, content: str, key: str, prefix: str, sealer: PrivateKeySealer
+    app_id: int, name: str | None, content: str, key: str, prefix: str, sealer: PrivateKeySealer,
+    codes: UploadCodes = CLB_UPLOAD_CODES, wires: tuple[str, str, str] = ("CertName", "CertContent", "CertKey"),
+    default_name: str = "openclb-cert",
 ) -> Certificate:
     """A checked upload as a row to store: its private key sealed under the new certificate id."""
-    check_cert_name(f"{prefix}CertName", name)
-    cert = _load_cert(content, f"{prefix}CertContent")
-    _check_validity(cert, f"{prefix}CertContent")
-    _check_key_matches(cert, key, f"{prefix}CertKey")
+    name_wire, content_wire, key_wire = (prefix + wire for wire in wires)
+    check_cert_name(name_wire, name)
+    cert = _load_cert(content, content_wire, codes)
+    _check_validity(cert, content_wire, codes)
+    _check_key_matches(cert, key, key_wire, codes)
     cert_id = ids.certificate_id()
     return Certificate(
-        id=cert_id, app_id=app_id, name=name or "openclb-cert", cert_type="SVR",
+        id=cert_id, app_id=app_id, name=name or default_name, cert_type="SVR",
         cert_pem=content, key_pem=sealer.seal(cert_id, key), fingerprint=_fingerprint(cert),
         algorithm=_algorithm(cert), not_after=cert.not_valid_after_utc.isoformat(), created_at=sortable_now(),
     )
 
 
-def ca_certificate(app_id: int, name: str | None, content: str, prefix: str, name_wire: str = "CertCaName") -> Certificate:
+def ca_certificate(app_id: int, name: str | None, content: str, prefix: str, name_wire: str = "CertCaName",
+                   codes: UploadCodes = CLB_UPLOAD_CODES, content_wire: str = "CertCaContent",
+                   default_name: str = "openclb-ca") -> Certificate:
     check_cert_name(f"{prefix}{name_wire}", name)
-    cert = _load_cert(content, f"{prefix}CertCaContent")
-    _check_validity(cert, f"{prefix}CertCaContent")
+    cert = _load_cert(content, f"{prefix}{content_wire}", codes)
+    _check_validity(cert, f"{prefix}{content_wire}", codes)
     return Certificate(
-        id=ids.certificate_id(), app_id=app_id, name=name or "openclb-ca", cert_type="CA",
+        id=ids.certificate_id(), app_id=app_id, name=name or default_name, cert_type="CA",
         cert_pem=content, key_pem=None, fingerprint=_fingerprint(cert), algorithm=_algorithm(cert),
         not_after=cert.not_valid_after_utc.isoformat(), created_at=sortable_now(),
     )

@@ -26,13 +26,13 @@ def mark_load_balancers_deleted(store: Store, scope: Scope, lb_ids: Sequence[str
             write.update(lbs, lbs.c.id == lb_id, state=ProvisioningState.PENDING_DELETE)
 
 
-def set_load_balancer_settings(store: Store, scope: Scope, settings: dict[str, dict[str, Any]], task: Task) -> None:
-    """Write the stored settings of several CLBs (block lists, security groups) as one task."""
+def modify_load_balancers(store: Store, scope: Scope, changes: dict[str, dict[str, Any]], task: Task) -> None:
+    """Column changes to several CLBs in one task (ModifyLoadBalancerSla, ModifyLoadBalancersProject)."""
     lbs = schema.load_balancers
     with store.task_write(task) as write:
-        for lb_id, stored in settings.items():
+        for lb_id, values in changes.items():
             write.take_busy(scope, lb_id)
-            write.update(lbs, lbs.c.id == lb_id, settings=stored)
+            write.update(lbs, lbs.c.id == lb_id, **values)
 
 
 def set_stopped(store: Store, scope: Scope, lb_id: str, lb_settings: dict[str, Any] | None,

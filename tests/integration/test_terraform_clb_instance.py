@@ -1,0 +1,126 @@
+"""The Terraform provider's tencentcloud_clb_instance, call for call, through the official SDK clients
+of clb, tag, vpc and sts: create with Tags → task → read (DescribeLoadBalancers, sts GetCallerIdentity,
+tag DescribeResourceTagsByResourceIds, vpc DescribeAddresses for INTERNAL) → update
+(ModifyLoadBalancerAttributes, ModifyLoadBalancerSla, ModifyLoadBalancersProject, tag
+ModifyResourceTags) → delete, a second delete answering InvalidParameter.LBIdNotFound (which the
+provider counts as done). Every write is followed by DescribeTaskStatus(TaskId = RequestId), polled
+as the provider polls it: while 2, failed on 1."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from tencentcloud.clb.v20180317 import models as clb_models
+
+from clb_support import checked, create_listener, listener
+from conftest import REGION, sdk_client
+from services_support import service_checked, service_client, service_refused, typed_call
+
+pytestmark = pytest.mark.postgres
+
+DESCRIBE_TAGS_LIMIT = 20
+PROVIDER_POLLS = 300
+
+
+def wait_for_task(clb, request_id: str) -> dict:
+    """waitForTaskFinish: DescribeTaskStatus until it leaves 2 (expanding); 1 (failed) fails the step."""
+    for _ in range(PROVIDER_POLLS):
+        status = checked(clb, "DescribeTaskStatus", {"TaskId": request_id})
+        if status["Status"] != 2:
+            assert status["Status"] == 0, status
+            return status
+        time.sleep(0.02)
+    raise AssertionError(f"task {request_id} still running")
+
+
+def typed_write(clb, action: str, **members) -> dict:
+    request = getattr(clb_models, f"{action}Request")()
+    request._deserialize(members)
+    response = getattr(clb, action)(request)
+    return wait_for_task(clb, response.RequestId)
+
+
+def provider_tags(tag, lb_id: str) -> dict[str, str]:
+    """TagService.DescribeResourceTags: pages of DESCRIBE_TAGS_LIMIT until a short page."""
+    found, offset, count = {}, 0, DESCRIBE_TAGS_LIMIT
+    while count == DESCRIBE_TAGS_LIMIT:
+        page = typed_call(tag, "DescribeResourceTagsByResourceIds", ServiceType="clb", ResourcePrefix="clb",
+                          ResourceRegion=REGION, ResourceIds=[lb_id], Limit=DESCRIBE_TAGS_LIMIT, Offset=offset)
+        count = len(page.Tags)
+        found.update({row.TagKey: row.TagValue for row in page.Tags if row.ResourceId == lb_id})
+        offset += count
+    return found
+
+
+def read_instance(clb, tag, vpc, lb_id: str) -> tuple[object, dict[str, str]]:
+    """resourceTencentCloudClbInstanceRead: the fields it dereferences are never null."""
+    (instance,) = typed_call(clb, "DescribeLoadBalancers", LoadBalancerIds=[lb_id]).LoadBalancerSet
+    for value in (instance.LoadBalancerType, instance.LoadBalancerName, instance.TargetRegionInfo.Region,
+                  instance.TargetRegionInfo.VpcId, instance.ProjectId, instance.SlaType, instance.Forward,
+                  instance.LoadBalancerPassToTarget, instance.NetworkAttributes.InternetChargeType):
+        assert value is not None
+    if instance.LoadBalancerType == "INTERNAL":
+        addresses = typed_call(vpc, "DescribeAddresses", Filters=[{"Name": "instance-id", "Values": [lb_id]}])
+        assert addresses.AddressSet == []
+    return instance, provider_tags(tag, lb_id)
+
+
+@pytest.fixture
+def provider(any_store_server):
+    url = any_store_server.url
+    return (sdk_client(url), service_client(url, "tag"), service_client(url, "vpc"), service_client(url, "sts"))
+
+
+@pytest.mark.parametrize("network_type", ["OPEN", "INTERNAL"])
+def test_clb_instance_provider_sequence_create_read_update_delete(provider, network_type):
+    clb, tag, vpc, sts = provider
+    uin = typed_call(sts, "GetCallerIdentity").AccountId
+    name = f"tf-{network_type.lower()}"
+    assert all(lb.LoadBalancerName != name
+               for lb in typed_call(clb, "DescribeLoadBalancers", LoadBalancerName=name).LoadBalancerSet)
+
+    created = typed_write(clb, "CreateLoadBalancer", LoadBalancerType=network_type, LoadBalancerName=name,
+                          ProjectId=0, Tags=[{"TagKey": "env", "TagValue": "test"}], LoadBalancerPassToTarget=True)
+    (lb_id,) = created["LoadBalancerIds"]
+    typed_write(clb, "ModifyLoadBalancerAttributes", LoadBalancerId=lb_id, LoadBalancerPassToTarget=True,
+                DeleteProtect=False)
+    instance, tags = read_instance(clb, tag, vpc, lb_id)
+    assert (instance.LoadBalancerType, instance.TargetRegionInfo.Region, tags) == (network_type, REGION, {"env": "test"})
+
+    typed_write(clb, "ModifyLoadBalancerSla", LoadBalancerSla=[{"LoadBalancerId": lb_id, "SlaType": "clb.c3.small"}])
+    typed_write(clb, "ModifyLoadBalancersProject", LoadBalancerIds=[lb_id], ProjectId=1234)
+    typed_call(tag, "ModifyResourceTags", Resource=f"qcs::clb:{REGION}:uin/{uin}:clb/{lb_id}",
+               ReplaceTags=[{"TagKey": "env", "TagValue": "prod"}, {"TagKey": "team", "TagValue": "web"}])
+    instance, tags = read_instance(clb, tag, vpc, lb_id)
+    assert (instance.SlaType, instance.ProjectId, tags) == ("clb.c3.small", 1234, {"env": "prod", "team": "web"})
+
+    typed_write(clb, "DeleteLoadBalancer", LoadBalancerIds=[lb_id])
+    service_refused(clb, "DeleteLoadBalancer", {"LoadBalancerIds": [lb_id]}, "InvalidParameter.LBIdNotFound")
+    assert typed_call(clb, "DescribeLoadBalancers", LoadBalancerIds=[lb_id]).LoadBalancerSet == []
+    assert provider_tags(tag, lb_id) == {}
+
+
+def test_clb_instance_delete_protect_on_refuses_delete_and_keeps_instance(provider):
+    clb, tag, vpc, _ = provider
+    (lb_id,) = typed_write(clb, "CreateLoadBalancer", LoadBalancerType="OPEN", LoadBalancerName="protected",
+                           Tags=[{"TagKey": "env", "TagValue": "test"}])["LoadBalancerIds"]
+    typed_write(clb, "ModifyLoadBalancerAttributes", LoadBalancerId=lb_id, DeleteProtect=True)
+
+    service_refused(clb, "DeleteLoadBalancer", {"LoadBalancerIds": [lb_id]}, "FailedOperation")
+
+    instance, tags = read_instance(clb, tag, vpc, lb_id)
+    assert (instance.IsDDos, tags) == (False, {"env": "test"})
+
+
+def test_clb_listener_provider_read_dereferences_are_not_null(provider):
+    clb = provider[0]
+    (lb_id,) = typed_write(clb, "CreateLoadBalancer", LoadBalancerType="OPEN", LoadBalancerName="lsn")["LoadBalancerIds"]
+    for protocol, port in (("TCP", 9701), ("HTTP", 9702), ("UDP", 9703)):
+        (listener_id,) = create_listener(clb, lb_id, protocol, [port])
+        found = listener(clb, lb_id, listener_id)
+        assert found["Protocol"] == protocol and found["SniSwitch"] is not None
+        assert found["AttrFlags"] is not None
+        if found.get("HealthCheck") is not None:
+            assert found["HealthCheck"]["HealthSwitch"] is not None
+    assert service_checked(provider[3], "GetCallerIdentity")["AccountId"]
