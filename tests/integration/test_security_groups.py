@@ -34,7 +34,8 @@ def policy(cidr: str, action: str = "ACCEPT", protocol: str = "ALL", port: str =
 
 
 def new_group(vpc, name: str = "web", ingress: list[dict] | None = None) -> str:
-    group_id = typed_call(vpc, "CreateSecurityGroup", GroupName=name, GroupDescription="for tests").SecurityGroup.SecurityGroupId
+    created = typed_call(vpc, "CreateSecurityGroup", GroupName=name, GroupDescription="for tests")
+    group_id = created.SecurityGroup.SecurityGroupId
     if ingress:
         service_checked(vpc, "CreateSecurityGroupPolicies", {
             "SecurityGroupId": group_id, "SecurityGroupPolicySet": {"Ingress": ingress}})
@@ -46,7 +47,8 @@ def bind(client, lb_id: str, groups: list[str]) -> None:
 
 
 def ingress(vpc, group_id: str) -> dict:
-    return service_checked(vpc, "DescribeSecurityGroupPolicies", {"SecurityGroupId": group_id})["SecurityGroupPolicySet"]
+    answer = service_checked(vpc, "DescribeSecurityGroupPolicies", {"SecurityGroupId": group_id})
+    return answer["SecurityGroupPolicySet"]
 
 
 @pytest.fixture
@@ -101,7 +103,8 @@ def test_security_group_policy_changes_reach_the_data_plane_in_order(tcp_clb):
     assert only_dropped_source[0] in REFUSED and only_dropped_source[1] == b"guarded"
     assert other_port in REFUSED
     assert int(final["Version"]) == int(version) + 3
-    assert [(p["PolicyIndex"], p["Port"], p["CidrBlock"]) for p in final["Ingress"]] == [(0, "9000-9699", "127.0.0.0/8")]
+    assert [(p["PolicyIndex"], p["Port"], p["CidrBlock"]) for p in final["Ingress"]] == [
+        (0, "9000-9699", "127.0.0.0/8")]
 
 
 def test_security_group_established_connection_kept_when_policy_drops_its_source(tcp_clb):

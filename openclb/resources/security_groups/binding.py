@@ -40,7 +40,9 @@ async def _bind(services: Services, ctx: RequestContext, stored: dict[str, dict[
         lambda task: queries.modify_load_balancers(services.store, ctx.scope, stored, task))
 
 
-async def set_load_balancer_security_groups(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+async def set_load_balancer_security_groups(
+    services: Services, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
     groups = list(dict.fromkeys(params.get("security_groups") or []))
     if len(groups) > MAX_GROUPS_PER_LOAD_BALANCER:
         raise errors.InvalidParameterValueLength(f"A CLB binds at most {MAX_GROUPS_PER_LOAD_BALANCER} security groups.")
@@ -51,7 +53,9 @@ async def set_load_balancer_security_groups(services: Services, ctx: RequestCont
     return {}
 
 
-async def set_security_group_for_loadbalancers(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+async def set_security_group_for_loadbalancers(
+    services: Services, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
     group_id, operation = params["security_group"], params["operation_type"]
     rules.check_enum("OperationType", operation, ("ADD", "DEL"))
     lb_ids = list(dict.fromkeys(params["load_balancer_ids"]))
