@@ -13,13 +13,13 @@ from __future__ import annotations
 from functools import partial
 
 from openclb.resources.addresses import actions as addresses
-from openclb.resources.certificates import actions as certificate_actions, ssl_actions as ssl_certificates
 from openclb.resources.block_ips import actions as block_ips
 from openclb.resources.certificates import actions as certificate_actions
 from openclb.resources.connections import actions as connections
 from openclb.resources.billing import actions as billing
 from openclb.resources.certificates import actions as certificate_actions
 from openclb.resources.classic import actions as classic
+from openclb.resources.certificates import actions as certificate_actions, ssl_actions as ssl_certificates
 from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.identity import actions as identity
@@ -30,8 +30,6 @@ from openclb.resources.faults import actions as faults
 from openclb.resources.forwarding import actions as forwarding_rules, rewrites
 from openclb.resources.functions import actions as functions
 from openclb.resources.listeners import actions as listeners
-from openclb.resources.load_balancers import actions as load_balancers, details, sla_project
-from openclb.resources.targets import actions as targets, batch as batch_targets, by_backend
 from openclb.resources.security_groups import binding as security_group_binding
 from openclb.resources.security_groups.actions import VPC_SECURITY_GROUP_ACTIONS
 from openclb.resources.load_balancers import actions as load_balancers, details, start_status
@@ -41,6 +39,8 @@ from openclb.resources.load_balancers import actions as load_balancers, details
 from openclb.resources.overview import actions as overview
 from openclb.resources.targets import actions as targets, batch as batch_targets, tags as target_tags
 from openclb.resources.snat import actions as snat
+from openclb.resources.load_balancers import actions as load_balancers, details, sla_project
+from openclb.resources.targets import actions as targets, batch as batch_targets, by_backend
 from openclb.resources.state import actions as state
 from openclb.resources.tags import actions as tags
 from openclb.resources.target_groups import actions as target_groups, associations as target_group_associations
@@ -140,6 +140,9 @@ _ACTIONS = {
     "RegisterFunctionTargets": functions.register_function_targets,
     "DeregisterFunctionTargets": functions.deregister_function_targets,
     "ModifyFunctionTargets": functions.modify_function_targets,
+    "ModifyLoadBalancerSla": sla_project.modify_load_balancer_sla,
+    "ModifyLoadBalancersProject": sla_project.modify_load_balancers_project,
+    "DescribeLBListeners": by_backend.describe_lb_listeners,
 }
 
 

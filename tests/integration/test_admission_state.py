@@ -29,7 +29,8 @@ def test_import_state_security_groups_block_list_and_stop_survive_reset_and_are_
         served, stopped = create_listener(client, lb_id, "TCP", [9800, 9801], HealthCheck={"HealthSwitch": 0})
         register(client, lb_id, served, [backend.port])
         register(client, lb_id, stopped, [backend.port])
-        group_id = typed_call(vpc, "CreateSecurityGroup", GroupName="g", GroupDescription="d").SecurityGroup.SecurityGroupId
+        created = typed_call(vpc, "CreateSecurityGroup", GroupName="g", GroupDescription="d")
+        group_id = created.SecurityGroup.SecurityGroupId
         service_checked(vpc, "CreateSecurityGroupPolicies", {"SecurityGroupId": group_id, "SecurityGroupPolicySet": {
             "Ingress": [{"Protocol": "TCP", "Port": "all", "CidrBlock": "127.0.0.0/8", "Action": "ACCEPT"}]}})
         service_checked(vpc, "CreateSecurityGroupPolicies", {"SecurityGroupId": group_id, "SecurityGroupPolicySet": {

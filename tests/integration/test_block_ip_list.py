@@ -53,6 +53,9 @@ def test_modify_block_ip_list_add_blocked_tcp_client_reset_other_served_until_de
         assert task_status(client, job_id) == 0
         status = client.DescribeBlockIPTask(_task_request(job_id)).Status
         listed = blocked(client, lb_id)
+        typed_list = models.DescribeBlockIPListRequest()
+        typed_list.LoadBalancerId = lb_id
+        typed_ips = [entry.IP for entry in client.DescribeBlockIPList(typed_list).BlockedIPList]
         outcomes = (tcp_outcome(vip, 9500, BLOCKED), tcp_outcome(vip, 9500, ALLOWED))
 
         block(client, lb_id, "del_blocked", [BLOCKED])
@@ -61,6 +64,7 @@ def test_modify_block_ip_list_add_blocked_tcp_client_reset_other_served_until_de
         backend.close()
 
     assert status == 6
+    assert typed_ips == [BLOCKED]
     assert outcomes == ("reset", b"tcp")
     assert after == b"tcp"
     assert listed["BlockedIPCount"] == 1 and listed["BlockedIPList"][0]["IP"] == BLOCKED

@@ -18,7 +18,7 @@ import pytest
 from admin_support import admin, admin_client, admin_refused, tcp_listener
 from admission_support import UdpEchoBackend, tcp_first_byte_seconds, tcp_outcome
 from backends import NamedBackend
-from clb_support import create_clb_with_vip, create_listener, create_rules, register, write
+from clb_support import create_clb_with_vip, create_listener, create_rules, register
 from conftest import DEFAULT_ENGINE, SECRET_ID, SECRET_KEY, sdk_client
 from gateway_support import OPENCLB, clean_env, serve_on_own_port
 from l7_support import request

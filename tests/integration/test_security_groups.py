@@ -34,7 +34,8 @@ def policy(cidr: str, action: str = "ACCEPT", protocol: str = "ALL", port: str =
 
 
 def new_group(vpc, name: str = "web", ingress: list[dict] | None = None) -> str:
-    group_id = typed_call(vpc, "CreateSecurityGroup", GroupName=name, GroupDescription="for tests").SecurityGroup.SecurityGroupId
+    created = typed_call(vpc, "CreateSecurityGroup", GroupName=name, GroupDescription="for tests")
+    group_id = created.SecurityGroup.SecurityGroupId
     if ingress:
         service_checked(vpc, "CreateSecurityGroupPolicies", {
             "SecurityGroupId": group_id, "SecurityGroupPolicySet": {"Ingress": ingress}})
@@ -46,7 +47,8 @@ def bind(client, lb_id: str, groups: list[str]) -> None:
 
 
 def ingress(vpc, group_id: str) -> dict:
-    return service_checked(vpc, "DescribeSecurityGroupPolicies", {"SecurityGroupId": group_id})["SecurityGroupPolicySet"]
+    answer = service_checked(vpc, "DescribeSecurityGroupPolicies", {"SecurityGroupId": group_id})
+    return answer["SecurityGroupPolicySet"]
 
 
 @pytest.fixture
@@ -101,7 +103,8 @@ def test_security_group_policy_changes_reach_the_data_plane_in_order(tcp_clb):
     assert only_dropped_source[0] in REFUSED and only_dropped_source[1] == b"guarded"
     assert other_port in REFUSED
     assert int(final["Version"]) == int(version) + 3
-    assert [(p["PolicyIndex"], p["Port"], p["CidrBlock"]) for p in final["Ingress"]] == [(0, "9000-9699", "127.0.0.0/8")]
+    assert [(p["PolicyIndex"], p["Port"], p["CidrBlock"]) for p in final["Ingress"]] == [
+        (0, "9000-9699", "127.0.0.0/8")]
 
 
 def test_security_group_established_connection_kept_when_policy_drops_its_source(tcp_clb):
@@ -221,3 +224,39 @@ def test_set_load_balancer_security_groups_http_request_from_dropped_source_gets
         request(vip, 9702, "/", host="c.example.com", source_ip=DROPPED)
 
     assert admitted == 200
+
+
+def test_security_group_policy_actions_typed_models_round_trip_and_delete_unbound_group(server):
+    vpc = service_client(server.url, "vpc")
+    group_id = new_group(vpc, "typed")
+    typed_call(vpc, "CreateSecurityGroupPolicies", SecurityGroupId=group_id, SecurityGroupPolicySet={
+        "Ingress": [policy("10.0.0.0/8", protocol="TCP", port="80,443")],
+        "Egress": [policy("0.0.0.0/0")]})
+    created = typed_call(vpc, "DescribeSecurityGroupPolicies", SecurityGroupId=group_id).SecurityGroupPolicySet
+    typed_call(vpc, "ReplaceSecurityGroupPolicies", SecurityGroupId=group_id, SecurityGroupPolicySet={
+        "Ingress": [policy("10.0.0.0/16", "DROP", PolicyIndex=0)]})
+    typed_call(vpc, "DeleteSecurityGroupPolicies", SecurityGroupId=group_id, SecurityGroupPolicySet={
+        "Egress": [policy("0.0.0.0/0")]})
+    final = typed_call(vpc, "DescribeSecurityGroupPolicies", SecurityGroupId=group_id).SecurityGroupPolicySet
+    typed_call(vpc, "DeleteSecurityGroup", SecurityGroupId=group_id)
+    left = typed_call(vpc, "DescribeSecurityGroups").TotalCount
+
+    assert created.Version == "1"
+    assert [(p.Protocol, p.Port, p.CidrBlock, p.Action) for p in created.Ingress] == [
+        ("TCP", "80,443", "10.0.0.0/8", "ACCEPT")]
+    assert [(p.CidrBlock, p.Action) for p in created.Egress] == [("0.0.0.0/0", "ACCEPT")]
+    assert final.Version == "3"
+    assert [(p.PolicyIndex, p.CidrBlock, p.Action) for p in final.Ingress] == [(0, "10.0.0.0/16", "DROP")]
+    assert final.Egress == []
+    assert left == 0
+
+
+def test_set_load_balancer_security_groups_typed_model_binds_and_describe_shows(tcp_clb):
+    client, vpc, lb_id, _ = tcp_clb
+    first, second = new_group(vpc, "one"), new_group(vpc, "two")
+    typed = models.SetLoadBalancerSecurityGroupsRequest()
+    typed.LoadBalancerId, typed.SecurityGroups = lb_id, [second, first, second]
+
+    assert task_status(client, client.SetLoadBalancerSecurityGroups(typed).RequestId) == 0
+    described = client.DescribeLoadBalancers(models.DescribeLoadBalancersRequest()).LoadBalancerSet[0]
+    assert described.SecureGroups == [second, first]

@@ -43,6 +43,7 @@ def test_set_load_balancer_start_status_stop_whole_clb_refuses_connections_start
         assert task_status(client, client.SetLoadBalancerStartStatus(typed).RequestId) == 0
         stopped = tcp_outcome(vip, 9600)
         stopped_views = lb_view(client, lb_id), listener(client, lb_id, listener_id)
+        checked(client, "DescribeTargetHealth", {"LoadBalancerIds": [lb_id]})
 
         start_status(client, lb_id, "Start")
         started = tcp_outcome(vip, 9600)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import random
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from openclb.engine.embedded.admission import Admission, TrafficFaults
 from openclb.engine.haproxy.admission import admission_lines
+from openclb.engine.haproxy.adoption import load_states, save_states
 from openclb.engine.haproxy.process import find_haproxy
 from openclb.engine.haproxy.render import RuntimePaths, render
 from openclb.engine.spec import (
@@ -131,3 +133,12 @@ def test_haproxy_admission_rendered_configuration_passes_haproxy_check(tmp_path)
     checked = subprocess.run([find_haproxy(), "-c", "-f", str(config)], capture_output=True, text=True, cwd=tmp_path)
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_haproxy_saved_state_round_trips_admission_and_traffic_faults(tmp_path):
+    spec = _listener(AdmissionSpec(rules=RULES, blocked=(BlockedClient("10.1.2.3", 5.0),), client_ip_header="X-Ip"))
+    faulty = replace(spec, traffic_faults=(TrafficFaultSpec("fault-1", latency=0.1, count=2),))
+    state = LoadBalancerState("lb-adm00001", "127.1.0.9", (faulty,))
+    save_states(tmp_path / "states.json", {state.load_balancer_id: state})
+
+    assert load_states(tmp_path / "states.json") == {state.load_balancer_id: state}

@@ -3,7 +3,8 @@
 One ``Admission`` is compiled from a listener's ``AdmissionSpec`` whenever the spec changes and
 is asked at the three moments a client starts something:
 
-- a new TCP connection (``connection``), after the kernel accepted it: a client that no
+- a new TCP connection (``connection``), after the kernel accepted it (on a listener that
+  terminates TLS, after the handshake: asyncio reports the connection only then): a client that no
   security-group policy accepts is *dropped* (closed without a byte: the nearest a user-space
   proxy comes to an unanswered SYN); a blocked client of a TCP or TCP_SSL listener is
   *refused* with a reset (SO_LINGER 0, the client reads ECONNRESET);

@@ -40,10 +40,10 @@ async def modify_block_ip_list(services: Services, ctx: RequestContext, params: 
         if kind in checks.FIELD_TYPES:
             field = "" if kind == "del_customized_field" else params["client_ip_field"]
         entries = blocklist.changed(settings.blocked_ips, kind, ips, expire, now, checks.MAX_PER_LOAD_BALANCER)
-        stored[lb_id] = settings.merged({"blocked_ips": entries, "client_ip_field": field}).to_stored()
+        stored[lb_id] = {"settings": settings.merged({"blocked_ips": entries, "client_ip_field": field}).to_stored()}
     task = await services.start_task(
         ctx, TaskKind.MODIFY_BLOCK_IP_LIST, lb_ids,
-        lambda task: queries.set_load_balancer_settings(services.store, ctx.scope, stored, task))
+        lambda task: queries.modify_load_balancers(services.store, ctx.scope, stored, task))
     return {"JodId": task.id}
 
 

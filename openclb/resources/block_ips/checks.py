@@ -60,4 +60,5 @@ def check_room(blocked: int, adding: int, strategy: str | None) -> None:
     """A full list (2,000,000 per CLB) takes new addresses only with AddStrategy fifo."""
     if blocked + adding > MAX_PER_LOAD_BALANCER and strategy != "fifo":
         raise errors.LimitExceeded(
-            f"The blocklist holds at most {MAX_PER_LOAD_BALANCER} addresses; use AddStrategy fifo to replace the oldest.")
+            f"The blocklist holds at most {MAX_PER_LOAD_BALANCER} addresses; "
+            "use AddStrategy fifo to replace the oldest.")

@@ -35,15 +35,6 @@ def modify_load_balancers(store: Store, scope: Scope, changes: dict[str, dict[st
             write.update(lbs, lbs.c.id == lb_id, **values)
 
 
-def set_load_balancer_settings(store: Store, scope: Scope, settings: dict[str, dict[str, Any]], task: Task) -> None:
-    """Write the stored settings of several CLBs (block lists, security groups) as one task."""
-    lbs = schema.load_balancers
-    with store.task_write(task) as write:
-        for lb_id, stored in settings.items():
-            write.take_busy(scope, lb_id)
-            write.update(lbs, lbs.c.id == lb_id, settings=stored)
-
-
 def set_stopped(store: Store, scope: Scope, lb_id: str, lb_settings: dict[str, Any] | None,
                 listener_settings: dict[str, dict[str, Any]], task: Task) -> None:
     """SetLoadBalancerStartStatus: the CLB's settings (whole-CLB calls) and its listeners' settings."""

@@ -25,7 +25,9 @@ from openclb.resources.shared.lookups import require_load_balancer
 from openclb.resources.shared.services import Services
 
 
-async def set_load_balancer_start_status(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+async def set_load_balancer_start_status(
+    services: Services, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
     rules.check_enum("OperationType", params["operation_type"], ("Start", "Stop"))
     stop = params["operation_type"] == "Stop"
     lb = await require_load_balancer(services, ctx, params["load_balancer_id"])

@@ -127,7 +127,7 @@ def load_balancer_detail(
         "ListenerId": None, "Protocol": None, "Port": None, "LocationId": None, "Domain": None, "Url": None,
         "TargetId": None, "TargetAddress": None, "TargetPort": None, "TargetWeight": None,
         "Isolation": base["Isolation"],
-        "SecurityGroup": [],
+        "SecurityGroup": list(base["SecureGroups"]),
         "LoadBalancerPassToTarget": int(base["LoadBalancerPassToTarget"]),
         "TargetHealth": None,
         "Domains": None,

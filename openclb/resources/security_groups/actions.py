@@ -104,7 +104,9 @@ def _given(policy_set: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return {direction: policy_set.get(direction) or [] for direction in DIRECTIONS}
 
 
-async def create_security_group_policies(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+async def create_security_group_policies(
+    services: Services, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
     group = await require_group(services, ctx, params["security_group_id"])
     policy_set = params["security_group_policy_set"]
     checks.check_version(policy_set.get("version"), group.version)
@@ -125,12 +127,16 @@ async def create_security_group_policies(services: Services, ctx: RequestContext
     return {}
 
 
-async def describe_security_group_policies(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+async def describe_security_group_policies(
+    services: Services, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
     group = await require_group(services, ctx, params["security_group_id"])
     return {"SecurityGroupPolicySet": views.policy_set(group)}
 
 
-async def delete_security_group_policies(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+async def delete_security_group_policies(
+    services: Services, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
     """By PolicyIndex, or by content (the policy's protocol, port, address and action)."""
     group = await require_group(services, ctx, params["security_group_id"])
     policy_set = params["security_group_policy_set"]
@@ -152,7 +158,9 @@ async def delete_security_group_policies(services: Services, ctx: RequestContext
     return {}
 
 
-async def replace_security_group_policies(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+async def replace_security_group_policies(
+    services: Services, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
     """Each given policy replaces the one at its PolicyIndex (required) in its direction."""
     group = await require_group(services, ctx, params["security_group_id"])
     policy_set = params["security_group_policy_set"]
@@ -167,7 +175,9 @@ async def replace_security_group_policies(services: Services, ctx: RequestContex
     return {}
 
 
-async def modify_security_group_policies(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+async def modify_security_group_policies(
+    services: Services, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
     """The whole set replaced: both directions as given (a direction not given becomes empty)."""
     group = await require_group(services, ctx, params["security_group_id"])
     policy_set = params["security_group_policy_set"]

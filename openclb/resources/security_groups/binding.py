@@ -37,21 +37,25 @@ async def _require_groups(services: Services, ctx: RequestContext, group_ids: li
 async def _bind(services: Services, ctx: RequestContext, stored: dict[str, dict[str, Any]]) -> None:
     await services.start_task(
         ctx, TaskKind.SET_SECURITY_GROUPS, list(stored),
-        lambda task: queries.set_load_balancer_settings(services.store, ctx.scope, stored, task))
+        lambda task: queries.modify_load_balancers(services.store, ctx.scope, stored, task))
 
 
-async def set_load_balancer_security_groups(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+async def set_load_balancer_security_groups(
+    services: Services, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
     groups = list(dict.fromkeys(params.get("security_groups") or []))
     if len(groups) > MAX_GROUPS_PER_LOAD_BALANCER:
         raise errors.InvalidParameterValueLength(f"A CLB binds at most {MAX_GROUPS_PER_LOAD_BALANCER} security groups.")
     lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
     await _require_groups(services, ctx, groups)
     settings = LoadBalancerSettings.of(lb).merged({"security_groups": groups})
-    await _bind(services, ctx, {lb.id: settings.to_stored()})
+    await _bind(services, ctx, {lb.id: {"settings": settings.to_stored()}})
     return {}
 
 
-async def set_security_group_for_loadbalancers(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+async def set_security_group_for_loadbalancers(
+    services: Services, ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
     group_id, operation = params["security_group"], params["operation_type"]
     rules.check_enum("OperationType", operation, ("ADD", "DEL"))
     lb_ids = list(dict.fromkeys(params["load_balancer_ids"]))
@@ -66,6 +70,6 @@ async def set_security_group_for_loadbalancers(services: Services, ctx: RequestC
             groups = settings.security_groups if group_id in settings.security_groups else groups + [group_id]
             if len(groups) > MAX_GROUPS_PER_LOAD_BALANCER:
                 raise errors.LimitExceeded(f"{lb_id} binds at most {MAX_GROUPS_PER_LOAD_BALANCER} security groups.")
-        stored[lb_id] = settings.merged({"security_groups": groups}).to_stored()
+        stored[lb_id] = {"settings": settings.merged({"security_groups": groups}).to_stored()}
     await _bind(services, ctx, stored)
     return {}

@@ -72,7 +72,8 @@ def check_version(given: str | None, current: int) -> None:
 
 def check_room(policies: list, direction: str) -> None:
     if len(policies) > MAX_POLICIES:
-        raise errors.LimitExceededSecurityGroupPolicySet(f"A security group holds at most {MAX_POLICIES} {direction} policies.")
+        raise errors.LimitExceededSecurityGroupPolicySet(
+            f"A security group holds at most {MAX_POLICIES} {direction} policies.")
 
 
 def check_index(index: Any, policies: list, direction: str) -> int:

@@ -40,7 +40,8 @@ def from_items(value: Any, app_id: int, path: str) -> tuple[SecurityGroup, ...]:
             created_at=check.stamp(item["CreateTime"], f"{where}.CreateTime"),
             updated_at=check.stamp(item["UpdateTime"], f"{where}.UpdateTime"),
             version=check.number(item["Version"], f"{where}.Version", 0, 2**31),
-            tags=[check.settings(t, f"{where}.Tags.{n}") for n, t in enumerate(check.items(item["Tags"], f"{where}.Tags"))],
+            tags=[check.settings(t, f"{where}.Tags.{n}")
+                  for n, t in enumerate(check.items(item["Tags"], f"{where}.Tags"))],
             policies={d: [check.settings(p, f"{where}.Policies.{d}.{n}")
                           for n, p in enumerate(check.items(policies[d], f"{where}.Policies.{d}"))]
                       for d in ("egress", "ingress")},
