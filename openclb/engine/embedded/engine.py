@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from openclb.engine.contract import ApplyResult, EngineError, LoadBalancerStats, TargetHealth
 from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import ListenerSpec, LoadBalancerState
-from openclb.engine.embedded.health import HealthChecker
+from openclb.engine.embedded.health import HealthChecker, unwatch_listener, watch_listener
 from openclb.engine.embedded.binding import BindFailure, bind_datagram_sockets, bind_stream_sockets
 from openclb.engine.embedded.descriptors import DescriptorBudget
 from openclb.engine.embedded.http_listener import HttpListener, UpstreamPool
@@ -69,6 +69,7 @@ class EmbeddedEngine:
       may hold together (see ``descriptors``); past it new connections are refused. None:
       no budget. The app derives it from RLIMIT_NOFILE.
     - ``free_bind``: bind VIPs this host does not hold (yet): VRRP brings them (``--ha vrrp``).
+    - ``reuse_port``: share each port with the node's other data-plane workers (``--workers``).
     """
 
     def __init__(
@@ -88,8 +89,10 @@ class EmbeddedEngine:
         drain_seconds: float = 0.0,
         descriptor_budget: int | None = None,
         free_bind: bool = False,
+        reuse_port: bool = False,
     ) -> None:
         self._free_bind = free_bind
+        self._reuse_port = reuse_port
         self._checker = health_checker
         if health_checker is not None and health_view is None:
             health_view = health_checker.is_healthy
@@ -117,25 +120,12 @@ class EmbeddedEngine:
             await self._checker.start()
 
     def _watch(self, spec: ListenerSpec, old: ListenerSpec | None = None) -> None:
-        """Keep the health checker's view of one listener (and of each of its rules, keyed by
-        LocationId, as the control plane reads rule health) equal to its spec."""
-        checker = self._checker
-        if checker is None:
-            return
-        checker.set_listener(spec.listener_id, spec.protocol, spec.targets, spec.health_check)
-        for rule in spec.rules:
-            checker.set_listener(rule.location_id, spec.protocol, rule.targets, rule.health_check)
-        if old is not None:
-            kept = {rule.location_id for rule in spec.rules}
-            for rule in old.rules:
-                if rule.location_id not in kept:
-                    checker.remove_listener(rule.location_id)
+        if self._checker is not None:
+            watch_listener(self._checker, spec, old)
 
     def _unwatch(self, spec: ListenerSpec) -> None:
         if self._checker is not None:
-            self._checker.remove_listener(spec.listener_id)
-            for rule in spec.rules:
-                self._checker.remove_listener(rule.location_id)
+            unwatch_listener(self._checker, spec)
 
     async def apply(self, state: LoadBalancerState) -> ApplyResult:
         while True:
@@ -198,12 +188,12 @@ class EmbeddedEngine:
                 f"listener {spec.listener_id}: range exceeds max_ports_per_listener={self._max_ports}"))
         listener: StreamListener | DatagramListener
         if spec.protocol.is_datagram:
-            sockets = bind_datagram_sockets(state.vip, ports, spec.listener_id, self._free_bind)
+            sockets = bind_datagram_sockets(state.vip, ports, spec.listener_id, self._free_bind, self._reuse_port)
             listener = DatagramListener(state.load_balancer_id, state.vip, spec, self._settings)
         else:
             listener = self._stream_listener(state, spec)
             sockets = bind_stream_sockets(state.vip, ports, self._settings.backlog, spec.listener_id,
-                                          self._free_bind)
+                                          self._free_bind, self._reuse_port)
         try:
             await listener.open(sockets)
         except OSError as exc:
