@@ -30,6 +30,7 @@ log = logging.getLogger("openclb.engine.workers")
 
 HEALTH_PUSH_SECONDS = 0.2
 WATCH_SECONDS = 0.2
+CALL_TIMEOUT_SECONDS = 30.0
 
 
 class _Worker:
@@ -50,6 +51,10 @@ class _Worker:
 
     def _round_trip(self, command: str, payload: Any) -> Any:
         self.conn.send((command, payload))
+        if not self.conn.poll(CALL_TIMEOUT_SECONDS):
+            # A worker that does not answer is killed: it is started again like one that crashed.
+            self.process.kill()
+            raise TimeoutError(f"data-plane worker {self.process.pid} did not answer {command!r}")
         return self.conn.recv()
 
     @property
@@ -66,6 +71,9 @@ class WorkerPool:
         self._states: dict[str, LoadBalancerState] = {}
         self._unhealthy: frozenset[tuple[str, str, int]] = frozenset()
         self._background: list[asyncio.Task] = []
+        # Applies, removals and a restarted worker's catching up take turns: a worker never
+        # gets an older state of a CLB after a newer one.
+        self._changing = asyncio.Lock()
 
     @property
     def pids(self) -> list[int]:
@@ -79,9 +87,10 @@ class WorkerPool:
         self._background = [loop.create_task(self._push_health()), loop.create_task(self._restart_dead())]
 
     async def apply(self, state: LoadBalancerState) -> ApplyResult:
-        old = self._states.get(state.load_balancer_id)
-        self._states[state.load_balancer_id] = state
-        results = await self._everywhere("apply", state)
+        async with self._changing:
+            old = self._states.get(state.load_balancer_id)
+            self._states[state.load_balancer_id] = state
+            results = await self._everywhere("apply", state)
         failed: dict[str, EngineError] = {}
         for result in results:
             if isinstance(result, ApplyResult):
@@ -98,8 +107,9 @@ class WorkerPool:
         return ApplyResult(failed=failed)
 
     async def remove(self, load_balancer_id: str) -> None:
-        state = self._states.pop(load_balancer_id, None)
-        await self._everywhere("remove", load_balancer_id)
+        async with self._changing:
+            state = self._states.pop(load_balancer_id, None)
+            await self._everywhere("remove", load_balancer_id)
         for spec in state.listeners if state else ():
             unwatch_listener(self._checker, spec)
 
@@ -164,10 +174,17 @@ class WorkerPool:
                     continue
                 log.error("data-plane worker %d (pid %s) died (exit %s): starting it again",
                           index, worker.process.pid, worker.process.exitcode)
-                fresh = self._workers[index] = _Worker(index, self._options)
-                await fresh.call("unhealthy", self._unhealthy)
-                for state in list(self._states.values()):
-                    result = await fresh.call("apply", state)
-                    for listener_id, error in result.failed.items():
-                        log.warning("listener %s not served by the restarted worker: %s", listener_id,
-                                    error.operator_message)
+                async with self._changing:
+                    await self._restart(index)
+
+    async def _restart(self, index: int) -> None:
+        fresh = self._workers[index] = _Worker(index, self._options)
+        try:
+            await fresh.call("unhealthy", self._unhealthy)
+            for state in list(self._states.values()):
+                result = await fresh.call("apply", state)
+                for listener_id, error in result.failed.items():
+                    log.warning("listener %s not served by the restarted worker: %s", listener_id,
+                                error.operator_message)
+        except (OSError, EOFError, TimeoutError) as exc:
+            log.error("restarted data-plane worker %d failed: %s", index, exc)
