@@ -88,15 +88,24 @@ def build_engine(settings: Settings) -> Engine:
     """The data plane ``settings.engine`` names; HAProxy serves TCP/TCP_SSL, the embedded engine the rest."""
     if settings.engine not in ENGINES:
         raise ValueError(f"unknown engine {settings.engine!r}; available: {', '.join(ENGINES)}")
-    engine: Engine = EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range,
-                                    drain_seconds=settings.drain_seconds,
-                                    descriptor_budget=descriptor_budget(settings),
-                                    access_log_dir=settings.data_dir / "logs", free_bind=settings.ha == "vrrp")
+    budget = descriptor_budget(settings)
+    engine: Engine
+    if settings.workers > 1 and settings.engine == "embedded":
+        from openclb.engine.embedded.workers import WorkerOptions, WorkerPool
+
+        engine = WorkerPool(settings.workers, WorkerOptions(
+            settings.max_port_range, settings.drain_seconds, None if budget is None else budget // settings.workers,
+            settings.ha == "vrrp", settings.data_dir / "logs"))
+    else:
+        engine = EmbeddedEngine(health_checker=HealthChecker(), max_ports_per_listener=settings.max_port_range,
+                                drain_seconds=settings.drain_seconds, descriptor_budget=budget,
+                                access_log_dir=settings.data_dir / "logs", free_bind=settings.ha == "vrrp")
     if settings.engine == "haproxy":
         from openclb.engine.haproxy.engine import HaproxyEngine
 
         engine = HaproxyEngine(settings.data_dir / "haproxy", embedded=engine, binary=settings.haproxy_binary,
-                               max_ports_per_listener=settings.max_port_range, drain_seconds=settings.drain_seconds)
+                               max_ports_per_listener=settings.max_port_range, drain_seconds=settings.drain_seconds,
+                               threads=settings.workers if settings.workers > 1 else None)
     return FaultInjectingEngine(engine) if settings.fault_injection else engine
 
 

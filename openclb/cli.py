@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
                             "(default: by node name order, 250 for the first, 240 for the second, ...)")
     serve.add_argument("--vrrp-router-id", type=int, default=51, metavar="1-255",
                        help="the VRRP virtual router id the nodes share (distinct per cluster on one network)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="data-plane processes sharing every listener's ports (embedded engine; the HAProxy "
+                            "engine's nbthread); health checks stay once per node (default 1)")
     serve.add_argument("--log-level", default="INFO")
 
     accounts = commands.add_parser("accounts", help="manage API keys in the data dir's accounts file")
@@ -130,6 +133,8 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
     host, port = parse_listen(args.listen)
     metrics_host, metrics_port = parse_metrics_listen(args.metrics_listen)
     rate_limits = parse_rate_limits(args.rate_limit)
+    if not 1 <= args.workers <= 256:
+        raise ValueError(f"--workers must be 1-256, got {args.workers}")
     if args.api_max_connections < 1 or args.api_calls_per_account < 1:
         raise ValueError("--api-max-connections and --api-calls-per-account must be at least 1")
     settings = load_settings(
@@ -158,6 +163,7 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
         vip_interface=args.vip_interface,
         vrrp_priority=args.vrrp_priority,
         vrrp_router_id=args.vrrp_router_id,
+        workers=args.workers,
     )
     settings.check_nodes()
     return settings.with_(metrics_port=metrics_port)

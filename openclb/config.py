@@ -102,6 +102,9 @@ class Settings:
     vrrp_priority: int | None = None
     vrrp_router_id: int = 51
     keepalived_binary: str = "keepalived"
+    # `--workers N`: the embedded data plane as N processes sharing each port (engine/embedded/
+    # workers.py); the HAProxy engine's nbthread. 1: one event loop in this process, as ever.
+    workers: int = 1
 
     @property
     def endpoint_url(self) -> str:

@@ -58,3 +58,28 @@ def test_serve_settings_for_nodes_out_of_rule_are_refused(changes, message):
 def test_serve_settings_single_node_and_two_node_vrrp_are_accepted():
     Settings().check_nodes()
     Settings(node_name="node-1", store_url=PG, ha="vrrp", vip_interface="eth0", vrrp_priority=200).check_nodes()
+
+
+def test_haproxy_config_with_workers_runs_as_many_threads():
+    from pathlib import Path
+
+    from openclb.engine.haproxy.render import RuntimePaths, render
+
+    paths = RuntimePaths(Path("/x"), Path("/x/stats.sock"))
+    assert "    nbthread 2\n" in render([], paths, threads=2).text
+    assert "nbthread" not in render([], paths).text
+
+
+def test_worker_pool_sums_counters_and_keeps_the_rest():
+    import asyncio
+
+    from openclb.engine.embedded.workers import WorkerOptions, WorkerPool
+
+    pool = WorkerPool(2, WorkerOptions())
+
+    async def both(command, payload=None):
+        return [{"lb": {"l1": {"total": 3, "active": 1, "state": "x"}}},
+                {"lb": {"l1": {"total": 4, "active": 0, "state": "x"}, "l2": {"total": 1}}}]
+
+    pool._everywhere = both
+    assert asyncio.run(pool.stats()) == {"lb": {"l1": {"total": 7, "active": 1, "state": "x"}, "l2": {"total": 1}}}

@@ -2,8 +2,9 @@
 
 A listener owns one socket per port of its range. Either every port binds or none stays
 bound: a half-bound port range would serve some ports and answer "in use" on the others.
-TCP sockets get SO_REUSEADDR (a restart must not wait out TIME_WAIT) and never SO_REUSEPORT:
-a port another process holds must fail to bind, not be silently shared. UDP sockets get
+TCP sockets get SO_REUSEADDR (a restart must not wait out TIME_WAIT) and SO_REUSEPORT only for
+the data-plane workers of one node (``reuse_port``): a port another process holds must fail to
+bind, not be silently shared. UDP sockets get
 neither, for the same reason. Failures become an ``EngineError`` whose user message says what
 to do, and whose operator message keeps the errno.
 """
@@ -47,15 +48,15 @@ def _family(vip: str) -> socket.AddressFamily:
 
 
 def bind_stream_sockets(vip: str, ports: range, backlog: int, listener_id: str,
-                        free_bind: bool = False) -> list[tuple[int, socket.socket]]:
+                        free_bind: bool = False, reuse_port: bool = False) -> list[tuple[int, socket.socket]]:
     """Listening TCP sockets on every port of ``ports``, or BindFailure with none left open."""
-    return _bind_all(vip, ports, "TCP", listener_id, backlog, free_bind)
+    return _bind_all(vip, ports, "TCP", listener_id, backlog, free_bind, reuse_port)
 
 
 def bind_datagram_sockets(vip: str, ports: range, listener_id: str,
-                          free_bind: bool = False) -> list[tuple[int, socket.socket]]:
+                          free_bind: bool = False, reuse_port: bool = False) -> list[tuple[int, socket.socket]]:
     """Bound UDP sockets on every port of ``ports``, or BindFailure with none left open."""
-    return _bind_all(vip, ports, "UDP", listener_id, None, free_bind)
+    return _bind_all(vip, ports, "UDP", listener_id, None, free_bind, reuse_port)
 
 
 # IP_FREEBIND / IPV6_FREEBIND (linux/in.h, linux/in6.h): bind an address this host does not hold
@@ -65,7 +66,7 @@ _FREEBIND = {socket.AF_INET: (socket.IPPROTO_IP, 15), socket.AF_INET6: (socket.I
 
 
 def _bind_all(vip: str, ports: range, kind: str, listener_id: str, backlog: int | None,
-              free_bind: bool = False) -> list[tuple[int, socket.socket]]:
+              free_bind: bool = False, reuse_port: bool = False) -> list[tuple[int, socket.socket]]:
     family = _family(vip)
     sock_type = socket.SOCK_STREAM if kind == "TCP" else socket.SOCK_DGRAM
     # An explicit IPPROTO_TCP is inherited by accepted sockets, and is what makes asyncio
@@ -82,6 +83,10 @@ def _bind_all(vip: str, ports: range, kind: str, listener_id: str, backlog: int 
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 if free_bind:
                     sock.setsockopt(*_FREEBIND[family], 1)
+                if reuse_port:
+                    # The data-plane workers of one node (``--workers``) share each port: the
+                    # kernel spreads new connections and flows over them.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 sock.bind((vip, port))
                 if backlog is not None:
                     # Another SO_REUSEADDR socket bound but not listening lets bind() pass;

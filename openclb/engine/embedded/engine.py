@@ -27,7 +27,7 @@ from openclb.engine.contract import ApplyResult, EngineError, LoadBalancerStats,
 from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import ListenerSpec, LoadBalancerState
 from openclb.engine.embedded.access_log import AccessLogBook
-from openclb.engine.embedded.health import HealthChecker
+from openclb.engine.embedded.health import HealthChecker, unwatch_listener, watch_listener
 from openclb.engine.embedded.binding import BindFailure, bind_datagram_sockets, bind_stream_sockets
 from openclb.engine.embedded.descriptors import DescriptorBudget
 from openclb.engine.embedded.http_listener import HttpListener, UpstreamPool
@@ -73,6 +73,7 @@ class EmbeddedEngine:
     - ``access_log_dir``: where the access logs of CLBs bound to a CLS log set and topic are
       written (``<dir>/<logset>/<topic>.log``, see ``access_log``); None: none are written.
     - ``free_bind``: bind VIPs this host does not hold (yet): VRRP brings them (``--ha vrrp``).
+    - ``reuse_port``: share each port with the node's other data-plane workers (``--workers``).
     """
 
     # Carries out ``ListenerSpec.traffic_faults`` (see admission.py).
@@ -96,8 +97,10 @@ class EmbeddedEngine:
         descriptor_budget: int | None = None,
         access_log_dir: Path | None = None,
         free_bind: bool = False,
+        reuse_port: bool = False,
     ) -> None:
         self._free_bind = free_bind
+        self._reuse_port = reuse_port
         self._checker = health_checker
         if health_checker is not None and health_view is None:
             health_view = health_checker.is_healthy
@@ -126,25 +129,12 @@ class EmbeddedEngine:
             await self._checker.start()
 
     def _watch(self, spec: ListenerSpec, old: ListenerSpec | None = None) -> None:
-        """Keep the health checker's view of one listener (and of each of its rules, keyed by
-        LocationId, as the control plane reads rule health) equal to its spec."""
-        checker = self._checker
-        if checker is None:
-            return
-        checker.set_listener(spec.listener_id, spec.protocol, spec.targets, spec.health_check)
-        for rule in spec.rules:
-            checker.set_listener(rule.location_id, spec.protocol, rule.targets, rule.health_check)
-        if old is not None:
-            kept = {rule.location_id for rule in spec.rules}
-            for rule in old.rules:
-                if rule.location_id not in kept:
-                    checker.remove_listener(rule.location_id)
+        if self._checker is not None:
+            watch_listener(self._checker, spec, old)
 
     def _unwatch(self, spec: ListenerSpec) -> None:
         if self._checker is not None:
-            self._checker.remove_listener(spec.listener_id)
-            for rule in spec.rules:
-                self._checker.remove_listener(rule.location_id)
+            unwatch_listener(self._checker, spec)
 
     async def apply(self, state: LoadBalancerState) -> ApplyResult:
         while True:
@@ -207,12 +197,12 @@ class EmbeddedEngine:
                 f"listener {spec.listener_id}: range exceeds max_ports_per_listener={self._max_ports}"))
         listener: StreamListener | DatagramListener
         if spec.protocol.is_datagram:
-            sockets = bind_datagram_sockets(state.vip, ports, spec.listener_id, self._free_bind)
+            sockets = bind_datagram_sockets(state.vip, ports, spec.listener_id, self._free_bind, self._reuse_port)
             listener = DatagramListener(state.load_balancer_id, state.vip, spec, self._settings)
         else:
             listener = self._stream_listener(state, spec)
             sockets = bind_stream_sockets(state.vip, ports, self._settings.backlog, spec.listener_id,
-                                          self._free_bind)
+                                          self._free_bind, self._reuse_port)
         try:
             await listener.open(sockets)
         except OSError as exc:

@@ -47,7 +47,7 @@ from functools import partial
 
 from openclb.engine.contract import TargetHealth
 from openclb.protocols import ListenerProtocol
-from openclb.engine.spec import HealthCheckSpec, TargetSpec
+from openclb.engine.spec import HealthCheckSpec, ListenerSpec, TargetSpec
 from openclb.engine.embedded.health_probes import ProbeKind, ProbeSpec, probe_spec_for
 from openclb.engine.embedded.health_sockets import (
     Attempt,
@@ -421,3 +421,22 @@ class HealthChecker:
             context.verify_mode = ssl.CERT_NONE
             self._ssl_context = context
         return self._ssl_context
+
+
+def watch_listener(checker: HealthChecker, spec: ListenerSpec, old: ListenerSpec | None = None) -> None:
+    """Keep the checker's view of one listener (and of each of its rules, keyed by LocationId,
+    as the control plane reads rule health) equal to its spec."""
+    checker.set_listener(spec.listener_id, spec.protocol, spec.targets, spec.health_check)
+    for rule in spec.rules:
+        checker.set_listener(rule.location_id, spec.protocol, rule.targets, rule.health_check)
+    if old is not None:
+        kept = {rule.location_id for rule in spec.rules}
+        for rule in old.rules:
+            if rule.location_id not in kept:
+                checker.remove_listener(rule.location_id)
+
+
+def unwatch_listener(checker: HealthChecker, spec: ListenerSpec) -> None:
+    checker.remove_listener(spec.listener_id)
+    for rule in spec.rules:
+        checker.remove_listener(rule.location_id)

@@ -91,8 +91,10 @@ class HaproxyEngine:
         ready_timeout: float = READY_TIMEOUT,
         hard_stop_after: int | None = None,
         drain_seconds: float = 0.0,
+        threads: int | None = None,
     ) -> None:
         self.run_dir = Path(run_dir).absolute()
+        self._threads = threads
         if embedded is None:
             embedded = EmbeddedEngine(max_ports_per_listener=max_ports_per_listener)
         self._inner = embedded
@@ -168,7 +170,7 @@ class HaproxyEngine:
     def render_config(self, states: list[LoadBalancerState] | None = None) -> str:
         """The configuration text for ``states`` (default: what is being served now)."""
         chosen = list(self._states.values()) if states is None else states
-        return render(chosen, self.paths, hard_stop_after=self._hard_stop_after).text
+        return render(chosen, self.paths, hard_stop_after=self._hard_stop_after, threads=self._threads).text
 
     async def _converge(self, *wanted: LoadBalancerState) -> dict[str, EngineError]:
         """Serve each of ``wanted`` as its CLB's HAProxy part; the failed listeners, with why.
@@ -286,7 +288,8 @@ class HaproxyEngine:
         """
         if self._closed:
             raise HaproxyFailure("the HAProxy engine is closed")
-        rendered = render(states.values(), self.paths, hard_stop_after=self._hard_stop_after)
+        rendered = render(states.values(), self.paths, hard_stop_after=self._hard_stop_after,
+                          threads=self._threads)
         running = self._process.running
         if rendered == self._served and (running or not states):
             return {}

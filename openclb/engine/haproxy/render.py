@@ -127,6 +127,7 @@ def server_name(target: TargetSpec) -> str:
 
 def render(
     states: Iterable[LoadBalancerState], paths: RuntimePaths, *, hard_stop_after: int | None = None,
+    threads: int | None = None,
 ) -> RenderedConfig:
     """The whole configuration for ``states`` (only listeners ``served_by_haproxy`` are rendered)."""
     lines = [
@@ -137,6 +138,8 @@ def render(
     ]
     if hard_stop_after:
         lines.append(f"    hard-stop-after {hard_stop_after}s")
+    if threads:
+        lines.append(f"    nbthread {threads}")  # --workers N: HAProxy's threads, as many
     lines += [
         "",
         "defaults",
