@@ -234,3 +234,30 @@ def test_tag_resources_past_fifty_tags_refused_and_changes_nothing(server):
                     "LimitExceeded.ResourceAttachedTags")
 
     assert len(before) == 50 and tags_of(clb, lb_id) == before
+
+
+def test_get_tag_keys_category_system_lists_none_custom_lists_all(server):
+    clb, tag = sdk_client(server.url), service_client(server.url, "tag")
+    lb_id = create_clb(clb, "a", Tags=[{"TagKey": "env", "TagValue": "prod"}])
+
+    assert service_checked(tag, "GetTagKeys", {"Category": "System"})["TagKeys"] == []
+    assert service_checked(tag, "GetTagKeys", {"Category": "Custom"})["TagKeys"] == ["env"]
+    system_rows = service_checked(tag, "DescribeResourceTagsByResourceIds", {
+        "ServiceType": "clb", "ResourcePrefix": "clb", "ResourceRegion": REGION, "ResourceIds": [lb_id],
+        "Category": "System"})
+    assert system_rows["Tags"] == []
+
+
+def test_tag_resources_while_a_task_holds_the_clb_waits_and_survives_its_rollback(server_factory):
+    running = server_factory(fault_injection=True)
+    clb, tag = sdk_client(running.url), service_client(running.url, "tag")
+    lb_id = create_clb(clb, "a", Tags=[{"TagKey": "env", "TagValue": "dev"}])
+    admin(admin_client(running.url), "InjectFault", {"Kind": "TaskFailure", "Action": "ModifyLoadBalancerAttributes",
+                                                     "Seconds": 1.5})
+    held = checked(clb, "ModifyLoadBalancerAttributes", {"LoadBalancerId": lb_id, "LoadBalancerName": "renamed"})
+
+    service_checked(tag, "TagResources", {"ResourceList": [resource(lb_id)], "Tags": [{"TagKey": "env", "TagValue": "prod"}]})
+
+    assert checked(clb, "DescribeTaskStatus", {"TaskId": held["RequestId"]})["Status"] == 1
+    (lb,) = checked(clb, "DescribeLoadBalancers", {"LoadBalancerIds": [lb_id]})["LoadBalancerSet"]
+    assert (lb["LoadBalancerName"], tags_of(clb, lb_id)) == ("a", {"env": "prod"})
