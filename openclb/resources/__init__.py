@@ -32,6 +32,8 @@ _ACTIONS = {
     "DescribeLoadBalancersDetail": details.describe_load_balancers_detail,
     "DeleteLoadBalancer": load_balancers.delete_load_balancer,
     "ModifyLoadBalancerAttributes": load_balancers.modify_load_balancer_attributes,
+    "ModifyLoadBalancerSla": sla_project.modify_load_balancer_sla,
+    "ModifyLoadBalancersProject": sla_project.modify_load_balancers_project,
     "CreateListener": listeners.create_listener,
     "DescribeListeners": listeners.describe_listeners,
     "ModifyListener": listeners.modify_listener,
@@ -43,6 +45,7 @@ _ACTIONS = {
     "DeregisterTargets": targets.deregister_targets,
     "DescribeTargets": targets.describe_targets,
     "DescribeTargetHealth": targets.describe_target_health,
+    "DescribeLBListeners": by_backend.describe_lb_listeners,
     "ModifyTargetWeight": targets.modify_target_weight,
     "ModifyTargetPort": targets.modify_target_port,
     "BatchRegisterTargets": batch_targets.batch_register_targets,
@@ -59,9 +62,6 @@ _ACTIONS = {
     "DescribeRewrite": rewrites.describe_rewrite,
     "ReplaceCertForLoadBalancers": certificate_actions.replace_cert_for_load_balancers,
     "DescribeLoadBalancerListByCertId": certificate_actions.describe_load_balancer_list_by_cert_id,
-    "ModifyLoadBalancerSla": sla_project.modify_load_balancer_sla,
-    "ModifyLoadBalancersProject": sla_project.modify_load_balancers_project,
-    "DescribeLBListeners": by_backend.describe_lb_listeners,
 }
 
 
