@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from admin_support import admin, admin_client, export_text, import_state
-from clb_support import checked, create_clb, write
+from clb_support import checked, create_clb, refused, write
 from conftest import REGION, sdk_client
 from openclb.api.accounts import DEFAULT_OWNER_UIN
 from services_support import service_checked, service_client, service_refused, typed_call
@@ -261,3 +261,12 @@ def test_tag_resources_while_a_task_holds_the_clb_waits_and_survives_its_rollbac
     assert checked(clb, "DescribeTaskStatus", {"TaskId": held["RequestId"]})["Status"] == 1
     (lb,) = checked(clb, "DescribeLoadBalancers", {"LoadBalancerIds": [lb_id]})["LoadBalancerSet"]
     assert (lb["LoadBalancerName"], tags_of(clb, lb_id)) == ("a", {"env": "prod"})
+
+
+def test_create_load_balancer_tag_key_twice_refused_and_creates_nothing(server):
+    clb = sdk_client(server.url)
+
+    refused(clb, "CreateLoadBalancer", {"LoadBalancerType": "OPEN", "Tags": [
+        {"TagKey": "env", "TagValue": "a"}, {"TagKey": "env", "TagValue": "b"}]}, "InvalidParameterValue.Duplicate")
+
+    assert checked(clb, "DescribeLoadBalancers", {})["TotalCount"] == 0
