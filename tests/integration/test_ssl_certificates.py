@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from admin_support import admin, admin_client, export_text, import_state
 from clb_support import checked, create_clb_with_vip, create_listener, listener, make_pki, trusting_context, upload
 from conftest import sdk_client
 from l7_support import peer_certificate_cn
@@ -161,3 +162,17 @@ def test_describe_certificates_v1_signature_lists_uploads(server, sign_method, r
     cert_id = ssl_upload(service_client(server.url, "ssl"))
 
     assert certificate_ids(service_client(server.url, "ssl", sign_method, req_method)) == [cert_id]
+
+
+def test_uploaded_certificate_travels_in_state_export_and_goes_with_reset(any_store_server):
+    clb, ssl = sdk_client(any_store_server.url), service_client(any_store_server.url, "ssl")
+    admin_api = admin_client(any_store_server.url)
+    cert_id = ssl_upload(ssl)
+    text = export_text(admin_api)
+
+    admin(admin_api, "ResetState")
+    assert certificate_ids(ssl) == []
+    assert import_state(admin_api, clb, text)["status"]["Status"] == 0
+
+    assert certificate_ids(ssl) == [cert_id]
+    assert typed_call(ssl, "DescribeCertificateDetail", CertificateId=cert_id).CertificatePrivateKey is None

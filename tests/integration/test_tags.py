@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from admin_support import admin, admin_client, export_text, import_state
-from clb_support import checked, create_clb, write
+from clb_support import checked, create_clb, refused, write
 from conftest import REGION, sdk_client
 from openclb.api.accounts import DEFAULT_OWNER_UIN
 from services_support import service_checked, service_client, service_refused, typed_call
@@ -234,3 +234,39 @@ def test_tag_resources_past_fifty_tags_refused_and_changes_nothing(server):
                     "LimitExceeded.ResourceAttachedTags")
 
     assert len(before) == 50 and tags_of(clb, lb_id) == before
+
+
+def test_get_tag_keys_category_system_lists_none_custom_lists_all(server):
+    clb, tag = sdk_client(server.url), service_client(server.url, "tag")
+    lb_id = create_clb(clb, "a", Tags=[{"TagKey": "env", "TagValue": "prod"}])
+
+    assert service_checked(tag, "GetTagKeys", {"Category": "System"})["TagKeys"] == []
+    assert service_checked(tag, "GetTagKeys", {"Category": "Custom"})["TagKeys"] == ["env"]
+    system_rows = service_checked(tag, "DescribeResourceTagsByResourceIds", {
+        "ServiceType": "clb", "ResourcePrefix": "clb", "ResourceRegion": REGION, "ResourceIds": [lb_id],
+        "Category": "System"})
+    assert system_rows["Tags"] == []
+
+
+def test_tag_resources_while_a_task_holds_the_clb_waits_and_survives_its_rollback(server_factory):
+    running = server_factory(fault_injection=True)
+    clb, tag = sdk_client(running.url), service_client(running.url, "tag")
+    lb_id = create_clb(clb, "a", Tags=[{"TagKey": "env", "TagValue": "dev"}])
+    admin(admin_client(running.url), "InjectFault", {"Kind": "TaskFailure", "Action": "ModifyLoadBalancerAttributes",
+                                                     "Seconds": 1.5})
+    held = checked(clb, "ModifyLoadBalancerAttributes", {"LoadBalancerId": lb_id, "LoadBalancerName": "renamed"})
+
+    service_checked(tag, "TagResources", {"ResourceList": [resource(lb_id)], "Tags": [{"TagKey": "env", "TagValue": "prod"}]})
+
+    assert checked(clb, "DescribeTaskStatus", {"TaskId": held["RequestId"]})["Status"] == 1
+    (lb,) = checked(clb, "DescribeLoadBalancers", {"LoadBalancerIds": [lb_id]})["LoadBalancerSet"]
+    assert (lb["LoadBalancerName"], tags_of(clb, lb_id)) == ("a", {"env": "prod"})
+
+
+def test_create_load_balancer_tag_key_twice_refused_and_creates_nothing(server):
+    clb = sdk_client(server.url)
+
+    refused(clb, "CreateLoadBalancer", {"LoadBalancerType": "OPEN", "Tags": [
+        {"TagKey": "env", "TagValue": "a"}, {"TagKey": "env", "TagValue": "b"}]}, "InvalidParameterValue.Duplicate")
+
+    assert checked(clb, "DescribeLoadBalancers", {})["TotalCount"] == 0

@@ -1,5 +1,5 @@
 """The Terraform provider's tencentcloud_clb_instance, call for call, through the official SDK clients
-of clb, tag, vpc and sts: create with Tags → task → read (DescribeLoadBalancers, sts GetCallerIdentity,
+of clb, tag, vpc, ssl and sts: create with Tags → task → read (DescribeLoadBalancers, sts GetCallerIdentity,
 tag DescribeResourceTagsByResourceIds, vpc DescribeAddresses for INTERNAL) → update
 (ModifyLoadBalancerAttributes, ModifyLoadBalancerSla, ModifyLoadBalancersProject, tag
 ModifyResourceTags) → delete, a second delete answering InvalidParameter.LBIdNotFound (which the
@@ -9,12 +9,14 @@ as the provider polls it: while 2, failed on 1."""
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
 from tencentcloud.clb.v20180317 import models as clb_models
 
-from clb_support import checked, create_listener, listener
+from clb_support import checked, create_listener, listener, make_pki, trusting_context
 from conftest import REGION, sdk_client
+from l7_support import peer_certificate_cn
 from services_support import service_checked, service_client, service_refused, typed_call
 
 pytestmark = pytest.mark.postgres
@@ -68,13 +70,14 @@ def read_instance(clb, tag, vpc, lb_id: str) -> tuple[object, dict[str, str]]:
 
 @pytest.fixture
 def provider(any_store_server):
+    """The provider's clients: clb, and tag, vpc, ssl and sts on the same endpoint."""
     url = any_store_server.url
-    return (sdk_client(url), service_client(url, "tag"), service_client(url, "vpc"), service_client(url, "sts"))
+    return SimpleNamespace(clb=sdk_client(url), **{name: service_client(url, name) for name in ("tag", "vpc", "ssl", "sts")})
 
 
 @pytest.mark.parametrize("network_type", ["OPEN", "INTERNAL"])
 def test_clb_instance_provider_sequence_create_read_update_delete(provider, network_type):
-    clb, tag, vpc, sts = provider
+    clb, tag, vpc, sts = provider.clb, provider.tag, provider.vpc, provider.sts
     uin = typed_call(sts, "GetCallerIdentity").AccountId
     name = f"tf-{network_type.lower()}"
     assert all(lb.LoadBalancerName != name
@@ -102,7 +105,7 @@ def test_clb_instance_provider_sequence_create_read_update_delete(provider, netw
 
 
 def test_clb_instance_delete_protect_on_refuses_delete_and_keeps_instance(provider):
-    clb, tag, vpc, _ = provider
+    clb, tag, vpc = provider.clb, provider.tag, provider.vpc
     (lb_id,) = typed_write(clb, "CreateLoadBalancer", LoadBalancerType="OPEN", LoadBalancerName="protected",
                            Tags=[{"TagKey": "env", "TagValue": "test"}])["LoadBalancerIds"]
     typed_write(clb, "ModifyLoadBalancerAttributes", LoadBalancerId=lb_id, DeleteProtect=True)
@@ -114,7 +117,7 @@ def test_clb_instance_delete_protect_on_refuses_delete_and_keeps_instance(provid
 
 
 def test_clb_listener_provider_read_dereferences_are_not_null(provider):
-    clb = provider[0]
+    clb = provider.clb
     (lb_id,) = typed_write(clb, "CreateLoadBalancer", LoadBalancerType="OPEN", LoadBalancerName="lsn")["LoadBalancerIds"]
     for protocol, port in (("TCP", 9701), ("HTTP", 9702), ("UDP", 9703)):
         (listener_id,) = create_listener(clb, lb_id, protocol, [port])
@@ -123,4 +126,28 @@ def test_clb_listener_provider_read_dereferences_are_not_null(provider):
         assert found["AttrFlags"] is not None
         if found.get("HealthCheck") is not None:
             assert found["HealthCheck"]["HealthSwitch"] is not None
-    assert service_checked(provider[3], "GetCallerIdentity")["AccountId"]
+    assert service_checked(provider.sts, "GetCallerIdentity")["AccountId"]
+
+
+def test_clb_listener_provider_sequence_checks_certificate_type_in_ssl_then_serves_tls(provider, named_backends):
+    clb, ssl, sts = provider.clb, provider.ssl, provider.sts
+    pem, target = make_pki().rsa, named_backends("tls-target", end=b"\n")
+    cert_id = typed_call(ssl, "UploadCertificate", CertificatePublicKey=pem.cert, CertificatePrivateKey=pem.key,
+                         Alias="tf").CertificateId
+    ca_id = typed_call(ssl, "UploadCertificate", CertificatePublicKey=make_pki().ca.cert,
+                       CertificateType="CA").CertificateId
+    (lb_id,) = typed_write(clb, "CreateLoadBalancer", LoadBalancerType="OPEN", LoadBalancerName="tls")["LoadBalancerIds"]
+
+    assert typed_call(ssl, "DescribeCertificateDetail", CertificateId=cert_id).CertificateType == "SVR"
+    assert typed_call(ssl, "DescribeCertificateDetail", CertificateId=ca_id).CertificateType == "CA"
+    typed_write(clb, "CreateListener", LoadBalancerId=lb_id, Ports=[9721], Protocol="TCP_SSL", ListenerNames=["tf"],
+                Certificate={"SSLMode": "UNIDIRECTIONAL", "CertId": cert_id})
+    (found,) = typed_call(clb, "DescribeListeners", LoadBalancerId=lb_id, Port=9721, Protocol="TCP_SSL").Listeners
+    typed_write(clb, "RegisterTargets", LoadBalancerId=lb_id, ListenerId=found.ListenerId,
+                Targets=[{"EniIp": "127.0.0.1", "Port": target.port}])
+
+    assert (found.Certificate.CertId, found.SniSwitch, found.HealthCheck.HealthSwitch) == (cert_id, 0, 1)
+    (vip,) = typed_call(clb, "DescribeLoadBalancers", LoadBalancerIds=[lb_id]).LoadBalancerSet[0].LoadBalancerVips
+    assert peer_certificate_cn(vip, 9721, None, trusting_context(check_hostname=False)) == "rsa.example.com"
+    service_refused(ssl, "DeleteCertificate", {"CertificateId": cert_id}, "FailedOperation.DeleteResourceFailed")
+    assert service_checked(sts, "GetCallerIdentity")["Type"] == "RootAccount"

@@ -35,6 +35,7 @@ async def create_load_balancer(services: Services, ctx: RequestContext, params: 
     rules.check_enum("LoadBalancerType", lb_type, ("OPEN", "INTERNAL"))
     rules.check_range("Forward", params.get("forward"), 1, 1)
     rules.check_name("LoadBalancerName", params.get("load_balancer_name"))
+    check_distinct_tag_keys(params.get("tags") or [])
     number = params.get("number", 1)
     rules.check_range("Number", number, 1, 20)
     if params.get("vip") is not None and number != 1:
@@ -89,6 +90,13 @@ async def _insert_with_free_vips(
         except VipTaken:
             continue
     raise errors.ResourceInsufficient("Could not allocate a VIP; please retry.")
+
+
+def check_distinct_tag_keys(tags: list[dict[str, Any]]) -> None:
+    """A resource has one value per tag key (the tag service's rule): a key given twice is refused."""
+    keys = [tag["tag_key"] for tag in tags]
+    if len(set(keys)) != len(keys):
+        raise errors.InvalidParameterValueDuplicate("`Tags` gives a tag key twice.")
 
 
 def default_name(created: str, index: int) -> str:

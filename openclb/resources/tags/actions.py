@@ -80,7 +80,8 @@ async def describe_resource_tags_by_resource_ids(
     offset, limit = params.get("offset", 0), params.get("limit", 0)
     checks.check_offset(offset, limit)
     rows = []
-    if params["service_type"] == names.SERVICE_TYPE and params["resource_prefix"] == names.RESOURCE_PREFIX:
+    wanted = (params["service_type"], params["resource_prefix"]) == (names.SERVICE_TYPE, names.RESOURCE_PREFIX)
+    if wanted and checks.shows_custom_tags(params.get("category")):
         by_id = {lb.id: lb for lb in await _account_load_balancers(services, ctx)
                  if lb.region == params["resource_region"]}
         rows = [views.tag_resource(lb_id, key, value)
@@ -132,7 +133,8 @@ async def get_tag_keys(services: Services, ctx: RequestContext, params: dict[str
     checks.check_category(params.get("category"))
     checks.check_page_size("MaxResults", params.get("max_results"), MAX_KEYS_RESULTS)
     start = checks.pagination_start(params.get("pagination_token"))
-    keys = sorted({key for lb in await _account_load_balancers(services, ctx) for key in _tags(lb)})
+    keys = sorted({key for lb in await _account_load_balancers(services, ctx) for key in _tags(lb)
+                   if checks.shows_custom_tags(params.get("category"))})
     page = keys[start:start + (params.get("max_results") or DEFAULT_RESULTS)]
     return {"PaginationToken": _next_token(start, len(page), len(keys)), "TagKeys": page}
 
@@ -145,7 +147,8 @@ async def get_tag_values(services: Services, ctx: RequestContext, params: dict[s
     checks.check_page_size("MaxResults", params.get("max_results"), MAX_KEYS_RESULTS)
     start = checks.pagination_start(params.get("pagination_token"))
     pairs = sorted({(key, value) for lb in await _account_load_balancers(services, ctx)
-                    for key, value in _tags(lb).items() if key in keys})
+                    for key, value in _tags(lb).items()
+                    if key in keys and checks.shows_custom_tags(params.get("category"))})
     page = pairs[start:start + (params.get("max_results") or DEFAULT_RESULTS)]
     return {"PaginationToken": _next_token(start, len(page), len(pairs)),
             "Tags": [views.tag(key, value) for key, value in page]}

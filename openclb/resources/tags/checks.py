@@ -93,6 +93,11 @@ def check_category(category: str | None) -> None:
         raise errors.InvalidParameterValue(f"`Category` must be one of {', '.join(CATEGORIES)}.")
 
 
+def shows_custom_tags(category: str | None) -> bool:
+    """Every tag openclb keeps is a custom one (set by a user): ``Category`` System shows none."""
+    return category != "System"
+
+
 def check_page_size(name: str, value: int | None, limit: int) -> None:
     if value is not None and value > limit:
         raise errors.InvalidParameterValue(f"`{name}` is at most {limit}.")

@@ -4,7 +4,8 @@ A tag write is not a task (the tag service answers at once and changes nothing o
 plane), so it must not race a task on the same CLB: a task that fails restores its CLB row from
 the before-image it took, which would undo a tag change made meanwhile. A tag write therefore
 changes a CLB only while no task holds it (``busy_task_id`` is NULL, in the same UPDATE), and
-``TagsBusy`` tells the caller to wait for the task.
+``TagsBusy`` tells the caller to wait for the task. The row is read FOR UPDATE (PostgreSQL; SQLite
+has one writer), so two tag writes on one CLB apply one after the other and neither is lost.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def rewrite_tags(store: Store, app_id: int, targets: Sequence[tuple[str, str]], 
     with store.engine.begin() as conn:
         for position, (region, lb_id) in enumerate(targets):
             where = (lbs.c.id == lb_id, lbs.c.app_id == app_id, lbs.c.region == region)
-            row = conn.execute(select(lbs.c.settings, lbs.c.state).where(*where)).first()
+            row = conn.execute(select(lbs.c.settings, lbs.c.state).where(*where).with_for_update()).first()
             if row is None or row.state == ProvisioningState.PENDING_DELETE:
                 missing.append(position)
                 continue
