@@ -26,6 +26,7 @@ from openclb.engine.contract import ApplyResult, EngineError, LoadBalancerStats,
 from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import ListenerSpec, LoadBalancerState
 from openclb.engine.embedded.health import HealthChecker
+from openclb.engine.embedded.health_grpc import rule_check
 from openclb.engine.embedded.binding import BindFailure, bind_datagram_sockets, bind_stream_sockets
 from openclb.engine.embedded.descriptors import DescriptorBudget
 from openclb.engine.embedded.http_listener import HttpListener, UpstreamPool
@@ -121,7 +122,7 @@ class EmbeddedEngine:
             return
         checker.set_listener(spec.listener_id, spec.protocol, spec.targets, spec.health_check)
         for rule in spec.rules:
-            checker.set_listener(rule.location_id, spec.protocol, rule.targets, rule.health_check)
+            checker.set_listener(rule.location_id, spec.protocol, rule.targets, rule_check(rule))
         if old is not None:
             kept = {rule.location_id for rule in spec.rules}
             for rule in old.rules:
