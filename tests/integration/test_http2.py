@@ -132,3 +132,17 @@ def test_create_rule_session_expire_time_h2_cookie_pins_stream_to_target(server,
         assert {json.loads(raw.fetch("/")[1])["name"] for _ in range(8)} == {"one", "two"}
     finally:
         raw.close()
+
+
+def test_request_h2_dead_target_of_rule_connect_retried_on_another(server, client, http_backends):
+    alive = http_backends.start("alive")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8708], Certificate=upload("rsa"))
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/", "Http2": True}])
+    register(client, lb_id, listener_id, [free_port(), alive.port], location_id)
+    raw = RawH2(vip, 8708)
+    try:
+        answers = [raw.fetch("/") for _ in range(6)]
+        assert {(status, json.loads(body)["name"]) for status, body in answers} == {(200, "alive")}
+    finally:
+        raw.close()
