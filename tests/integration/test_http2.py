@@ -18,12 +18,14 @@ from h2_support import DOMAIN, RawH2, curl, h2load
 pytestmark = pytest.mark.postgres
 
 
-def https_listener(client, http_backends, port: int, http2: bool, name: str = "h2") -> tuple[str, str, str]:
+def https_listener(client, http_backends, port: int, http2: bool, name: str = "h2",
+                   dead_ports: tuple[int, ...] = ()) -> tuple[str, str, str]:
+    """An HTTPS listener with one rule (DOMAIN, /) over a backend named ``name`` (and ``dead_ports``)."""
     backend = http_backends.start(name)
     lb_id, vip = create_clb_with_vip(client)
     (listener_id,) = create_listener(client, lb_id, "HTTPS", [port], Certificate=upload("rsa"))
     (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/", "Http2": http2}])
-    register(client, lb_id, listener_id, [backend.port], location_id)
+    register(client, lb_id, listener_id, [*dead_ports, backend.port], location_id)
     return lb_id, vip, listener_id
 
 
@@ -135,11 +137,7 @@ def test_create_rule_session_expire_time_h2_cookie_pins_stream_to_target(server,
 
 
 def test_request_h2_dead_target_of_rule_connect_retried_on_another(server, client, http_backends):
-    alive = http_backends.start("alive")
-    lb_id, vip = create_clb_with_vip(client)
-    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8708], Certificate=upload("rsa"))
-    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/", "Http2": True}])
-    register(client, lb_id, listener_id, [free_port(), alive.port], location_id)
+    _, vip, _ = https_listener(client, http_backends, 8708, http2=True, name="alive", dead_ports=(free_port(),))
     raw = RawH2(vip, 8708)
     try:
         answers = [raw.fetch("/") for _ in range(6)]
