@@ -144,3 +144,19 @@ def test_request_h2_dead_target_of_rule_connect_retried_on_another(server, clien
         assert {(status, json.loads(body)["name"]) for status, body in answers} == {(200, "alive")}
     finally:
         raw.close()
+
+
+def test_create_rule_sni_domains_http2_offered_only_where_rule_has_it(server, client, http_backends):
+    rsa_site, ec_site = http_backends.start("rsa-site"), http_backends.start("ec-site")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8709], SniSwitch=1)
+    rsa_id, ec_id = create_rules(client, lb_id, listener_id, [
+        {"Domain": "rsa.example.com", "Url": "/", "Certificate": upload("rsa"), "Http2": True},
+        {"Domain": "ec.example.com", "Url": "/", "Certificate": upload("ecdsa")}])
+    register(client, lb_id, listener_id, [rsa_site.port], rsa_id)
+    register(client, lb_id, listener_id, [ec_site.port], ec_id)
+
+    version, body = curl(vip, 8709, "/", "--http2", domain="rsa.example.com")
+    assert (version, json.loads(body)["name"]) == ("2", "rsa-site")
+    version, body = curl(vip, 8709, "/", "--http2", domain="ec.example.com")
+    assert (version, json.loads(body)["name"]) == ("1.1", "ec-site")
