@@ -32,12 +32,13 @@ def ca_file() -> str:
     return str(path)
 
 
-def curl(vip: str, port: int, path: str = "/", *options: str, scheme: str = "https") -> tuple[str, str]:
-    """(HTTP version curl used, body) of one request to ``DOMAIN`` at ``vip:port``."""
+def curl(vip: str, port: int, path: str = "/", *options: str, scheme: str = "https",
+         domain: str = DOMAIN) -> tuple[str, str]:
+    """(HTTP version curl used, body) of one request to ``domain`` at ``vip:port``."""
     marker = "\n--version:"
     result = subprocess.run(
-        ["curl", "-sS", "--max-time", "10", "--cacert", ca_file(), "--resolve", f"{DOMAIN}:{port}:{vip}",
-         "-w", marker + "%{http_version}", *options, f"{scheme}://{DOMAIN}:{port}{path}"],
+        ["curl", "-sS", "--max-time", "10", "--cacert", ca_file(), "--resolve", f"{domain}:{port}:{vip}",
+         "-w", marker + "%{http_version}", *options, f"{scheme}://{domain}:{port}{path}"],
         capture_output=True, text=True, timeout=20)
     assert result.returncode == 0, result.stderr
     body, _, version = result.stdout.rpartition(marker)

@@ -13,8 +13,8 @@ import grpc
 import pytest
 
 from clb_support import (
-    FAST_CHECK, create_clb_with_vip, create_listener, create_rules, make_pki, register, target_health, upload, wait_for,
-    write,
+    FAST_CHECK, create_clb_with_vip, create_listener, create_rules, make_pki, refused, register, target_health, upload,
+    wait_for, write,
 )
 from h2_support import DOMAIN
 
@@ -107,3 +107,24 @@ def test_create_rule_grpc_health_check_extended_code_judges_targets(server, clie
     write(client, "ModifyRule", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "LocationId": location_id,
                                  "HealthCheck": {**check, "HttpCheckPath": "/no.such.Service/Call", "ExtendedCode": "12"}})
     wait_for(lambda: target_health(client, lb_id)[grpc_target] == "Alive", 20)
+
+
+@pytest.mark.parametrize("grpc_target", ["tls"], indirect=True)
+def test_create_rule_grpcs_health_check_probes_over_tls(server, client, grpc_target):
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8723], Certificate=upload("rsa"))
+    check = {**FAST_CHECK, "CheckType": "GRPC", "HttpCheckPath": "/no.such.Service/Call"}
+    (location_id,) = create_rules(client, lb_id, listener_id, [
+        {"Domain": DOMAIN, "Url": "/", "ForwardType": "GRPCS", "Http2": True, "HealthCheck": check}])
+    register(client, lb_id, listener_id, [grpc_target], location_id)
+
+    wait_for(lambda: target_health(client, lb_id) == {grpc_target: "Alive"}, 20)
+
+
+@pytest.mark.parametrize("code", ["abc", "1-", "1,,2", " 12", "1" * 101])
+def test_create_rule_grpc_health_check_malformed_extended_code_refused(server, client, code):
+    lb_id, _ = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [8724], H2cSwitch=True)
+    refused(client, "CreateRule", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "Rules": [{
+        "Domain": DOMAIN, "Url": "/", "ForwardType": "GRPC",
+        "HealthCheck": {**FAST_CHECK, "CheckType": "GRPC", "ExtendedCode": code}}]}, "InvalidParameterValue")

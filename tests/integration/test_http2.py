@@ -18,12 +18,14 @@ from h2_support import DOMAIN, RawH2, curl, h2load
 pytestmark = pytest.mark.postgres
 
 
-def https_listener(client, http_backends, port: int, http2: bool, name: str = "h2") -> tuple[str, str, str]:
+def https_listener(client, http_backends, port: int, http2: bool, name: str = "h2",
+                   dead_ports: tuple[int, ...] = ()) -> tuple[str, str, str]:
+    """An HTTPS listener with one rule (DOMAIN, /) over a backend named ``name`` (and ``dead_ports``)."""
     backend = http_backends.start(name)
     lb_id, vip = create_clb_with_vip(client)
     (listener_id,) = create_listener(client, lb_id, "HTTPS", [port], Certificate=upload("rsa"))
     (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/", "Http2": http2}])
-    register(client, lb_id, listener_id, [backend.port], location_id)
+    register(client, lb_id, listener_id, [*dead_ports, backend.port], location_id)
     return lb_id, vip, listener_id
 
 
@@ -132,3 +134,29 @@ def test_create_rule_session_expire_time_h2_cookie_pins_stream_to_target(server,
         assert {json.loads(raw.fetch("/")[1])["name"] for _ in range(8)} == {"one", "two"}
     finally:
         raw.close()
+
+
+def test_request_h2_dead_target_of_rule_connect_retried_on_another(server, client, http_backends):
+    _, vip, _ = https_listener(client, http_backends, 8708, http2=True, name="alive", dead_ports=(free_port(),))
+    raw = RawH2(vip, 8708)
+    try:
+        answers = [raw.fetch("/") for _ in range(6)]
+        assert {(status, json.loads(body)["name"]) for status, body in answers} == {(200, "alive")}
+    finally:
+        raw.close()
+
+
+def test_create_rule_sni_domains_http2_offered_only_where_rule_has_it(server, client, http_backends):
+    rsa_site, ec_site = http_backends.start("rsa-site"), http_backends.start("ec-site")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8709], SniSwitch=1)
+    rsa_id, ec_id = create_rules(client, lb_id, listener_id, [
+        {"Domain": "rsa.example.com", "Url": "/", "Certificate": upload("rsa"), "Http2": True},
+        {"Domain": "ec.example.com", "Url": "/", "Certificate": upload("ecdsa")}])
+    register(client, lb_id, listener_id, [rsa_site.port], rsa_id)
+    register(client, lb_id, listener_id, [ec_site.port], ec_id)
+
+    version, body = curl(vip, 8709, "/", "--http2", domain="rsa.example.com")
+    assert (version, json.loads(body)["name"]) == ("2", "rsa-site")
+    version, body = curl(vip, 8709, "/", "--http2", domain="ec.example.com")
+    assert (version, json.loads(body)["name"]) == ("1.1", "ec-site")

@@ -48,6 +48,7 @@ from functools import partial
 from openclb.engine.contract import TargetHealth
 from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import HealthCheckSpec, ListenerSpec, TargetSpec
+from openclb.engine.embedded.health_grpc import rule_check
 from openclb.engine.embedded.health_probes import ProbeKind, ProbeSpec, probe_spec_for
 from openclb.engine.embedded.health_sockets import (
     Attempt,
@@ -194,6 +195,7 @@ class HealthChecker:
         self._pinger: IcmpPinger | None = None
         self._poller: ProbePoller | None = None
         self._ssl_context: ssl.SSLContext | None = None
+        self._grpcs_context: ssl.SSLContext | None = None
         self._closed = False
 
     @property
@@ -398,8 +400,8 @@ class HealthChecker:
         done = partial(self._on_result, probe)
         if spec.kind is ProbeKind.PING:
             return self._icmp_pinger().attempt(spec, done)
-        if spec.kind is ProbeKind.HTTPS:
-            return TlsAttempt(self._loop, spec, self._source_ip, done, self._tls_context())
+        if spec.kind is ProbeKind.HTTPS or spec.kind is ProbeKind.GRPCS:
+            return TlsAttempt(self._loop, spec, self._source_ip, done, self._tls_context(spec.kind))
         if spec.kind is ProbeKind.CUSTOM_UDP:
             return DatagramAttempt(self._probe_poller(), spec, self._source_ip, done)
         return StreamAttempt(self._probe_poller(), spec, self._source_ip, done)
@@ -414,7 +416,14 @@ class HealthChecker:
             self._pinger = IcmpPinger(self._loop, self._source_ip, self._rng.getrandbits(16))
         return self._pinger
 
-    def _tls_context(self) -> ssl.SSLContext:
+    def _tls_context(self, kind: ProbeKind) -> ssl.SSLContext:
+        if kind is ProbeKind.GRPCS:
+            if self._grpcs_context is None:
+                self._grpcs_context = ssl.create_default_context()
+                self._grpcs_context.check_hostname = False
+                self._grpcs_context.verify_mode = ssl.CERT_NONE
+                self._grpcs_context.set_alpn_protocols(["h2"])
+            return self._grpcs_context
         if self._ssl_context is None:
             context = ssl.create_default_context()
             context.check_hostname = False
@@ -428,7 +437,7 @@ def watch_listener(checker: HealthChecker, spec: ListenerSpec, old: ListenerSpec
     as the control plane reads rule health) equal to its spec."""
     checker.set_listener(spec.listener_id, spec.protocol, spec.targets, spec.health_check)
     for rule in spec.rules:
-        checker.set_listener(rule.location_id, spec.protocol, rule.targets, rule.health_check)
+        checker.set_listener(rule.location_id, spec.protocol, rule.targets, rule_check(rule))
     if old is not None:
         kept = {rule.location_id for rule in spec.rules}
         for rule in old.rules:

@@ -2,8 +2,8 @@
 
 The CLB documents the check by its pass codes only: ``ExtendedCode``, the gRPC status codes
 that count as healthy ("12" by default, UNIMPLEMENTED: a server that answers at all; one
-code, a list ``20,25`` or a range ``0-99``). The probe is a cleartext HTTP/2 request (prior
-knowledge, as gRPC targets of GRPC rules speak) to HttpCheckPath with an empty message, sent
+code, a list ``20,25`` or a range ``0-99``). The probe is an HTTP/2 request (cleartext with prior
+knowledge on GRPC rules, TLS with ALPN h2 on GRPCS rules, as their traffic) to HttpCheckPath with an empty message, sent
 in one write like every stream probe; the reply is read with python-hyper's h2 until the
 grpc-status arrives, in the response head (trailers-only) or in the trailers. Anything else
 (not HTTP/2, a reset, no status) fails the check.
@@ -11,15 +11,26 @@ grpc-status arrives, in the response head (trailers-only) or in the trailers. An
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.events import ConnectionTerminated, ResponseReceived, StreamEnded, StreamReset, TrailersReceived
 from h2.exceptions import ProtocolError
 
-from openclb.engine.spec import HealthCheckSpec
+from openclb.engine.spec import HealthCheckSpec, RuleSpec
 
 _STREAM = 1
 _EMPTY_MESSAGE = b"\x00\x00\x00\x00\x00"  # uncompressed, length 0
+
+
+def rule_check(rule: RuleSpec) -> HealthCheckSpec:
+    """A rule's check as probed: GRPC checks of GRPCS rules go over TLS (``GRPCS``), as the
+    rule's traffic does."""
+    check = rule.health_check
+    if check.check_type.upper() == "GRPC" and rule.forward_type.upper() == "GRPCS":
+        return replace(check, check_type="GRPCS")
+    return check
 
 
 def _primed(check: HealthCheckSpec, ip: str) -> tuple[H2Connection, bytes]:
@@ -28,7 +39,7 @@ def _primed(check: HealthCheckSpec, ip: str) -> tuple[H2Connection, bytes]:
     conn.initiate_connection()
     authority = check.http_domain or (f"[{ip}]" if ":" in ip else ip)
     conn.send_headers(_STREAM, [
-        (b":method", b"POST"), (b":scheme", b"http"), (b":authority", authority.encode("ascii", "replace")),
+        (b":method", b"POST"), (b":scheme", b"https" if check.check_type.upper() == "GRPCS" else b"http"), (b":authority", authority.encode("ascii", "replace")),
         (b":path", (check.http_path or "/").encode("ascii", "replace")),
         (b"content-type", b"application/grpc"), (b"te", b"trailers"),
     ])

@@ -42,6 +42,7 @@ class ProbeKind(StrEnum):
     CUSTOM_UDP = "CUSTOM_UDP"
     PING = "PING"
     GRPC = "GRPC"
+    GRPCS = "GRPCS"
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def probe_kind_for(protocol: ListenerProtocol, check_type: str) -> ProbeKind:
         "CUSTOM": ProbeKind.CUSTOM_TCP,
         "PING": ProbeKind.PING,
         "GRPC": ProbeKind.GRPC,
+        "GRPCS": ProbeKind.GRPCS,
     }.get(check_type, ProbeKind.TCP)
 
 
@@ -134,7 +136,7 @@ def probe_spec_for(protocol: ListenerProtocol, target: TargetSpec, check: Health
         payload = decode_context(check.context_type, check.send_context)
         expect = decode_context(check.context_type, check.recv_context)
         return ProbeSpec(kind, target.ip, port, payload=payload, expect=expect, **common)
-    if kind is ProbeKind.GRPC:
+    if kind in (ProbeKind.GRPC, ProbeKind.GRPCS):
         return ProbeSpec(kind, target.ip, port, payload=grpc_request(check, target.ip), grpc_check=check, **common)
     return ProbeSpec(kind, target.ip, port, **common)
 
@@ -214,7 +216,7 @@ def reply_check_for(spec: ProbeSpec) -> ReplyCheck | None:
         return HttpStatusCheck(spec.http_code_mask)
     if spec.kind is ProbeKind.CUSTOM_TCP and spec.expect:
         return PrefixCheck(spec.expect)
-    if spec.kind is ProbeKind.GRPC:
+    if spec.kind in (ProbeKind.GRPC, ProbeKind.GRPCS):
         return GrpcStatusCheck(spec.grpc_check, spec.ip)
     return None
 

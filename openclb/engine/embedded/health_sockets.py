@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Protocol as TypingProtocol
 
 from openclb.engine.embedded.health_probes import (
-    HttpStatusCheck,
     ProbeSpec,
     icmp_echo_request,
     parse_icmp_echo_reply,
@@ -249,7 +248,7 @@ class DatagramAttempt(_SocketAttempt):
 
 
 class TlsAttempt:
-    """HTTPS check: the only probe that runs as a task, because TLS needs asyncio's SSL layer."""
+    """HTTPS and GRPCS checks: the only probes that run as a task, because TLS needs asyncio's SSL layer."""
 
     verdict_on_timeout = False
 
@@ -288,7 +287,7 @@ class TlsAttempt:
                 local_addr=(self._source_ip, 0) if self._source_ip else None,
             )
             writer.write(self._spec.payload)
-            check = HttpStatusCheck(self._spec.http_code_mask)
+            check = reply_check_for(self._spec)
             while True:
                 data = await reader.read(_READ_SIZE)
                 verdict = check.feed(data) if data else check.finish()

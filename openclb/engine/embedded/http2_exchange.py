@@ -94,6 +94,9 @@ class StreamExchange:
         self.responded = False
         self.response_ended = False
         self.rule_cookie = b""
+        self.forwarded: list[tuple[bytes, bytes]] = []
+        self.te_trailers = False
+        self.target = None  # the target counted active for this stream (changes on a connect retry)
         self.task = session.listener.loop.create_task(self._run())
 
     # -- called by the session ------------------------------------------------------------
@@ -112,7 +115,6 @@ class StreamExchange:
     async def _run(self) -> None:
         session = self.session
         writer = None
-        target = None
         budget = None
         try:
             prepared = self._prepare()
@@ -120,17 +122,17 @@ class StreamExchange:
                 return
             rule, target, head, chunked, method = prepared
             if not session.listener.budget.admits(1):
-                target = None
                 self._local(503)
                 return
             budget = session.listener.budget
             budget.used += 1
+            self.target = target
             target.active += 1
             target.total += 1
             if rule.spec.forward_type.upper() in GRPC_FORWARD_TYPES:
                 await self._relay_grpc(rule, target, method)
                 return
-            reader, writer = await self._connect(rule, target)
+            reader, writer = await self._connect(rule)
             writer.write(head)
             sending = None if not self.has_body else asyncio.ensure_future(self._send_body(writer, chunked))
             try:
@@ -153,8 +155,8 @@ class StreamExchange:
         finally:
             if budget is not None:
                 budget.release(1)
-            if target is not None:
-                target.active -= 1
+            if self.target is not None:
+                self.target.active -= 1
             if writer is not None:
                 writer.transport.abort()
             session.stream_done(self)
@@ -212,16 +214,18 @@ class StreamExchange:
         except (OSError, asyncio.TimeoutError, TargetBrokeOff):
             raise _TargetFailed(502) from None
 
-    async def _connect(self, rule, target):
+    async def _connect(self, rule):
+        """A connection to ``self.target``, or to another target of the rule when it fails."""
         listener = self.session.listener
         settings = listener.settings
         tried = []
         while True:
+            target = self.target
             tls = {"ssl": listener.backend_tls()} if rule.upstream_tls else {}
             try:
                 async with asyncio.timeout(settings.connect_timeout):
                     return await asyncio.open_connection(target.ip, target.port, **tls)
-            except (OSError, asyncio.TimeoutError):
+            except (OSError, TimeoutError):
                 tried.append(target)
             retry = None
             if len(tried) < settings.connect_attempts:
@@ -231,7 +235,7 @@ class StreamExchange:
             target.active -= 1
             retry.active += 1
             retry.total += 1
-            target = retry
+            self.target = retry
 
     async def _send_body(self, writer: asyncio.StreamWriter, chunked: bool) -> None:
         session = self.session

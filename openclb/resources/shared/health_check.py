@@ -28,6 +28,8 @@ from openclb.resources.shared import checks
 from openclb.resources.shared.settings import given_members
 
 _HEX = re.compile(r"^[0-9A-Fa-f]*$")
+# ExtendedCode (GRPC checks): one status code, a list (`20,25`) or a range (`0-99`), as documented.
+_EXTENDED_CODE = re.compile(r"\d{1,3}(-\d{1,3})?(,\d{1,3}(-\d{1,3})?)*")
 
 # HealthCheck.CheckType per listener protocol, as the spec's HealthCheck document lists them
 # (TCP and HTTP for TCP/TCP_SSL/QUIC, PING for UDP, CUSTOM for TCP and UDP).
@@ -126,6 +128,10 @@ class HealthCheck:
         path = self.http_check_path
         if path is not None and (not path.startswith("/") or len(path) > 200):
             raise errors.InvalidParameterValue(f"`{wire}HealthCheck.HttpCheckPath` must start with `/` (≤200 chars).")
+        code = self.extended_code
+        if code is not None and (len(code) > 100 or not _EXTENDED_CODE.fullmatch(code)):
+            raise errors.InvalidParameterValue(
+                f"`{wire}HealthCheck.ExtendedCode` must be a status code, a list (`20,25`) or a range (`0-99`).")
 
     def _check_custom(self) -> None:
         """CUSTOM checks need ContextType (HEX|TEXT), SendContext and RecvContext (≤500 chars)."""
