@@ -41,6 +41,8 @@ def test_associate_target_groups_http_rule_reaches_group_instances_then_503(serv
     (item,) = group(client, group_id)["AssociatedRule"]
     assert (item["LocationId"], item["Domain"], item["Url"], item["Protocol"], item["Port"]) == (
         location_id, "tg.test", "/app", "HTTP", 8301)
+    (described,) = checked(client, "DescribeListeners", {"LoadBalancerId": lb_id})["Listeners"]
+    assert described["Rules"][0]["TargetGroup"] == {"TargetGroupId": group_id, "TargetGroupName": "l7", "Weight": 0}
     typed_write(client, "DisassociateTargetGroups", {"Associations": [
         {"TargetGroupId": group_id, "LoadBalancerId": lb_id, "ListenerId": listener_id, "LocationId": location_id}]})
     assert request(vip, 8301, "/app", host="tg.test").status == 503
@@ -182,6 +184,8 @@ def test_target_group_attachment_provider_sequence(server, client):
     write(client, "AssociateTargetGroups", _item(group_id, lb_id, listener_id))
     (item,) = group(client, group_id)["AssociatedRule"]
     assert (item["LoadBalancerId"], item["ListenerId"], item["LocationId"]) == (lb_id, listener_id, None)
+    (described,) = checked(client, "DescribeListeners", {"LoadBalancerId": lb_id})["Listeners"]
+    assert (described["TargetType"], described["TargetGroup"]["TargetGroupId"]) == ("TARGETGROUP", group_id)
     write(client, "DisassociateTargetGroups", _item(group_id, lb_id, listener_id))
     assert group(client, group_id)["AssociatedRule"] == []
     checked(client, "DeleteTargetGroups", {"TargetGroupIds": [group_id]})
