@@ -30,3 +30,12 @@ def group_targets_of(store: Store, lb_id: str) -> tuple[tuple[TargetGroupAssocia
             .order_by(i.c.target_group_id, i.c.registered_at, i.c.ip, i.c.port)))
     return associations, instances
 
+
+
+def bound_groups_of(store: Store, lb_id: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """(listener id, rule id or "") → (group id, group name) of every association of one CLB."""
+    a, g = schema.target_group_associations, schema.target_groups
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(a.c.listener_id, a.c.location_id, g.c.id, g.c.name)
+                            .join(g, g.c.id == a.c.target_group_id).where(a.c.lb_id == lb_id))
+        return {(listener_id, location_id): (group_id, name) for listener_id, location_id, group_id, name in rows}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from clb_support import checked, task_status
+from clb_support import checked, task_status, write
 from conftest import make_settings, sdk_client, start_server
 from openclb.config import Quotas
 from target_group_support import (
@@ -90,6 +90,27 @@ def test_register_deregister_port_weight_typed_round_trip(server, client):
         "Filters": [{"Name": "TargetGroupId", "Values": [group_id]}, {"Name": "BindIP", "Values": ["127.0.0.1"]}]})
     assert (found["TotalCount"], found["RealCount"]) == (1, 1)
     assert found["TargetGroupInstanceSet"][0]["TargetGroupId"] == group_id
+
+
+def test_instance_actions_call_json_answers_conform_to_spec(server, client):
+    group_id = create_group(client, "json", Port=80, Tags=[{"TagKey": "team", "TagValue": "web"}])
+    register_instances(client, group_id, [9001, 9002])
+    write(client, "ModifyTargetGroupInstancesWeight", {"TargetGroupId": group_id, "TargetGroupInstances": [
+        {"BindIP": "127.0.0.1", "Port": 9001, "Weight": 55}]})
+    write(client, "ModifyTargetGroupInstancesPort", {"TargetGroupId": group_id, "TargetGroupInstances": [
+        {"BindIP": "127.0.0.1", "Port": 9002, "NewPort": 9004}]})
+    write(client, "DeregisterTargetGroupInstances", {"TargetGroupId": group_id, "TargetGroupInstances": [
+        {"BindIP": "127.0.0.1", "Port": 9004}]})
+    checked(client, "ModifyTargetGroupAttribute", {"TargetGroupId": group_id, "TargetGroupName": "renamed",
+                                                    "HealthCheck": {"HealthSwitch": True, "Protocol": "TCP"}})
+    found = group(client, group_id)
+    assert (found["TargetGroupName"], found["HealthCheck"]["HealthSwitch"], found["Tag"]) == (
+        "renamed", True, [{"TagKey": "team", "TagValue": "web"}])
+    assert instances(client, group_id) == {("127.0.0.1", 9001): 55}
+    tagged = checked(client, "DescribeTargetGroups", {"Filters": [{"Name": "tag:team", "Values": ["web"]}]})
+    assert [g["TargetGroupId"] for g in tagged["TargetGroupSet"]] == [group_id]
+    checked(client, "DeleteTargetGroups", {"TargetGroupIds": [group_id]})
+    assert checked(client, "DescribeTargetGroupList", {})["TargetGroupSet"] == []
 
 
 def test_describe_target_group_instance_status_unassociated_is_off(server, client):

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from clb_support import checked, create_clb, create_clb_with_vip, create_listener, create_rules, snapshot, write
+from admin_support import admin, admin_client
+from clb_support import (
+    checked, create_clb, create_clb_with_vip, create_listener, create_rules, snapshot, task_status, write,
+)
 from conftest import make_settings, sdk_client, start_server
 from l7_support import request
 from target_group_support import (
@@ -41,6 +44,8 @@ def test_associate_target_groups_http_rule_reaches_group_instances_then_503(serv
     (item,) = group(client, group_id)["AssociatedRule"]
     assert (item["LocationId"], item["Domain"], item["Url"], item["Protocol"], item["Port"]) == (
         location_id, "tg.test", "/app", "HTTP", 8301)
+    (described,) = checked(client, "DescribeListeners", {"LoadBalancerId": lb_id})["Listeners"]
+    assert described["Rules"][0]["TargetGroup"] == {"TargetGroupId": group_id, "TargetGroupName": "l7", "Weight": 0}
     typed_write(client, "DisassociateTargetGroups", {"Associations": [
         {"TargetGroupId": group_id, "LoadBalancerId": lb_id, "ListenerId": listener_id, "LocationId": location_id}]})
     assert request(vip, 8301, "/app", host="tg.test").status == 503
@@ -170,6 +175,26 @@ def test_delete_listener_rule_and_clb_drop_their_associations(server, client):
     typed_call(client, "DeleteTargetGroups", {"TargetGroupIds": [group_id]})
 
 
+def test_register_target_group_instances_one_served_clb_busy_refused_then_done(server_factory):
+    """A change of a group's instances takes the busy flag of every CLB the group serves."""
+    server = server_factory(fault_injection=True)
+    client = sdk_client(server.url)
+    group_id = create_group(client, "busy", Port=80)
+    lb_a, lb_b = create_clb(client), create_clb(client)
+    for lb_id, port in ((lb_a, 8701), (lb_b, 8702)):
+        (listener_id,) = create_listener(client, lb_id, "TCP", [port], TargetType="TARGETGROUP")
+        associate(client, group_id, lb_id, listener_id)
+    admin(admin_client(server.url), "InjectFault", {"Kind": "TaskDelay", "Action": "CreateListener", "Seconds": 3,
+                                                    "Count": 1})
+    held = checked(client, "CreateListener", {"LoadBalancerId": lb_b, "Protocol": "TCP", "Ports": [8703]})
+    refused_tg(client, "RegisterTargetGroupInstances", {
+        "TargetGroupId": group_id, "TargetGroupInstances": [{"BindIP": "127.0.0.1", "Port": 9000}]},
+        "FailedOperation.ResourceInOperating", lb_a)
+    assert task_status(client, held["RequestId"]) == 0
+    register_instances(client, group_id, [9000])
+    assert group(client, group_id)["RegisteredInstancesCount"] == 1
+
+
 def test_target_group_attachment_provider_sequence(server, client):
     """clb_target_group + target_group_attachment as the Terraform provider calls them."""
     created = checked(client, "CreateTargetGroup", {"TargetGroupName": "tf-tg", "Port": 80})
@@ -182,6 +207,8 @@ def test_target_group_attachment_provider_sequence(server, client):
     write(client, "AssociateTargetGroups", _item(group_id, lb_id, listener_id))
     (item,) = group(client, group_id)["AssociatedRule"]
     assert (item["LoadBalancerId"], item["ListenerId"], item["LocationId"]) == (lb_id, listener_id, None)
+    (described,) = checked(client, "DescribeListeners", {"LoadBalancerId": lb_id})["Listeners"]
+    assert (described["TargetType"], described["TargetGroup"]["TargetGroupId"]) == ("TARGETGROUP", group_id)
     write(client, "DisassociateTargetGroups", _item(group_id, lb_id, listener_id))
     assert group(client, group_id)["AssociatedRule"] == []
     checked(client, "DeleteTargetGroups", {"TargetGroupIds": [group_id]})

@@ -2,7 +2,8 @@
 
 An exported account carries its groups with their instances and associations; imported into
 an empty server they serve the same traffic under the same ids, and the export reads back
-byte for byte. A version-1 document (no groups) still imports. ResetState removes groups too.
+byte for byte. A version-1 document (no groups) still imports. ResetState removes groups too;
+a restart serves group listeners again from the store.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from admin_support import admin, admin_client, admin_refused, export_document, export_text, import_state
 from backends import NamedBackend, first_bytes
 from clb_support import checked, create_clb_with_vip, create_listener
-from conftest import sdk_client
+from conftest import make_settings, sdk_client, start_server
 from target_group_support import associate, create_group, register_instances
 
 pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
@@ -52,6 +53,21 @@ def test_import_state_with_target_groups_serves_group_traffic_and_exports_same_t
         assert [item["LoadBalancerId"] for item in found["AssociatedRule"]] == [lb_id]
         assert export_text(admin_client(restored.url)) == text
     finally:
+        backend.close()
+
+
+def test_restart_target_group_listener_served_again_from_the_store(tmp_path):
+    backend = NamedBackend("restarted")
+    settings = make_settings(tmp_path)
+    running = start_server(settings)
+    try:
+        _, _, vip = _grouped_listener(sdk_client(running.url), 9103, backend)
+        assert first_bytes(vip, 9103) == b"restarted"
+        running.stop()
+        running = start_server(settings)
+        assert first_bytes(vip, 9103) == b"restarted"
+    finally:
+        running.stop()
         backend.close()
 
 

@@ -25,6 +25,8 @@ from openclb.resources.shared.services import Services
 from openclb.resources.shared.lookups import found_load_balancer, require_load_balancer
 from openclb.store.transitions import PortTaken, QuotaReached
 from openclb.resources.target_groups.lookups import check_target_type_change
+from openclb.resources.target_groups.views import with_bound_group
+from openclb.store.target_groups import bound_groups_of
 
 async def create_listener(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
@@ -81,10 +83,11 @@ async def describe_listeners(services: Services, ctx: RequestContext, params: di
     rules_by_listener: dict[str, list] = {}
     for rule in rules:
         rules_by_listener.setdefault(rule.listener_id, []).append(rule)
-    return {
-        "Listeners": [views.listener(l, rules_by_listener.get(l.id, [])) for l in found],
-        "TotalCount": len(found),
-    }
+    shown = [views.listener(l, rules_by_listener.get(l.id, [])) for l in found]
+    if any(item.settings.get("target_type") == "TARGETGROUP" for item in [*found, *rules]):
+        bound = await services.read(bound_groups_of, services.store, lb.id)
+        shown = [with_bound_group(view, bound) for view in shown]
+    return {"Listeners": shown, "TotalCount": len(found)}
 
 
 async def _require_listeners(

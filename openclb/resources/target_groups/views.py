@@ -105,3 +105,16 @@ def instance_status(instance: TargetGroupInstance, details: list[str]) -> dict[s
     found = {_STATUS.get(detail, "on") for detail in details}
     status = next((s for s in _STATUS_RANK if s in found), "off")
     return {"InstanceIp": instance.ip, "Status": status, "InstanceId": "", "Port": instance.port, "EniId": None}
+
+
+def with_bound_group(listener_view: dict[str, Any], bound: dict[tuple[str, str], tuple[str, str]]) -> dict[str, Any]:
+    """DescribeListeners' Listener (and its RuleOutputs) with the TargetGroup each is bound to."""
+    def basic(place: tuple[str, str]) -> dict[str, Any] | None:
+        found = bound.get(place)
+        return {"TargetGroupId": found[0], "TargetGroupName": found[1], "Weight": 0} if found else None
+
+    listener_id = listener_view["ListenerId"]
+    listener_view["TargetGroup"] = basic((listener_id, ""))
+    for rule in listener_view["Rules"] or ():
+        rule["TargetGroup"] = basic((listener_id, rule["LocationId"]))
+    return listener_view
