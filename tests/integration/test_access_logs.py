@@ -23,7 +23,7 @@ from clb_support import (
 )
 from l7_support import request
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 
 HTTP_PORT = 8090
 TCP_PORT = 8091
