@@ -77,17 +77,13 @@ async def describe_customized_config_associate_list(
 async def associate_customized_config(
     services: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    config = checks.require_config(await _configs(services, ctx), params["uconfig_id"])
-    await _bind(services, ctx, config, checks.check_binds_by_load_balancer(config, params["bind_list"]), bound=True)
-    return {}
+    return await _bind_list(services, ctx, params, bound=True)
 
 
 async def disassociate_customized_config(
     services: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    config = checks.require_config(await _configs(services, ctx), params["uconfig_id"])
-    await _bind(services, ctx, config, checks.check_binds_by_load_balancer(config, params["bind_list"]), bound=False)
-    return {}
+    return await _bind_list(services, ctx, params, bound=False)
 
 
 async def set_customized_config_for_load_balancer(
@@ -144,6 +140,12 @@ async def _update(services: Services, ctx: RequestContext, config: AccountObject
     lbs = [await require_load_balancer(services, ctx, lb_id) for lb_id in bound]
     settings = {lb.id: LoadBalancerSettings.of(lb).merged({"customized_config": content}).to_stored() for lb in lbs}
     await _write(services, ctx, changed, settings)
+
+
+async def _bind_list(services: Services, ctx: RequestContext, params: dict[str, Any], bound: bool) -> dict[str, Any]:
+    config = checks.require_config(await _configs(services, ctx), params["uconfig_id"])
+    await _bind(services, ctx, config, checks.check_binds_by_load_balancer(config, params["bind_list"]), bound)
+    return {}
 
 
 async def _bind(services: Services, ctx: RequestContext, config: AccountObject, lb_ids: list[str], bound: bool) -> None:
