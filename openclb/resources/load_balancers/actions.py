@@ -39,7 +39,8 @@ async def create_load_balancer(services: Services, ctx: RequestContext, params: 
     if params.get("vip") is not None and number != 1:
         raise errors.InvalidParameterCombination("`Vip` can only be given when creating one load balancer.")
     quota = services.settings.quotas.open_clb_per_region if lb_type == "OPEN" else services.settings.quotas.internal_clb_per_region
-    settings = LoadBalancerSettings.from_request(params)
+    settings = LoadBalancerSettings.from_request(params).merged(
+        {"address_ip_version": address_ip_version(params.get("address_ip_version"), lb_type)})
     if params.get("snat_ips"):
         snat_checks.check_snat_pro(params.get("snat_pro"))
         settings = settings.merged({"snat_ips": await planned_snat_ips(services, params["snat_ips"], None, [])})
@@ -61,7 +62,8 @@ async def _insert_with_free_vips(
     """Commit new CLB rows on free VIPs with their task; retried when another process took a VIP."""
     for _ in range(_VIP_ATTEMPTS):
         used = await services.read(services.store.used_vips)
-        vips = allocate_vips(services.settings.vip_pool, used, number, params.get("vip"))
+        pool = services.settings.vip6_pool if LoadBalancerSettings.from_stored(settings).ipv6 else services.settings.vip_pool
+        vips = allocate_vips(pool, used, number, params.get("vip"))
         created = sortable_now()
         lbs = [
             LoadBalancer(
@@ -87,6 +89,18 @@ async def _insert_with_free_vips(
         except VipTaken:
             continue
     raise errors.ResourceInsufficient("Could not allocate a VIP; please retry.")
+
+
+def address_ip_version(value: str | None, lb_type: str) -> str:
+    """AddressIPVersion: IPV4 (default), IPV6 or IPv6FullChain, case-insensitive; IPv6 for public CLBs only."""
+    spelled = {"IPV4": "IPv4", "IPV6": "IPv6", "IPV6FULLCHAIN": "IPv6FullChain"}
+    chosen = spelled.get((value or "IPV4").upper())
+    if chosen is None:
+        raise errors.InvalidParameterValue(
+            f"The value `{value}` of parameter `AddressIPVersion` is invalid; valid values: IPV4, IPV6, IPv6FullChain.")
+    if chosen != "IPv4" and lb_type != "OPEN":
+        raise errors.InvalidParameterValue("`AddressIPVersion` IPV6 and IPv6FullChain apply to OPEN load balancers only.")
+    return chosen
 
 
 def default_name(created: str, index: int) -> str:
