@@ -19,7 +19,7 @@ from admin_support import admin, admin_client, export_text, import_state
 from backends import first_bytes
 from clb_support import (
     checked, create_clb_with_vip, create_listener, create_rules, listener_with_targets, refused, register,
-    typed, wait_for, write,
+    trusting_context, typed, upload, wait_for, write,
 )
 from l7_support import request
 
@@ -171,3 +171,19 @@ def test_reset_state_clears_log_sets_and_import_brings_them_back(server, client)
 def wait_and_read(server, logset_id: str, topic_id: str, count: int) -> list[dict]:
     wait_for(lambda: len(log_lines(server, logset_id, topic_id)) >= count, 5)
     return log_lines(server, logset_id, topic_id)
+
+
+def test_set_load_balancer_cls_log_https_request_line_carries_tls_version_and_sni(server, client, http_backends):
+    backend = http_backends.start("tls-logged")
+    logset_id, topic_id = logset_and_topic(client)
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [HTTP_PORT + 10], Certificate=upload("rsa"))
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "rsa.example.com", "Url": "/"}])
+    register(client, lb_id, listener_id, [backend.port], location_id)
+    bind(client, lb_id, logset_id, topic_id)
+    reply = request(vip, HTTP_PORT + 10, "/", host="rsa.example.com", tls=trusting_context(),
+                    server_name="rsa.example.com")
+    assert reply.status == 200
+    (line,) = wait_and_read(server, logset_id, topic_id, 1)
+    assert line["protocol_type"] == "HTTPS" and line["ssl_protocol"].startswith("TLSv1")
+    assert line["ssl_server_name"] == "rsa.example.com" and line["ssl_cipher"]
