@@ -78,6 +78,7 @@ def customized(spec: ListenerSpec, directives: Directives) -> ListenerSpec:
     changes = {
         "max_body_size": directives.max_body_size, "target_response_timeout": directives.target_response_timeout,
         "client_head_timeout": directives.client_head_timeout, "idle_timeout": directives.idle_timeout,
+        "tls_protocols": directives.tls_protocols, "tls_ciphers": directives.tls_ciphers,
     }
     return replace(spec, added_headers=directives.added_headers,
                    **{name: value for name, value in changes.items() if value is not None})

@@ -9,13 +9,17 @@ ids, SERVER/LOCATION bindings) change nothing.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 
 import pytest
 from tencentcloud.clb.v20180317 import models
 
-from clb_support import checked as checked_typed, create_clb_with_vip, create_listener, create_rules, refused, register, task_status
+from clb_support import (
+    checked as checked_typed, create_clb_with_vip, create_listener, create_rules, refused, register, task_status,
+    trusting_context, upload,
+)
 from example_requests import example_params
 from l7_support import request
 from openclb.api.validate import validate_response
@@ -183,3 +187,23 @@ def _list_request(config_type: str) -> models.DescribeCustomizedConfigListReques
     listing = models.DescribeCustomizedConfigListRequest()
     listing.ConfigType = config_type
     return listing
+
+
+def test_set_customized_config_ssl_protocols_refuses_older_handshakes(server, client, http_backends):
+    backend = http_backends.start("tls13")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [PORT + 1], Certificate=upload("rsa"))
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "rsa.example.com", "Url": "/"}])
+    register(client, lb_id, listener_id, [backend.port], location_id)
+    tls12 = trusting_context()
+    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+    assert request(vip, PORT + 1, "/", host="rsa.example.com", tls=tls12, server_name="rsa.example.com").status == 200
+    config_id = checked(client, "SetCustomizedConfigForLoadBalancer", {
+        "OperationType": "ADD", "ConfigName": "tls13", "ConfigContent": "ssl_protocols TLSv1.3;"})["ConfigId"]
+    bound_task = checked(client, "SetCustomizedConfigForLoadBalancer",
+                         {"OperationType": "BIND", "UconfigId": config_id, "LoadBalancerIds": [lb_id]})
+    assert task_status(client, bound_task["RequestId"]) == 0
+    with pytest.raises(ssl.SSLError):
+        request(vip, PORT + 1, "/", host="rsa.example.com", tls=tls12, server_name="rsa.example.com")
+    assert request(vip, PORT + 1, "/", host="rsa.example.com", tls=trusting_context(),
+                   server_name="rsa.example.com").status == 200

@@ -36,3 +36,14 @@ def test_parse_unsupported_directive_refused_naming_it(content, named):
 def test_parse_malformed_statement_refused(content):
     with pytest.raises(errors.InvalidParameterValue):
         parse(content)
+
+
+def test_parse_ssl_protocols_and_ciphers():
+    parsed = parse("ssl_protocols TLSv1.3 TLSv1.2; ssl_ciphers ECDHE-RSA-AES128-GCM-SHA256;")
+    assert (parsed.tls_protocols, parsed.tls_ciphers) == (("TLSv1.2", "TLSv1.3"), "ECDHE-RSA-AES128-GCM-SHA256")
+
+
+@pytest.mark.parametrize("content", ["ssl_protocols SSLv3;", "ssl_ciphers NOT-A-CIPHER;"])
+def test_parse_unknown_tls_values_refused(content):
+    with pytest.raises(errors.InvalidParameterValue):
+        parse(content)

@@ -75,6 +75,27 @@ def server_context(tls: TlsSpec) -> ssl.SSLContext:
     return context
 
 
+TLS_VERSIONS = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+                "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def handshake_defaults(front: ssl.SSLContext) -> tuple:
+    """What ``restrict_handshakes`` returns to when a listener no longer restricts anything."""
+    return front.minimum_version, front.maximum_version, ":".join(c["name"] for c in front.get_ciphers())
+
+
+def restrict_handshakes(front: ssl.SSLContext, spec: ListenerSpec, defaults: tuple) -> None:
+    """A listener's ``tls_protocols`` and ``tls_ciphers`` on the context its handshakes start from
+    (an SNI switch of context changes the certificate, not what the handshake may negotiate)."""
+    try:
+        front.set_ciphers(spec.tls_ciphers or defaults[2])
+    except ssl.SSLError:
+        raise TlsConfigError(f"No cipher of `{spec.tls_ciphers}` is available") from None
+    versions = [TLS_VERSIONS[name] for name in spec.tls_protocols]
+    front.minimum_version = min(versions) if versions else defaults[0]
+    front.maximum_version = max(versions) if versions else defaults[1]
+
+
 def _reason(exc: Exception) -> str:
     return getattr(exc, "reason", None) or type(exc).__name__
 
@@ -107,6 +128,7 @@ class TlsTerminator:
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.options |= ssl.OP_NO_COMPRESSION
         self.context.sni_callback = self._select
+        self._handshake_defaults = handshake_defaults(self.context)
         self._contexts: dict[TlsSpec, ssl.SSLContext] = {}
         self._default: ssl.SSLContext | None = None
         self._domains: DomainTable[ssl.SSLContext] | None = None
@@ -122,6 +144,7 @@ class TlsTerminator:
             pairs = []
             wanted = [spec.tls] if spec.tls is not None else []
         contexts = {tls: self._contexts.get(tls) or server_context(tls) for tls in wanted}
+        restrict_handshakes(self.context, spec, self._handshake_defaults)
         self._contexts = contexts
         if pairs:
             self._domains = DomainTable((domain, contexts[tls]) for domain, tls in pairs)
