@@ -121,6 +121,10 @@ class RuleSpec:
     http2: bool = False
     tls: TlsSpec | None = None
     redirect: RedirectSpec | None = None
+    # From a SERVER or LOCATION customized configuration; they replace the listener's (nginx's
+    # inheritance: a location's add_header and client_max_body_size win over the server's).
+    max_body_size: int = 0
+    added_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

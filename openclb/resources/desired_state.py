@@ -100,6 +100,10 @@ def desired_state(snapshot: Snapshot, keys: PrivateKeySealer) -> LoadBalancerSta
         spec = settings.to_spec(rule, _targets(by_rule.get(rule.id, ())),
                                 tls_spec(settings.certificate, certificates, keys),
                                 redirect_spec(rule, listener_index, rule_index))
+        if settings.customized_config:
+            rule_directives = parse(settings.customized_config)
+            spec = replace(spec, max_body_size=rule_directives.max_body_size or 0,
+                           added_headers=rule_directives.added_headers)
         rule_specs.setdefault(rule.listener_id, []).append(spec)
     lb_settings = LoadBalancerSettings.of(lb)
     access_log, source_ips = lb_settings.access_log_spec(), lb_settings.source_ips()
