@@ -187,3 +187,18 @@ def test_set_load_balancer_cls_log_https_request_line_carries_tls_version_and_sn
     (line,) = wait_and_read(server, logset_id, topic_id, 1)
     assert line["protocol_type"] == "HTTPS" and line["ssl_protocol"].startswith("TLSv1")
     assert line["ssl_server_name"] == "rsa.example.com" and line["ssl_cipher"]
+
+
+def test_create_load_balancer_access_log_topic_id_starts_bound_and_unknown_refused(server, client, named_backends):
+    backend = named_backends("born-logged")
+    logset_id, topic_id = logset_and_topic(client)
+    lb_id, vip = create_clb_with_vip(client, AccessLogTopicId=topic_id)
+    described = checked(client, "DescribeLoadBalancers", {"LoadBalancerIds": [lb_id]})["LoadBalancerSet"][0]
+    assert (described["LogSetId"], described["LogTopicId"]) == (logset_id, topic_id)
+    (listener_id,) = create_listener(client, lb_id, "TCP", [TCP_PORT + 1], HealthCheck={"HealthSwitch": 0})
+    write(client, "RegisterTargets", {"LoadBalancerId": lb_id, "ListenerId": listener_id,
+                                      "Targets": [{"EniIp": "127.0.0.1", "Port": backend.port}]})
+    assert first_bytes(vip, TCP_PORT + 1) == b"born-logged"
+    assert wait_and_read(server, logset_id, topic_id, 1)[0]["server_port"] == TCP_PORT + 1
+    refused(client, "CreateLoadBalancer", {"LoadBalancerType": "OPEN", "AccessLogTopicId": "no-such-topic"},
+            "InvalidParameterValue", lb_id=lb_id)

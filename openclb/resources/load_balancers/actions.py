@@ -22,6 +22,7 @@ from openclb.context import RequestContext
 from openclb.resources.shared.lookups import require_load_balancer
 from openclb.resources.shared.vips import allocate_vips
 from openclb.resources.shared.services import Services
+from openclb.resources.access_logs.actions import access_log_binding
 from openclb.resources.snat import checks as snat_checks
 from openclb.resources.snat.actions import planned_snat_ips
 from openclb.store.store import VipTaken
@@ -41,6 +42,8 @@ async def create_load_balancer(services: Services, ctx: RequestContext, params: 
     quota = services.settings.quotas.open_clb_per_region if lb_type == "OPEN" else services.settings.quotas.internal_clb_per_region
     settings = LoadBalancerSettings.from_request(params).merged(
         {"address_ip_version": address_ip_version(params.get("address_ip_version"), lb_type)})
+    if params.get("access_log_topic_id"):
+        settings = settings.merged(await access_log_binding(services, ctx, params["access_log_topic_id"]))
     if params.get("snat_ips"):
         snat_checks.check_snat_pro(params.get("snat_pro"))
         settings = settings.merged({"snat_ips": await planned_snat_ips(services, params["snat_ips"], None, [])})
