@@ -114,6 +114,7 @@ class HaproxyEngine:
         self._held: set[Port] = set()
         self._unclaimed: set[str] = set()
         self._logs = HaproxyLogReceiver(self._access_log_of)
+        self._log_index: tuple[dict | None, dict] = (None, {})
 
     @property
     def config_path(self) -> Path:
@@ -143,13 +144,16 @@ class HaproxyEngine:
         await self._inner.start()
 
     def _access_log_of(self, listener_id: str):
-        """The access log (and protocol) of a listener HAProxy serves, for its log lines; None: not logged."""
-        for state in self._states.values():
-            for spec in state.listeners:
-                if spec.listener_id == listener_id and spec.access_log is not None:
-                    found = self._inner.access_logs.log_for(spec.access_log)
-                    return (found, str(spec.protocol)) if found is not None else None
-        return None
+        """The access log (and protocol) of a listener HAProxy serves, for its log lines; None: not logged.
+
+        Indexed once per deployed set of states (each load replaces ``_states`` with a new dict)."""
+        if self._log_index[0] is not self._states:
+            book = self._inner.access_logs
+            self._log_index = (self._states, {
+                spec.listener_id: (book.log_for(spec.access_log), str(spec.protocol))
+                for state in self._states.values() for spec in state.listeners if spec.access_log is not None})
+        found = self._log_index[1].get(listener_id)
+        return found if found is not None and found[0] is not None else None
 
     async def restored(self) -> None:
         """Every CLB has been applied since start: an adopted CLB no apply claimed is not desired."""
