@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--auth", default="signature", choices=["signature", "none"],
                        help="'none' accepts any credentials: throwaway local use only")
     serve.add_argument("--vip-pool", default=None, help="CIDR the CLB VIPs are taken from (default 127.1.0.0/16)")
+    serve.add_argument("--vip6-pool", default=None,
+                       help="IPv6 CIDR the VIPs of IPv6 CLBs (AddressIPVersion IPV6) are taken from (default ::1/128)")
     serve.add_argument("--rate-limit", action="append", default=[], metavar="ACTION=N",
                        help="requests per second per account for ACTION (default 20; '*=N' sets the default)")
     serve.add_argument("--quota", action="append", default=[], metavar="QUOTA_ID=N",
@@ -146,6 +148,7 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
         store_url=args.store,
         auth_mode=args.auth,
         vip_pool=args.vip_pool,
+        vip6_pool=args.vip6_pool,
         rate_limit_default=rate_limits.pop("*", None),
         rate_limits=rate_limits or None,
         quotas=parse_quotas(args.quota) if args.quota else None,

@@ -24,6 +24,9 @@ from pathlib import Path
 DEFAULT_LISTEN = "127.0.0.1:9180"
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9181"
 DEFAULT_VIP_POOL = "127.1.0.0/16"
+# IPv6 CLBs (AddressIPVersion IPV6/IPv6FullChain): ::1 is the one IPv6 loopback address Linux
+# has without set-up, so by default one IPv6 CLB at a time; give a routed /64 for more.
+DEFAULT_VIP6_POOL = "::1/128"
 DEFAULT_RATE_LIMIT = 20
 DEFAULT_DRAIN_SECONDS = 5.0
 DEFAULT_FD_RESERVE = 256
@@ -62,6 +65,7 @@ class Settings:
     # OPENCLB_MASTER_KEY as given (base64 of 32 bytes); None: the key file in the data dir.
     master_key: str | None = field(default=None, repr=False)
     vip_pool: str = DEFAULT_VIP_POOL
+    vip6_pool: str = DEFAULT_VIP6_POOL
     rate_limit_default: int = DEFAULT_RATE_LIMIT
     rate_limits: dict[str, int] = field(default_factory=dict)
     quotas: Quotas = field(default_factory=Quotas)
@@ -251,7 +255,10 @@ def load_settings(**overrides: object) -> Settings:
         master_key=env.get("OPENCLB_MASTER_KEY") or None,
         store_url=env.get("OPENCLB_STORE", ""),
         vip_pool=env.get("OPENCLB_VIP_POOL", DEFAULT_VIP_POOL),
+        vip6_pool=env.get("OPENCLB_VIP6_POOL", DEFAULT_VIP6_POOL),
     )
     settings = settings.with_(**{k: v for k, v in overrides.items() if v is not None})
     ipaddress.ip_network(settings.vip_pool)
+    if ipaddress.ip_network(settings.vip6_pool).version != 6:
+        raise ValueError(f"--vip6-pool must be an IPv6 network, got {settings.vip6_pool!r}")
     return settings

@@ -122,6 +122,10 @@ class RuleSpec:
     http2: bool = False
     tls: TlsSpec | None = None
     redirect: RedirectSpec | None = None
+    # From a SERVER or LOCATION customized configuration; they replace the listener's (nginx's
+    # inheritance: a location's add_header and client_max_body_size win over the server's).
+    max_body_size: int = 0
+    added_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,7 +199,10 @@ class ListenerSpec:
     ``access_log`` (None: not logged) and ``source_ips``, the SNAT IPs connections to targets
     leave from (spread over them by client; empty: the host's own choice of address).
     HTTP/HTTPS, from a customized configuration: ``max_body_size`` (bytes; a larger
-    Content-Length gets 413; 0: no limit) and ``added_headers`` (added to targets' responses).
+    Content-Length gets 413; 0: no limit) and ``added_headers`` (added to targets' responses);
+    for listeners that terminate TLS, ``tls_protocols`` (the versions a handshake may use, e.g.
+    ``("TLSv1.2", "TLSv1.3")``; empty: OpenSSL's) and ``tls_ciphers`` (an OpenSSL cipher list for
+    TLS 1.2 and below; empty: the default).
     """
 
     listener_id: str
@@ -225,6 +232,8 @@ class ListenerSpec:
     source_ips: tuple[str, ...] = ()
     max_body_size: int = 0
     added_headers: tuple[tuple[str, str], ...] = ()
+    tls_protocols: tuple[str, ...] = ()
+    tls_ciphers: str = ""
 
     @property
     def ports(self) -> range:

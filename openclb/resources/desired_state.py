@@ -103,6 +103,7 @@ def customized(spec: ListenerSpec, directives: Directives) -> ListenerSpec:
     changes = {
         "max_body_size": directives.max_body_size, "target_response_timeout": directives.target_response_timeout,
         "client_head_timeout": directives.client_head_timeout, "idle_timeout": directives.idle_timeout,
+        "tls_protocols": directives.tls_protocols, "tls_ciphers": directives.tls_ciphers,
     }
     return replace(spec, added_headers=directives.added_headers,
                    **{name: value for name, value in changes.items() if value is not None})
@@ -125,6 +126,10 @@ def desired_state(snapshot: Snapshot, keys: PrivateKeySealer) -> LoadBalancerSta
         spec = settings.to_spec(rule, _targets(by_rule.get(rule.id, ())) + grouped.get((rule.listener_id, rule.id), ()),
                                 tls_spec(settings.certificate, certificates, keys),
                                 redirect_spec(rule, listener_index, rule_index))
+        if settings.customized_config:
+            rule_directives = parse(settings.customized_config)
+            spec = replace(spec, max_body_size=rule_directives.max_body_size or 0,
+                           added_headers=rule_directives.added_headers)
         rule_specs.setdefault(rule.listener_id, []).append(spec)
     lb_settings = LoadBalancerSettings.of(lb)
     access_log, source_ips = lb_settings.access_log_spec(), lb_settings.source_ips()

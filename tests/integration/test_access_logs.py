@@ -19,11 +19,11 @@ from admin_support import admin, admin_client, export_text, import_state
 from backends import first_bytes
 from clb_support import (
     checked, create_clb_with_vip, create_listener, create_rules, listener_with_targets, refused, register,
-    typed, wait_for, write,
+    trusting_context, typed, upload, wait_for, write,
 )
 from l7_support import request
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 
 HTTP_PORT = 8090
 TCP_PORT = 8091
@@ -171,3 +171,34 @@ def test_reset_state_clears_log_sets_and_import_brings_them_back(server, client)
 def wait_and_read(server, logset_id: str, topic_id: str, count: int) -> list[dict]:
     wait_for(lambda: len(log_lines(server, logset_id, topic_id)) >= count, 5)
     return log_lines(server, logset_id, topic_id)
+
+
+def test_set_load_balancer_cls_log_https_request_line_carries_tls_version_and_sni(server, client, http_backends):
+    backend = http_backends.start("tls-logged")
+    logset_id, topic_id = logset_and_topic(client)
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [HTTP_PORT + 10], Certificate=upload("rsa"))
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "rsa.example.com", "Url": "/"}])
+    register(client, lb_id, listener_id, [backend.port], location_id)
+    bind(client, lb_id, logset_id, topic_id)
+    reply = request(vip, HTTP_PORT + 10, "/", host="rsa.example.com", tls=trusting_context(),
+                    server_name="rsa.example.com")
+    assert reply.status == 200
+    (line,) = wait_and_read(server, logset_id, topic_id, 1)
+    assert line["protocol_type"] == "HTTPS" and line["ssl_protocol"].startswith("TLSv1")
+    assert line["ssl_server_name"] == "rsa.example.com" and line["ssl_cipher"]
+
+
+def test_create_load_balancer_access_log_topic_id_starts_bound_and_unknown_refused(server, client, named_backends):
+    backend = named_backends("born-logged")
+    logset_id, topic_id = logset_and_topic(client)
+    lb_id, vip = create_clb_with_vip(client, AccessLogTopicId=topic_id)
+    described = checked(client, "DescribeLoadBalancers", {"LoadBalancerIds": [lb_id]})["LoadBalancerSet"][0]
+    assert (described["LogSetId"], described["LogTopicId"]) == (logset_id, topic_id)
+    (listener_id,) = create_listener(client, lb_id, "TCP", [TCP_PORT + 1], HealthCheck={"HealthSwitch": 0})
+    write(client, "RegisterTargets", {"LoadBalancerId": lb_id, "ListenerId": listener_id,
+                                      "Targets": [{"EniIp": "127.0.0.1", "Port": backend.port}]})
+    assert first_bytes(vip, TCP_PORT + 1) == b"born-logged"
+    assert wait_and_read(server, logset_id, topic_id, 1)[0]["server_port"] == TCP_PORT + 1
+    refused(client, "CreateLoadBalancer", {"LoadBalancerType": "OPEN", "AccessLogTopicId": "no-such-topic"},
+            "InvalidParameterValue", lb_id=lb_id)

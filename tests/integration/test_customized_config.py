@@ -9,13 +9,17 @@ ids, SERVER/LOCATION bindings) change nothing.
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 
 import pytest
 from tencentcloud.clb.v20180317 import models
 
-from clb_support import checked as checked_typed, create_clb_with_vip, create_listener, create_rules, refused, register, task_status
+from clb_support import (
+    checked as checked_typed, create_clb_with_vip, create_listener, create_rules, refused, register, task_status,
+    trusting_context, upload,
+)
 from example_requests import example_params
 from l7_support import request
 from openclb.api.validate import validate_response
@@ -124,7 +128,7 @@ def test_customized_config_list_filters_and_delete(server, client):
     kept = checked(client, "AddCustomizedConfig", {"ConfigName": "kept", "ConfigType": "CLB",
                                                    "ConfigContent": "keepalive_timeout 30s;"})["ConfigId"]
     gone = checked(client, "AddCustomizedConfig", {"ConfigName": "gone", "ConfigType": "SERVER",
-                                                   "ConfigContent": "client_header_timeout 10s;"})["ConfigId"]
+                                                   "ConfigContent": "client_max_body_size 10k;"})["ConfigId"]
     listed = client.DescribeCustomizedConfigList(_list_request("CLB"))
     assert [c.UconfigId for c in listed.ConfigList] == [kept] and listed.TotalCount == 1
     assert [c["UconfigId"] for c in configs(client, "SERVER")] == [gone]
@@ -139,7 +143,7 @@ def test_customized_config_refusals_change_nothing(server, client):
     config_id = checked(client, "AddCustomizedConfig", {"ConfigName": "one", "ConfigType": "CLB",
                                                         "ConfigContent": "keepalive_timeout 30s;"})["ConfigId"]
     server_config = checked(client, "AddCustomizedConfig", {"ConfigName": "srv", "ConfigType": "SERVER",
-                                                            "ConfigContent": "keepalive_timeout 30s;"})["ConfigId"]
+                                                            "ConfigContent": "add_header X-A a;"})["ConfigId"]
     before = configs(client), configs(client, "SERVER")
     message = refused(client, "AddCustomizedConfig", {"ConfigName": "bad", "ConfigType": "CLB",
                                                       "ConfigContent": "gzip on;"}, "InvalidParameterValue", lb_id=lb_id)
@@ -153,8 +157,12 @@ def test_customized_config_refusals_change_nothing(server, client):
     refused(client, "ModifyCustomizedConfig", {"ConfigName": "x", "UconfigId": "pz-00000000",
                                                "ConfigContent": "keepalive_timeout 1s;"}, "InvalidParameter",
             lb_id=lb_id)
+    message = refused(client, "AddCustomizedConfig", {"ConfigName": "bad", "ConfigType": "LOCATION",
+                                                      "ConfigContent": "proxy_read_timeout 5s;"},
+                      "InvalidParameterValue", lb_id=lb_id)
+    assert "proxy_read_timeout" in message
     refused(client, "AssociateCustomizedConfig", {"UconfigId": server_config, "BindList": [
-        {"LoadBalancerId": lb_id, "ListenerId": "lbl-00000000", "Domain": "a.test"}]}, "UnsupportedOperation")
+        {"LoadBalancerId": lb_id, "ListenerId": "lbl-00000000", "Domain": "a.test"}]}, "InvalidParameter.ListenerIdNotFound")
     refused(client, "AssociateCustomizedConfig", {"UconfigId": config_id, "BindList": [
         {"LoadBalancerId": "lb-00000000"}]}, "InvalidParameter.LBIdNotFound", lb_id=lb_id)
     refused(client, "SetCustomizedConfigForLoadBalancer", {"OperationType": "BIND", "UconfigId": config_id},
@@ -183,3 +191,53 @@ def _list_request(config_type: str) -> models.DescribeCustomizedConfigListReques
     listing = models.DescribeCustomizedConfigListRequest()
     listing.ConfigType = config_type
     return listing
+
+
+def test_set_customized_config_ssl_protocols_refuses_older_handshakes(server, client, http_backends):
+    backend = http_backends.start("tls13")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [PORT + 1], Certificate=upload("rsa"))
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "rsa.example.com", "Url": "/"}])
+    register(client, lb_id, listener_id, [backend.port], location_id)
+    tls12 = trusting_context()
+    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+    assert request(vip, PORT + 1, "/", host="rsa.example.com", tls=tls12, server_name="rsa.example.com").status == 200
+    config_id = checked(client, "SetCustomizedConfigForLoadBalancer", {
+        "OperationType": "ADD", "ConfigName": "tls13", "ConfigContent": "ssl_protocols TLSv1.3;"})["ConfigId"]
+    bound_task = checked(client, "SetCustomizedConfigForLoadBalancer",
+                         {"OperationType": "BIND", "UconfigId": config_id, "LoadBalancerIds": [lb_id]})
+    assert task_status(client, bound_task["RequestId"]) == 0
+    with pytest.raises(ssl.SSLError):
+        request(vip, PORT + 1, "/", host="rsa.example.com", tls=tls12, server_name="rsa.example.com")
+    assert request(vip, PORT + 1, "/", host="rsa.example.com", tls=trusting_context(),
+                   server_name="rsa.example.com").status == 200
+
+
+def test_associate_location_and_server_configs_apply_to_their_rules_only(server, client, http_backends):
+    backend = http_backends.start("rules")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [PORT + 2])
+    small_id, open_id, other_id = create_rules(client, lb_id, listener_id, [
+        {"Domain": "a.test", "Url": "/small"}, {"Domain": "a.test", "Url": "/open"}, {"Domain": "b.test", "Url": "/"}])
+    for location_id in (small_id, open_id, other_id):
+        register(client, lb_id, listener_id, [backend.port], location_id)
+    location = checked(client, "AddCustomizedConfig", {"ConfigName": "loc", "ConfigType": "LOCATION",
+                                                       "ConfigContent": "client_max_body_size 10;"})["ConfigId"]
+    domain = checked(client, "AddCustomizedConfig", {"ConfigName": "srv", "ConfigType": "SERVER",
+                                                     "ConfigContent": "add_header X-Server b;"})["ConfigId"]
+    for config_id, item in ((location, {"LocationId": small_id}), (domain, {"Domain": "b.test"})):
+        answer = checked(client, "AssociateCustomizedConfig", {"UconfigId": config_id, "BindList": [
+            {"LoadBalancerId": lb_id, "ListenerId": listener_id, **item}]})
+        assert task_status(client, answer["RequestId"]) == 0
+    body = b"x" * 100
+    assert request(vip, PORT + 2, "/small", host="a.test", method="POST", body=body).status == 413
+    assert request(vip, PORT + 2, "/open", host="a.test", method="POST", body=body).status == 200
+    assert request(vip, PORT + 2, "/", host="b.test").headers["x-server"] == "b"
+    assert "x-server" not in request(vip, PORT + 2, "/open", host="a.test").headers
+    (bind,) = checked(client, "DescribeCustomizedConfigAssociateList", {"UconfigId": location})["BindList"]
+    assert (bind["LocationId"], bind["Url"], bind["Vport"], bind["Protocol"]) == (small_id, "/small", PORT + 2, "HTTP")
+
+    answer = checked(client, "DisassociateCustomizedConfig", {"UconfigId": location, "BindList": [
+        {"LoadBalancerId": lb_id, "ListenerId": listener_id, "LocationId": small_id}]})
+    assert task_status(client, answer["RequestId"]) == 0
+    assert request(vip, PORT + 2, "/small", host="a.test", method="POST", body=body).status == 200

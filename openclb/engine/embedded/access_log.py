@@ -186,6 +186,14 @@ def connection_entry(listener, connection, start: tuple) -> tuple:
             connection.bytes_out, time.monotonic() - started, tls)
 
 
+def connection_record(at: float, protocol: str, vip: str, port: int, client_ip: str, client_port: int,
+                      target_ip: str, target_port: int, bytes_in: int, bytes_out: int, seconds: float,
+                      tls: tuple[str, str, str] | None) -> tuple:
+    """A layer-4 record from another engine's account of a connection (HAProxy's log line)."""
+    return (_connection_line, at, protocol, vip, port, client_ip, client_port, target_ip, target_port, bytes_in,
+            bytes_out, seconds, tls)
+
+
 def _connection_line(r: tuple, time_local: str) -> str:
     return (
         '{"time_local":"%s","protocol_type":"%s","server_addr":"%s","server_port":%d,"remote_addr":"%s",'

@@ -281,6 +281,11 @@ class EmbeddedEngine:
         return hits
 
     @property
+    def access_logs(self) -> AccessLogBook:
+        """The access logs of this engine (the HAProxy engine writes its listeners' into them too)."""
+        return self._settings.access_logs
+
+    @property
     def descriptors(self) -> DescriptorBudget:
         """The descriptor budget every listener counts against, for tests and diagnostics."""
         return self._settings.descriptors

@@ -31,6 +31,9 @@ from openclb.engine.embedded.health_grpc import GrpcStatusCheck, grpc_request
 _MAX_STATUS_LINE = 4096
 _ICMP_ECHO_REPLY = 0
 _ICMP_ECHO_REQUEST = 8
+# ICMPv6 (RFC 4443): echo request 128, reply 129; the kernel fills the checksum of ICMPv6 sockets.
+ICMP6_ECHO_REPLY = 129
+ICMP6_ECHO_REQUEST = 128
 _PING_PAYLOAD = b"openclb-health!!"
 
 
@@ -231,14 +234,17 @@ def icmp_checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def icmp_echo_request(ident: int, sequence: int, payload: bytes = _PING_PAYLOAD) -> bytes:
-    """An ICMP echo request with a correct checksum."""
-    header = struct.pack("!BBHHH", _ICMP_ECHO_REQUEST, 0, 0, ident, sequence)
-    checksum = icmp_checksum(header + payload)
-    return struct.pack("!BBHHH", _ICMP_ECHO_REQUEST, 0, checksum, ident, sequence) + payload
+def icmp_echo_request(ident: int, sequence: int, payload: bytes = _PING_PAYLOAD,
+                      request_type: int = _ICMP_ECHO_REQUEST) -> bytes:
+    """An ICMP echo request with a correct checksum (ICMPv6: ``request_type`` 128; its checksum,
+    which covers a pseudo-header, is the kernel's)."""
+    header = struct.pack("!BBHHH", request_type, 0, 0, ident, sequence)
+    checksum = icmp_checksum(header + payload) if request_type == _ICMP_ECHO_REQUEST else 0
+    return struct.pack("!BBHHH", request_type, 0, checksum, ident, sequence) + payload
 
 
-def parse_icmp_echo_reply(packet: bytes, has_ip_header: bool) -> tuple[int, int] | None:
+def parse_icmp_echo_reply(packet: bytes, has_ip_header: bool,
+                          reply_type: int = _ICMP_ECHO_REPLY) -> tuple[int, int] | None:
     """(ident, sequence) of an ICMP echo reply; None for any other packet."""
     if has_ip_header:
         if not packet:
@@ -247,6 +253,6 @@ def parse_icmp_echo_reply(packet: bytes, has_ip_header: bool) -> tuple[int, int]
     if len(packet) < 8:
         return None
     icmp_type, code, _checksum, ident, sequence = struct.unpack("!BBHHH", packet[:8])
-    if icmp_type != _ICMP_ECHO_REPLY or code != 0:
+    if icmp_type != reply_type or code != 0:
         return None
     return ident, sequence

@@ -22,6 +22,9 @@ from collections.abc import Callable
 from typing import Protocol as TypingProtocol
 
 from openclb.engine.embedded.health_probes import (
+    ICMP6_ECHO_REPLY,
+    ICMP6_ECHO_REQUEST,
+    HttpStatusCheck,
     ProbeSpec,
     icmp_echo_request,
     parse_icmp_echo_reply,
@@ -306,11 +309,12 @@ class TlsAttempt:
 
 
 class IcmpPinger:
-    """One ICMP socket shared by every PING probe; replies are matched by (address, sequence).
+    """ICMP sockets (one for IPv4, one for IPv6 targets) shared by every PING probe; replies are
+    matched by (address, sequence).
 
     Prefers an unprivileged ICMP datagram socket (allowed by net.ipv4.ping_group_range),
-    else a raw socket (needs CAP_NET_RAW). With neither, or for IPv6 targets, pings pass and
-    this is logged once: a check we cannot run must not take a healthy server out of service.
+    else a raw socket (needs CAP_NET_RAW). With neither, pings pass and this is logged once: a
+    check we cannot run must not take a healthy server out of service.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, source_ip: str | None, ident: int) -> None:
@@ -319,17 +323,17 @@ class IcmpPinger:
         self._ident = ident & 0xFFFF
         self._sequence = 0
         self._pending: dict[tuple[str, int], PingAttempt] = {}
-        self._sock: socket.socket | None = None
-        self._has_ip_header = False
-        self._opened = False
+        # family (4 or 6) → (socket, whether what it reads starts with the IP header)
+        self._sockets: dict[int, tuple[socket.socket, bool]] = {}
+        self._opened: set[int] = set()
         self._warned: set[str] = set()
 
     def attempt(self, spec: ProbeSpec, done: Done) -> PingAttempt:
         return PingAttempt(self, spec, done)
 
     def close(self) -> None:
-        sock, self._sock = self._sock, None
-        if sock is not None:
+        sockets, self._sockets = self._sockets, {}
+        for sock, _ in sockets.values():
             self.loop.remove_reader(sock.fileno())
             sock.close()
         self._pending.clear()
@@ -337,15 +341,14 @@ class IcmpPinger:
     def send(self, attempt: PingAttempt) -> bool | None:
         """Send one echo: None when sent (a reply or the timeout decides), else the verdict."""
         ip = attempt.spec.ip
-        if ":" in ip:
-            self._warn_once("ipv6", "PING checks of IPv6 targets are not supported; counted healthy")
-            return True
-        sock = self._socket()
-        if sock is None:
+        family = 6 if ":" in ip else 4
+        found = self._socket(family)
+        if found is None:
             return True
         sequence = self._next_sequence(ip)
+        request_type = ICMP6_ECHO_REQUEST if family == 6 else 8
         try:
-            sock.sendto(icmp_echo_request(self._ident, sequence), (ip, 0))
+            found[0].sendto(icmp_echo_request(self._ident, sequence, request_type=request_type), (ip, 0))
         except OSError:
             return False
         self._pending[(ip, sequence)] = attempt
@@ -362,45 +365,49 @@ class IcmpPinger:
                 break
         return self._sequence
 
-    def _socket(self) -> socket.socket | None:
-        if self._opened:
-            return self._sock
-        self._opened = True
-        for kind, has_ip_header in ((socket.SOCK_DGRAM, False), (socket.SOCK_RAW, True)):
+    def _socket(self, family: int) -> tuple[socket.socket, bool] | None:
+        if family in self._opened:
+            return self._sockets.get(family)
+        self._opened.add(family)
+        af, proto = (socket.AF_INET6, socket.IPPROTO_ICMPV6) if family == 6 else (socket.AF_INET, socket.IPPROTO_ICMP)
+        # A raw ICMPv6 socket reads no IPv6 header; a raw ICMP (v4) one reads the IPv4 header.
+        for kind, has_ip_header in ((socket.SOCK_DGRAM, False), (socket.SOCK_RAW, family == 4)):
             try:
-                sock = socket.socket(socket.AF_INET, kind, socket.IPPROTO_ICMP)
+                sock = socket.socket(af, kind, proto)
             except OSError:
                 continue
             try:
                 sock.setblocking(False)
-                if self._source_ip:
+                if self._source_ip and (":" in self._source_ip) == (family == 6):
                     sock.bind((self._source_ip, 0))
             except OSError:
                 sock.close()
                 continue
-            self._sock, self._has_ip_header = sock, has_ip_header
-            self.loop.add_reader(sock.fileno(), self._on_readable)
-            return sock
-        self._warn_once("socket", "no ICMP socket allowed (ping_group_range, CAP_NET_RAW); "
-                        "PING checks count every target healthy")
+            self._sockets[family] = (sock, has_ip_header)
+            self.loop.add_reader(sock.fileno(), self._on_readable, family)
+            return self._sockets[family]
+        self._warn_once(f"socket{family}", f"no ICMP socket allowed for IPv{family} (ping_group_range, "
+                        "CAP_NET_RAW); PING checks count those targets healthy")
         return None
 
-    def _on_readable(self) -> None:
-        sock = self._sock
+    def _on_readable(self, family: int) -> None:
+        reply_type = ICMP6_ECHO_REPLY if family == 6 else 0
         for _ in range(256):
-            if sock is None:
+            found = self._sockets.get(family)
+            if found is None:
                 return
+            sock, has_ip_header = found
             try:
                 packet, address = sock.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 continue
-            reply = parse_icmp_echo_reply(packet, self._has_ip_header)
+            reply = parse_icmp_echo_reply(packet, has_ip_header, reply_type)
             if reply is None:
                 continue
             ident, sequence = reply
-            if self._has_ip_header and ident != self._ident:
+            if kind_is_raw(sock) and ident != self._ident:
                 continue
             attempt = self._pending.pop((address[0], sequence), None)
             if attempt is not None:
@@ -410,6 +417,11 @@ class IcmpPinger:
         if topic not in self._warned:
             self._warned.add(topic)
             log.warning("health: %s", message)
+
+
+def kind_is_raw(sock: socket.socket) -> bool:
+    """A raw ICMP socket sees every echo reply of the host; a datagram one only its own."""
+    return sock.type == socket.SOCK_RAW
 
 
 class PingAttempt:

@@ -7,10 +7,10 @@ gives, rendered once per spec. ``body_too_large``: whether a request's Content-L
 
 from __future__ import annotations
 
-from openclb.engine.spec import ListenerSpec
+from openclb.engine.spec import ListenerSpec, RuleSpec
 
 
-def added_header_lines(spec: ListenerSpec) -> bytes:
+def added_header_lines(spec: ListenerSpec | RuleSpec) -> bytes:
     return b"".join(b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1"))
                     for name, value in spec.added_headers)
 

@@ -235,8 +235,9 @@ class TargetExchange:
                 lines = forwarded.without(b"transfer-encoding")
         if not self.keep_client:
             lines += b"connection: close\r\n"
-        if self.listener.added_headers:
-            lines += self.listener.added_headers
+        added = self.rule.added_headers or self.listener.added_headers
+        if added:
+            lines += added
         if self.set_cookie and self.target is not None:
             lines += b"set-cookie: %s\r\n" % self.rule.set_cookie(self.target)
         self.responded = True

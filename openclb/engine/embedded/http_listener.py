@@ -59,7 +59,7 @@ class RuleState:
 
     __slots__ = (
         "spec", "location_id", "targets", "balancer", "cookie_name", "cookie_max_age",
-        "by_token", "token_of", "upstream_tls", "redirect", "requests", "_health_view",
+        "by_token", "token_of", "upstream_tls", "redirect", "requests", "_health_view", "added_headers",
     )
 
     def __init__(self, spec: RuleSpec, settings: ListenerSettings, previous: RuleState | None) -> None:
@@ -74,6 +74,7 @@ class RuleState:
 
     def update(self, spec: RuleSpec, previous: RuleState | None) -> None:
         self.spec = spec
+        self.added_headers = added_header_lines(spec)
         self.redirect = spec.redirect
         self.upstream_tls = spec.forward_type.upper() in ("HTTPS", "GRPCS")
         self.balancer.scheduler = spec.scheduler

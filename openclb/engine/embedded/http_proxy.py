@@ -409,7 +409,7 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
             self._local(refusal)
             return
         rule.requests += 1
-        limit = listener.spec.max_body_size
+        limit = rule.spec.max_body_size or listener.spec.max_body_size
         if limit and forwarded.body_expected and body_too_large(request.headers, limit):
             self._local(413)
             return

@@ -86,6 +86,25 @@ def serving_context(tls: TlsSpec, http2: bool | None) -> ssl.SSLContext:
     if http2 is not None:
         context.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
     return context
+TLS_VERSIONS = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+                "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def handshake_defaults(front: ssl.SSLContext) -> tuple:
+    """What ``restrict_handshakes`` returns to when a listener no longer restricts anything."""
+    return front.minimum_version, front.maximum_version, ":".join(c["name"] for c in front.get_ciphers())
+
+
+def restrict_handshakes(front: ssl.SSLContext, spec: ListenerSpec, defaults: tuple) -> None:
+    """A listener's ``tls_protocols`` and ``tls_ciphers`` on the context its handshakes start from
+    (an SNI switch of context changes the certificate, not what the handshake may negotiate)."""
+    try:
+        front.set_ciphers(spec.tls_ciphers or defaults[2])
+    except ssl.SSLError:
+        raise TlsConfigError(f"No cipher of `{spec.tls_ciphers}` is available") from None
+    versions = [TLS_VERSIONS[name] for name in spec.tls_protocols]
+    front.minimum_version = min(versions) if versions else defaults[0]
+    front.maximum_version = max(versions) if versions else defaults[1]
 
 
 def _reason(exc: Exception) -> str:
@@ -120,6 +139,7 @@ class TlsTerminator:
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.options |= ssl.OP_NO_COMPRESSION
         self.context.sni_callback = self._select
+        self._handshake_defaults = handshake_defaults(self.context)
         self._contexts: dict[tuple[TlsSpec, bool | None], ssl.SSLContext] = {}
         self._default: ssl.SSLContext | None = None
         self._domains: DomainTable[ssl.SSLContext] | None = None
@@ -138,6 +158,7 @@ class TlsTerminator:
             pairs = []
         wanted = [served for _, served in pairs] or ([(spec.tls, False if https else None)] if spec.tls else [])
         contexts = {served: self._contexts.get(served) or serving_context(*served) for served in wanted}
+        restrict_handshakes(self.context, spec, self._handshake_defaults)
         self._contexts = contexts
         if pairs and spec.sni:
             self._domains = DomainTable((domain, contexts[served]) for domain, served in pairs)

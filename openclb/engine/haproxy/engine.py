@@ -52,6 +52,7 @@ from pathlib import Path
 from openclb.engine.contract import ApplyResult, EngineError, LoadBalancerStats, TargetHealth
 from openclb.engine.spec import ListenerSpec, LoadBalancerState
 from openclb.engine.embedded.engine import EmbeddedEngine
+from openclb.engine.haproxy.access_log import HaproxyLogReceiver
 from openclb.engine.haproxy import adoption, ports, runtime
 from openclb.engine.haproxy.ports import Port, ports_of
 from openclb.engine.haproxy.process import CONFIG_NAME, HaproxyFailure, HaproxyProcess
@@ -114,6 +115,8 @@ class HaproxyEngine:
         self._closed = False
         self._held: set[Port] = set()
         self._unclaimed: set[str] = set()
+        self._logs = HaproxyLogReceiver(self._access_log_of)
+        self._log_index: tuple[dict | None, dict] = (None, {})
 
     @property
     def config_path(self) -> Path:
@@ -133,12 +136,26 @@ class HaproxyEngine:
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._process.executable()
+        await self._logs.start()
+        self.paths = replace(self.paths, log_address=self._logs.address)
         if await self._process.adopt():
             self._states = adoption.load_states(self._states_file) or {}
             self._unclaimed = set(self._states)
             self._held = adoption.possibly_held(self.config_path, self._states)
             log.info("adopted the running HAProxy (master %s) serving %d CLBs", self._process.pid, len(self._states))
         await self._inner.start()
+
+    def _access_log_of(self, listener_id: str):
+        """The access log (and protocol) of a listener HAProxy serves, for its log lines; None: not logged.
+
+        Indexed once per deployed set of states (each load replaces ``_states`` with a new dict)."""
+        if self._log_index[0] is not self._states:
+            book = self._inner.access_logs
+            self._log_index = (self._states, {
+                spec.listener_id: (book.log_for(spec.access_log), str(spec.protocol))
+                for state in self._states.values() for spec in state.listeners if spec.access_log is not None})
+        found = self._log_index[1].get(listener_id)
+        return found if found is not None and found[0] is not None else None
 
     async def restored(self) -> None:
         """Every CLB has been applied since start: an adopted CLB no apply claimed is not desired."""
@@ -400,6 +417,7 @@ class HaproxyEngine:
             for cut in list(self._cuts):
                 cut.cancel()
             await asyncio.gather(self._process.stop(self._drain_seconds), self._inner.close())
+            self._logs.close()
             self._states_file.unlink(missing_ok=True)
             self._states.clear()
             self._served = None
@@ -417,6 +435,7 @@ class HaproxyEngine:
                 cut.cancel()
             self._process.release()
             await self._inner.close()
+            self._logs.close()
             self._states.clear()
             self._served = None
 

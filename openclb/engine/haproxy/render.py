@@ -63,6 +63,7 @@ from pathlib import Path
 
 from openclb.protocols import ListenerProtocol
 from openclb.engine.haproxy.admission import admission_lines
+from openclb.engine.haproxy.access_log import LOG_FORMAT
 from openclb.engine.spec import HealthCheckSpec, ListenerSpec, LoadBalancerState, Scheduler, TargetSpec
 
 HEADER = "# Rendered by openclb from the desired state of every CLB. Do not edit: every change overwrites it.\n"
@@ -88,6 +89,8 @@ class RuntimePaths:
 
     run_dir: Path
     stats_socket: str
+    # Where HAProxy sends the log lines of access-logged listeners (``access_log``); "": nowhere.
+    log_address: str = ""
 
     @property
     def state_file(self) -> Path:
@@ -140,6 +143,10 @@ def render(
         lines.append(f"    hard-stop-after {hard_stop_after}s")
     if threads:
         lines.append(f"    nbthread {threads}")  # --workers N: HAProxy's threads, as many
+    states = list(states)
+    if paths.log_address and any(spec.access_log is not None and served_by_haproxy(spec)
+                                 for state in states for spec in state.listeners):
+        lines.append(f"    log {paths.log_address} local0 info")
     lines += [
         "",
         "defaults",
@@ -176,6 +183,8 @@ def _listen_section(state: LoadBalancerState, spec: ListenerSpec, paths: Runtime
     if spec.max_cps > 0:
         lines.append(f"    rate-limit sessions {spec.max_cps}")
     lines += [f"    timeout client {spec.idle_timeout}s", f"    timeout server {spec.idle_timeout}s"]
+    if spec.access_log is not None and paths.log_address:
+        lines += ["    log global", f"    log-format {_quote(LOG_FORMAT)}"]
     if spec.session_expire_time > 0:
         lines += [
             f"    stick-table type {'ipv6' if ':' in state.vip else 'ip'} size {STICK_TABLE_SIZE} "

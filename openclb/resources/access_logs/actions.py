@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from openclb import errors
 from openclb.context import RequestContext
 from openclb.domain.models import AccountObject, TaskKind
 from openclb.resources.access_logs import checks, queries, views
@@ -76,6 +77,15 @@ async def set_load_balancer_cls_log(services: Services, ctx: RequestContext, par
             services.store, ctx.scope, lb.id, {"settings": settings.to_stored()}, task),
     )
     return {}
+
+
+async def access_log_binding(services: Services, ctx: RequestContext, topic_id: str) -> dict[str, str]:
+    """CreateLoadBalancer's ``AccessLogTopicId``: the CLB starts bound to that ACCESS topic and its log set."""
+    topics = await services.read(queries.list_objects, services.store, ctx.scope, queries.TOPIC)
+    topic = next((t for t in topics if t.id == topic_id and t.settings.get("topic_type") == "ACCESS"), None)
+    if topic is None:
+        raise errors.InvalidParameterValue(f"The ACCESS log topic `{topic_id}` does not exist.")
+    return {"log_set_id": topic.settings["logset_id"], "log_topic_id": topic.id}
 
 
 async def _logset(services: Services, ctx: RequestContext, log_type: str) -> AccountObject | None:

@@ -1,8 +1,10 @@
 """Customized configurations: the eight actions, over one store of configurations.
 
-A CLB-type configuration bound to a CLB is applied to each of its HTTP/HTTPS listeners (see
-``directives`` for what each directive does); binding, unbinding and changing a bound one's
-content are tasks over the CLBs it touches, so the data plane follows like any other write.
+A CLB-type configuration bound to a CLB is applied to each of its HTTP/HTTPS listeners, a SERVER
+one to the rules of a domain, a LOCATION one to a rule (see ``directives`` for what each directive
+does); the CLB's or rules' settings carry the content they serve, so binding, unbinding and
+changing a bound one's content are tasks over the CLBs they touch, and the data plane follows like
+any other write.
 SetCustomizedConfigForLoadBalancer is the newer single entry (ADD/UPDATE/DELETE/BIND/UNBIND of
 CLB configurations); the older actions do the same and take SERVER and LOCATION ones too.
 """
@@ -16,11 +18,12 @@ from openclb.context import RequestContext
 from openclb.domain.models import AccountObject, TaskKind
 from openclb.resources.customized_config import checks, queries, views
 from openclb.resources.customized_config.directives import parse
+from openclb.resources.forwarding.settings import RuleSettings
 from openclb.resources.load_balancers.settings import LoadBalancerSettings
 from openclb.resources.shared import checks as rules, ids
 from openclb.resources.shared.account_objects import insert_object, list_objects
 from openclb.resources.shared.clock import sortable_now
-from openclb.resources.shared.lookups import require_load_balancer
+from openclb.resources.shared.lookups import require_listener, require_load_balancer
 from openclb.resources.shared.services import Services
 
 
@@ -57,7 +60,8 @@ async def describe_customized_config_list(
              and params.get("config_name", "") in c.name
              and (not params.get("uconfig_ids") or c.id in params["uconfig_ids"])
              and (not filters.get("loadbalancer-id")
-                  or set(filters["loadbalancer-id"]) & set(c.settings.get("load_balancer_ids", [])))]
+                  or set(filters["loadbalancer-id"]) & {*c.settings.get("load_balancer_ids", []),
+                                                         *(b["load_balancer_id"] for b in c.settings.get("bindings", []))})]
     return {"ConfigList": [views.config_item(c) for c in found[offset: offset + (limit or 20)]],
             "TotalCount": len(found)}
 
@@ -68,6 +72,9 @@ async def describe_customized_config_associate_list(
     configs = await _configs(services, ctx)
     chosen = [checks.require_config(configs, params["uconfig_id"])] if params.get("uconfig_id") else configs.values()
     binds = [views.bind_item(c, lb_id) for c in chosen for lb_id in c.settings.get("load_balancer_ids", [])]
+    for config in chosen:
+        for binding in config.settings.get("bindings", []):
+            binds.append(await _rule_bind_item(services, ctx, config, binding))
     if params.get("domain"):
         binds = [b for b in binds if params["domain"] in b["Domain"]]
     offset, limit = params.get("offset", 0), params.get("limit", 20)
@@ -77,17 +84,13 @@ async def describe_customized_config_associate_list(
 async def associate_customized_config(
     services: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    config = checks.require_config(await _configs(services, ctx), params["uconfig_id"])
-    await _bind(services, ctx, config, checks.check_binds_by_load_balancer(config, params["bind_list"]), bound=True)
-    return {}
+    return await _bind_list(services, ctx, params, bound=True)
 
 
 async def disassociate_customized_config(
     services: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    config = checks.require_config(await _configs(services, ctx), params["uconfig_id"])
-    await _bind(services, ctx, config, checks.check_binds_by_load_balancer(config, params["bind_list"]), bound=False)
-    return {}
+    return await _bind_list(services, ctx, params, bound=False)
 
 
 async def set_customized_config_for_load_balancer(
@@ -118,6 +121,17 @@ async def set_customized_config_for_load_balancer(
 # -- the shared steps -------------------------------------------------------------------
 
 
+async def _rule_bind_item(services: Services, ctx: RequestContext, config: AccountObject,
+                          binding: dict[str, str]) -> dict[str, Any]:
+    listeners = await services.read(services.store.list_listeners, ctx.scope, binding["load_balancer_id"])
+    listener = next((l for l in listeners if l.id == binding["listener_id"]), None)
+    url = ""
+    if binding["location_id"]:
+        rules = await services.read(services.store.rules_of, binding["load_balancer_id"])
+        url = next((r.url for r in rules if r.id == binding["location_id"]), "")
+    return views.rule_bind_item(config, binding, listener, url)
+
+
 async def _configs(services: Services, ctx: RequestContext) -> dict[str, AccountObject]:
     return {c.id: c for c in await services.read(list_objects, services.store, ctx.scope, queries.KIND)}
 
@@ -125,7 +139,7 @@ async def _configs(services: Services, ctx: RequestContext) -> dict[str, Account
 async def _add(services: Services, ctx: RequestContext, name: str, config_type: str, content: str) -> str:
     checks.check_config_type(config_type)
     rules.check_name("ConfigName", name)
-    parse(content)
+    checks.check_level(config_type, parse(content))
     config = AccountObject(ids.customized_config_id(), ctx.app_id, ctx.region, queries.KIND, name, sortable_now(),
                            {"config_type": config_type, "content": content, "load_balancer_ids": []})
     await services.db(insert_object, services.store, config)
@@ -135,15 +149,59 @@ async def _add(services: Services, ctx: RequestContext, name: str, config_type: 
 async def _update(services: Services, ctx: RequestContext, config: AccountObject, name: str, content: str) -> None:
     """New name and content; the CLBs it is bound to serve the new content (a task), others at once."""
     rules.check_name("ConfigName", name)
-    parse(content)
+    checks.check_level(config.settings["config_type"], parse(content))
     changed = replace(config, name=name, settings={**config.settings, "content": content, "updated_at": sortable_now()})
     bound = config.settings.get("load_balancer_ids", [])
-    if not bound:
-        await services.db(queries.update_config, services.store, changed)
-        return
     lbs = [await require_load_balancer(services, ctx, lb_id) for lb_id in bound]
     settings = {lb.id: LoadBalancerSettings.of(lb).merged({"customized_config": content}).to_stored() for lb in lbs}
-    await _write(services, ctx, changed, settings)
+    rule_settings = {}
+    for lb_id in dict.fromkeys(b["load_balancer_id"] for b in config.settings.get("bindings", [])):
+        for rule in await services.read(services.store.rules_of, lb_id):
+            current = RuleSettings.of(rule)
+            if current.customized_config_id == config.id:
+                rule_settings[rule.id] = (lb_id, replace(current, customized_config=content).to_stored())
+    if not settings and not rule_settings:
+        await services.db(queries.update_config, services.store, changed)
+        return
+    await _write(services, ctx, changed, settings, rule_settings)
+
+
+async def _bind_list(services: Services, ctx: RequestContext, params: dict[str, Any], bound: bool) -> dict[str, Any]:
+    config = checks.require_config(await _configs(services, ctx), params["uconfig_id"])
+    if config.settings["config_type"] == "CLB":
+        await _bind(services, ctx, config, checks.check_binds_by_load_balancer(config, params["bind_list"]), bound)
+    else:
+        await _bind_rules(services, ctx, config, params["bind_list"], bound)
+    return {}
+
+
+async def _bind_rules(services: Services, ctx: RequestContext, config: AccountObject, items: list[dict],
+                      bound: bool) -> None:
+    """A SERVER or LOCATION configuration onto (or off) the rules its bindings name."""
+    bindings = list(config.settings.get("bindings", []))
+    changes: dict[str, tuple[str, dict]] = {}
+    for item in items:
+        lb = await require_load_balancer(services, ctx, item["load_balancer_id"])
+        checks.require_given("BindList.ListenerId", item.get("listener_id"))
+        listener = await require_listener(services, ctx, lb.id, item["listener_id"])
+        rules = [r for r in await services.read(services.store.rules_of, lb.id) if r.listener_id == listener.id]
+        for rule in checks.rules_bound_by(config, item, rules):
+            current = RuleSettings.of(rule)
+            if bound:
+                checks.check_bindable(lb, current.customized_config_id, config.id)
+            elif current.customized_config_id != config.id:
+                continue
+            content = config.settings["content"] if bound else ""
+            changes[rule.id] = (lb.id, replace(current, customized_config_id=config.id if bound else "",
+                                               customized_config=content).to_stored())
+        key = {"load_balancer_id": lb.id, "listener_id": listener.id, "domain": item.get("domain") or "",
+               "location_id": item.get("location_id") or ""}
+        bindings = [b for b in bindings if b != key] + ([key] if bound else [])
+    changed = replace(config, settings={**config.settings, "bindings": bindings})
+    if not changes:
+        await services.db(queries.update_config, services.store, changed)
+        return
+    await _write(services, ctx, changed, {}, changes)
 
 
 async def _bind(services: Services, ctx: RequestContext, config: AccountObject, lb_ids: list[str], bound: bool) -> None:
@@ -166,6 +224,9 @@ async def _bind(services: Services, ctx: RequestContext, config: AccountObject, 
     await _write(services, ctx, changed, settings)
 
 
-async def _write(services: Services, ctx: RequestContext, config: AccountObject, settings: dict[str, dict]) -> None:
-    await services.start_task(ctx, TaskKind.MODIFY_LOAD_BALANCER, list(settings),
-                              lambda task: queries.write_bound(services.store, ctx.scope, config, settings, task))
+async def _write(services: Services, ctx: RequestContext, config: AccountObject, settings: dict[str, dict],
+                 rule_settings: dict[str, tuple[str, dict]] | None = None) -> None:
+    lb_ids = list(dict.fromkeys([*settings, *(lb_id for lb_id, _ in (rule_settings or {}).values())]))
+    await services.start_task(ctx, TaskKind.MODIFY_LOAD_BALANCER, lb_ids,
+                              lambda task: queries.write_bound(services.store, ctx.scope, config, settings, task,
+                                                               rule_settings))

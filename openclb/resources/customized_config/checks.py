@@ -6,8 +6,10 @@
 - A CLB-type configuration binds to a CLB by ``LoadBalancerId`` alone (the official example of
   AssociateCustomizedConfig; the spec's required ListenerId and Domain are for SERVER and
   LOCATION ones, see ``api/codegen.OPTIONAL_IN_PRACTICE``). A CLB holds one CLB configuration.
-- SERVER and LOCATION configurations are kept and listed; binding them to a domain or a rule is
-  not carried out by openclb's engines yet, and is refused as UnsupportedOperation.
+- A SERVER configuration binds to the rules of one domain of a listener (``ListenerId`` +
+  ``Domain``), a LOCATION one to one rule (``ListenerId`` + ``LocationId``); a rule holds one.
+  Only ``client_max_body_size`` and ``add_header`` apply at that level (nginx's server and
+  location blocks; timeouts and TLS settings are the listener's): others are refused by name.
 - A bound configuration is unbound before it is deleted (FailedOperation otherwise).
 - SetCustomizedConfigForLoadBalancer's ``OperationType`` is ADD, DELETE, UPDATE, BIND or UNBIND;
   ADD and UPDATE need ConfigName and ConfigContent, the others UconfigId, BIND and UNBIND
@@ -42,12 +44,38 @@ def require_given(name: str, value) -> None:
         raise errors.MissingParameter(f"`{name}` is required for this operation.")
 
 
+RULE_LEVEL = ("max_body_size", "added_headers")
+_DIRECTIVE_OF = {"target_response_timeout": "proxy_read_timeout", "client_head_timeout": "client_header_timeout",
+                 "idle_timeout": "keepalive_timeout", "tls_protocols": "ssl_protocols", "tls_ciphers": "ssl_ciphers"}
+
+
+def check_level(config_type: str, directives) -> None:
+    """SERVER and LOCATION configurations hold what a domain or a rule can have of its own."""
+    if config_type == "CLB":
+        return
+    for name, directive in _DIRECTIVE_OF.items():
+        if getattr(directives, name) is not None:
+            raise errors.InvalidParameterValue(
+                f"The directive `{directive}` applies to CLB configurations only, not to {config_type} ones.")
+
+
+def rules_bound_by(config: AccountObject, item: dict, rules: list) -> list:
+    """The rules of a listener a SERVER (by Domain) or LOCATION (by LocationId) binding names."""
+    if config.settings["config_type"] == "LOCATION":
+        require_given("BindList.LocationId", item.get("location_id"))
+        chosen = [r for r in rules if r.id == item["location_id"]]
+    else:
+        require_given("BindList.Domain", item.get("domain"))
+        chosen = [r for r in rules if item["domain"] in r.domains]
+    if not chosen:
+        raise errors.InvalidParameter(
+            f"No forwarding rule of listener {item['listener_id']} matches "
+            f"{item.get('location_id') or item.get('domain')}.")
+    return chosen
+
+
 def check_binds_by_load_balancer(config: AccountObject, bind_list: list[dict]) -> list[str]:
-    """The CLB ids a CLB-type configuration (un)binds; SERVER/LOCATION bindings are not carried out."""
-    if config.settings["config_type"] != "CLB":
-        raise errors.UnsupportedOperation(
-            f"Binding a {config.settings['config_type']} customized configuration to a domain or rule is not "
-            "supported by this load balancer; CLB configurations bind to a load balancer.")
+    """The CLB ids a CLB-type configuration (un)binds."""
     for item in bind_list:
         if item.get("listener_id") or item.get("domain") or item.get("location_id"):
             raise errors.InvalidParameter(
@@ -62,6 +90,8 @@ def check_bindable(lb: LoadBalancer, bound_id: str, config_id: str) -> None:
 
 
 def check_unbound(config: AccountObject) -> None:
+    if config.settings.get("bindings"):
+        raise errors.FailedOperation(f"The customized configuration {config.id} is bound to rules; unbind it first.")
     if config.settings.get("load_balancer_ids"):
         raise errors.FailedOperation(
             f"The customized configuration {config.id} is bound to {', '.join(config.settings['load_balancer_ids'])}; "

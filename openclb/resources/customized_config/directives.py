@@ -12,6 +12,10 @@ InvalidParameterValue naming it, never kept and ignored. The list is docs/custom
 - ``proxy_read_timeout TIME``: a target silent this long while it owes a response → 504.
 - ``client_header_timeout TIME``: a client slower than this with a request head → 408.
 - ``keepalive_timeout TIME``: a client connection idle this long between requests is closed.
+- ``ssl_protocols VERSION...`` (TLSv1, TLSv1.1, TLSv1.2, TLSv1.3): the versions an HTTPS
+  listener's handshakes may negotiate.
+- ``ssl_ciphers LIST``: an OpenSSL cipher list for TLS 1.2 and below (refused if OpenSSL knows
+  none of it).
 
 TIME is seconds, or nginx's units (``ms``, ``s``, ``m``, ``h``); openclb's engines keep whole
 seconds (at least 1).
@@ -20,6 +24,7 @@ seconds (at least 1).
 from __future__ import annotations
 
 import re
+import ssl
 from dataclasses import dataclass
 
 from openclb import errors
@@ -39,6 +44,8 @@ class Directives:
     target_response_timeout: int | None = None
     client_head_timeout: int | None = None
     idle_timeout: int | None = None
+    tls_protocols: tuple[str, ...] | None = None
+    tls_ciphers: str | None = None
 
 
 def parse(content: str) -> Directives:
@@ -94,10 +101,31 @@ def _header(values: dict, name: str, args: list[str]) -> None:
     values["added_headers"].append((args[0], text))
 
 
+def _protocols(values: dict, name: str, args: list[str]) -> None:
+    unknown = [arg for arg in args if arg not in _TLS_VERSIONS]
+    if not args or unknown:
+        raise errors.InvalidParameterValue(
+            f"`{name}` takes TLS versions among {', '.join(_TLS_VERSIONS)}; not {', '.join(unknown) or 'none'}.")
+    values["tls_protocols"] = tuple(sorted(set(args), key=_TLS_VERSIONS.index))
+
+
+def _ciphers(values: dict, name: str, args: list[str]) -> None:
+    ciphers = _one(name, args)
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(ciphers)
+    except ssl.SSLError:
+        raise errors.InvalidParameterValue(f"No cipher of `{name} {ciphers}` is known to this load balancer.") from None
+    values["tls_ciphers"] = ciphers
+
+
+_TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+
 _APPLIERS = {
     "client_max_body_size": _size,
     "add_header": _header,
     "proxy_read_timeout": _seconds("target_response_timeout"),
     "client_header_timeout": _seconds("client_head_timeout"),
     "keepalive_timeout": _seconds("idle_timeout"),
+    "ssl_protocols": _protocols,
+    "ssl_ciphers": _ciphers,
 }

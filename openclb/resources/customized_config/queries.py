@@ -30,11 +30,17 @@ def delete_configs(store: Store, scope: Scope, config_ids: list[str]) -> None:
                                          table.c.kind == KIND))
 
 
-def write_bound(store: Store, scope: Scope, item: AccountObject, lb_settings: dict[str, dict], task: Task) -> None:
-    """The configuration as it now is, and the new settings of every CLB it (un)binds or changes."""
-    lbs, objects = schema.load_balancers, schema.account_objects
+def write_bound(store: Store, scope: Scope, item: AccountObject, lb_settings: dict[str, dict], task: Task,
+                rule_settings: dict[str, tuple[str, dict]] | None = None) -> None:
+    """The configuration as it now is, and the new settings of every CLB (``lb_settings``) or
+    rule (``rule_settings``: rule id → (its CLB, settings)) it (un)binds or changes."""
+    lbs, rules, objects = schema.load_balancers, schema.rules, schema.account_objects
+    rule_settings = rule_settings or {}
     with store.task_write(task) as write:
-        for lb_id, settings in lb_settings.items():
+        for lb_id in dict.fromkeys([*lb_settings, *(lb_id for lb_id, _ in rule_settings.values())]):
             write.take_busy(scope, lb_id)
+        for lb_id, settings in lb_settings.items():
             write.update(lbs, lbs.c.id == lb_id, settings=settings)
+        for rule_id, (_, settings) in rule_settings.items():
+            write.update(rules, rules.c.id == rule_id, settings=settings)
         write.update(objects, objects.c.id == item.id, name=item.name, settings=item.settings)

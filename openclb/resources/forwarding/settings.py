@@ -39,6 +39,9 @@ class RuleSettings:
     default_server: bool = False
     be_auto_created: bool = False
     rewrite_target: dict[str, Any] | None = None
+    # A SERVER or LOCATION customized configuration bound to this rule: its id and content.
+    customized_config_id: str = ""
+    customized_config: str = ""
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any] | None) -> RuleSettings:

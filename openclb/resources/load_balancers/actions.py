@@ -23,6 +23,7 @@ from openclb.context import RequestContext
 from openclb.resources.shared.lookups import require_load_balancer
 from openclb.resources.shared.vips import allocate_vips
 from openclb.resources.shared.services import Services
+from openclb.resources.access_logs.actions import access_log_binding
 from openclb.resources.snat import checks as snat_checks
 from openclb.resources.snat.actions import planned_snat_ips
 from openclb.store.store import VipTaken
@@ -42,7 +43,10 @@ async def create_load_balancer(services: Services, ctx: RequestContext, params: 
         raise errors.InvalidParameterCombination("`Vip` can only be given when creating one load balancer.")
     quota = services.settings.quotas.open_clb_per_region if lb_type == "OPEN" else services.settings.quotas.internal_clb_per_region
     terms = creation_terms(params)
-    settings = LoadBalancerSettings.from_request(params).merged(terms)
+    settings = LoadBalancerSettings.from_request(params).merged(terms).merged(
+        {"address_ip_version": address_ip_version(params.get("address_ip_version"), lb_type)})
+    if params.get("access_log_topic_id"):
+        settings = settings.merged(await access_log_binding(services, ctx, params["access_log_topic_id"]))
     if params.get("snat_ips"):
         snat_checks.check_snat_pro(params.get("snat_pro"))
         settings = settings.merged({"snat_ips": await planned_snat_ips(services, params["snat_ips"], None, [])})
@@ -64,7 +68,8 @@ async def _insert_with_free_vips(
     """Commit new CLB rows on free VIPs with their task; retried when another process took a VIP."""
     for _ in range(_VIP_ATTEMPTS):
         used = await services.read(services.store.used_vips)
-        vips = allocate_vips(services.settings.vip_pool, used, number, params.get("vip"))
+        pool = services.settings.vip6_pool if LoadBalancerSettings.from_stored(settings).ipv6 else services.settings.vip_pool
+        vips = allocate_vips(pool, used, number, params.get("vip"))
         created = sortable_now()
         lbs = [
             LoadBalancer(
@@ -98,6 +103,17 @@ def check_distinct_tag_keys(tags: list[dict[str, Any]]) -> None:
     if len(set(keys)) != len(keys):
         raise errors.InvalidParameterValueDuplicate("`Tags` gives a tag key twice.")
 
+
+def address_ip_version(value: str | None, lb_type: str) -> str:
+    """AddressIPVersion: IPV4 (default), IPV6 or IPv6FullChain, case-insensitive; IPv6 for public CLBs only."""
+    spelled = {"IPV4": "IPv4", "IPV6": "IPv6", "IPV6FULLCHAIN": "IPv6FullChain"}
+    chosen = spelled.get((value or "IPV4").upper())
+    if chosen is None:
+        raise errors.InvalidParameterValue(
+            f"The value `{value}` of parameter `AddressIPVersion` is invalid; valid values: IPV4, IPV6, IPv6FullChain.")
+    if chosen != "IPv4" and lb_type != "OPEN":
+        raise errors.InvalidParameterValue("`AddressIPVersion` IPV6 and IPv6FullChain apply to OPEN load balancers only.")
+    return chosen
 
 def default_name(created: str, index: int) -> str:
     """The real service names unnamed CLBs after their creation time."""

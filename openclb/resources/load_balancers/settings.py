@@ -59,6 +59,8 @@ class LoadBalancerSettings:
     # The CLB-type customized configuration bound to it: its id, and its content as bound.
     customized_config_id: str = ""
     customized_config: str = ""
+    # AddressIPVersion as the API spells it: IPv4, IPv6 (a VIP from --vip6-pool), IPv6FullChain.
+    address_ip_version: str = "IPv4"
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any] | None) -> LoadBalancerSettings:
@@ -77,6 +79,10 @@ class LoadBalancerSettings:
 
     def to_stored(self) -> dict[str, Any]:
         return differing_from_defaults(self)
+
+    @property
+    def ipv6(self) -> bool:
+        return self.address_ip_version != "IPv4"
 
     def isp(self, lb_type: str) -> str:
         """VipIsp: BGP for public CLBs unless given; internal CLBs have none."""

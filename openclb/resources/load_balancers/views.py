@@ -52,7 +52,7 @@ def load_balancer(lb: LoadBalancer) -> dict[str, Any]:
         "SecureGroups": list(s.security_groups),
         "TargetRegionInfo": {"Region": lb.region, "VpcId": s.vpc_id, "NumericalVpcId": 0},
         "AnycastZone": "",
-        "AddressIPVersion": "ipv4",
+        "AddressIPVersion": s.address_ip_version.lower() if s.ipv6 else "ipv4",
         "NumericalVpcId": 0,
         "VipIsp": s.isp(lb.lb_type),
         "MasterZone": zone_info(lb.region),
@@ -61,13 +61,13 @@ def load_balancer(lb: LoadBalancer) -> dict[str, Any]:
         "NetworkAttributes": s.network_view(),
         "LogSetId": s.log_set_id,
         "LogTopicId": s.log_topic_id,
-        "AddressIPv6": None,
+        "AddressIPv6": lb.vip if s.ipv6 else None,
         "ExtraInfo": {"ZhiTong": False, "TgwGroupName": ""},
         "IsDDos": False,
         "ConfigId": "",
         "LoadBalancerPassToTarget": bool(s.load_balancer_pass_to_target),
         "ExclusiveCluster": {"L4Clusters": None, "L7Clusters": None, "ClassicalCluster": None},
-        "IPv6Mode": None,
+        "IPv6Mode": _IPV6_MODE.get(s.address_ip_version),
         "SnatPro": bool(s.snat_pro),
         "SnatIps": s.snat_ip_view(),
         "SlaType": s.sla_type,
@@ -87,6 +87,9 @@ def load_balancer(lb: LoadBalancer) -> dict[str, Any]:
         "Exclusive": 0,
     }
 
+
+# IPV6 CLBs are NAT64 ones on the real service (an IPv6 VIP, IPv4 targets); IPv6FullChain keep IPv6 to the target.
+_IPV6_MODE = {"IPv6": "IPv6Nat64", "IPv6FullChain": "IPv6FullChain"}
 
 # LoadBalancerDetail names the network type and IP version differently from LoadBalancer
 # (examples.json: "LoadBalancerType": "Public", "AddressIPVersion": "IPv4").
@@ -110,9 +113,9 @@ def load_balancer_detail(
         "LoadBalancerType": _DETAIL_NETWORK.get(lb.lb_type, lb.lb_type),
         "Status": lb.status,
         "Address": lb.vip,
-        "AddressIPv6": None,
-        "AddressIPVersion": "IPv4",
-        "IPv6Mode": None,
+        "AddressIPv6": base["AddressIPv6"],
+        "AddressIPVersion": "IPv6" if base["AddressIPv6"] else "IPv4",
+        "IPv6Mode": base["IPv6Mode"],
         "Zone": base["MasterZone"]["Zone"],
         "AddressIsp": base["VipIsp"],
         "VpcId": base["VpcId"],

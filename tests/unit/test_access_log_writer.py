@@ -1,0 +1,47 @@
+"""The access-log writer: JSON lines from records, size rotation (no sockets, no event loop)."""
+
+from __future__ import annotations
+
+import json
+
+from openclb.engine.embedded.access_log import connection_record, rotate, write_batch
+from openclb.engine.embedded.http_access_log import _request_line
+
+
+def test_write_batch_connection_record_is_one_json_line_with_clb_fields(tmp_path):
+    path = tmp_path / "logset" / "topic.log"
+    record = connection_record(1_800_000_000.5, "TCP_SSL", "127.1.0.1", 443, "127.0.0.9", 50001, "127.0.0.1", 8443,
+                               120, 4096, 0.25, ("TLSv1.3", "TLS_AES_128_GCM_SHA256", "www.example.test"))
+    write_batch(path, [record], 1 << 20, 3)
+    (line,) = [json.loads(text) for text in path.read_text().splitlines()]
+    assert line["protocol_type"] == "TCP_SSL" and line["server_addr"] == "127.1.0.1" and line["server_port"] == 443
+    assert (line["remote_addr"], line["remote_port"], line["upstream_addr"]) == ("127.0.0.9", 50001, "127.0.0.1:8443")
+    assert (line["request_length"], line["bytes_sent"], line["request_time"]) == (120, 4096, 0.25)
+    assert (line["ssl_protocol"], line["ssl_server_name"]) == ("TLSv1.3", "www.example.test")
+
+
+def test_write_batch_request_record_escapes_what_the_client_sent(tmp_path):
+    path = tmp_path / "t.log"
+    headers = [(b"host", b"a.test"), (b"user-agent", b'quote" back\\slash')]
+    record = (_request_line, 1_800_000_000.0, True, "127.1.0.1", 443, "a.test", "127.0.0.2", ("127.0.0.2", 4000),
+              200, "127.0.0.1:80", 200, b"GET", b'/p?q="x"', "1.1", headers, 80, 300, 0.01, 2, None)
+    write_batch(path, [record], 1 << 20, 3)
+    line = json.loads(path.read_text())
+    assert line["http_user_agent"] == 'quote" back\\slash' and line["request"] == 'GET /p?q="x" HTTP/1.1'
+    assert (line["protocol_type"], line["uri"], line["connection_requests"]) == ("HTTPS", "/p", 2)
+
+
+def test_write_batch_past_max_bytes_rotates_keeping_backups(tmp_path):
+    path = tmp_path / "t.log"
+    record = connection_record(1_800_000_000.0, "TCP", "v", 1, "c", 2, "t", 3, 4, 5, 0.0, None)
+    for _ in range(5):
+        write_batch(path, [record] * 10, 1500, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.log", "t.log.1", "t.log.2"]
+    assert all(len(p.read_text().splitlines()) == 10 for p in tmp_path.iterdir())
+
+
+def test_rotate_without_backups_drops_the_file(tmp_path):
+    path = tmp_path / "t.log"
+    path.write_text("x\n")
+    rotate(path, 0)
+    assert not path.exists()
