@@ -2,7 +2,8 @@
 of clb, tag, vpc, ssl and sts: create with Tags → task → read (DescribeLoadBalancers, sts GetCallerIdentity,
 tag DescribeResourceTagsByResourceIds, vpc DescribeAddresses for INTERNAL) → update
 (ModifyLoadBalancerAttributes, ModifyLoadBalancerSla, ModifyLoadBalancersProject, tag
-ModifyResourceTags) → delete, a second delete answering InvalidParameter.LBIdNotFound (which the
+ModifyResourceTags on the name BuildTagResourceName makes, ``qcs::clb:REGION:uin/:clb/ID`` with the
+account left empty) → delete, a second delete answering InvalidParameter.LBIdNotFound (which the
 provider counts as done). Every write is followed by DescribeTaskStatus(TaskId = RequestId), polled
 as the provider polls it: while 2, failed on 1."""
 
@@ -55,7 +56,7 @@ def provider(any_store_server):
 @pytest.mark.parametrize("network_type", ["OPEN", "INTERNAL"])
 def test_clb_instance_provider_sequence_create_read_update_delete(provider, network_type):
     clb, tag, vpc, sts = provider.clb, provider.tag, provider.vpc, provider.sts
-    uin = typed_call(sts, "GetCallerIdentity").AccountId
+    assert typed_call(sts, "GetCallerIdentity").AccountId
     name = f"tf-{network_type.lower()}"
     assert all(lb.LoadBalancerName != name
                for lb in typed_call(clb, "DescribeLoadBalancers", LoadBalancerName=name).LoadBalancerSet)
@@ -70,7 +71,7 @@ def test_clb_instance_provider_sequence_create_read_update_delete(provider, netw
 
     typed_write(clb, "ModifyLoadBalancerSla", LoadBalancerSla=[{"LoadBalancerId": lb_id, "SlaType": "clb.c3.small"}])
     typed_write(clb, "ModifyLoadBalancersProject", LoadBalancerIds=[lb_id], ProjectId=1234)
-    typed_call(tag, "ModifyResourceTags", Resource=f"qcs::clb:{REGION}:uin/{uin}:clb/{lb_id}",
+    typed_call(tag, "ModifyResourceTags", Resource=f"qcs::clb:{REGION}:uin/:clb/{lb_id}",
                ReplaceTags=[{"TagKey": "env", "TagValue": "prod"}, {"TagKey": "team", "TagValue": "web"}])
     instance, tags = read_instance(clb, tag, vpc, lb_id)
     assert (instance.SlaType, instance.ProjectId, tags) == ("clb.c3.small", 1234, {"env": "prod", "team": "web"})

@@ -2,7 +2,9 @@
 
 CAM's resource description (docs 598/10606): ``qcs:<project>:<service>:<region>:<account>:<resource>``,
 the project segment empty. openclb keeps tags for its CLBs only, so the service and the resource
-prefix must be ``clb`` and the account the caller's own.
+prefix must be ``clb`` and the account the caller's own. The account may be left empty
+(``uin/:``): the Terraform provider's ``BuildTagResourceName`` always leaves it so, and the tag
+service reads it as the caller's account.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from openclb import errors
 SERVICE_TYPE = "clb"
 RESOURCE_PREFIX = "clb"
 _REGION = re.compile(r"[a-z]{2,4}(-[a-z0-9]+)+")
-_UIN = re.compile(r"uin/([0-9]{1,20})")
+_UIN = re.compile(r"uin/([0-9]{0,20})")
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def parse_resource_name(text: str, owner_uin: str) -> ResourceName:
     check_service_type(service)
     check_resource_prefix(prefix)
     check_resource_region(region)
-    if uin.group(1) != owner_uin:
+    if uin.group(1) not in ("", owner_uin):
         raise errors.InvalidParameterValueUinInvalid(f"The account of `{text}` is not the caller's (uin/{owner_uin}).")
     if not resource_id:
         raise errors.InvalidParameterValueResourceIdInvalid(f"`{text}` names no resource.")
