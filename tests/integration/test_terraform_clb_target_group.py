@@ -5,7 +5,8 @@ Create: CreateTargetGroup as ClbService.CreateTargetGroup fills it: TargetGroupN
 BindIP, Port, Weight and NewPort, 0 when unset), the optional members only when set; ``*TargetGroupId``.
 Read: DescribeTargetGroupList(TargetGroupIds, Offset, Limit=100) pages, every field the provider sets
 (HealthCheck's and Tag's members dereferenced when present). Update: ModifyTargetGroupAttribute
-(synchronous, no task). Delete: DeleteTargetGroups; the read then finds nothing. The group's
+(synchronous, no task), then tags through the tag service: ModifyResourceTags on
+``qcs::clb:REGION:uin/:targetgroup/ID`` (BuildTagResourceName), read back in Tag. Delete: DeleteTargetGroups; the read then finds nothing. The group's
 instances, once the group is associated, take a listener's connections.
 """
 
@@ -15,7 +16,8 @@ import pytest
 
 from backends import first_bytes
 from provider_support import assert_set, provider_call, provider_clients, typed_write, written
-from services_support import typed_call
+from conftest import REGION
+from services_support import service_refused, typed_call
 
 pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 
@@ -52,7 +54,8 @@ def create_group(clb, instances: list[dict] | None = None, **optional):
 
 
 def test_clb_target_group_provider_sequence_create_read_update_delete(server):
-    clb = provider_clients(server.url).clb
+    provider = provider_clients(server.url)
+    clb, tag = provider.clb, provider.tag
 
     group_id = create_group(clb, Tags=[{"TagKey": "env", "TagValue": "test"}])
     group = read_group(clb, group_id)
@@ -60,11 +63,28 @@ def test_clb_target_group_provider_sequence_create_read_update_delete(server):
     assert [(t.TagKey, t.TagValue) for t in group.Tag] == [("env", "test")]
 
     provider_call(clb, "ModifyTargetGroupAttribute", TargetGroupId=group_id, TargetGroupName="tf-renamed", Port=8080)
+    typed_call(tag, "ModifyResourceTags", Resource=f"qcs::clb:{REGION}:uin/:targetgroup/{group_id}",
+               ReplaceTags=[{"TagKey": "team", "TagValue": "web"}], DeleteTags=[{"TagKey": "env"}])
     group = read_group(clb, group_id)
     assert (group.TargetGroupName, group.Port) == ("tf-renamed", 8080)
+    assert [(t.TagKey, t.TagValue) for t in group.Tag] == [("team", "web")]
 
     provider_call(clb, "DeleteTargetGroups", TargetGroupIds=[group_id])
     assert read_group(clb, group_id) is None
+    service_refused(tag, "ModifyResourceTags", {"Resource": f"qcs::clb:{REGION}:uin/:targetgroup/{group_id}",
+                                                "ReplaceTags": [{"TagKey": "a", "TagValue": "b"}]},
+                    "InvalidParameterValue.ResourceIdInvalid")
+
+
+def test_tag_resources_target_group_name_refused_and_group_tags_unchanged(server):
+    provider = provider_clients(server.url)
+    group_id = create_group(provider.clb, Tags=[{"TagKey": "env", "TagValue": "test"}])
+
+    service_refused(provider.tag, "TagResources", {
+        "ResourceList": [f"qcs::clb:{REGION}:uin/:targetgroup/{group_id}"], "Tags": [{"TagKey": "a", "TagValue": "b"}]},
+        "InvalidParameterValue.ResourcePrefixInvalid")
+
+    assert [(t.TagKey, t.TagValue) for t in read_group(provider.clb, group_id).Tag] == [("env", "test")]
 
 
 def test_clb_target_group_created_with_instances_serves_an_associated_listener(server, named_backends):
