@@ -40,7 +40,8 @@ def register_in_chunks(clb, lb_id: str, listener_id: str, targets: list[dict], *
     return calls
 
 
-def read_attachment(clb, lb_id: str, listener_id: str, location_id: str = "") -> dict[tuple[str, int], int]:
+def read_attachment(clb, lb_id: str, listener_id: str, location_id: str = "", domain: str = "",
+                    url: str = "") -> dict[tuple[str, int], int]:
     """resourceTencentCloudClbServerAttachmentRead: (eni_ip, port) → weight of the online targets."""
     (found,) = typed_call(clb, "DescribeListeners", LoadBalancerId=lb_id, ListenerIds=[listener_id]).Listeners
     assert_set(found, "Protocol", "Port")
@@ -50,7 +51,8 @@ def read_attachment(clb, lb_id: str, listener_id: str, location_id: str = "") ->
     if backend.Protocol in ("HTTP", "HTTPS"):
         for rule in backend.Rules:
             assert_set(rule, "LocationId", "Domain", "Url")
-        online = next(rule.Targets for rule in backend.Rules if rule.LocationId == location_id)
+        online = next(rule.Targets for rule in backend.Rules
+                      if rule.LocationId == location_id or (rule.Domain, rule.Url) == (domain, url))
     else:
         online = backend.Targets or []
     targets = {}
@@ -110,3 +112,24 @@ def test_clb_attachment_provider_sequence_on_rule_reads_rule_targets(server, htt
                 Targets=[eni(first.port)])
     assert read_attachment(clb, lb_id, listener_id, location_id) == {("127.0.0.1", second.port): 10}
     assert {request(vip, PORT + 1, "/", host="att.tf.test").headers["x-backend"] for _ in range(4)} == {"r2"}
+
+
+def test_clb_attachment_provider_sequence_by_domain_and_url(server, http_backends):
+    """An attachment configured with domain and url instead of rule_id: RegisterTargets and
+    DeregisterTargets carry Domain and Url; the read picks the rule whose Domain and Url match."""
+    clb = provider_clients(server.url).clb
+    target = http_backends.start("du")
+    (lb_id,) = typed_write(clb, "CreateLoadBalancer", LoadBalancerType="OPEN", LoadBalancerName="tf-du")["LoadBalancerIds"]
+    (vip,) = typed_call(clb, "DescribeLoadBalancers", LoadBalancerIds=[lb_id]).LoadBalancerSet[0].LoadBalancerVips
+    (listener_id,) = written(clb, "CreateListener", LoadBalancerId=lb_id, Ports=[PORT + 2], Protocol="HTTP").ListenerIds
+    typed_write(clb, "CreateRule", LoadBalancerId=lb_id, ListenerId=listener_id, Rules=[
+        {"Domain": "du.tf.test", "Url": "/du", "HealthCheck": {"HealthSwitch": 0}}])
+
+    register_in_chunks(clb, lb_id, listener_id, [eni(target.port)], Domain="du.tf.test", Url="/du")
+    assert read_attachment(clb, lb_id, listener_id, domain="du.tf.test", url="/du") == {("127.0.0.1", target.port): 10}
+    assert request(vip, PORT + 2, "/du/x", host="du.tf.test").headers["x-backend"] == "du"
+
+    typed_write(clb, "DeregisterTargets", LoadBalancerId=lb_id, ListenerId=listener_id, Domain="du.tf.test", Url="/du",
+                Targets=[eni(target.port)])
+    assert read_attachment(clb, lb_id, listener_id, domain="du.tf.test", url="/du") == {}
+    assert "x-backend" not in request(vip, PORT + 2, "/du/x", host="du.tf.test").headers

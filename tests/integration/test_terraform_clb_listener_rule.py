@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from clb_support import trusting_context, upload
+from clb_support import refused, trusting_context, upload
 from l7_support import request
 from provider_support import assert_set, provider_clients, typed_write, written
 from services_support import typed_call
@@ -117,3 +117,32 @@ def test_clb_listener_rule_provider_http2_switch_false_on_http_listener_accepted
                 Http2=False)
 
     assert read_rule(clb, lb_id, listener_id, location_id).Http2 is False
+
+
+def test_clb_listener_rule_provider_domains_rule_found_by_domains_then_http2_needs_domain(server, http_backends):
+    """A rule configured with ``domains``: found by Url and the Domains list (DescribeRuleByPara still
+    dereferences ``*rule.Domain``). The create's Http2 call then carries NewDomains and no Domain, which
+    the API requires: MissingParameter, as the spec says, and nothing changes; the update's form
+    (Domain = the first old domain, NewDomains) sets it."""
+    clb = provider_clients(server.url).clb
+    backend = http_backends.start("multi")
+    (lb_id,) = typed_write(clb, "CreateLoadBalancer", LoadBalancerType="OPEN", LoadBalancerName="tf-md")["LoadBalancerIds"]
+    (vip,) = typed_call(clb, "DescribeLoadBalancers", LoadBalancerIds=[lb_id]).LoadBalancerSet[0].LoadBalancerVips
+    (listener_id,) = written(clb, "CreateListener", LoadBalancerId=lb_id, Ports=[PORT], Protocol="HTTPS",
+                             Certificate=upload("rsa")).ListenerIds
+    domains = ["m1.tf.test", "m2.tf.test"]
+    typed_write(clb, "CreateRule", LoadBalancerId=lb_id, ListenerId=listener_id, Rules=[
+        {"Domains": domains, "Url": "/", "TargetType": "NODE", "Scheduler": "WRR", "HealthCheck": {"HealthSwitch": 0}}])
+    rules = listener_by_id(clb, lb_id, listener_id).Rules
+    assert all(rule.Domain is not None and rule.Url is not None for rule in rules)
+    (rule,) = [rule for rule in rules if rule.Url == "/" and sorted(rule.Domains) == domains]
+
+    refused(clb, "ModifyDomainAttributes", {"LoadBalancerId": lb_id, "ListenerId": listener_id,
+                                             "NewDomains": domains, "Http2": True}, "MissingParameter")
+    typed_write(clb, "ModifyDomainAttributes", LoadBalancerId=lb_id, ListenerId=listener_id, Domain=domains[0],
+                NewDomains=domains, Http2=True)
+    typed_write(clb, "RegisterTargets", LoadBalancerId=lb_id, ListenerId=listener_id, LocationId=rule.LocationId,
+                Targets=[{"EniIp": "127.0.0.1", "Port": backend.port}])
+
+    assert read_rule(clb, lb_id, listener_id, rule.LocationId).Http2 is True
+    assert served_by(vip, "m2.tf.test", "/") == (200, "multi")
