@@ -165,7 +165,6 @@ def _on(group_id: str, params: dict) -> dict:
 @pytest.mark.parametrize("action, params, code", [
     ("CreateTargetGroup", {"TargetGroupName": "x" * 81}, "InvalidParameterValue"),
     ("CreateTargetGroup", {"TargetGroupName": "bad\U0001F600"}, "InvalidParameterValue"),
-    ("CreateTargetGroup", {"Port": 0}, "InvalidParameterValue"),
     ("CreateTargetGroup", {"Port": 65536}, "InvalidParameterValue"),
     ("CreateTargetGroup", {"VpcId": "not-a-vpc"}, "InvalidParameterValue"),
     ("CreateTargetGroup", {"Type": "v2", "Protocol": "TCP"}, "InvalidParameterValue"),

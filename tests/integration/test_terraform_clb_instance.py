@@ -2,45 +2,24 @@
 of clb, tag, vpc, ssl and sts: create with Tags → task → read (DescribeLoadBalancers, sts GetCallerIdentity,
 tag DescribeResourceTagsByResourceIds, vpc DescribeAddresses for INTERNAL) → update
 (ModifyLoadBalancerAttributes, ModifyLoadBalancerSla, ModifyLoadBalancersProject, tag
-ModifyResourceTags) → delete, a second delete answering InvalidParameter.LBIdNotFound (which the
+ModifyResourceTags on the name BuildTagResourceName makes, ``qcs::clb:REGION:uin/:clb/ID`` with the
+account left empty) → delete, a second delete answering InvalidParameter.LBIdNotFound (which the
 provider counts as done). Every write is followed by DescribeTaskStatus(TaskId = RequestId), polled
 as the provider polls it: while 2, failed on 1."""
 
 from __future__ import annotations
 
-import time
-from types import SimpleNamespace
-
 import pytest
-from tencentcloud.clb.v20180317 import models as clb_models
 
-from clb_support import checked, create_listener, listener, make_pki, trusting_context
-from conftest import REGION, sdk_client
+from clb_support import create_listener, listener, make_pki, trusting_context
+from conftest import REGION
 from l7_support import peer_certificate_cn
-from services_support import service_checked, service_client, service_refused, typed_call
+from provider_support import provider_clients, typed_write
+from services_support import service_checked, service_refused, typed_call
 
 pytestmark = pytest.mark.postgres
 
 DESCRIBE_TAGS_LIMIT = 20
-PROVIDER_POLLS = 300
-
-
-def wait_for_task(clb, request_id: str) -> dict:
-    """waitForTaskFinish: DescribeTaskStatus until it leaves 2 (expanding); 1 (failed) fails the step."""
-    for _ in range(PROVIDER_POLLS):
-        status = checked(clb, "DescribeTaskStatus", {"TaskId": request_id})
-        if status["Status"] != 2:
-            assert status["Status"] == 0, status
-            return status
-        time.sleep(0.02)
-    raise AssertionError(f"task {request_id} still running")
-
-
-def typed_write(clb, action: str, **members) -> dict:
-    request = getattr(clb_models, f"{action}Request")()
-    request._deserialize(members)
-    response = getattr(clb, action)(request)
-    return wait_for_task(clb, response.RequestId)
 
 
 def provider_tags(tag, lb_id: str) -> dict[str, str]:
@@ -71,14 +50,13 @@ def read_instance(clb, tag, vpc, lb_id: str) -> tuple[object, dict[str, str]]:
 @pytest.fixture
 def provider(any_store_server):
     """The provider's clients: clb, and tag, vpc, ssl and sts on the same endpoint."""
-    url = any_store_server.url
-    return SimpleNamespace(clb=sdk_client(url), **{name: service_client(url, name) for name in ("tag", "vpc", "ssl", "sts")})
+    return provider_clients(any_store_server.url)
 
 
 @pytest.mark.parametrize("network_type", ["OPEN", "INTERNAL"])
 def test_clb_instance_provider_sequence_create_read_update_delete(provider, network_type):
     clb, tag, vpc, sts = provider.clb, provider.tag, provider.vpc, provider.sts
-    uin = typed_call(sts, "GetCallerIdentity").AccountId
+    assert typed_call(sts, "GetCallerIdentity").AccountId
     name = f"tf-{network_type.lower()}"
     assert all(lb.LoadBalancerName != name
                for lb in typed_call(clb, "DescribeLoadBalancers", LoadBalancerName=name).LoadBalancerSet)
@@ -93,7 +71,7 @@ def test_clb_instance_provider_sequence_create_read_update_delete(provider, netw
 
     typed_write(clb, "ModifyLoadBalancerSla", LoadBalancerSla=[{"LoadBalancerId": lb_id, "SlaType": "clb.c3.small"}])
     typed_write(clb, "ModifyLoadBalancersProject", LoadBalancerIds=[lb_id], ProjectId=1234)
-    typed_call(tag, "ModifyResourceTags", Resource=f"qcs::clb:{REGION}:uin/{uin}:clb/{lb_id}",
+    typed_call(tag, "ModifyResourceTags", Resource=f"qcs::clb:{REGION}:uin/:clb/{lb_id}",
                ReplaceTags=[{"TagKey": "env", "TagValue": "prod"}, {"TagKey": "team", "TagValue": "web"}])
     instance, tags = read_instance(clb, tag, vpc, lb_id)
     assert (instance.SlaType, instance.ProjectId, tags) == ("clb.c3.small", 1234, {"env": "prod", "team": "web"})

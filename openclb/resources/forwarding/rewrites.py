@@ -95,14 +95,24 @@ async def describe_rewrite(services: Services, ctx: RequestContext, params: dict
     return {"RewriteSet": [rule_output(r) for r in found]}
 
 
+def _auto_targets(https_rules: list[Rule], domain: str) -> list[Rule]:
+    """AutoRewrite covers every URL of the domain on the HTTPS:443 listener, each with its own HTTP:80
+    rule (the Terraform provider finds the source rule by the target rule's Domain and Url, and its
+    delete_all_auto_rewrite removes every redirection of the domain)."""
+    targets = [r for r in https_rules if domain in r.domains]
+    if not targets:
+        raise errors.InvalidParameterLocationNotFound(f"The HTTPS listener has no rule for domain {domain}.")
+    return targets
+
+
 async def auto_rewrite(services: Services, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    """Redirect HTTP:80 to an HTTPS listener, per domain, creating the HTTP:80 listener if needed."""
+    """Redirect HTTP:80 to an HTTPS listener, per domain and URL, creating the HTTP:80 listener if needed."""
     lb = await require_load_balancer(services, ctx, params["load_balancer_id"])
     https = await require_listener(services, ctx, lb.id, params["listener_id"])
     if https.protocol != "HTTPS":
         raise errors.InvalidParameterValue("AutoRewrite needs an HTTPS listener.")
     all_rules = await services.read(services.store.rules_of, lb.id)
-    https_rules = [r for r in all_rules if r.listener_id == https.id and r.url == "/"]
+    https_rules = [r for r in all_rules if r.listener_id == https.id]
     domains = params.get("domains") or list(dict.fromkeys(d for r in https_rules for d in r.domains))
     codes, take_urls = params.get("rewrite_codes") or [], params.get("take_urls") or []
     listeners = await services.read(services.store.list_listeners, ctx.scope, lb.id)
@@ -112,17 +122,16 @@ async def auto_rewrite(services: Services, ctx: RequestContext, params: dict[str
     http_id = http.id if http else ids.listener_id()
     new_rules = []
     for index, domain in enumerate(domains):
-        target = next((r for r in https_rules if domain in r.domains), None)
-        if target is None:
-            raise errors.InvalidParameterLocationNotFound(f"The HTTPS listener has no rule `/` for domain {domain}.")
         code = codes[index] if index < len(codes) else 301
         value_rules.check_enum(f"RewriteCodes.{index}", str(code), tuple(map(str, REWRITE_CODES)))
-        source = next((r for r in existing_http if domain in r.domains and r.url == "/"), None)
-        rewrite = {"target_listener_id": https.id, "target_location_id": target.id, "rewrite_code": code,
-                   "take_url": bool(take_urls[index]) if index < len(take_urls) else True, "rewrite_type": "Auto"}
-        base = source or Rule(ids.location_id(), ctx.app_id, ctx.region, lb.id, http_id, (domain,), "/", created,
-                              {"be_auto_created": True, "default_server": not existing_http and not new_rules})
-        new_rules.append(_with_rewrite(base, rewrite))
+        for target in _auto_targets(https_rules, domain):
+            source = next((r for r in existing_http if domain in r.domains and r.url == target.url), None)
+            rewrite = {"target_listener_id": https.id, "target_location_id": target.id, "rewrite_code": code,
+                       "take_url": bool(take_urls[index]) if index < len(take_urls) else True, "rewrite_type": "Auto"}
+            base = source or Rule(ids.location_id(), ctx.app_id, ctx.region, lb.id, http_id, (domain,), target.url,
+                                  created, {"be_auto_created": True,
+                                            "default_server": not existing_http and not new_rules})
+            new_rules.append(_with_rewrite(base, rewrite))
     if http is not None:
         await write_rules(services, ctx, http, new_rules)
         return {}

@@ -57,13 +57,19 @@ async def modify_resource_tags(services: Services, ctx: RequestContext, params: 
     delete_keys = [item["tag_key"] for item in params["delete_tags"]] if "delete_tags" in params else None
     checks.check_modification(replace_tags, delete_keys)
     replaced = checks.check_tags(replace_tags or [])
-    parsed = _parsed([params["resource"]], ctx)
+    parsed = names.parse_resource_name(params["resource"], ctx.owner_uin,
+                                       (names.RESOURCE_PREFIX, names.TARGET_GROUP_PREFIX))
 
     def edit(lb_id: str, current: dict[str, str]) -> dict[str, str]:
         kept = {key: value for key, value in current.items() if key not in set(delete_keys or ())}
         return _within_limit(lb_id, {**kept, **replaced})
 
-    failed = await _rewrite(services, ctx, parsed, edit)
+    if parsed.prefix == names.TARGET_GROUP_PREFIX:
+        if not await services.db(queries.rewrite_group_tags, services.store, ctx.app_id, parsed.region,
+                                 parsed.resource_id, edit):
+            raise errors.InvalidParameterValueResourceIdInvalid(f"The resource {parsed.text} does not exist.")
+        return {}
+    failed = await _rewrite(services, ctx, [parsed], edit)
     if failed:
         raise errors.InvalidParameterValueResourceIdInvalid(failed[0]["Message"])
     return {}

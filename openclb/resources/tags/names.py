@@ -2,7 +2,9 @@
 
 CAM's resource description (docs 598/10606): ``qcs:<project>:<service>:<region>:<account>:<resource>``,
 the project segment empty. openclb keeps tags for its CLBs only, so the service and the resource
-prefix must be ``clb`` and the account the caller's own.
+prefix must be ``clb`` and the account the caller's own. The account may be left empty
+(``uin/:``): the Terraform provider's ``BuildTagResourceName`` always leaves it so, and the tag
+service reads it as the caller's account.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from openclb import errors
 
 SERVICE_TYPE = "clb"
 RESOURCE_PREFIX = "clb"
+TARGET_GROUP_PREFIX = "targetgroup"
 _REGION = re.compile(r"[a-z]{2,4}(-[a-z0-9]+)+")
-_UIN = re.compile(r"uin/([0-9]{1,20})")
+_UIN = re.compile(r"uin/([0-9]{0,20})")
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,9 @@ def clb_resource_name(region: str, uin: str, lb_id: str) -> ResourceName:
     return ResourceName(region, uin, lb_id)
 
 
-def parse_resource_name(text: str, owner_uin: str) -> ResourceName:
-    """The name's parts, each checked with its documented code; the account must be the caller's."""
+def parse_resource_name(text: str, owner_uin: str, prefixes: tuple[str, ...] = (RESOURCE_PREFIX,)) -> ResourceName:
+    """The name's parts, each checked with its documented code; the account must be the caller's.
+    ``prefixes`` are the resource types the action accepts (ModifyResourceTags: target groups too)."""
     segments = text.split(":")
     uin = _UIN.fullmatch(segments[4]) if len(segments) == 6 else None
     if len(segments) != 6 or segments[0] != "qcs" or segments[1] or uin is None or "/" not in segments[5]:
@@ -45,13 +49,13 @@ def parse_resource_name(text: str, owner_uin: str) -> ResourceName:
     _, _, service, region, _, resource = segments
     prefix, _, resource_id = resource.partition("/")
     check_service_type(service)
-    check_resource_prefix(prefix)
+    check_resource_prefix(prefix, prefixes)
     check_resource_region(region)
-    if uin.group(1) != owner_uin:
+    if uin.group(1) not in ("", owner_uin):
         raise errors.InvalidParameterValueUinInvalid(f"The account of `{text}` is not the caller's (uin/{owner_uin}).")
     if not resource_id:
         raise errors.InvalidParameterValueResourceIdInvalid(f"`{text}` names no resource.")
-    return ResourceName(region, owner_uin, resource_id)
+    return ResourceName(region, owner_uin, resource_id, prefix=prefix)
 
 
 def check_service_type(service: str) -> None:
@@ -60,9 +64,10 @@ def check_service_type(service: str) -> None:
         raise errors.InvalidParameterUnsupportedService(f"The service `{service}` has no tags here; only clb.")
 
 
-def check_resource_prefix(prefix: str) -> None:
-    if prefix != RESOURCE_PREFIX:
-        raise errors.InvalidParameterValueResourcePrefixInvalid(f"The resource prefix `{prefix}` is not clb.")
+def check_resource_prefix(prefix: str, prefixes: tuple[str, ...] = (RESOURCE_PREFIX,)) -> None:
+    if prefix not in prefixes:
+        raise errors.InvalidParameterValueResourcePrefixInvalid(
+            f"The resource prefix `{prefix}` is not one of {', '.join(prefixes)}.")
 
 
 def check_resource_region(region: str) -> None:

@@ -1,4 +1,4 @@
-"""Reads and writes of CLB tags: the ``tags`` member of a CLB row's settings.
+"""Reads and writes of CLB tags: the ``tags`` member of a CLB row's settings (and of a target group's).
 
 A tag write is not a task (the tag service answers at once and changes nothing of the data
 plane), so it must not race a task on the same CLB: a task that fails restores its CLB row from
@@ -57,3 +57,22 @@ def rewrite_tags(store: Store, app_id: int, targets: Sequence[tuple[str, str]], 
             if changed.rowcount != 1:
                 raise TagsBusy(lb_id)
     return missing
+
+
+def rewrite_group_tags(store: Store, app_id: int, region: str, group_id: str, edit: TagEdit) -> bool:
+    """Replace a target group's tags (its settings' ``tags``, which DescribeTargetGroupList shows) by
+    ``edit(group_id, current)``; False when the group does not exist. The row is locked for the
+    write, so two tag writes on one group apply one after the other."""
+    groups = schema.target_groups
+    where = (groups.c.id == group_id, groups.c.app_id == app_id, groups.c.region == region)
+    with store.engine.begin() as conn:
+        row = conn.execute(select(groups.c.settings).where(*where).with_for_update()).first()
+        if row is None:
+            return False
+        current = {t["tag_key"]: t["tag_value"] for t in row.settings.get("tags") or ()}
+        tags = [{"tag_key": k, "tag_value": v} for k, v in edit(group_id, current).items()]
+        stored = {**row.settings, "tags": tags}
+        if not tags:
+            stored.pop("tags")
+        conn.execute(update(groups).where(*where).values(settings=stored))
+    return True

@@ -35,13 +35,14 @@ async def create_target_group(services: Services, ctx: RequestContext, params: d
     checks.check_vpc_id(vpc_id)
     group_id = ids.target_group_id()
     settings = TargetGroupSettings.from_request(params)
-    instances = checks.instances(group_id, settings, params.get("port"), params.get("target_group_instances") or ())
+    port = checks.default_port(params.get("port"))
+    instances = checks.instances(group_id, settings, port, params.get("target_group_instances") or ())
     quotas = services.settings.quotas
     if len(instances) > quotas.instances_per_target_group:
         raise errors.LimitExceeded(f"A target group may have at most {quotas.instances_per_target_group} instances.")
     now = sortable_now()
     group = TargetGroup(group_id, ctx.app_id, ctx.region, params.get("target_group_name") or group_id, vpc_id,
-                        params.get("port"), now, now, settings.to_stored())
+                        port, now, now, settings.to_stored())
     try:
         await services.db(queries.insert_group, services.store, group, instances, quotas.target_groups_per_region)
     except QuotaReached:
@@ -58,7 +59,7 @@ async def modify_target_group_attribute(services: Services, ctx: RequestContext,
     if params.get("target_group_name") is not None:
         values["name"] = params["target_group_name"]
     if params.get("port") is not None:
-        values["port"] = params["port"]
+        values["port"] = checks.default_port(params["port"])
     try:
         await services.db(queries.update_group, services.store, ctx.scope, group.id, values)
     except queries.GroupGone:

@@ -68,7 +68,7 @@ def check_settings(params: dict[str, Any]) -> None:
     check_choice("Type", params.get("type"), GROUP_TYPES)
     check_choice("Protocol", params.get("protocol"), PROTOCOLS)
     check_choice("ScheduleAlgorithm", params.get("schedule_algorithm"), SCHEDULERS)
-    check_number("Port", params.get("port"), 1, 65535)
+    check_number("Port", default_port(params.get("port")), 1, 65535)
     check_number("Weight", params.get("weight"), 0, 100)
     expire = params.get("session_expire_time")
     if expire:
@@ -78,6 +78,12 @@ def check_settings(params: dict[str, Any]) -> None:
     if len(params.get("tags") or ()) > 20:
         raise errors.InvalidParameterValue("At most 20 `Tags` may be given.")
     check_number("HealthCheck.Port", (params.get("health_check") or {}).get("port"), 1, 65535)
+
+
+def default_port(port: int | None) -> int | None:
+    """A group's default Port; 0 means none, as the Terraform provider sends it for a group
+    configured without a port (ClbService.CreateTargetGroup always sets Port)."""
+    return port or None
 
 
 def check_ids(name: str, ids: Sequence[str]) -> None:
