@@ -36,6 +36,7 @@ from benchmarks.harness import Bench  # noqa: E402
 from benchmarks.nodes import run_nodes  # noqa: E402
 from benchmarks.report import Section, render_markdown, render_text, utc_now, write_results  # noqa: E402
 from benchmarks.scale import run_scale  # noqa: E402
+from benchmarks.workers import run_workers  # noqa: E402
 
 AREAS = {
     "dataplane": run_dataplane,
@@ -47,6 +48,7 @@ AREAS = {
     "durability": run_durability,
     "accesslog": run_access_logs,
     "nodes": run_nodes,
+    "workers": run_workers,
 }
 # Areas that need no peer tool (wrk, iperf3, HAProxy, nginx): run alone, they install nothing.
 SELF_CONTAINED = {"reliability", "durability", "nodes"}
