@@ -56,6 +56,10 @@ def test_create_listener_with_two_workers_serves_every_connection_and_sums_count
     line = next(line for line in scraped.splitlines()
                 if line.startswith("openclb_listener_connections_total") and listener_id in line)
     assert float(line.rsplit(" ", 1)[1]) == CONNECTIONS
+    assert 'port="8101"' in line
+    targets = [line for line in scraped.splitlines()
+               if line.startswith("openclb_target_connections_total") and listener_id in line]
+    assert len(targets) == 2 and sum(float(line.rsplit(" ", 1)[1]) for line in targets) == CONNECTIONS
 
 
 def test_worker_killed_is_restarted_alone_while_the_other_serves(pool_server, named_backends):
