@@ -109,6 +109,9 @@ class WorkerPool:
     async def start(self) -> None:
         await self._checker.start()
         self._workers = [_Worker(index, self._options) for index in range(self._count)]
+        # Started means serving: a new process takes a second or more to import the engine, and
+        # the first task must not wait for that (nor ``serve`` announce a data plane not yet up).
+        await self._everywhere("stats")
         loop = asyncio.get_running_loop()
         self._background = [loop.create_task(self._push_health()), loop.create_task(self._restart_dead())]
 
