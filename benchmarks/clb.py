@@ -36,8 +36,11 @@ TASK_TIMEOUT = 60.0
 class OpenclbServer:
     """``openclb serve`` in its own process; ``restart()`` keeps the data dir."""
 
-    def __init__(self, bench: Bench, name: str, vip_pool: str, log_level: str = "WARNING") -> None:
+    def __init__(self, bench: Bench, name: str, vip_pool: str, log_level: str = "WARNING",
+                 workers: int = 1, metrics_port: int | None = None) -> None:
         self.bench = bench
+        self.workers = workers
+        self.metrics_port = metrics_port
         self.name = name
         self.vip_pool = vip_pool
         self.data_dir = bench.workdir / f"{name}-data"
@@ -59,6 +62,9 @@ class OpenclbServer:
             sys.executable, "-m", "openclb", "serve", "--listen", f"127.0.0.1:{self.port}",
             "--data-dir", str(self.data_dir), "--vip-pool", self.vip_pool,
             "--rate-limit", f"*={RATE_LIMIT}", "--log-level", self.log_level,
+            # Explicit: the CLI's default is one worker per core; the benchmarks compare like with like.
+            "--workers", str(self.workers),
+            "--metrics-listen", f"127.0.0.1:{self.metrics_port}" if self.metrics_port else "off",
         ]
 
     def spawn(self) -> Service:

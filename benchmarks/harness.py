@@ -7,8 +7,10 @@ Invariants:
 - Every external command is recorded on the ``Bench`` (RESULTS.md lists them all).
 - Every load loop is bounded in time: wrk and iperf3 by their duration flag plus a timeout,
   Python loops by a deadline.
-- CPU figures come from /proc/<pid>/stat of the measured process alone (all its threads),
-  which is why the servers under test run as separate processes.
+- CPU figures come from the measured process and its descendants (all their threads), read
+  through psutil: ``openclb serve --workers N`` relays in N child processes, and the HAProxy
+  engine's haproxy is a child too. That is why the servers under test run as separate
+  processes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -212,22 +216,40 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def tree_cpu_seconds(pid: int) -> dict[int, float]:
+    """User + system CPU seconds so far of the process and of each live descendant, by pid."""
+    root = psutil.Process(pid)
+    seconds = {}
+    for proc in (root, *root.children(recursive=True)):
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        seconds[proc.pid] = times.user + times.system
+    return seconds
+
+
 class CpuMeter:
-    """CPU seconds a process spends inside a ``with`` block, and the wall time of the block."""
+    """CPU seconds a process and its descendants spend inside a ``with`` block, and the wall
+    time of the block. A descendant started during the block counts from zero; one that ends
+    during it loses its share (a crashed worker under load shows as missing CPU)."""
 
     def __init__(self, pid: int | None) -> None:
         self.pid = pid
         self.cpu = 0.0
         self.wall = 0.0
+        self.processes = 0
 
     def __enter__(self) -> CpuMeter:
-        self._cpu0 = cpu_seconds(self.pid) if self.pid else 0.0
+        self._cpu0 = tree_cpu_seconds(self.pid) if self.pid else {}
         self._wall0 = time.monotonic()
         return self
 
     def __exit__(self, *exc) -> None:
         self.wall = time.monotonic() - self._wall0
-        self.cpu = (cpu_seconds(self.pid) - self._cpu0) if self.pid else 0.0
+        after = tree_cpu_seconds(self.pid) if self.pid else {}
+        self.processes = len(after)
+        self.cpu = sum(seconds - self._cpu0.get(pid, 0.0) for pid, seconds in after.items())
 
 
 # -- statistics --------------------------------------------------------------------------

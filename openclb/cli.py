@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -75,9 +76,10 @@ def _parser() -> argparse.ArgumentParser:
                             "(default: by node name order, 250 for the first, 240 for the second, ...)")
     serve.add_argument("--vrrp-router-id", type=int, default=51, metavar="1-255",
                        help="the VRRP virtual router id the nodes share (distinct per cluster on one network)")
-    serve.add_argument("--workers", type=int, default=1, metavar="N",
+    serve.add_argument("--workers", type=int, default=None, metavar="N",
                        help="data-plane processes sharing every listener's ports (embedded engine; the HAProxy "
-                            "engine's nbthread); health checks stay once per node (default 1)")
+                            "engine's nbthread); health checks stay once per node (default: the number of cores "
+                            f"this process may run on, {usable_cores()} here)")
     serve.add_argument("--log-level", default="INFO")
 
     accounts = commands.add_parser("accounts", help="manage API keys in the data dir's accounts file")
@@ -106,10 +108,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as a container or taskset limits it):
+    ``serve``'s default ``--workers``, so a node uses every core it is given. Settings, and so
+    every in-process server (tests, ``local_server``, the pytest plugin), keep one worker."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _announce(server) -> None:
     settings = server.settings
     print(f"openclb serving the CLB API at {server.endpoint_url}", flush=True)
     print(f"  data dir: {settings.data_dir.resolve()}  store: {server.store.url.split('@')[-1]}", flush=True)
+    unit = "HAProxy threads" if settings.engine == "haproxy" else "processes"
+    print(f"  data plane: {settings.engine} engine, {settings.workers} {unit} (--workers)", flush=True)
     if server.metrics_url:
         guarded = "bearer token required" if settings.metrics_token else "no token"
         print(f"  metrics: {server.metrics_url}/metrics ({guarded})", flush=True)
@@ -135,8 +149,9 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
     host, port = parse_listen(args.listen)
     metrics_host, metrics_port = parse_metrics_listen(args.metrics_listen)
     rate_limits = parse_rate_limits(args.rate_limit)
-    if not 1 <= args.workers <= 256:
-        raise ValueError(f"--workers must be 1-256, got {args.workers}")
+    workers = args.workers if args.workers is not None else min(usable_cores(), 256)
+    if not 1 <= workers <= 256:
+        raise ValueError(f"--workers must be 1-256, got {workers}")
     if args.api_max_connections < 1 or args.api_calls_per_account < 1:
         raise ValueError("--api-max-connections and --api-calls-per-account must be at least 1")
     settings = load_settings(
@@ -166,7 +181,7 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
         vip_interface=args.vip_interface,
         vrrp_priority=args.vrrp_priority,
         vrrp_router_id=args.vrrp_router_id,
-        workers=args.workers,
+        workers=workers,
     )
     settings.check_nodes()
     return settings.with_(metrics_port=metrics_port)

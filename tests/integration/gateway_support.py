@@ -349,7 +349,8 @@ def serve_on_own_port(tmp_path: Path, *extra: str, store_url: str = "", open_fil
     """
     args = [
         "--listen", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "data"), "--vip-pool", unique_vip_pool(),
-        "--rate-limit", "DescribeTaskStatus=1000", *(["--store", store_url] if store_url else []), *extra,
+        "--rate-limit", "DescribeTaskStatus=1000", *(["--store", store_url] if store_url else []),
+        "--workers", "1", *extra,  # one data-plane process unless the test asks (serve's default: one per core)
     ]
     env = clean_env(tmp_path, OPENCLB_SECRET_ID=SECRET_ID, OPENCLB_SECRET_KEY=SECRET_KEY)
     return ServeProcess(args, env, tmp_path / "serve.log", open_files)

@@ -338,7 +338,7 @@ class Cluster:
         args = ["--listen", f"{self.network.node_ip(name)}:{NODE_API_PORT}", "--data-dir", str(data_dir),
                 "--store", self.store_url, "--node-name", name, "--node-timeout", str(self.node_timeout),
                 "--vip-pool", self.network.vip_pool, "--metrics-listen", "off", "--drain-seconds", "0",
-                "--rate-limit", "*=1000", *self.extra_args]
+                "--rate-limit", "*=1000", "--workers", "1", *self.extra_args]
         env = clean_env(self.tmp_path, OPENCLB_SECRET_ID=SECRET_ID, OPENCLB_SECRET_KEY=SECRET_KEY,
                         OPENCLB_MASTER_KEY=SHARED_MASTER_KEY)
         return ServeProcess(args, env, self.tmp_path / f"{name}.log",

@@ -11,12 +11,15 @@ import os
 import signal
 import time
 
+import psutil
 import pytest
 import requests
 
-from backends import first_bytes
+from backends import first_bytes, free_port
 from clb_support import FAST_CHECK, listener_with_targets, target_health, wait_for
-from conftest import sdk_client
+from conftest import SECRET_ID, SECRET_KEY, sdk_client, unique_vip_pool
+from gateway_support import ServeProcess, clean_env
+from openclb.cli import usable_cores
 
 CONNECTIONS = 40
 
@@ -56,6 +59,10 @@ def test_create_listener_with_two_workers_serves_every_connection_and_sums_count
     line = next(line for line in scraped.splitlines()
                 if line.startswith("openclb_listener_connections_total") and listener_id in line)
     assert float(line.rsplit(" ", 1)[1]) == CONNECTIONS
+    assert 'port="8101"' in line
+    targets = [line for line in scraped.splitlines()
+               if line.startswith("openclb_target_connections_total") and listener_id in line]
+    assert len(targets) == 2 and sum(float(line.rsplit(" ", 1)[1]) for line in targets) == CONNECTIONS
 
 
 def test_worker_killed_is_restarted_alone_while_the_other_serves(pool_server, named_backends):
@@ -82,3 +89,22 @@ def test_target_down_found_by_the_one_health_checker_is_avoided_by_every_worker(
     wait_for(lambda: target_health(client, lb_id) == {down.port: "Dead", up.port: "Alive"}, 20)
     time.sleep(0.5)  # pushed to the workers within HEALTH_PUSH_SECONDS
     assert greetings(vip, 8103, CONNECTIONS) == [b"up\n"] * CONNECTIONS
+
+
+def test_serve_without_workers_flag_runs_one_data_plane_process_per_core(tmp_path, named_backends):
+    cores = usable_cores()
+    args = ["--listen", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "data"), "--vip-pool",
+            unique_vip_pool(), "--metrics-listen", "off", "--rate-limit", "DescribeTaskStatus=1000"]
+    serve = ServeProcess(args, clean_env(tmp_path, OPENCLB_SECRET_ID=SECRET_ID, OPENCLB_SECRET_KEY=SECRET_KEY),
+                         tmp_path / "serve.log").start()
+    try:
+        assert f"  data plane: embedded engine, {cores} processes (--workers)" in serve.banner
+        backend = named_backends("t", b"\n")
+        _, vip, _ = listener_with_targets(sdk_client(serve.url), "TCP", 8104,
+                                          [{"EniIp": "127.0.0.1", "Port": backend.port}])
+        assert greetings(vip, 8104, CONNECTIONS) == [b"t\n"] * CONNECTIONS
+        workers = [child for child in psutil.Process(serve.process.pid).children()
+                   if child.name() != "haproxy" and "resource_tracker" not in " ".join(child.cmdline())]
+        assert len(workers) == (cores if cores > 1 else 0)
+    finally:
+        serve.stop()

@@ -33,6 +33,32 @@ WATCH_SECONDS = 0.2
 CALL_TIMEOUT_SECONDS = 30.0
 
 
+# What names a listener, rule or target in a worker's counters, the same in every worker: kept, not summed.
+_IDENTITY = frozenset({"protocol", "vip", "port", "end_port", "ip", "weight", "location_id"})
+
+
+def _identity(item: dict) -> tuple:
+    return tuple(item.get(name) for name in ("location_id", "ip", "port"))
+
+
+def merge_counters(into: dict, counters: dict) -> None:
+    """Add one worker's counters of a listener to ``into``: numbers summed; names, ports and
+    weights kept; the per-rule and per-target lists merged item by item (by location, address)."""
+    for name, value in counters.items():
+        if name in _IDENTITY or isinstance(value, bool) or not isinstance(value, (int, float, list)):
+            into.setdefault(name, value)
+        elif isinstance(value, list):
+            items = {_identity(item): item for item in into.setdefault(name, [])}
+            for item in value:
+                key = _identity(item)
+                if key not in items:
+                    items[key] = {}
+                    into[name].append(items[key])
+                merge_counters(items[key], item)
+        else:
+            into[name] = into.get(name, 0) + value
+
+
 class _Worker:
     """One worker process and its end of the pipe; one command at a time."""
 
@@ -83,6 +109,9 @@ class WorkerPool:
     async def start(self) -> None:
         await self._checker.start()
         self._workers = [_Worker(index, self._options) for index in range(self._count)]
+        # Started means serving: a new process takes a second or more to import the engine, and
+        # the first task must not wait for that (nor ``serve`` announce a data plane not yet up).
+        await self._everywhere("stats")
         loop = asyncio.get_running_loop()
         self._background = [loop.create_task(self._push_health()), loop.create_task(self._restart_dead())]
 
@@ -129,9 +158,7 @@ class WorkerPool:
             for lb_id, listeners in stats.items():
                 into = merged.setdefault(lb_id, {})
                 for listener_id, counters in listeners.items():
-                    total = into.setdefault(listener_id, {})
-                    for name, value in counters.items():
-                        total[name] = total.get(name, 0) + value if isinstance(value, (int, float)) else value
+                    merge_counters(into.setdefault(listener_id, {}), counters)
         return merged
 
     async def close(self) -> None:
