@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=None, metavar="N",
                        help="data-plane processes sharing every listener's ports (embedded engine; the HAProxy "
                             "engine's nbthread); health checks stay once per node (default: the number of cores "
-                            f"this process may run on, {usable_cores()} here)")
+                            f"this process may run on, {usable_cores()} here; 1 with --faults)")
     serve.add_argument("--log-level", default="INFO")
 
     accounts = commands.add_parser("accounts", help="manage API keys in the data dir's accounts file")
@@ -118,6 +118,13 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def default_workers(faults: bool) -> int:
+    """``serve``'s ``--workers`` when not given: every usable core, but one with ``--faults``,
+    where a traffic fault's count ("the next N connections") must be met exactly once per
+    listener, not once in each worker process."""
+    return 1 if faults else min(usable_cores(), 256)
+
+
 def _announce(server) -> None:
     settings = server.settings
     print(f"openclb serving the CLB API at {server.endpoint_url}", flush=True)
@@ -149,7 +156,7 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
     host, port = parse_listen(args.listen)
     metrics_host, metrics_port = parse_metrics_listen(args.metrics_listen)
     rate_limits = parse_rate_limits(args.rate_limit)
-    workers = args.workers if args.workers is not None else min(usable_cores(), 256)
+    workers = args.workers if args.workers is not None else default_workers(args.faults)
     if not 1 <= workers <= 256:
         raise ValueError(f"--workers must be 1-256, got {workers}")
     if args.api_max_connections < 1 or args.api_calls_per_account < 1:

@@ -22,3 +22,9 @@ def test_serve_settings_workers_flag_wins_and_settings_default_stays_one():
 def test_serve_settings_workers_out_of_range_is_refused(count):
     with pytest.raises(ValueError, match="--workers must be 1-256"):
         _serve_settings(_parser().parse_args(["serve", "--workers", count]))
+
+
+def test_serve_settings_faults_without_workers_flag_one_process():
+    args = _parser().parse_args(["serve", "--faults", "--metrics-listen", "off"])
+    assert _serve_settings(args).workers == 1
+    assert _serve_settings(_parser().parse_args(["serve", "--faults", "--workers", "2"])).workers == 2
