@@ -147,17 +147,19 @@ class BatchContext:
     ``parts`` keeps formatted text by the ``id`` of what it was made from (a connection's
     fields, a target): every record of the batch is alive until the batch is written, so an
     ``id`` names one object for the batch's life. ``texts``: client-sent bytes (latin-1) as
-    JSON strings; a client sends the same host and user agent on each of its requests.
+    JSON strings (and our own names: ``escaped_text``); a client sends the same host and user
+    agent on each of its requests. ``targets``: a request target's texts (``http_access_log``).
     """
 
-    __slots__ = ("second", "stamp_text", "offset", "parts", "texts")
+    __slots__ = ("second", "stamp_text", "offset", "parts", "texts", "targets")
 
     def __init__(self) -> None:
         self.second = -1
         self.stamp_text = ""
         self.offset = time.time() - time.monotonic()
         self.parts: dict[int, object] = {}
-        self.texts: dict[bytes, str] = {b"": '""'}
+        self.texts: dict[bytes | str, str] = {b"": '""'}
+        self.targets: dict[bytes, tuple[str, str]] = {}
 
     def time_local(self, stamp: float) -> str:
         second = int(stamp)
@@ -171,6 +173,10 @@ class BatchContext:
 
     def escaped(self, sent: bytes) -> str:
         text = self.texts[sent] = json_text(sent.decode("latin-1"))
+        return text
+
+    def escaped_text(self, name: str) -> str:
+        text = self.texts[name] = json_text(name)
         return text
 
     def keep(self, owner: object, text):

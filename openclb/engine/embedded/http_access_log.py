@@ -42,7 +42,7 @@ def connection_fields(session) -> tuple:
 def request_finished(session, status: int, upstream_status: int = 0, sent: int = 0) -> None:
     """Hand the session's current request to the log; ``sent``: bytes the session wrote itself
     (a local response), which its counters do not see."""
-    entry = session.log_entry
+    started, head, version = session.log_entry
     session.log_entry = None
     log = session.listener.access_log
     if log is None:
@@ -54,7 +54,7 @@ def request_finished(session, status: int, upstream_status: int = 0, sent: int =
     session.log_marks = (bytes_in, bytes_out, requests)
     target = session.target if upstream_status or status >= 500 else None
     rule = session.rule if target is not None else None
-    log.record((_request_line, _monotonic(), entry, session.log_connection,
+    log.record((_request_line, _monotonic(), started, head, version, session.log_connection,
                 rule.spec.domains[0] if rule is not None else "", target, status, upstream_status,
                 bytes_in - marks[0], bytes_out - marks[1], requests))
 
@@ -66,7 +66,7 @@ def _request_line(r: tuple, batch) -> str:
     of the line a connection or a target fixes, so a keep-alive connection's are made once.
     Client-sent text is escaped (``json_text``); the rest is ours and needs none.
     """
-    _, ended, (started, head, version), connection, server_name, target, status, upstream_status, request_length, \
+    _, ended, started, head, version, connection, server_name, target, status, upstream_status, request_length, \
         bytes_sent, requests = r
     parts = batch.parts
     texts = batch.texts
@@ -76,16 +76,15 @@ def _request_line(r: tuple, batch) -> str:
     host = found.get(b"host", b"")
     agent = found.get(b"user-agent", b"")
     referer = found.get(b"referer", b"")
-    uri = texts.get(head.target) or batch.escaped(head.target)
-    query = uri.find("?")
+    uri, path = batch.targets.get(head.target) or _target_texts(batch, head.target)
     seconds = "%.3f" % (ended - started)
     stamp = ended + batch.offset
     time_local = batch.stamp_text if int(stamp) == batch.second else batch.time_local(stamp)
     return (
-        f'{{"time_local":"{time_local}",{before}"server_name":{json_text(server_name)},{after}"status":{status},'
+        f'{{"time_local":"{time_local}",{before}"server_name":{texts.get(server_name) or batch.escaped_text(server_name)},{after}"status":{status},'
         f'"upstream_addr":"{upstream_addr}","upstream_status":"{upstream_status or "-"}",'
-        f'"request":"{_METHODS.get(head.method) or _method_text(head.method)} {uri[1:-1]} HTTP/{version}",'
-        f'"uri":{uri if query < 0 else uri[:query] + chr(34)},"server_protocol":"HTTP/{version}",'
+        f'"request":"{_METHODS.get(head.method) or _method_text(head.method)} {uri} HTTP/{version}",'
+        f'"uri":{path},"server_protocol":"HTTP/{version}",'
         f'"http_host":{texts.get(host) or batch.escaped(host)},"http_user_agent":{texts.get(agent) or batch.escaped(agent)},'
         f'"http_referer":{texts.get(referer) or batch.escaped(referer)},'
         f'"request_length":{request_length},"bytes_sent":{bytes_sent},"request_time":{seconds},'
@@ -97,6 +96,14 @@ def _connection_parts(connection: tuple) -> tuple[str, str, str]:
     https, vip, port, client_ip, client_port, tls = connection
     return ('"protocol_type":"%s","server_addr":"%s","server_port":%d,' % ("HTTPS" if https else "HTTP", vip, port),
             '"remote_addr":"%s","remote_port":%d,' % (client_ip, client_port), tls_json(tls))
+
+
+def _target_texts(batch, target: bytes) -> tuple[str, str]:
+    """The request target as it goes inside the ``request`` string, and its path as a JSON string."""
+    text = json_text(target.decode("latin-1"))
+    query = text.find("?")
+    texts = batch.targets[target] = text[1:-1], text if query < 0 else text[:query] + '"'
+    return texts
 
 
 def _method_text(method: bytes) -> str:

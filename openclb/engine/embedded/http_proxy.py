@@ -163,7 +163,7 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
         self.rechunk = False
         self.upgrade_requested = False
         # The access-log record of the request under way, and the counters at the last one.
-        self.log_entry: dict | None = None
+        self.log_entry: tuple | None = None
         self.log_marks = (0, 0, 0)
         self.log_connection: tuple | None = None
 
