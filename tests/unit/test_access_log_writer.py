@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 from openclb.engine.embedded.access_log import connection_record, rotate, write_batch
-from openclb.engine.embedded.http_access_log import _request_line
+import openclb.engine.embedded.http_access_log  # noqa: F401  (registers the request line format)
 
 
 def test_write_batch_connection_record_is_one_json_line_with_clb_fields(tmp_path):
@@ -24,10 +23,9 @@ def test_write_batch_connection_record_is_one_json_line_with_clb_fields(tmp_path
 def test_write_batch_request_record_escapes_what_the_client_sent(tmp_path):
     path = tmp_path / "t.log"
     headers = [(b"host", b"a.test"), (b"user-agent", b'quote" back\\slash')]
-    target = SimpleNamespace(ip="127.0.0.1", port=80)
-    head = SimpleNamespace(method=b"GET", target=b'/p?q="x"', headers=headers)
     connection = (True, "127.1.0.1", 443, "127.0.0.2", 4000, None)
-    record = (_request_line, 10.01, 10.0, head, "1.1", connection, "a.test", target, 200, 200, 80, 300, 2)
+    record = ("request", 10.01, 10.0, b"GET", b'/p?q="x"', "1.1", tuple(headers), connection, "a.test", "127.0.0.1", 80,
+              200, 200, 80, 300, 2)
     write_batch(path, [record], 1 << 20, 3)
     line = json.loads(path.read_text())
     assert line["http_user_agent"] == 'quote" back\\slash' and line["request"] == 'GET /p?q="x" HTTP/1.1'

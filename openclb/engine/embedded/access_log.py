@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from json.encoder import encode_basestring as json_text
 from pathlib import Path
@@ -112,7 +113,8 @@ def write_batch(path: Path, batch: list[tuple], max_bytes: int, backups: int) ->
     """Append ``batch`` as JSON lines to ``path``, rotating first if it would pass ``max_bytes``."""
     try:
         context = BatchContext()
-        data = "".join([record[0](record, context) for record in batch]).encode()
+        formats = LINE_FORMATS
+        data = "".join([formats[record[0]](record, context) for record in batch]).encode()
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             size = path.stat().st_size
@@ -213,7 +215,7 @@ def connection_entry(listener, connection, start: tuple) -> tuple:
     """The record of one ended layer-4 connection (TCP, TCP_SSL) or UDP/QUIC flow."""
     started, client_port, listen_port, tls = start
     target = connection.target
-    return (_connection_line, time.time(), listener.spec.protocol, listener.vip, listen_port, connection.client_ip,
+    return ("connection", time.time(), listener.spec.protocol, listener.vip, listen_port, connection.client_ip,
             client_port, target.ip, listener.target_port(target, listen_port), connection.bytes_in,
             connection.bytes_out, time.monotonic() - started, tls)
 
@@ -222,7 +224,7 @@ def connection_record(at: float, protocol: str, vip: str, port: int, client_ip: 
                       target_ip: str, target_port: int, bytes_in: int, bytes_out: int, seconds: float,
                       tls: tuple[str, str, str] | None) -> tuple:
     """A layer-4 record from another engine's account of a connection (HAProxy's log line)."""
-    return (_connection_line, at, protocol, vip, port, client_ip, client_port, target_ip, target_port, bytes_in,
+    return ("connection", at, protocol, vip, port, client_ip, client_port, target_ip, target_port, bytes_in,
             bytes_out, seconds, tls)
 
 
@@ -231,3 +233,6 @@ def _connection_line(r: tuple, batch: BatchContext) -> str:
         '{"time_local":"%s","protocol_type":"%s","server_addr":"%s","server_port":%d,"remote_addr":"%s",'
         '"remote_port":%d,"upstream_addr":"%s:%d","request_length":%d,"bytes_sent":%d,"request_time":%.3f%s}\n'
         % (batch.time_local(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], tls_json(r[12])))
+
+
+LINE_FORMATS: dict[str, Callable[[tuple, BatchContext], str]] = {"connection": _connection_line}

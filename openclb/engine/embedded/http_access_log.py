@@ -4,10 +4,12 @@ An ``HttpSession`` whose listener is logged calls ``request_started`` when a req
 taken and ``request_finished`` when its response is complete (from a target, or answered by
 the load balancer itself). Nothing here runs for a listener that is not logged, and what runs
 for one that is only gathers references and numbers: what the connection fixes (addresses,
-ports, TLS) is gathered once per connection (``connection_fields``), the target is kept as
-the object, and the request line and headers stay bytes until the writer thread turns the
-record into its JSON line (``_request_line``), where each connection's and target's part of
-the line is formatted once per batch. Byte counts are the client connection's, from the end
+ports, TLS) is gathered once per connection (``connection_fields``), and the request line
+and headers stay bytes until the writer thread turns the record into its JSON line
+(``_request_line``), where each connection's part of the line is formatted once per batch.
+A record holds only strings, bytes, numbers and tuples of them (no parser or target
+objects, the format is named, not referenced): the garbage collector then stops tracking
+it at its first pass, so the records waiting for the writer cost no collection work. Byte counts are the client connection's, from the end
 of the previous request's record to the end of this one, so the records of one connection
 add up to what it carried.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import time
 
-from openclb.engine.embedded.access_log import json_text, tls_fields, tls_json
+from openclb.engine.embedded.access_log import LINE_FORMATS, json_text, tls_fields, tls_json
 from openclb.engine.embedded.http_headers import RequestHead
 
 _monotonic = time.monotonic
@@ -53,10 +55,15 @@ def request_finished(session, status: int, upstream_status: int = 0, sent: int =
     requests = marks[2] + 1
     session.log_marks = (bytes_in, bytes_out, requests)
     target = session.target if upstream_status or status >= 500 else None
-    rule = session.rule if target is not None else None
-    log.record((_request_line, _monotonic(), started, head, version, session.log_connection,
-                rule.spec.domains[0] if rule is not None else "", target, status, upstream_status,
-                bytes_in - marks[0], bytes_out - marks[1], requests))
+    if target is None:
+        log.record(("request", _monotonic(), started, head.method, head.target, version, tuple(head.headers),
+                    session.log_connection, "", None, 0, status, upstream_status, bytes_in - marks[0],
+                    bytes_out - marks[1], requests))
+    else:
+        rule = session.rule
+        log.record(("request", _monotonic(), started, head.method, head.target, version, tuple(head.headers),
+                    session.log_connection, rule.spec.domains[0] if rule is not None else "", target.ip, target.port, status,
+                    upstream_status, bytes_in - marks[0], bytes_out - marks[1], requests))
 
 
 def _request_line(r: tuple, batch) -> str:
@@ -66,24 +73,23 @@ def _request_line(r: tuple, batch) -> str:
     of the line a connection or a target fixes, so a keep-alive connection's are made once.
     Client-sent text is escaped (``json_text``); the rest is ours and needs none.
     """
-    _, ended, started, head, version, connection, server_name, target, status, upstream_status, request_length, \
-        bytes_sent, requests = r
+    _, ended, started, method, target, version, headers, connection, server_name, target_ip, target_port, status, \
+        upstream_status, request_length, bytes_sent, requests = r
     parts = batch.parts
     texts = batch.texts
     before, after, tls = parts.get(id(connection)) or batch.keep(connection, _connection_parts(connection))
-    upstream_addr = "-" if target is None else (parts.get(id(target)) or batch.keep(target, f"{target.ip}:{target.port}"))
-    found = dict(head.headers)
+    found = dict(headers)
     host = found.get(b"host", b"")
     agent = found.get(b"user-agent", b"")
     referer = found.get(b"referer", b"")
-    uri, path = batch.targets.get(head.target) or _target_texts(batch, head.target)
+    uri, path = batch.targets.get(target) or _target_texts(batch, target)
     seconds = "%.3f" % (ended - started)
     stamp = ended + batch.offset
     time_local = batch.stamp_text if int(stamp) == batch.second else batch.time_local(stamp)
     return (
         f'{{"time_local":"{time_local}",{before}"server_name":{texts.get(server_name) or batch.escaped_text(server_name)},{after}"status":{status},'
-        f'"upstream_addr":"{upstream_addr}","upstream_status":"{upstream_status or "-"}",'
-        f'"request":"{_METHODS.get(head.method) or _method_text(head.method)} {uri} HTTP/{version}",'
+        f'"upstream_addr":"{"-" if target_ip is None else f"{target_ip}:{target_port}"}","upstream_status":"{upstream_status or "-"}",'
+        f'"request":"{_METHODS.get(method) or _method_text(method)} {uri} HTTP/{version}",'
         f'"uri":{path},"server_protocol":"HTTP/{version}",'
         f'"http_host":{texts.get(host) or batch.escaped(host)},"http_user_agent":{texts.get(agent) or batch.escaped(agent)},'
         f'"http_referer":{texts.get(referer) or batch.escaped(referer)},'
@@ -113,3 +119,5 @@ def _method_text(method: bytes) -> str:
 _DASH = '"-"'
 _METHODS = {method: method.decode() for method in (
     b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE")}
+
+LINE_FORMATS["request"] = _request_line
