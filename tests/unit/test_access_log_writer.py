@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from openclb.engine.embedded.access_log import connection_record, rotate, write_batch
-from openclb.engine.embedded.http_access_log import _request_line
+import openclb.engine.embedded.http_access_log  # noqa: F401  (registers the request line format)
 
 
 def test_write_batch_connection_record_is_one_json_line_with_clb_fields(tmp_path):
@@ -23,8 +23,9 @@ def test_write_batch_connection_record_is_one_json_line_with_clb_fields(tmp_path
 def test_write_batch_request_record_escapes_what_the_client_sent(tmp_path):
     path = tmp_path / "t.log"
     headers = [(b"host", b"a.test"), (b"user-agent", b'quote" back\\slash')]
-    record = (_request_line, 1_800_000_000.0, True, "127.1.0.1", 443, "a.test", "127.0.0.2", ("127.0.0.2", 4000),
-              200, "127.0.0.1:80", 200, b"GET", b'/p?q="x"', "1.1", headers, 80, 300, 0.01, 2, None)
+    connection = (True, "127.1.0.1", 443, "127.0.0.2", 4000, None)
+    record = ("request", 10.01, 10.0, b"GET", b'/p?q="x"', "1.1", tuple(headers), connection, "a.test", "127.0.0.1", 80,
+              200, 200, 80, 300, 2)
     write_batch(path, [record], 1 << 20, 3)
     line = json.loads(path.read_text())
     assert line["http_user_agent"] == 'quote" back\\slash' and line["request"] == 'GET /p?q="x" HTTP/1.1'

@@ -9,7 +9,8 @@ record carries those a connection has.
 
 The relay's cost is a tuple and a list append (``AccessLog.record``): no formatting, no I/O, no
 lock. A record is ``(formatter, time, ...)``: the writer thread calls ``formatter(record,
-time_local)`` for its JSON line, so field names, decoding and escaping cost the loop nothing. A timer on the loop hands each log's batch to the book's one writer thread every
+context)`` for its JSON line (``BatchContext``: the batch's clock and the line parts it has
+already formatted), so field names, decoding and escaping cost the loop nothing. A timer on the loop hands each log's batch to the book's one writer thread every
 ``FLUSH_SECONDS``; the thread formats the lines and appends them to the file, which it opens per
 batch (no descriptor is held in between) and rotates by size (``<topic>.log`` → ``.1`` … →
 ``.<backups>``). A log holding ``MAX_PENDING`` unwritten records drops new ones and counts them
@@ -23,6 +24,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from json.encoder import encode_basestring as json_text
 from pathlib import Path
@@ -110,8 +112,9 @@ class AccessLogBook:
 def write_batch(path: Path, batch: list[tuple], max_bytes: int, backups: int) -> None:
     """Append ``batch`` as JSON lines to ``path``, rotating first if it would pass ``max_bytes``."""
     try:
-        stamps = _TimeLocal()
-        data = "".join([record[0](record, stamps(record[1])) for record in batch]).encode()
+        context = BatchContext()
+        formats = LINE_FORMATS
+        data = "".join([formats[record[0]](record, context) for record in batch]).encode()
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             size = path.stat().st_size
@@ -137,19 +140,50 @@ def rotate(path: Path, backups: int) -> None:
         path.unlink()
 
 
-class _TimeLocal:
-    """nginx's ``$time_local`` (``29/Nov/2026:21:10:00 +0000``), formatted once per second."""
+class BatchContext:
+    """What the lines of one batch share: ``time_local`` and the parts of lines a connection fixes.
+
+    nginx's ``$time_local`` (``29/Nov/2026:21:10:00 +0000``) is formatted once per second. A
+    record may carry its time as the monotonic clock (``time_local_at``: the relay then skips
+    reading the wall clock), placed on the wall clock as it stands when the batch is written.
+    ``parts`` keeps formatted text by the ``id`` of what it was made from (a connection's
+    fields, a target): every record of the batch is alive until the batch is written, so an
+    ``id`` names one object for the batch's life. ``texts``: client-sent bytes (latin-1) as
+    JSON strings (and our own names: ``escaped_text``); a client sends the same host and user
+    agent on each of its requests. ``targets``: a request target's texts (``http_access_log``).
+    """
+
+    __slots__ = ("second", "stamp_text", "offset", "parts", "texts", "targets")
 
     def __init__(self) -> None:
         self.second = -1
-        self.text = ""
+        self.stamp_text = ""
+        self.offset = time.time() - time.monotonic()
+        self.parts: dict[int, object] = {}
+        self.texts: dict[bytes | str, str] = {b"": '""'}
+        self.targets: dict[bytes, tuple[str, str]] = {}
 
-    def __call__(self, stamp: float) -> str:
+    def time_local(self, stamp: float) -> str:
         second = int(stamp)
         if second != self.second:
             self.second = second
-            self.text = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(second))
-        return self.text
+            self.stamp_text = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(second))
+        return self.stamp_text
+
+    def time_local_at(self, monotonic: float) -> str:
+        return self.time_local(monotonic + self.offset)
+
+    def escaped(self, sent: bytes) -> str:
+        text = self.texts[sent] = json_text(sent.decode("latin-1"))
+        return text
+
+    def escaped_text(self, name: str) -> str:
+        text = self.texts[name] = json_text(name)
+        return text
+
+    def keep(self, owner: object, text):
+        self.parts[id(owner)] = text
+        return text
 
 
 def tls_fields(ssl_object) -> tuple[str, str, str] | None:
@@ -181,7 +215,7 @@ def connection_entry(listener, connection, start: tuple) -> tuple:
     """The record of one ended layer-4 connection (TCP, TCP_SSL) or UDP/QUIC flow."""
     started, client_port, listen_port, tls = start
     target = connection.target
-    return (_connection_line, time.time(), listener.spec.protocol, listener.vip, listen_port, connection.client_ip,
+    return ("connection", time.time(), listener.spec.protocol, listener.vip, listen_port, connection.client_ip,
             client_port, target.ip, listener.target_port(target, listen_port), connection.bytes_in,
             connection.bytes_out, time.monotonic() - started, tls)
 
@@ -190,12 +224,15 @@ def connection_record(at: float, protocol: str, vip: str, port: int, client_ip: 
                       target_ip: str, target_port: int, bytes_in: int, bytes_out: int, seconds: float,
                       tls: tuple[str, str, str] | None) -> tuple:
     """A layer-4 record from another engine's account of a connection (HAProxy's log line)."""
-    return (_connection_line, at, protocol, vip, port, client_ip, client_port, target_ip, target_port, bytes_in,
+    return ("connection", at, protocol, vip, port, client_ip, client_port, target_ip, target_port, bytes_in,
             bytes_out, seconds, tls)
 
 
-def _connection_line(r: tuple, time_local: str) -> str:
+def _connection_line(r: tuple, batch: BatchContext) -> str:
     return (
         '{"time_local":"%s","protocol_type":"%s","server_addr":"%s","server_port":%d,"remote_addr":"%s",'
         '"remote_port":%d,"upstream_addr":"%s:%d","request_length":%d,"bytes_sent":%d,"request_time":%.3f%s}\n'
-        % (time_local, r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], tls_json(r[12])))
+        % (batch.time_local(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], tls_json(r[12])))
+
+
+LINE_FORMATS: dict[str, Callable[[tuple, BatchContext], str]] = {"connection": _connection_line}

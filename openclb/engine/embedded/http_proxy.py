@@ -109,6 +109,7 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
         "head_since", "unparsable", "upgraded", "early", "request_open", "response_open", "keep_client",
         "body_expected", "chunked_request", "head", "responded", "set_cookie", "tunnel", "reused", "rechunk", "out",
         "to_target", "upgrade_requested", "quiet_close", "quiet_since", "quiet_bytes", "log_entry", "log_marks",
+        "log_connection",
     )
 
     def __init__(self, listener: HttpListener, listen_port: int) -> None:
@@ -162,8 +163,9 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
         self.rechunk = False
         self.upgrade_requested = False
         # The access-log record of the request under way, and the counters at the last one.
-        self.log_entry: dict | None = None
+        self.log_entry: tuple | None = None
         self.log_marks = (0, 0, 0)
+        self.log_connection: tuple | None = None
 
     # -- llhttp callbacks (client request parser) -----------------------------------------
 
