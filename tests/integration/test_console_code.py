@@ -34,7 +34,7 @@ def run_python(code: str, workdir: Path, env: dict[str, str]) -> dict:
 
 def run_node(code: str, workdir: Path, env: dict[str, str]) -> dict:
     if shutil.which("node") is None or not NODE_MODULES.is_dir():
-        pytest.skip("node and tests/node/node_modules are installed by make test")
+        pytest.fail("node and tests/node's npm packages are needed: scripts/provision-deps test (make test runs it)")
     (workdir / "call.js").write_text(code)
     result = subprocess.run(["node", "call.js"], cwd=workdir, env={**env, "NODE_PATH": str(NODE_MODULES)},
                             capture_output=True, text=True, timeout=60)

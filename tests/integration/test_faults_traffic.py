@@ -19,14 +19,11 @@ from admin_support import admin, admin_client, admin_refused, tcp_listener
 from admission_support import UdpEchoBackend, tcp_first_byte_seconds, tcp_outcome
 from backends import NamedBackend
 from clb_support import create_clb_with_vip, create_listener, create_rules, register
-from conftest import DEFAULT_ENGINE, SECRET_ID, SECRET_KEY, sdk_client
+from conftest import SECRET_ID, SECRET_KEY, sdk_client
 from gateway_support import OPENCLB, clean_env, serve_on_own_port
 from l7_support import request
 
 LATENCY = 0.3
-
-embedded_only = pytest.mark.skipif(DEFAULT_ENGINE != "embedded", reason="traffic faults: embedded engine")
-
 
 @pytest.fixture
 def server(server_factory):
@@ -37,7 +34,6 @@ def faults(admin_api) -> list[dict]:
     return admin(admin_api, "DescribeFaults")["Faults"]
 
 
-@embedded_only
 def test_inject_fault_traffic_latency_tcp_count_delays_exactly_that_many_connections(server):
     client, admin_api = sdk_client(server.url), admin_client(server.url)
     backend = NamedBackend("slow")
@@ -60,7 +56,6 @@ def test_inject_fault_traffic_latency_tcp_count_delays_exactly_that_many_connect
         fault_id, "TrafficLatency", 2, listener_id)
 
 
-@embedded_only
 def test_inject_fault_traffic_latency_http_every_request_delayed_until_cleared(server, http_backends):
     client, admin_api = sdk_client(server.url), admin_client(server.url)
     lb_id, vip = create_clb_with_vip(client)
@@ -85,7 +80,6 @@ def test_inject_fault_traffic_latency_http_every_request_delayed_until_cleared(s
     assert faults(admin_api) == []
 
 
-@embedded_only
 def test_inject_fault_traffic_reset_next_three_connections_see_econnreset(server):
     client, admin_api = sdk_client(server.url), admin_client(server.url)
     backend = NamedBackend("kept")
@@ -100,7 +94,6 @@ def test_inject_fault_traffic_reset_next_three_connections_see_econnreset(server
     assert outcomes == ["reset", "reset", "reset", b"kept", b"kept"]
 
 
-@embedded_only
 def test_inject_fault_traffic_reset_seeded_fraction_resets_exactly_the_drawn_connections(server):
     client, admin_api = sdk_client(server.url), admin_client(server.url)
     backend = NamedBackend("kept")
@@ -118,7 +111,6 @@ def test_inject_fault_traffic_reset_seeded_fraction_resets_exactly_the_drawn_con
     assert faults(admin_api)[0]["Hits"] == expected.count("reset")
 
 
-@embedded_only
 def test_inject_fault_datagram_drop_seeded_fraction_drops_exactly_the_drawn_datagrams(server):
     client, admin_api = sdk_client(server.url), admin_client(server.url)
     backend = UdpEchoBackend("echo")
@@ -150,7 +142,6 @@ def test_inject_fault_datagram_drop_seeded_fraction_drops_exactly_the_drawn_data
     assert faults(admin_api)[0]["Hits"] == sent - len(kept)
 
 
-@embedded_only
 def test_reset_state_traffic_fault_cleared_and_next_listener_serves(server):
     client, admin_api = sdk_client(server.url), admin_client(server.url)
     backend = NamedBackend("again")
@@ -205,7 +196,6 @@ def test_inject_fault_traffic_on_haproxy_engine_unsupported_operation(server_fac
         backend.close()
 
 
-@embedded_only
 def test_faults_inject_cli_traffic_reset_met_logged_and_cleared(tmp_path):
     server = serve_on_own_port(tmp_path, "--faults").start()
     backend = NamedBackend("cli")

@@ -119,8 +119,8 @@ def test_haproxy_admission_lines_blocked_first_policies_in_order_final_reject(tm
     assert sorted(files.values()) == ["10.1.2.3\n", "10.1.2.4\n"]
 
 
-@pytest.mark.skipif(find_haproxy() is None, reason="HAProxy is not installed")
 def test_haproxy_admission_rendered_configuration_passes_haproxy_check(tmp_path):
+    assert find_haproxy(), "HAProxy is needed: scripts/provision-deps test (make test runs it)"
     paths = RuntimePaths(tmp_path, "unix@stats.sock")
     spec = _listener(AdmissionSpec(rules=RULES, blocked=(BlockedClient("10.1.2.3", 1_900_000_000),)))
     rendered = render([LoadBalancerState("lb-adm00001", "127.1.0.9", (spec,))], paths)
