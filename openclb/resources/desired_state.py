@@ -90,9 +90,8 @@ def group_targets(snapshot: Snapshot) -> dict[tuple[str, str], tuple[TargetSpec,
     return {a.bound_to: tuple(by_group.get(a.target_group_id, ())) for a in snapshot.associations}
 
 
-def admission_spec(snapshot: Snapshot, now: float) -> AdmissionSpec:
+def admission_spec(snapshot: Snapshot, settings: LoadBalancerSettings, now: float) -> AdmissionSpec:
     """Who the CLB's listeners admit: its security groups' ingress policies and its block list."""
-    settings = LoadBalancerSettings.of(snapshot.load_balancer)
     return AdmissionSpec(rules=admission_rules(settings.security_groups, snapshot.security_groups),
                          blocked=blocked_clients(settings.blocked_ips, now),
                          client_ip_header=settings.client_ip_field)
@@ -135,7 +134,7 @@ def desired_state(snapshot: Snapshot, keys: PrivateKeySealer) -> LoadBalancerSta
     access_log, source_ips = lb_settings.access_log_spec(), lb_settings.source_ips()
     directives = parse(lb_settings.customized_config) if lb_settings.customized_config else None
     listeners = []
-    admission = admission_spec(snapshot, time.time())
+    admission = admission_spec(snapshot, lb_settings, time.time())
     stopped = lb_settings.stopped
     for listener in snapshot.listeners:
         settings = ListenerSettings.of(listener)

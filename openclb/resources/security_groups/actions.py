@@ -100,6 +100,17 @@ async def _save(services: Services, ctx: RequestContext, group: SecurityGroup,
         lambda task: queries.change_group_with_task(services.store, ctx.scope, group.id, values, lb_ids, task))
 
 
+async def _versioned_policy_set(
+    services: Services, ctx: RequestContext, params: dict[str, Any]
+) -> tuple[SecurityGroup, dict[str, Any]]:
+    """The group a policy write names and its SecurityGroupPolicySet, whose Version (when given)
+    must be the group's current one: a write based on an older read is refused."""
+    group = await require_group(services, ctx, params["security_group_id"])
+    policy_set = params["security_group_policy_set"]
+    checks.check_version(policy_set.get("version"), group.version)
+    return group, policy_set
+
+
 def _given(policy_set: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return {direction: policy_set.get(direction) or [] for direction in DIRECTIONS}
 
@@ -107,9 +118,7 @@ def _given(policy_set: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 async def create_security_group_policies(
     services: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
-    group = await require_group(services, ctx, params["security_group_id"])
-    policy_set = params["security_group_policy_set"]
-    checks.check_version(policy_set.get("version"), group.version)
+    group, policy_set = await _versioned_policy_set(services, ctx, params)
     now = api_time()
     changed = {d: list(group.policies.get(d, [])) for d in DIRECTIONS}
     for direction, given in _given(policy_set).items():
@@ -138,9 +147,7 @@ async def delete_security_group_policies(
     services: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
     """By PolicyIndex, or by content (the policy's protocol, port, address and action)."""
-    group = await require_group(services, ctx, params["security_group_id"])
-    policy_set = params["security_group_policy_set"]
-    checks.check_version(policy_set.get("version"), group.version)
+    group, policy_set = await _versioned_policy_set(services, ctx, params)
     changed = {d: list(group.policies.get(d, [])) for d in DIRECTIONS}
     for direction, given in _given(policy_set).items():
         doomed: set[int] = set()
@@ -162,9 +169,7 @@ async def replace_security_group_policies(
     services: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
     """Each given policy replaces the one at its PolicyIndex (required) in its direction."""
-    group = await require_group(services, ctx, params["security_group_id"])
-    policy_set = params["security_group_policy_set"]
-    checks.check_version(policy_set.get("version"), group.version)
+    group, policy_set = await _versioned_policy_set(services, ctx, params)
     now = api_time()
     changed = {d: list(group.policies.get(d, [])) for d in DIRECTIONS}
     for direction, given in _given(policy_set).items():
@@ -179,9 +184,7 @@ async def modify_security_group_policies(
     services: Services, ctx: RequestContext, params: dict[str, Any]
 ) -> dict[str, Any]:
     """The whole set replaced: both directions as given (a direction not given becomes empty)."""
-    group = await require_group(services, ctx, params["security_group_id"])
-    policy_set = params["security_group_policy_set"]
-    checks.check_version(policy_set.get("version"), group.version)
+    group, policy_set = await _versioned_policy_set(services, ctx, params)
     now = api_time()
     changed = {d: [policies.stored_policy(item, now) for item in given] for d, given in _given(policy_set).items()}
     await _save(services, ctx, group, changed)
