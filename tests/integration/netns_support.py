@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -359,3 +360,15 @@ class Cluster:
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE"))
         engine.dispose()
+
+
+def run_cluster(network: Network, data_dir: Path, extra_args: tuple[str, ...] = ()) -> Iterator[Cluster]:
+    """A module fixture's body: the nodes started on ``network`` (created), then stopped and the
+    network removed, whatever the tests did."""
+    running = Cluster(network, data_dir, extra_args=extra_args)
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+        network.remove()

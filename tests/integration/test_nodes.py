@@ -17,7 +17,7 @@ import pytest
 
 from clb_support import checked, create_clb_with_vip, listeners, task_status, wait_for, write
 from conftest import SECRET_ID, SECRET_KEY, sdk_client
-from netns_support import Cluster, GreetingBackend, Network, probe, require_multi_node
+from netns_support import GreetingBackend, Network, probe, require_multi_node, run_cluster
 from openclb.cli import main as openclb_main
 from openclb.client import Client
 
@@ -27,14 +27,7 @@ NODES = ("a", "b")
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     require_multi_node()
-    network = Network(NODES).create()
-    running = Cluster(network, tmp_path_factory.mktemp("nodes"))
-    try:
-        running.start()
-        yield running
-    finally:
-        running.stop()
-        network.remove()
+    yield from run_cluster(Network(NODES).create(), tmp_path_factory.mktemp("nodes"))
 
 
 @pytest.fixture(scope="module")

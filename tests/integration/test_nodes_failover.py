@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from clb_support import checked, create_clb_with_vip, listeners, task_status, wait_for, write
 from conftest import sdk_client
-from netns_support import Cluster, ConnectionStream, GreetingBackend, Network, longest_gap, probe, require_multi_node
+from netns_support import ConnectionStream, GreetingBackend, Network, longest_gap, probe, require_multi_node, run_cluster
 
 NODES = ("a", "b")
 MAX_GAP_SECONDS = 3.0
@@ -28,14 +28,8 @@ MAX_GAP_SECONDS = 3.0
 def cluster(tmp_path_factory):
     require_multi_node(keepalived=True)
     network = Network(NODES, vrrp=True).create()
-    running = Cluster(network, tmp_path_factory.mktemp("failover"), extra_args=(
+    yield from run_cluster(network, tmp_path_factory.mktemp("failover"), (
         "--ha", "vrrp", "--vip-interface", "eth0", "--vrrp-router-id", str(network.router_id)))
-    try:
-        running.start()
-        yield running
-    finally:
-        running.stop()
-        network.remove()
 
 
 @pytest.fixture(scope="module")
