@@ -147,9 +147,14 @@ class Balancer:
 
     def eligible(self, exclude: Collection[TargetState] = ()) -> list[TargetState]:
         """Targets that may take a new connection now (see the module invariants)."""
-        weighted = [t for t in self.targets if t.weight > 0 and t not in exclude]
-        healthy = [t for t in weighted if self._is_healthy(t)]
-        return healthy or weighted
+        if exclude:
+            weighted = [t for t in self.targets if t.weight > 0 and t not in exclude]
+            healthy = [t for t in weighted if self._is_healthy(t)]
+            return healthy or weighted
+        is_healthy = self._is_healthy
+        # One pass in the usual case (some weighted target is healthy).
+        healthy = [t for t in self.targets if t.weight > 0 and is_healthy(t)]
+        return healthy or [t for t in self.targets if t.weight > 0]
 
     def pick(self, client_ip: str, now: float, exclude: Collection[TargetState] = ()) -> TargetState | None:
         """The target for a new connection from ``client_ip``, or None if none may take it."""

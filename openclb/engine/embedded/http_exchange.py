@@ -71,9 +71,10 @@ class TargetExchange:
 
     def _dispatch(self) -> None:
         key = self._key(self.target)
-        faults = self.listener.faults
+        listener = self.listener
+        faults = listener.faults
         delay = faults.delay() if faults is not None else 0.0
-        upstream = self.listener.pool.take(key) if self.listener.spec.keepalive and not delay else None
+        upstream = listener.pool.take(key) if listener.keepalive and not delay else None
         if upstream is not None:
             self.reused = True
             self._attach(upstream)
@@ -222,6 +223,12 @@ class TargetExchange:
     def response_head(self, upstream: Upstream) -> bool:
         """Queue the response head for the client; True when the body ends at the target's EOF."""
         forwarded = forward_response_head(upstream.head)
+        rule = self.rule
+        if forwarded.has_length and self.keep_client and not self.set_cookie and not rule.response_lines:
+            self.responded = True
+            self.head = b""
+            self.out.append(forwarded.plain)
+            return False
         lines = forwarded.lines
         status = upstream.status
         until_close = False
@@ -235,11 +242,11 @@ class TargetExchange:
                 lines = forwarded.without(b"transfer-encoding")
         if not self.keep_client:
             lines += b"connection: close\r\n"
-        added = self.rule.added_headers or self.listener.added_headers
+        added = rule.response_lines
         if added:
             lines += added
         if self.set_cookie and self.target is not None:
-            lines += b"set-cookie: %s\r\n" % self.rule.set_cookie(self.target)
+            lines += b"set-cookie: %s\r\n" % rule.set_cookie(self.target)
         self.responded = True
         self.head = b""
         self.out.append(b"%s\r\n%s\r\n" % (forwarded.status_line, lines))

@@ -114,6 +114,53 @@ def forward_request(
     return ForwardedRequest(headers, host, cookie, body_expected, chunked is not None)
 
 
+_UNPLAIN = _REQUEST_HOP | _SET_BY_PROXY | {b"x-forwarded-for"}
+_NOTED = frozenset((b"host", b"cookie", b"content-length", b"transfer-encoding"))
+_PLAIN_CONNECTION = frozenset((b"keep-alive", b"close"))
+
+
+def stamp_lines(stamps: Stamps, keepalive: bool) -> bytes:
+    """A listener's header lines after X-Real-IP on a request that does not upgrade."""
+    return head_lines(list(stamps))[:-2] + (b"" if keepalive else b"connection: close\r\n")
+
+
+def client_lines(client_ip: bytes) -> bytes:
+    """The X-Forwarded-For and X-Real-IP lines of a client that sent no X-Forwarded-For."""
+    return b"x-forwarded-for: %s\r\nx-real-ip: %s\r\n" % (client_ip, client_ip)
+
+
+def plain_request_head(method: bytes, target: bytes, received: Headers, client: bytes, stamps: bytes,
+                       vip: bytes) -> tuple[bytes, bytes | None, bytes | None, bool, bool] | None:
+    """The common request in one pass: (head as forwarded, Host, Cookie, body expected,
+    chunked), the same head ``forward_request`` and ``head_lines`` would make; ``client``:
+    ``client_lines``; ``stamps``: ``stamp_lines``. None when the request carries a hop-by-hop
+    header other than ``Connection: keep-alive|close``, any forwarding header of its own, or
+    both framings: ``forward_request`` handles those."""
+    parts = []
+    host = cookie = length = chunked = None
+    for name, value in received:
+        if name in _UNPLAIN:
+            if name == b"connection" and value.strip().lower() in _PLAIN_CONNECTION:
+                continue
+            return None
+        if name in _NOTED:
+            if name == b"host":
+                host = value
+            elif name == b"cookie":
+                cookie = value if cookie is None else cookie + b"; " + value
+            elif name == b"content-length":
+                length = value
+            else:
+                chunked = value
+        parts.append(name + b": " + value + b"\r\n")
+    if chunked is not None and length is not None:
+        return None
+    if host is None:
+        parts.append(b"host: " + vip + b"\r\n")
+    head = b"%s %s HTTP/1.1\r\n%s%s%s\r\n" % (method, target, b"".join(parts), client, stamps)
+    return head, host, cookie, chunked is not None or (length is not None and length != b"0"), chunked is not None
+
+
 class ForwardedResponse:
     """A target's response head as it goes to the client, with the body framing it declared.
 
@@ -121,13 +168,15 @@ class ForwardedResponse:
     ending in CRLF, without the blank line that ends the head.
     """
 
-    __slots__ = ("status_line", "lines", "has_length", "chunked")
+    __slots__ = ("status_line", "lines", "has_length", "chunked", "plain")
 
     def __init__(self, status_line: bytes, lines: bytes, has_length: bool, chunked: bool) -> None:
         self.status_line = status_line
         self.lines = lines
         self.has_length = has_length
         self.chunked = chunked
+        # The head as the client gets it when the proxy adds nothing to it.
+        self.plain = b"%s\r\n%s\r\n" % (status_line, lines)
 
     def without(self, name: bytes) -> bytes:
         """``lines`` without the header ``name`` (lower case)."""
@@ -160,7 +209,26 @@ _CONNECTION = b"\r\nconnection:"
 _TRANSFER_ENCODING = b"\r\ntransfer-encoding:"
 
 
+# Targets repeat the same few response heads (nginx's change with its Date header once a
+# second): a small head seen before is taken from here, for a dict lookup instead of the cut.
+_FORWARDED_HEADS: dict[bytes, ForwardedResponse] = {}
+_FORWARDED_HEADS_MAX = 256
+_REMEMBERED_HEAD_SIZE = 1024
+
+
 def forward_response_head(head: bytes) -> ForwardedResponse:
+    """``_forward_head``, remembered for small heads (the result depends on the bytes alone)."""
+    found = _FORWARDED_HEADS.get(head)
+    if found is None:
+        found = _forward_head(head)
+        if len(head) <= _REMEMBERED_HEAD_SIZE:
+            if len(_FORWARDED_HEADS) >= _FORWARDED_HEADS_MAX:
+                _FORWARDED_HEADS.clear()
+            _FORWARDED_HEADS[head] = found
+    return found
+
+
+def _forward_head(head: bytes) -> ForwardedResponse:
     """A head exactly as the target sent it (status line through the blank line).
 
     llhttp has accepted it, so every line ends in CRLF, none is folded and no name has space

@@ -41,7 +41,7 @@ from openclb.engine.spec import ListenerSpec, RuleSpec
 from openclb.engine.embedded.http_customized import added_header_lines
 from openclb.engine.embedded.balancer import Balancer, TargetState
 from openclb.engine.embedded.descriptors import DescriptorBudget
-from openclb.engine.embedded.http_headers import forwarding_stamps
+from openclb.engine.embedded.http_headers import forwarding_stamps, stamp_lines
 from openclb.engine.embedded.listener import MIN_SWEEP_INTERVAL, ListenerSettings
 from openclb.engine.embedded.routing import Router, normalize_host, split_target
 from openclb.engine.embedded.tcp import StreamHandler, StreamListener
@@ -60,6 +60,7 @@ class RuleState:
     __slots__ = (
         "spec", "location_id", "targets", "balancer", "cookie_name", "cookie_max_age",
         "by_token", "token_of", "upstream_tls", "redirect", "requests", "_health_view", "added_headers",
+        "body_limit", "response_lines",
     )
 
     def __init__(self, spec: RuleSpec, settings: ListenerSettings, previous: RuleState | None) -> None:
@@ -75,6 +76,9 @@ class RuleState:
     def update(self, spec: RuleSpec, previous: RuleState | None) -> None:
         self.spec = spec
         self.added_headers = added_header_lines(spec)
+        # Set with the listener's own settings by HttpListener._configure.
+        self.body_limit = spec.max_body_size
+        self.response_lines = self.added_headers
         self.redirect = spec.redirect
         self.upstream_tls = spec.forward_type.upper() in ("HTTPS", "GRPCS")
         self.balancer.scheduler = spec.scheduler
@@ -222,14 +226,20 @@ class HttpListener(StreamListener):
         self.requests = 0
         self.closing = False
         self._backend_tls: ssl.SSLContext | None = None
-        super().__init__(load_balancer_id, vip, spec, settings, handler)
-        self.stamps = forwarding_stamps(b"https" if self.tls is not None else b"http", spec.port)
         self.vip_bytes = vip.encode()
+        super().__init__(load_balancer_id, vip, spec, settings, handler)
 
     def _configure(self, spec: ListenerSpec) -> None:
         super()._configure(spec)
         self._set_rules(spec.rules)
         self.added_headers = added_header_lines(spec)
+        # What every request needs of the settings, decided here once rather than per request.
+        self.keepalive = spec.keepalive
+        self.stamps = forwarding_stamps(b"https" if self.tls is not None else b"http", spec.port)
+        self.stamp_lines = stamp_lines(self.stamps, spec.keepalive)
+        for state in self.rules.values():
+            state.body_limit = state.spec.max_body_size or spec.max_body_size
+            state.response_lines = state.added_headers or self.added_headers
         # Whether a client may speak HTTP/2 here (h2c, or ALPN h2 on some domain): see http2.py.
         self.offers_h2 = spec.h2c or (self.tls is not None and any(rule.http2 for rule in spec.rules))
 

@@ -75,11 +75,13 @@ from openclb.engine.embedded.http_headers import (
     SURELY_WITHIN_HEAD,
     RequestHead,
     chunk,
+    client_lines,
     cookie_value,
     forward_request,
     head_lines,
     local_response,
     parsed_head_size,
+    plain_request_head,
 )
 from openclb.engine.embedded.http_lifecycle import SessionLifecycle
 from openclb.engine.embedded.http_listener import HttpListener, RuleState
@@ -109,7 +111,7 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
         "head_since", "unparsable", "upgraded", "early", "request_open", "response_open", "keep_client",
         "body_expected", "chunked_request", "head", "responded", "set_cookie", "tunnel", "reused", "rechunk", "out",
         "to_target", "upgrade_requested", "quiet_close", "quiet_since", "quiet_bytes", "log_entry", "log_marks",
-        "log_connection",
+        "log_connection", "forward_lines",
     )
 
     def __init__(self, listener: HttpListener, listen_port: int) -> None:
@@ -119,6 +121,7 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
         self.parser = HttpRequestParser(self)
         self.client_ip = ""
         self.client_ip_bytes = b""
+        self.forward_lines = b""
         self.target: TargetState | None = None
         self.busy = False
         self.idle_since = 0.0
@@ -201,14 +204,22 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
                 raise _Refused(HEAD_TOO_LARGE)
         self.head_size = 0
         keep_alive = version == "1.1" and parser.should_keep_alive()
-        self._event(_HEAD, RequestHead(method, url, headers, keep_alive, parser.should_upgrade()))
+        request = RequestHead(method, url, headers, keep_alive, parser.should_upgrade())
+        # What _event decides, without its calls: the next request waits while one is under way.
+        if self.events or self.request_open or self.response_open:
+            self.events.append((_HEAD, request))
+        elif not self.closed:
+            self._on_request(request)
 
     def on_body(self, data: bytes) -> None:
         self._event(_BODY, data)
 
     def on_message_complete(self) -> None:
         self.in_head = True
-        self._event(_END, None)
+        if self.events or self.connecting is not None:
+            self.events.append((_END, None))
+        elif not self.closed:
+            self._on_request_end()
 
     # -- client transport callbacks -----------------------------------------------------
 
@@ -217,6 +228,7 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
         now = self.listener.take_client(self, transport)
         if now:
             self.idle_since = self.head_since = now
+            self.forward_lines = client_lines(self.client_ip_bytes)
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -398,21 +410,30 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
         self.upgrade_requested = request.upgrade
         if listener.access_log is not None:
             self.log_entry = request_started(self, request)
-        forwarded = forward_request(request.headers, self.client_ip_bytes, listener.stamps,
-                                    listener.vip_bytes, listener.spec.keepalive)
-        self.body_expected = forwarded.body_expected
-        self.chunked_request = forwarded.chunked
-        rule, host, path = listener.route(forwarded.host, request.target)
+        method = request.method
+        plain = plain_request_head(method, request.target, request.headers, self.forward_lines, listener.stamp_lines,
+                                   listener.vip_bytes)
+        if plain is None:
+            forwarded = forward_request(request.headers, self.client_ip_bytes, listener.stamps,
+                                        listener.vip_bytes, listener.keepalive)
+            host_header, cookie = forwarded.host, forwarded.cookie
+            self.body_expected = body_expected = forwarded.body_expected
+            self.chunked_request = forwarded.chunked
+            head = b"%s %s HTTP/1.1\r\n%s" % (method, request.target, head_lines(forwarded.headers))
+        else:
+            head, host_header, cookie, body_expected, self.chunked_request = plain
+            self.body_expected = body_expected
+        rule, host, path = listener.route(host_header, request.target)
         self.host = host
         admission = listener.admission
         refusal = 403 if admission is not None and admission.request_refused(request.headers, self.client_ip) else (
-            405 if request.method == b"CONNECT" else 404 if rule is None else 0)
+            405 if method == b"CONNECT" else 404 if rule is None else 0)
         if refusal:
             self._local(refusal)
             return
         rule.requests += 1
-        limit = rule.spec.max_body_size or listener.spec.max_body_size
-        if limit and forwarded.body_expected and body_too_large(request.headers, limit):
+        limit = rule.body_limit
+        if limit and body_expected and body_too_large(request.headers, limit):
             self._local(413)
             return
         if rule.redirect is not None:
@@ -421,7 +442,7 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
             return
         target = None
         if rule.cookie_name:
-            target = rule.pinned(cookie_value(forwarded.cookie, rule.cookie_name))
+            target = rule.pinned(cookie_value(cookie, rule.cookie_name))
             self.set_cookie = True
         if target is None:
             target = rule.pick(self.client_ip, _monotonic())
@@ -429,7 +450,7 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
                 self._local(503)
                 return
         self.rule = rule
-        self.head = b"%s %s HTTP/1.1\r\n%s" % (request.method, request.target, head_lines(forwarded.headers))
+        self.head = head
         self._start_exchange(target)
         self._dispatch()
 

@@ -203,7 +203,7 @@ class Upstream(asyncio.Protocol):
         self.session = None
         self.answered = False
         listener = self.listener
-        reusable = (listener.spec.keepalive and whole_request_sent and not self.closed and not listener.closing
+        reusable = (listener.keepalive and whole_request_sent and not self.closed and not listener.closing
                     and not self.until_close and not self.stray)
         self._reset()
         if reusable:
