@@ -36,6 +36,7 @@ listeners' ports.
 from __future__ import annotations
 
 import asyncio
+import gc
 import fcntl
 import logging
 import os
@@ -256,6 +257,11 @@ async def serve_forever(settings: Settings, announce) -> None:
     server = OpenClb(settings)
     await server.start()
     announce(server)
+    # What start-up built lives as long as the process: the collector's full passes need not
+    # walk it again each time (they would, at a cost that grows with the process, while
+    # the data plane runs).
+    gc.collect()
+    gc.freeze()
     received: list[signal.Signals] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

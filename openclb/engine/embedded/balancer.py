@@ -142,6 +142,17 @@ class Balancer:
         self._is_healthy = is_healthy
         self._tie_round = 0
 
+    @property
+    def scheduler(self) -> Scheduler:
+        return self._scheduler
+
+    @scheduler.setter
+    def scheduler(self, scheduler: Scheduler) -> None:
+        # The scheduler's function is chosen here, not compared against on every pick.
+        self._scheduler = scheduler
+        self.schedule = (self._least_conn if scheduler == Scheduler.LEAST_CONN
+                         else _rendezvous if scheduler == Scheduler.IP_HASH else _smooth_wrr)
+
     def set_targets(self, targets: Iterable[TargetState]) -> None:
         self.targets = tuple(targets)
 
@@ -172,14 +183,7 @@ class Balancer:
             sessions.touch(client_ip, target, now)
         return target
 
-    def schedule(self, candidates: list[TargetState], client_ip: str) -> TargetState:
-        if self.scheduler == Scheduler.LEAST_CONN:
-            return self._least_conn(candidates)
-        if self.scheduler == Scheduler.IP_HASH:
-            return _rendezvous(candidates, client_ip)
-        return _smooth_wrr(candidates)
-
-    def _least_conn(self, candidates: list[TargetState]) -> TargetState:
+    def _least_conn(self, candidates: list[TargetState], client_ip: str) -> TargetState:
         best = candidates[0]
         ties = [best]
         for target in candidates[1:]:
@@ -197,7 +201,7 @@ class Balancer:
         return ties[self._tie_round % len(ties)]
 
 
-def _smooth_wrr(candidates: list[TargetState]) -> TargetState:
+def _smooth_wrr(candidates: list[TargetState], client_ip: str) -> TargetState:
     total = 0
     best = None
     for target in candidates:

@@ -70,7 +70,8 @@ class TargetExchange:
         return (target.ip, target.port, name if name and not name[0].isdigit() and ":" not in name else "")
 
     def _dispatch(self) -> None:
-        key = self._key(self.target)
+        target = self.target
+        key = (target.ip, target.port, None) if not self.rule.upstream_tls else self._key(target)
         listener = self.listener
         faults = listener.faults
         delay = faults.delay() if faults is not None else 0.0
@@ -267,7 +268,8 @@ class TargetExchange:
     def response_end(self, upstream: Upstream) -> None:
         if self.rechunk:
             self.out.append(LAST_CHUNK)
-        self.flush()
+        if self.out:
+            self.flush()
         if self.closed:
             return
         self.response_open = False

@@ -357,8 +357,10 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
         if to_target and self.upstream is not None:
             self.upstream.transport.write(to_target[0] if len(to_target) == 1 else b"".join(to_target))
             to_target.clear()
-        self.want_reading(not self.events and self.connecting is None and not self.upstream_full
-                          and not self.upgraded and not self.unparsable)
+        wanted = (not self.events and self.connecting is None and not self.upstream_full
+                  and not self.upgraded and not self.unparsable)
+        if wanted != self.reading:
+            self.want_reading(wanted)
 
     def _event(self, kind: int, value) -> None:
         """A parsed event: taken at once when nothing is queued before it and it need not wait."""
@@ -445,7 +447,7 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
             target = rule.pinned(cookie_value(cookie, rule.cookie_name))
             self.set_cookie = True
         if target is None:
-            target = rule.pick(self.client_ip, _monotonic())
+            target = rule.balancer.pick(self.client_ip, _monotonic())
             if target is None:
                 self._local(503)
                 return
