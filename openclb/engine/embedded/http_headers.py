@@ -23,6 +23,12 @@ balancer's own answers (redirects, 400, 404, 405, 408, 431, 502, 503, 504).
 
 Client request heads are held to ``MAX_REQUEST_HEAD`` bytes and ``MAX_REQUEST_HEADERS`` header
 lines (see ``http_proxy``); both are answered with 431.
+
+Fast paths, each giving the same bytes as the general one (tests/unit/test_http_heads_fast.py):
+``plain_request_head`` rewrites the usual HTTP/1.1 request (no forwarding or hop-by-hop header
+of its own but ``Connection: keep-alive|close``) in one pass, with the lines a connection
+(``client_lines``) or a listener (``stamp_lines``) fixes made once; ``forward_response_head``
+remembers the result for small heads it has seen, which targets repeat.
 """
 
 from __future__ import annotations
