@@ -20,7 +20,7 @@ import time
 from itertools import repeat
 from operator import sub
 
-from openclb.engine.embedded.access_log import LINE_FORMATS, json_text, tls_fields, tls_json
+from openclb.engine.embedded.access_log import LINE_FORMATS, MAX_PENDING, json_text, tls_fields, tls_json
 from openclb.engine.embedded.http_headers import RequestHead
 
 _monotonic = time.monotonic
@@ -61,14 +61,19 @@ def request_finished(session, status: int, upstream_status: int = 0, sent: int =
     session.log_marks = (bytes_in, bytes_out, requests)
     target = session.target if upstream_status or status >= 500 else None
     if target is None:
-        log.record(("request", _monotonic(), started, head.method, head.target, version, tuple(head.headers),
-                    session.log_connection, "", None, 0, status, upstream_status, bytes_in - marks[0],
-                    bytes_out - marks[1], requests))
+        server_name, target_ip, target_port = "", None, 0
     else:
         rule = session.rule
-        log.record(("request", _monotonic(), started, head.method, head.target, version, tuple(head.headers),
-                    session.log_connection, rule.spec.domains[0] if rule is not None else "", target.ip, target.port, status,
-                    upstream_status, bytes_in - marks[0], bytes_out - marks[1], requests))
+        server_name = rule.spec.domains[0] if rule is not None else ""
+        target_ip, target_port = target.ip, target.port
+    record = ("request", _monotonic(), started, head.method, head.target, version, tuple(head.headers),
+              session.log_connection, server_name, target_ip, target_port, status, upstream_status,
+              bytes_in - marks[0], bytes_out - marks[1], requests)
+    pending = log.pending
+    if log.armed and len(pending) < MAX_PENDING:
+        pending.append(record)
+    else:
+        log.record(record)
 
 
 def _request_lines(records: list[tuple], batch) -> str:
@@ -88,12 +93,13 @@ def _request_lines(records: list[tuple], batch) -> str:
                     versions, map(dict.get, found, _HOST, _NONE), map(dict.get, found, _AGENT, _NONE),
                     map(dict.get, found, _REFERER, _NONE)))
     templates = batch.memo
-    missing = set(keys).difference(templates)
-    if missing:
+    found = list(map(templates.get, keys))
+    if None in found:
+        missing = {key for key, template in zip(keys, found) if template is None}
         if len(templates) + len(missing) > MEMO_ENTRIES:
             templates.clear()
-            missing = set(keys)
         templates.update(zip(missing, map(_template, missing)))
+        found = list(map(templates.__getitem__, keys))
     offset = batch.offset
     seconds = list(map(int, map(offset.__add__, ended)))
     stamps = {second: batch.time_local(second) for second in set(seconds)}
@@ -101,7 +107,7 @@ def _request_lines(records: list[tuple], batch) -> str:
         f'{{"time_local":"{stamp}",{middle}"request_length":{length},"bytes_sent":{sent},"request_time":{taken},'
         f'"upstream_response_time":{taken if timed else _DASH},"connection_requests":{count}{tail}}}\n'
         for (middle, timed, tail), stamp, length, sent, taken, count in zip(
-            map(templates.__getitem__, keys), map(stamps.__getitem__, seconds), request_lengths, bytes_sent,
+            found, map(stamps.__getitem__, seconds), request_lengths, bytes_sent,
             map(_SECONDS.__mod__, map(sub, ended, started)), requests)])
 
 
