@@ -52,7 +52,7 @@ def run_access_logs(bench: Bench, progress: Callable[[str], None]) -> list[Secti
     section.tables.append(_wrk_table(
         "HTTP listener keep-alive, access log off vs on", series, rounds, wrk_seconds,
         f"Host: {HTTP_DOMAIN}; one openclb process serves both CLBs. The logged CLB wrote {lines:,} JSON lines "
-        f"(wrk -c{WRK_CONNECTIONS}); records are batched every 0.2 s and written by a thread."))
+        f"(wrk -c{WRK_CONNECTIONS}); records are batched every 0.05 s and written by a thread."))
     on, off = series["access log on"], series["access log off"]
     section.checks.append(ratio_check("Access log on: proxy CPU per request vs off", median(on["cpu_us"]),
                                       median(off["cpu_us"]), "<=", 1.10))

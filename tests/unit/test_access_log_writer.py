@@ -46,3 +46,18 @@ def test_rotate_without_backups_drops_the_file(tmp_path):
     path.write_text("x\n")
     rotate(path, 0)
     assert not path.exists()
+
+
+def test_write_batch_kept_templates_lines_carry_each_requests_own_fields(tmp_path):
+    path = tmp_path / "t.log"
+    connection = (False, "127.1.0.1", 80, "127.0.0.2", 4000, None)
+    def record(agent: bytes, ended: float, sent: int, count: int) -> tuple:
+        return ("request", ended, ended - 0.25, b"GET", b"/a", "1.1", ((b"host", b"a.test"), (b"user-agent", agent)),
+                connection, "a.test", "127.0.0.1", 80, 200, 200, 80, sent, count)
+    memo: dict = {}
+    write_batch(path, [record(b"one", 10.0, 300, 1)], 1 << 20, 3, memo)
+    write_batch(path, [record(b"one", 11.0, 301, 2), record(b'tw"o', 12.0, 302, 3)], 1 << 20, 3, memo)
+    lines = [json.loads(text) for text in path.read_text().splitlines()]
+    assert [(line["bytes_sent"], line["connection_requests"], line["http_user_agent"]) for line in lines] == [
+        (300, 1, "one"), (301, 2, "one"), (302, 3, 'tw"o')]
+    assert {line["request_time"] for line in lines} == {0.25} and len(memo) == 2

@@ -8,10 +8,12 @@ format (docs 214/35063: ``time_local``, ``protocol_type``, ``server_addr``/``ser
 record carries those a connection has.
 
 The relay's cost is a tuple and a list append (``AccessLog.record``): no formatting, no I/O, no
-lock. A record is ``(formatter, time, ...)``: the writer thread calls ``formatter(record,
-context)`` for its JSON line (``BatchContext``: the batch's clock and the line parts it has
-already formatted), so field names, decoding and escaping cost the loop nothing. A timer on the loop hands each log's batch to the book's one writer thread every
-``FLUSH_SECONDS``; the thread formats the lines and appends them to the file, which it opens per
+lock. A record is ``(kind, ...)``: the writer thread formats a batch's records of one kind
+together (``LINE_FORMATS[kind](records, context)``, ``BatchContext``: the batch's clock and what
+the writer keeps between batches), so field names, decoding and escaping cost the loop nothing.
+A timer on the loop hands each log's batch to the book's one writer thread every
+``FLUSH_SECONDS``, short so that the records waiting stay few (what a busy loop allocates
+meanwhile then reuses memory still in the CPU's cache, and so does the writer); the thread formats the lines and appends them to the file, which it opens per
 batch (no descriptor is held in between) and rotates by size (``<topic>.log`` → ``.1`` … →
 ``.<backups>``). A log holding ``MAX_PENDING`` unwritten records drops new ones and counts them
 (``dropped``): as on the real CLB, forwarding has priority over logging, and the relay never
@@ -26,14 +28,17 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from itertools import groupby
 from json.encoder import encode_basestring as json_text
+from operator import itemgetter
 from pathlib import Path
 
 from openclb.engine.spec import AccessLogSpec
 
 log = logging.getLogger("openclb.engine.access_log")
 
-FLUSH_SECONDS = 0.2
+FLUSH_SECONDS = 0.05
+CHUNK_RECORDS = 256
 MAX_PENDING = 100_000
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_BACKUPS = 5
@@ -82,6 +87,7 @@ class AccessLogBook:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._logs: dict[tuple[str, str], AccessLog] = {}
         self._executor: ThreadPoolExecutor | None = None
+        self._memo: dict = {}
 
     def log_for(self, spec: AccessLogSpec | None) -> AccessLog | None:
         """The log a listener serving ``spec`` records into (called on the loop); None: none."""
@@ -98,7 +104,7 @@ class AccessLogBook:
     def submit(self, path: Path, batch: list[tuple]) -> None:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="access-log")
-        self._executor.submit(write_batch, path, batch, self.max_bytes, self.backups)
+        self._executor.submit(write_batch, path, batch, self.max_bytes, self.backups, self._memo)
 
     async def close(self) -> None:
         """Write what is pending and wait for the writer thread to finish."""
@@ -109,21 +115,31 @@ class AccessLogBook:
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
 
 
-def write_batch(path: Path, batch: list[tuple], max_bytes: int, backups: int) -> None:
-    """Append ``batch`` as JSON lines to ``path``, rotating first if it would pass ``max_bytes``."""
+def write_batch(path: Path, batch: list[tuple], max_bytes: int, backups: int, memo: dict | None = None) -> None:
+    """Append ``batch`` as JSON lines to ``path``, rotating first if it would pass ``max_bytes``.
+
+    Records are formatted ``CHUNK_RECORDS`` at a time: a formatter passes over a chunk's columns
+    several times, and a chunk's stay in the CPU's cache where a whole batch's would not (a
+    batch of 3,000 requests formatted at once cost twice as much a line). ``memo``: what the writer keeps from one batch to the next (``BatchContext.memo``); it is
+    only ever touched by the one thread that writes a book's batches.
+    """
     try:
-        context = BatchContext()
+        context = BatchContext({} if memo is None else memo)
         formats = LINE_FORMATS
-        data = "".join([formats[record[0]](record, context) for record in batch]).encode()
+        chunks = []
+        for kind, records in groupby(batch, _KIND):
+            records = list(records)
+            chunks += [formats[kind](records[at:at + CHUNK_RECORDS], context).encode()
+                       for at in range(0, len(records), CHUNK_RECORDS)]
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             size = path.stat().st_size
         except FileNotFoundError:
             size = 0
-        if size and size + len(data) > max_bytes:
+        if size and size + sum(map(len, chunks)) > max_bytes:
             rotate(path, backups)
         with open(path, "ab") as file:
-            file.write(data)
+            file.writelines(chunks)
     except Exception:
         log.exception("access log %s: a batch of %d records was not written", path, len(batch))
 
@@ -141,27 +157,23 @@ def rotate(path: Path, backups: int) -> None:
 
 
 class BatchContext:
-    """What the lines of one batch share: ``time_local`` and the parts of lines a connection fixes.
+    """What the lines of one batch share: the clock, and what the writer keeps between batches.
 
     nginx's ``$time_local`` (``29/Nov/2026:21:10:00 +0000``) is formatted once per second. A
-    record may carry its time as the monotonic clock (``time_local_at``: the relay then skips
-    reading the wall clock), placed on the wall clock as it stands when the batch is written.
-    ``parts`` keeps formatted text by the ``id`` of what it was made from (a connection's
-    fields, a target): every record of the batch is alive until the batch is written, so an
-    ``id`` names one object for the batch's life. ``texts``: client-sent bytes (latin-1) as
-    JSON strings (and our own names: ``escaped_text``); a client sends the same host and user
-    agent on each of its requests. ``targets``: a request target's texts (``http_access_log``).
+    record may carry its time as the monotonic clock (the relay then skips reading the wall
+    clock), placed on the wall clock as it stands when the batch is written (``offset``).
+    ``memo``: formatted parts of lines by the values they were made from (a request line's
+    template by its fixed fields, ``http_access_log``), kept from batch to batch by the one
+    writer thread of a book, so a keep-alive client's lines are mostly copied, not formatted.
     """
 
-    __slots__ = ("second", "stamp_text", "offset", "parts", "texts", "targets")
+    __slots__ = ("second", "stamp_text", "offset", "memo")
 
-    def __init__(self) -> None:
+    def __init__(self, memo: dict | None = None) -> None:
         self.second = -1
         self.stamp_text = ""
         self.offset = time.time() - time.monotonic()
-        self.parts: dict[int, object] = {}
-        self.texts: dict[bytes | str, str] = {b"": '""'}
-        self.targets: dict[bytes, tuple[str, str]] = {}
+        self.memo = {} if memo is None else memo
 
     def time_local(self, stamp: float) -> str:
         second = int(stamp)
@@ -169,21 +181,6 @@ class BatchContext:
             self.second = second
             self.stamp_text = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(second))
         return self.stamp_text
-
-    def time_local_at(self, monotonic: float) -> str:
-        return self.time_local(monotonic + self.offset)
-
-    def escaped(self, sent: bytes) -> str:
-        text = self.texts[sent] = json_text(sent.decode("latin-1"))
-        return text
-
-    def escaped_text(self, name: str) -> str:
-        text = self.texts[name] = json_text(name)
-        return text
-
-    def keep(self, owner: object, text):
-        self.parts[id(owner)] = text
-        return text
 
 
 def tls_fields(ssl_object) -> tuple[str, str, str] | None:
@@ -228,6 +225,10 @@ def connection_record(at: float, protocol: str, vip: str, port: int, client_ip: 
             bytes_out, seconds, tls)
 
 
+def _connection_lines(records: list[tuple], batch: BatchContext) -> str:
+    return "".join([_connection_line(record, batch) for record in records])
+
+
 def _connection_line(r: tuple, batch: BatchContext) -> str:
     return (
         '{"time_local":"%s","protocol_type":"%s","server_addr":"%s","server_port":%d,"remote_addr":"%s",'
@@ -235,4 +236,5 @@ def _connection_line(r: tuple, batch: BatchContext) -> str:
         % (batch.time_local(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], tls_json(r[12])))
 
 
-LINE_FORMATS: dict[str, Callable[[tuple, BatchContext], str]] = {"connection": _connection_line}
+_KIND = itemgetter(0)
+LINE_FORMATS: dict[str, Callable[[list[tuple], BatchContext], str]] = {"connection": _connection_lines}
