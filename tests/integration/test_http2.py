@@ -2,12 +2,14 @@
 
 HTTPS listeners offer HTTP/2 by ALPN on the domains whose rule has Http2 on (CreateRule /
 ModifyDomainAttributes); HTTP listeners with H2cSwitch take cleartext HTTP/2 with prior
-knowledge. Targets stay HTTP/1.1 (aiohttp backends) and see the usual forwarding headers.
+knowledge or by Upgrade (RFC 7540 3.2). Targets stay HTTP/1.1 (aiohttp backends) and see the
+usual forwarding headers.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -65,6 +67,33 @@ def test_create_listener_h2c_switch_prior_knowledge_h2_and_http11_both_served(se
     version, body = curl(vip, 8703, "/x", "--http2-prior-knowledge", scheme="http")
     assert (version, json.loads(body)["name"]) == ("2", "h2c")
     assert curl(vip, 8703, "/x", scheme="http")[0] == "1.1"
+
+
+def test_request_h2c_upgrade_h2c_switch_on_switches_else_http11_answers(server, client, http_backends, tmp_path):
+    backend = http_backends.start("upgraded")
+    lb_id, vip = create_clb_with_vip(client)
+    on_id, off_id = (create_listener(client, lb_id, "HTTP", [port], H2cSwitch=switch)[0]
+                     for port, switch in ((8710, True), (8711, False)))
+    for listener_id in (on_id, off_id):
+        (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/"}])
+        register(client, lb_id, listener_id, [backend.port], location_id)
+
+    # Debian's curl asks for h2c by Upgrade on http:// URLs with --http2.
+    version, body = curl(vip, 8710, "/up?x=1", "--http2", scheme="http")
+    seen = json.loads(body)
+    assert (version, seen["name"], seen["path"]) == ("2", "upgraded", "/up?x=1")
+    headers = {name.lower() for name in seen["headers"]}
+    assert not headers & {"upgrade", "http2-settings"}
+    assert curl(vip, 8711, "/", "--http2", scheme="http")[0] == "1.1"
+    # With a body the upgrade is ignored (RFC 7540 3.2 allows it) and HTTP/1.1 carries it whole.
+    upload_file = tmp_path / "body"
+    upload_file.write_bytes(b"y" * 100_000)
+    version, body = curl(vip, 8710, "/post", "--http2", "--data-binary", f"@{upload_file}", scheme="http")
+    assert (version, json.loads(body)["body_length"]) == ("1.1", 100_000)
+    nghttp = subprocess.run(["nghttp", "-u", "-s", "-H", f"host: {DOMAIN}", f"http://{vip}:8710/n"],
+                            capture_output=True, text=True, timeout=20)
+    assert nghttp.returncode == 0, nghttp.stderr
+    assert "HTTP Upgrade success" in nghttp.stdout + nghttp.stderr or "upgraded" in nghttp.stdout
 
 
 def test_request_h2load_many_streams_multiplexed_all_succeed(server, client, http_backends):

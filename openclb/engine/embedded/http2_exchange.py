@@ -29,8 +29,8 @@ import asyncio
 import logging
 import time
 
-from h2.errors import ErrorCodes
-from h2.exceptions import ProtocolError
+from jh2.errors import ErrorCodes
+from jh2.exceptions import ProtocolError
 from httptools import HttpParserError, HttpResponseParser
 
 from openclb.engine.embedded.http_headers import LAST_CHUNK, chunk, cookie_value, forward_request, head_lines
@@ -39,7 +39,7 @@ from openclb.engine.embedded.routing import RedirectRequest, redirect_location
 
 log = logging.getLogger("openclb.engine.http2")
 
-RESPONSE_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"))
+RESPONSE_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"te"))
 READ_SIZE = 65536
 GRPC_FORWARD_TYPES = ("GRPC", "GRPCS")
 

@@ -16,10 +16,10 @@ import asyncio
 import ssl
 from functools import lru_cache
 
-from h2.config import H2Configuration
-from h2.connection import H2Connection
-from h2.errors import ErrorCodes
-from h2.events import (
+from jh2.config import H2Configuration
+from jh2.connection import H2Connection
+from jh2.errors import ErrorCodes
+from jh2.events import (
     ConnectionTerminated, DataReceived, ResponseReceived, StreamEnded, StreamReset, TrailersReceived, WindowUpdated,
 )
 
