@@ -104,6 +104,24 @@ def test_request_h2load_many_streams_multiplexed_all_succeed(server, client, htt
     assert "h2" in summary
 
 
+def test_request_h2_streams_keepalive_on_share_target_connections_off_one_each(server, client, http_backends):
+    pooled, unpooled = http_backends.start("pooled"), http_backends.start("unpooled")
+    lb_id, vip = create_clb_with_vip(client)
+    for port, keepalive, backend in ((8712, 1, pooled), (8713, 0, unpooled)):
+        (listener_id,) = create_listener(client, lb_id, "HTTPS", [port], Certificate=upload("rsa"),
+                                         KeepaliveEnable=keepalive)
+        (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/", "Http2": True}])
+        register(client, lb_id, listener_id, [backend.port], location_id)
+
+    for port in (8712, 8713):
+        summary = h2load(vip, port, requests=300, clients=1, streams=4)
+        assert "300 succeeded, 0 failed, 0 errored" in summary, summary
+    # At most one target connection per stream in flight, reused; without keep-alive, one per stream.
+    assert len(pooled.requests) == 300 and len(pooled.peers) <= 8
+    assert len(unpooled.requests) == 300 and len(unpooled.peers) == 300
+    assert all(seen["headers"].get("Connection", "").lower() != "close" for seen in pooled.requests)
+
+
 def test_request_stream_window_exhausted_other_streams_still_served(server, client, http_backends):
     _, vip, _ = https_listener(client, http_backends, 8705, http2=True)
     raw = RawH2(vip, 8705)

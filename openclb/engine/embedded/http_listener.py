@@ -219,6 +219,8 @@ class HttpListener(StreamListener):
         self.router: Router[RuleState] = Router(())
         self._routes: dict[tuple[bytes | None, bytes], Route] = {}
         self.pool = pool or UpstreamPool(budget=settings.descriptors)
+        # HTTP/2 streams' target connections (``http2_targets.TargetLink``), kept the same way.
+        self.stream_pool = UpstreamPool(budget=settings.descriptors)
         self.requests = 0
         self.closing = False
         self._backend_tls: ssl.SSLContext | None = None
@@ -246,10 +248,11 @@ class HttpListener(StreamListener):
         self.rules = states
         self.router = Router([(rule, states[rule.location_id]) for rule in rules])
         self._routes = {}
-        if self.spec.keepalive:
-            self.pool.retain({key for state in states.values() for key in state.targets})
-        else:
-            self.pool.close()
+        for pool in (self.pool, self.stream_pool):
+            if self.spec.keepalive:
+                pool.retain({key for state in states.values() for key in state.targets})
+            else:
+                pool.close()
 
     def take_client(self, session, transport) -> float:
         """Admit a new client connection (HTTP/1.1 or HTTP/2 session) and count it; the time
@@ -300,6 +303,7 @@ class HttpListener(StreamListener):
             for session in list(self.connections):
                 session.check_deadlines(now, head_timeout, response_timeout)
         self.pool.prune(now)
+        self.stream_pool.prune(now)
 
     def backend_tls(self) -> ssl.SSLContext:
         """The client context for rules forwarding over HTTPS, made once per listener."""
@@ -310,6 +314,7 @@ class HttpListener(StreamListener):
     async def stop_accepting(self) -> None:
         self.closing = True
         self.pool.close()
+        self.stream_pool.close()
         await super().stop_accepting()
 
     def finish_connections(self) -> None:
@@ -324,6 +329,6 @@ class HttpListener(StreamListener):
     def stats(self) -> dict:
         stats = super().stats()
         stats["requests"] = self.requests
-        stats["idle_upstreams"] = len(self.pool)
+        stats["idle_upstreams"] = len(self.pool) + len(self.stream_pool)
         stats["rules"] = [state.stats() for state in self.rules.values()]
         return stats
