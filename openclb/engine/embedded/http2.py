@@ -366,4 +366,10 @@ class H2Session(asyncio.Protocol):
             self.transport.close()
 
     def check_deadlines(self, now: float, head_timeout: float, response_timeout: float) -> None:
-        """Each stream keeps its target's deadline itself (``StreamExchange``)."""
+        """A stream whose target has been silent for ``response_timeout`` while it owes a
+        response is timed out (504 before the head, a reset after; ``StreamExchange.expire``)."""
+        if response_timeout > 0:
+            for stream in list(self.streams.values()):
+                waiting = stream.waiting_since
+                if waiting and now - waiting >= response_timeout:
+                    stream.expire()

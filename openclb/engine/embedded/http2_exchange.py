@@ -14,7 +14,8 @@ forwarding headers), connect to the rule's chosen target (another on failure, up
   windows and the client transport's write buffer; the target is read no faster. 1xx heads
   are not passed on; a HEAD request's response ends at its head.
 - Deadlines: a target silent for the listener's ``target_response_timeout`` while it owes a
-  response gets 504 before its head, a reset stream after it.
+  response gets 504 before its head, a reset stream after it. They are kept by the listener's
+  sweep (``H2Session.check_deadlines``), not by a timer per read.
 - ForwardType GRPC/GRPCS: the stream goes on over HTTP/2 instead (``http2_upstream``), so
   ``te: trailers``, trailers and gRPC status pass.
 - Target connections (``http2_targets.TargetLink``) are kept alive and reused across streams
@@ -38,7 +39,7 @@ from jh2.exceptions import ProtocolError
 from httptools import HttpParserError, HttpResponseParser
 
 from openclb.engine.embedded.http_headers import LAST_CHUNK, chunk, cookie_value, forward_request, head_lines
-from openclb.engine.embedded.http2_targets import TargetLink, open_link
+from openclb.engine.embedded.http2_targets import TargetExpired, TargetLink, open_link
 from openclb.engine.embedded.http2_upstream import TargetBrokeOff, h2_request_headers, relay_over_h2
 from openclb.engine.embedded.routing import RedirectRequest, redirect_location
 
@@ -113,7 +114,7 @@ class StreamExchange:
         self.stream_id = stream_id
         self.request_headers = headers
         self.has_body = not ended  # fixed at the head; the body's own end comes through ``body``
-        self.body: asyncio.Queue = asyncio.Queue()
+        self.body: asyncio.Queue | None = asyncio.Queue() if self.has_body else None
         self.window = asyncio.Event()
         self.responded = False
         self.response_ended = False
@@ -121,6 +122,8 @@ class StreamExchange:
         self.forwarded: list[tuple[bytes, bytes]] = []
         self.te_trailers = False
         self.target = None  # the target counted active for this stream (changes on a connect retry)
+        self.link: TargetLink | None = None
+        self.waiting_since = 0.0  # while the target owes bytes of the response (the session's sweep)
         self.task = session.listener.loop.create_task(self._run())
 
     # -- called by the session ------------------------------------------------------------
@@ -129,10 +132,17 @@ class StreamExchange:
         self.body.put_nowait((data, flow_length))
 
     def request_ended(self) -> None:
-        self.body.put_nowait(None)
+        if self.body is not None:
+            self.body.put_nowait(None)
 
     def cancel(self) -> None:
         self.task.cancel()
+
+    def expire(self) -> None:
+        """The target has been silent too long (``H2Session.check_deadlines``)."""
+        self.waiting_since = 0.0
+        if self.link is not None:
+            self.link.expire()
 
     # -- the exchange ---------------------------------------------------------------------
 
@@ -159,6 +169,7 @@ class StreamExchange:
                 return
             link, reused = await self._connect(rule)
             while True:
+                self.link = link
                 link.write(head)
                 sending = None if not self.has_body else asyncio.ensure_future(self._send_body(link, chunked))
                 try:
@@ -292,17 +303,17 @@ class StreamExchange:
     async def _relay_response(self, link: TargetLink, method: bytes, retry: bool) -> bool:
         """Relay the target's response; whether the link may carry another request after it.
         ``retry``: the link came from the pool and the request can go again (``_StaleLink``)."""
-        session = self.session
-        timeout = session.listener.spec.target_response_timeout or None
         response = _Response()
         parser = response.parser
         retry = retry and method in _IDEMPOTENT
         while True:
+            self.waiting_since = _monotonic()
             try:
-                async with asyncio.timeout(timeout):  # one timer, no task per read (wait_for makes one)
-                    data = await link.read()
-            except asyncio.TimeoutError:
+                data = await link.read()
+            except TargetExpired:
                 raise _TargetFailed(504) from None
+            finally:
+                self.waiting_since = 0.0
             if not data:
                 if retry:
                     raise _StaleLink

@@ -22,6 +22,10 @@ from openclb.engine.embedded.http_listener import UpstreamKey
 READ_SIZE = 65536
 
 
+class TargetExpired(Exception):
+    """The target was silent past the listener's response timeout (see ``TargetLink.expire``)."""
+
+
 class TargetLink(asyncio.Protocol):
     """One connection to a target for HTTP/2 streams; see the module docstring."""
 
@@ -87,6 +91,12 @@ class TargetLink(asyncio.Protocol):
             waiter.set_result(None)
 
     # -- what a stream uses ---------------------------------------------------------------
+
+    def expire(self) -> None:
+        """The stream's deadline passed: its pending ``read`` raises ``TargetExpired``."""
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(TargetExpired())
 
     async def read(self) -> bytes:
         """The bytes received since the last read, or b"" at EOF."""
