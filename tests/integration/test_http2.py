@@ -176,8 +176,9 @@ def test_associate_customized_config_proxy_read_timeout_h2_stream_gets_504_from_
     (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/", "Http2": True}])
     register(client, lb_id, listener_id, [silent.getsockname()[1]], location_id)
     # Not in the SDK's typed models (as in test_customized_config): called as JSON.
-    config_id = client.call_json("AddCustomizedConfig", {"ConfigName": "h2-timeout", "ConfigType": "CLB",
-                                                         "ConfigContent": "proxy_read_timeout 1s;"})["Response"]["ConfigId"]
+    added = client.call_json("AddCustomizedConfig", {"ConfigName": "h2-timeout", "ConfigType": "CLB",
+                                                     "ConfigContent": "proxy_read_timeout 1s;"})["Response"]
+    config_id = added["ConfigId"]
     associated = client.call_json("AssociateCustomizedConfig", {"UconfigId": config_id,
                                                                 "BindList": [{"LoadBalancerId": lb_id}]})["Response"]
     assert task_status(client, associated["RequestId"]) == 0

@@ -253,9 +253,10 @@ class StreamExchange:
         grpcs = rule.spec.forward_type.upper() == "GRPCS"
         path = next((value for name, value in self.request_headers if name == b":path"), b"/")
         headers = h2_request_headers(method, path, b"https" if grpcs else b"http", self.forwarded, self.te_trailers)
-        timeout = self.session.listener.settings.connect_timeout
+        listener = self.session.listener
         try:
-            await relay_over_h2(self, target.ip, target.port, grpcs, headers, timeout)
+            await relay_over_h2(self, listener.shared_targets, target.ip, target.port, grpcs, listener.spec.keepalive,
+                                headers, listener.settings.connect_timeout)
         except (OSError, asyncio.TimeoutError, TargetBrokeOff):
             raise _TargetFailed(502) from None
 

@@ -37,7 +37,8 @@ def without_upgrade(head: bytes) -> bytes:
     upgrade this listener ignores goes on as a plain HTTP/1.1 request (a target must not
     switch protocols on the client's behalf, and llhttp would stop at an upgrade's head)."""
     lines = head.split(b"\r\n")
-    kept = [line for line in lines[1:] if line.partition(b":")[0].strip().lower() not in (b"upgrade", b"http2-settings")]
+    dropped = (b"upgrade", b"http2-settings")
+    kept = [line for line in lines[1:] if line.partition(b":")[0].strip().lower() not in dropped]
     return b"\r\n".join([lines[0], *kept])
 
 

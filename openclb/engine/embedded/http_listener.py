@@ -15,7 +15,8 @@ gets a new cookie. Re-sending the cookie on each response makes it lapse only af
 SessionExpireTime without requests, as the CLB's persistence does.
 
 Target connections are pooled per (ip, port, TLS server name) only when the listener's
-KeepaliveEnable is on; the pool keeps at most ``max_idle_per_target`` idle connections each,
+KeepaliveEnable is on (HTTP/2 streams' own, ``http2_targets``, in ``stream_pool``; HTTP/2
+connections to gRPC targets, shared by many streams at once, in ``shared_targets``); the pool keeps at most ``max_idle_per_target`` idle connections each,
 closes those idle longer than ``idle_seconds`` on the listener's sweep, and those of
 targets no rule uses any more at once.
 
@@ -200,6 +201,50 @@ class UpstreamPool:
                 connection.transport.close()
 
 
+class SharedConnections:
+    """HTTP/2 connections to targets, each carrying many streams at once (``http2_upstream``).
+
+    A connection (duck-typed: ``idle_since``, 0.0 while it carries streams, and ``close()``)
+    stays listed from its connect until it closes; one idle for ``idle_seconds`` is closed on
+    the listener's sweep, and those of targets no rule uses any more at once.
+    """
+
+    def __init__(self, idle_seconds: float = 60.0) -> None:
+        self.idle_seconds = idle_seconds
+        self._connections: dict[UpstreamKey, list] = {}
+
+    def __len__(self) -> int:
+        return sum(len(connections) for connections in self._connections.values())
+
+    def of(self, key: UpstreamKey) -> list:
+        return self._connections.get(key, [])
+
+    def add(self, key: UpstreamKey, connection) -> None:
+        self._connections.setdefault(key, []).append(connection)
+
+    def remove(self, key: UpstreamKey, connection) -> None:
+        connections = self._connections.get(key)
+        if connections and connection in connections:
+            connections.remove(connection)
+            if not connections:
+                del self._connections[key]
+
+    def prune(self, now: float) -> None:
+        for connections in list(self._connections.values()):
+            for connection in [c for c in connections if c.idle_since and now - c.idle_since >= self.idle_seconds]:
+                connection.close()
+
+    def retain(self, targets: set[tuple[str, int]]) -> None:
+        for key in [k for k in self._connections if (k[0], k[1]) not in targets]:
+            for connection in list(self._connections[key]):
+                connection.close()
+
+    def close(self) -> None:
+        for connections in list(self._connections.values()):
+            for connection in list(connections):
+                connection.close()
+
+
 class HttpListener(StreamListener):
     """An HTTP/HTTPS listener: rules, router and the target connection pool."""
 
@@ -221,6 +266,7 @@ class HttpListener(StreamListener):
         self.pool = pool or UpstreamPool(budget=settings.descriptors)
         # HTTP/2 streams' target connections (``http2_targets.TargetLink``), kept the same way.
         self.stream_pool = UpstreamPool(budget=settings.descriptors)
+        self.shared_targets = SharedConnections()
         self.requests = 0
         self.closing = False
         self._backend_tls: ssl.SSLContext | None = None
@@ -248,11 +294,13 @@ class HttpListener(StreamListener):
         self.rules = states
         self.router = Router([(rule, states[rule.location_id]) for rule in rules])
         self._routes = {}
+        targets = {key for state in states.values() for key in state.targets}
         for pool in (self.pool, self.stream_pool):
             if self.spec.keepalive:
-                pool.retain({key for state in states.values() for key in state.targets})
+                pool.retain(targets)
             else:
                 pool.close()
+        self.shared_targets.retain(targets)
 
     def take_client(self, session, transport) -> float:
         """Admit a new client connection (HTTP/1.1 or HTTP/2 session) and count it; the time
@@ -304,6 +352,7 @@ class HttpListener(StreamListener):
                 session.check_deadlines(now, head_timeout, response_timeout)
         self.pool.prune(now)
         self.stream_pool.prune(now)
+        self.shared_targets.prune(now)
 
     def backend_tls(self) -> ssl.SSLContext:
         """The client context for rules forwarding over HTTPS, made once per listener."""
@@ -315,6 +364,7 @@ class HttpListener(StreamListener):
         self.closing = True
         self.pool.close()
         self.stream_pool.close()
+        self.shared_targets.close()
         await super().stop_accepting()
 
     def finish_connections(self) -> None:
