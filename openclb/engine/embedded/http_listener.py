@@ -15,10 +15,12 @@ gets a new cookie. Re-sending the cookie on each response makes it lapse only af
 SessionExpireTime without requests, as the CLB's persistence does.
 
 Target connections are pooled per (ip, port, TLS server name) only when the listener's
-KeepaliveEnable is on (HTTP/2 streams' own, ``http2_targets``, in ``stream_pool``; HTTP/2
-connections to gRPC targets, shared by many streams at once, in ``shared_targets``); the pool keeps at most ``max_idle_per_target`` idle connections each,
+KeepaliveEnable is on (HTTP/1.1 clients' in ``pool``, HTTP/2 streams' in ``stream_pool``,
+see ``http2_targets``); a pool keeps at most ``max_idle_per_target`` idle connections each,
 closes those idle longer than ``idle_seconds`` on the listener's sweep, and those of
-targets no rule uses any more at once.
+targets no rule uses any more at once. HTTP/2 connections to gRPC targets carry many streams
+at once (``shared_targets``, see ``http2_upstream``); without KeepaliveEnable they close as
+soon as they carry none.
 
 Deadlines are kept by the listener's sweep, never by a timer per request: a client's request
 head must arrive within the spec's ``client_head_timeout`` (408), a target must not stay
