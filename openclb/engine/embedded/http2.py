@@ -282,11 +282,12 @@ class H2Session(asyncio.Protocol):
     def _wake(self, stream_id: int) -> None:
         if stream_id:
             stream = self.streams.get(stream_id)
-            if stream is not None:
+            if stream is not None and stream.window is not None:
                 stream.window.set()
         else:
             for stream in self.streams.values():
-                stream.window.set()
+                if stream.window is not None:
+                    stream.window.set()
 
     def eof_received(self) -> bool:
         return False

@@ -115,12 +115,11 @@ class StreamExchange:
         self.request_headers = headers
         self.has_body = not ended  # fixed at the head; the body's own end comes through ``body``
         self.body: asyncio.Queue | None = asyncio.Queue() if self.has_body else None
-        self.window = asyncio.Event()
+        self.window: asyncio.Event | None = None  # made when the stream first waits for window
         self.responded = False
         self.response_ended = False
         self.rule_cookie = b""
         self.forwarded: list[tuple[bytes, bytes]] = []
-        self.te_trailers = False
         self.target = None  # the target counted active for this stream (changes on a connect retry)
         self.link: TargetLink | None = None
         self.waiting_since = 0.0  # while the target owes bytes of the response (the session's sweep)
@@ -230,7 +229,6 @@ class StreamExchange:
         forwarded = forward_request(received, session.client_ip_bytes, listener.stamps, listener.vip_bytes,
                                     listener.spec.keepalive)
         self.forwarded = forwarded.headers
-        self.te_trailers = any(name == b"te" and b"trailers" in value.lower() for name, value in received)
         rule, host, route_path = listener.route(forwarded.host, path)
         if method == b"CONNECT":
             return self._local(405)
@@ -252,7 +250,8 @@ class StreamExchange:
         """ForwardType GRPC/GRPCS: the stream goes on over HTTP/2 (``http2_upstream``)."""
         grpcs = rule.spec.forward_type.upper() == "GRPCS"
         path = next((value for name, value in self.request_headers if name == b":path"), b"/")
-        headers = h2_request_headers(method, path, b"https" if grpcs else b"http", self.forwarded, self.te_trailers)
+        te_trailers = any(name == b"te" and b"trailers" in value.lower() for name, value in self.request_headers)
+        headers = h2_request_headers(method, path, b"https" if grpcs else b"http", self.forwarded, te_trailers)
         listener = self.session.listener
         try:
             await relay_over_h2(self, listener.shared_targets, target.ip, target.port, grpcs, listener.spec.keepalive,
@@ -383,6 +382,8 @@ class StreamExchange:
                 raise asyncio.CancelledError
             size = min(conn.local_flow_control_window(self.stream_id), conn.max_outbound_frame_size, len(view))
             if size <= 0:
+                if self.window is None:
+                    self.window = asyncio.Event()
                 self.window.clear()
                 await self.window.wait()
                 continue
