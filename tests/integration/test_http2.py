@@ -88,15 +88,21 @@ def test_request_h2c_upgrade_h2c_switch_on_switches_else_http11_answers(server, 
     headers = {name.lower() for name in seen["headers"]}
     assert not headers & {"upgrade", "http2-settings"}
     assert curl(vip, 8711, "/", "--http2", scheme="http")[0] == "1.1"
+    # An HTTP2-Settings that is not base64url or not whole SETTINGS entries: the upgrade is
+    # ignored and the target never sees it.
+    for settings in ("%%%", "AAMAAA"):
+        version, body = curl(vip, 8710, "/bad", "-H", "Connection: Upgrade, HTTP2-Settings", "-H", "Upgrade: h2c",
+                             "-H", f"HTTP2-Settings: {settings}", scheme="http")
+        assert version == "1.1" and "upgrade" not in {name.lower() for name in json.loads(body)["headers"]}
     # With a body the upgrade is ignored (RFC 7540 3.2 allows it) and HTTP/1.1 carries it whole.
     upload_file = tmp_path / "body"
     upload_file.write_bytes(b"y" * 100_000)
     version, body = curl(vip, 8710, "/post", "--http2", "--data-binary", f"@{upload_file}", scheme="http")
     assert (version, json.loads(body)["body_length"]) == ("1.1", 100_000)
-    nghttp = subprocess.run(["nghttp", "-u", "-s", "-H", f"host: {DOMAIN}", f"http://{vip}:8710/n"],
+    nghttp = subprocess.run(["nghttp", "-u", "-v", "-H", f"host: {DOMAIN}", f"http://{vip}:8710/n"],
                             capture_output=True, text=True, timeout=20)
     assert nghttp.returncode == 0, nghttp.stderr
-    assert "HTTP Upgrade success" in nghttp.stdout + nghttp.stderr or "upgraded" in nghttp.stdout
+    assert "HTTP Upgrade success" in nghttp.stdout and '"name": "upgraded"' in nghttp.stdout
 
 
 def test_request_h2load_many_streams_multiplexed_all_succeed(server, client, http_backends):

@@ -41,6 +41,7 @@ from jh2.events import (
     StreamReset, WindowUpdated,
 )
 from jh2.exceptions import ProtocolError
+from jh2.hyperframe.exceptions import HyperframeError
 from jh2.settings import SettingCodes, Settings
 
 from openclb.engine.embedded.http_headers import MAX_REQUEST_HEAD
@@ -103,8 +104,7 @@ class Negotiation(asyncio.Protocol):
             return
         elif (end := early.find(b"\r\n\r\n")) >= 0:
             upgrade = h2c_upgrade(early[:end])
-            if upgrade is not None:
-                self._upgrade(upgrade, early[end + 4:])
+            if upgrade is not None and self._upgrade(upgrade, early[end + 4:]):
                 return
             if asks_h2c(early[:end]):
                 self.early = without_upgrade(early[:end]) + early[end:]
@@ -112,18 +112,19 @@ class Negotiation(asyncio.Protocol):
         elif len(early) > MAX_REQUEST_HEAD:
             self._hand_over(HttpSession)  # which answers 431
 
-    def _upgrade(self, upgrade: Upgrade, rest: bytes) -> None:
-        """h2c by Upgrade (``http2_upgrade``): 101, then HTTP/2 with the request as stream 1."""
+    def _upgrade(self, upgrade: Upgrade, rest: bytes) -> bool:
+        """h2c by Upgrade (``http2_upgrade``): 101, then HTTP/2 with the request as stream 1;
+        False when HTTP2-Settings is unusable (the upgrade is then ignored)."""
         session = H2Session(self.listener, self.listen_port)
         try:
             session.conn.initiate_upgrade_connection(upgrade.settings)
-        except (ProtocolError, ValueError, binascii.Error):
-            self._hand_over(HttpSession)  # an unusable HTTP2-Settings: the upgrade is ignored
-            return
+        except (ProtocolError, ValueError, binascii.Error, HyperframeError):
+            return False
         if self.timer is not None:
             self.timer.cancel()
         self.transport.set_protocol(session)
         session.upgraded(self.transport, upgrade.headers, rest)
+        return True
 
     def eof_received(self) -> bool:
         return False

@@ -3,7 +3,8 @@
 On an HTTP listener with H2cSwitch on, ``http2.Negotiation`` reads a cleartext client's
 first request head and asks ``h2c_upgrade`` whether it is an upgrade this listener takes: a
 well-formed HTTP/1.1 request line, ``Upgrade`` naming ``h2c``, ``Connection`` naming both
-``Upgrade`` and ``HTTP2-Settings``, exactly one ``HTTP2-Settings`` field, and no request body
+``Upgrade`` and ``HTTP2-Settings``, exactly one ``HTTP2-Settings`` field in base64url that
+decodes to whole SETTINGS entries, and no request body
 (the RFC lets a server ignore an upgrade, and a body sent before the switch would have to be
 buffered whole: such requests go on as HTTP/1.1, which is what the client is ready for,
 without their Upgrade fields: ``without_upgrade``).
@@ -16,10 +17,13 @@ then its connection preface, then the response on stream 1.
 
 from __future__ import annotations
 
+import re
+
 SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
 # Fields of the upgrading request that concern only the hop the client is leaving.
 _HOP = frozenset((b"connection", b"upgrade", b"http2-settings", b"keep-alive", b"proxy-connection", b"host", b"te"))
 _TOKEN_SPLIT = b","
+_SETTINGS_VALUE = re.compile(rb"[A-Za-z0-9_-]*=*")  # base64url (RFC 7540 3.2.1), which b64decode would not check
 
 
 class Upgrade:
@@ -83,6 +87,8 @@ def h2c_upgrade(head: bytes) -> Upgrade | None:
         if name not in _HOP:
             fields.append((name, value))
     if b"h2c" not in upgrade or not {b"upgrade", b"http2-settings"} <= connection or len(settings) != 1:
+        return None
+    if not _SETTINGS_VALUE.fullmatch(settings[0]):
         return None
     pseudo = [(b":method", method), (b":scheme", b"http"), (b":path", path)]
     if host is not None:
