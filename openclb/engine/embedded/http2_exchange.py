@@ -374,20 +374,33 @@ class StreamExchange:
         self.session.flush_soon()
 
     async def send_data(self, data: bytes, end: bool) -> None:
+        """DATA within the windows; ``end`` rides on the last frame (no empty DATA frame to end)."""
         session = self.session
         conn = session.conn
+        stream_id = self.stream_id
+        if len(data) <= conn.local_flow_control_window(stream_id) and len(data) <= conn.max_outbound_frame_size:
+            if session.closed:
+                raise asyncio.CancelledError
+            conn.send_data(stream_id, data, end_stream=end and not self.response_ended)
+            self.response_ended = self.response_ended or end
+            session.flush_soon()
+            if not session.writable.is_set():
+                await session.writable.wait()
+            return
         view = memoryview(data)
         while view:
             if session.closed:
                 raise asyncio.CancelledError
-            size = min(conn.local_flow_control_window(self.stream_id), conn.max_outbound_frame_size, len(view))
+            size = min(conn.local_flow_control_window(stream_id), conn.max_outbound_frame_size, len(view))
             if size <= 0:
                 if self.window is None:
                     self.window = asyncio.Event()
                 self.window.clear()
                 await self.window.wait()
                 continue
-            conn.send_data(self.stream_id, view[:size].tobytes())
+            last = size == len(view) and end and not self.response_ended
+            conn.send_data(stream_id, view[:size].tobytes(), end_stream=last)
+            self.response_ended = self.response_ended or last
             view = view[size:]
             session.flush_soon()
             if not session.writable.is_set():
