@@ -30,8 +30,13 @@ def test_h2c_upgrade_unpadded_settings_value_gets_padding():
     CURL.replace(b"AAMAAABkAAQAoAAAAAIAAAAA", b"%%%"),
     CURL + b"\r\nContent-Length: 5",
     CURL + b"\r\nTransfer-Encoding: chunked",
+    CURL + b"\r\nTransfer-Encoding: 0",
     CURL.replace(b"HTTP/1.1", b"HTTP/1.0", 1),
     CURL.replace(b"Accept: */*", b"Accept */*"),
+    CURL.replace(b"Accept: */*", b"Accept: */*\nX-Smuggled: 1"),
+    CURL.replace(b"Accept: */*", b"Accept : */*"),
+    CURL.replace(b"Accept: */*", b"Accept: \x00"),
+    CURL.replace(b"/a?b=1", b"/a\x01"),
 ])
 def test_h2c_upgrade_not_a_takeable_upgrade_gives_none(head):
     assert h2c_upgrade(head) is None

@@ -4,7 +4,8 @@ On an HTTP listener with H2cSwitch on, ``http2.Negotiation`` reads a cleartext c
 first request head and asks ``h2c_upgrade`` whether it is an upgrade this listener takes: a
 well-formed HTTP/1.1 request line, ``Upgrade`` naming ``h2c``, ``Connection`` naming both
 ``Upgrade`` and ``HTTP2-Settings``, exactly one ``HTTP2-Settings`` field in base64url that
-decodes to whole SETTINGS entries, and no request body
+decodes to whole SETTINGS entries, no request body, and nothing in the head that HTTP/1.1 would not parse the same way
+(field names are tokens, no control characters in values or the request line)
 (the RFC lets a server ignore an upgrade, and a body sent before the switch would have to be
 buffered whole: such requests go on as HTTP/1.1, which is what the client is ready for,
 without their Upgrade fields: ``without_upgrade``).
@@ -23,6 +24,8 @@ SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade
 # Fields of the upgrading request that concern only the hop the client is leaving.
 _HOP = frozenset((b"connection", b"upgrade", b"http2-settings", b"keep-alive", b"proxy-connection", b"host", b"te"))
 _TOKEN_SPLIT = b","
+_FIELD_NAME = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
+_FIELD_VALUE = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")  # no controls but HTAB: nothing to split a line on
 _SETTINGS_VALUE = re.compile(rb"[A-Za-z0-9_-]*=*")  # base64url (RFC 7540 3.2.1), which b64decode would not check
 
 
@@ -61,7 +64,8 @@ def h2c_upgrade(head: bytes) -> Upgrade | None:
     and the HTTP/1.1 session answers them as it answers any other."""
     lines = head.split(b"\r\n")
     parts = lines[0].split(b" ")
-    if len(parts) != 3 or parts[2] != b"HTTP/1.1" or not parts[1].startswith(b"/"):
+    if len(parts) != 3 or parts[2] != b"HTTP/1.1" or not parts[1].startswith(b"/") or not (
+            _FIELD_NAME.fullmatch(parts[0]) and _FIELD_VALUE.fullmatch(parts[1])):
         return None
     method, path = parts[0], parts[1]
     fields: list[tuple[bytes, bytes]] = []
@@ -71,7 +75,7 @@ def h2c_upgrade(head: bytes) -> Upgrade | None:
     host = None
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
-        if not colon or not name or name != name.strip():
+        if not colon or not _FIELD_NAME.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
             return None
         name, value = name.lower(), value.strip()
         if name == b"connection":
@@ -82,7 +86,7 @@ def h2c_upgrade(head: bytes) -> Upgrade | None:
             settings.append(value)
         elif name == b"host":
             host = value
-        elif name in (b"content-length", b"transfer-encoding") and value != b"0":
+        elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
             return None
         if name not in _HOP:
             fields.append((name, value))
