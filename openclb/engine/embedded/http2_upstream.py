@@ -7,7 +7,8 @@ once, of any client connection of the listener: ``relay_over_h2`` joins one that
 under the target's MAX_CONCURRENT_STREAMS and has not been told GOAWAY (one still connecting
 included, so a burst of streams shares it), else opens another; they are listed in the
 listener's ``shared_targets`` (closed when idle for its idle time, or at once when the
-listener's KeepaliveEnable is off, and when their target leaves the rules or the listener stops).
+listener's KeepaliveEnable is off; retired, closed after their last stream, when their target
+leaves the rules or the listener stops).
 
 Per stream: the request head with the same forwarding headers as every other request;
 request DATA within the target's windows, acknowledged to the client only once sent on;
@@ -108,6 +109,9 @@ class TargetConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
+        if self.closed:  # retired while connecting
+            transport.close()
+            return
         self.conn.initiate_connection()
         self.conn.increment_flow_control_window(CONNECTION_WINDOW - self.conn.inbound_flow_control_window)
         self.flush()
@@ -153,6 +157,7 @@ class TargetConnection(asyncio.Protocol):
         self.resume_writing()
         if not self.ready.done():
             self.ready.set_exception(ConnectionResetError("the target closed the connection"))
+            self.ready.exception()  # retrieved: streams that joined see it, none may have
         for stream in self.streams.values():
             stream.events.put_nowait(None)
             stream.window.set()
@@ -171,6 +176,12 @@ class TargetConnection(asyncio.Protocol):
             self.transport.close()
         else:
             self.shared.remove(self.key, self)
+
+    def retire(self) -> None:
+        """No new streams here; closed once the streams it carries have ended."""
+        self.draining = True
+        if not self.streams and not self.reserved:
+            self.close()
 
     def open(self, headers: list[tuple[bytes, bytes]], end: bool) -> _Stream:
         stream_id = self.conn.get_next_available_stream_id()

@@ -206,9 +206,10 @@ class UpstreamPool:
 class SharedConnections:
     """HTTP/2 connections to targets, each carrying many streams at once (``http2_upstream``).
 
-    A connection (duck-typed: ``idle_since``, 0.0 while it carries streams, and ``close()``)
-    stays listed from its connect until it closes; one idle for ``idle_seconds`` is closed on
-    the listener's sweep, and those of targets no rule uses any more at once.
+    A connection (duck-typed: ``idle_since``, 0.0 while it carries streams, ``close()`` and
+    ``retire()``: no new streams, closed once those it carries end) stays listed from its
+    connect until it closes; one idle for ``idle_seconds`` is closed on the listener's sweep;
+    those of targets no rule uses any more, and all when the listener stops, are retired.
     """
 
     def __init__(self, idle_seconds: float = 60.0) -> None:
@@ -239,12 +240,12 @@ class SharedConnections:
     def retain(self, targets: set[tuple[str, int]]) -> None:
         for key in [k for k in self._connections if (k[0], k[1]) not in targets]:
             for connection in list(self._connections[key]):
-                connection.close()
+                connection.retire()
 
     def close(self) -> None:
         for connections in list(self._connections.values()):
             for connection in list(connections):
-                connection.close()
+                connection.retire()
 
 
 class HttpListener(StreamListener):
