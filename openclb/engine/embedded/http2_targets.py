@@ -29,10 +29,12 @@ class TargetExpired(Exception):
 class TargetLink(asyncio.Protocol):
     """One connection to a target for HTTP/2 streams; see the module docstring."""
 
-    __slots__ = ("pool", "key", "transport", "chunks", "eof", "closed", "in_use", "idle_since", "waiter",
+    __slots__ = ("loop", "pool", "key", "transport", "chunks", "eof", "closed", "in_use", "idle_since", "waiter",
                  "writable", "paused", "buffered")
 
-    def __init__(self, pool, key: UpstreamKey) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, pool, key: UpstreamKey) -> None:
+        # Kept: CPython 3.11 makes a getpid() syscall per get_running_loop(), one per read.
+        self.loop = loop
         self.pool = pool
         self.key = key
         self.transport: asyncio.Transport | None = None
@@ -78,7 +80,7 @@ class TargetLink(asyncio.Protocol):
             self.pool.discard(self.key, self)
 
     def pause_writing(self) -> None:
-        self.writable = asyncio.get_running_loop().create_future()
+        self.writable = self.loop.create_future()
 
     def resume_writing(self) -> None:
         writable, self.writable = self.writable, None
@@ -103,7 +105,7 @@ class TargetLink(asyncio.Protocol):
         while not self.chunks:
             if self.eof:
                 return b""
-            self.waiter = asyncio.get_running_loop().create_future()
+            self.waiter = self.loop.create_future()
             try:
                 await self.waiter
             finally:
@@ -145,5 +147,5 @@ async def open_link(pool, key: UpstreamKey, ip: str, port: int, tls: ssl.SSLCont
     """A new link to ip:port (TLS with ``tls``), within ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(timeout):
-        _, link = await loop.create_connection(lambda: TargetLink(pool, key), ip, port, ssl=tls)
+        _, link = await loop.create_connection(lambda: TargetLink(loop, pool, key), ip, port, ssl=tls)
     return link
