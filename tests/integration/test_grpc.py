@@ -22,6 +22,7 @@ pytestmark = pytest.mark.postgres
 
 SAY = "/openclb.test.Echo/Say"
 COUNT = "/openclb.test.Echo/Count"
+PEER = "/openclb.test.Echo/Peer"
 
 
 def _say(request: bytes, context: grpc.ServicerContext) -> bytes:
@@ -44,6 +45,7 @@ def grpc_target(request):
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("openclb.test.Echo", {
         "Say": grpc.unary_unary_rpc_method_handler(_say),
         "Count": grpc.unary_stream_rpc_method_handler(_count),
+        "Peer": grpc.unary_unary_rpc_method_handler(lambda _request, context: context.peer().encode()),
     }),))
     if getattr(request, "param", "") == "tls":
         pki = make_pki()
@@ -74,6 +76,32 @@ def test_create_rule_forward_type_grpc_h2c_listener_calls_and_trailers_pass(serv
 
     with grpc.insecure_channel(f"{vip}:8720", options=[("grpc.default_authority", DOMAIN)]) as channel:
         _exercise(channel)
+
+
+def test_create_rule_forward_type_grpc_streams_share_target_connection_keepalive_off_closes_idle(
+        server, client, grpc_target):
+    lb_id, vip = create_clb_with_vip(client)
+    for port, keepalive in ((8725, 1), (8726, 0)):
+        (listener_id,) = create_listener(client, lb_id, "HTTP", [port], H2cSwitch=True, KeepaliveEnable=keepalive)
+        (location_id,) = create_rules(client, lb_id, listener_id, [
+            {"Domain": DOMAIN, "Url": "/", "ForwardType": "GRPC"}])
+        register(client, lb_id, listener_id, [grpc_target], location_id)
+
+    def channel(port: int) -> grpc.Channel:
+        return grpc.insecure_channel(f"{vip}:{port}", options=[("grpc.default_authority", DOMAIN)])
+
+    # Three client connections, calls in flight together on each: one target connection for all.
+    channels = [channel(8725) for _ in range(3)]
+    try:
+        calls = [one.unary_unary(PEER).future(b"", timeout=5) for one in channels for _ in range(8)]
+        assert len({call.result() for call in calls}) == 1
+    finally:
+        for one in channels:
+            one.close()
+    # Without keep-alive a target connection lives only while it carries streams.
+    with channel(8726) as unkept:
+        peers = {unkept.unary_unary(PEER)(b"", timeout=5) for _ in range(4)}
+    assert len(peers) == 4
 
 
 @pytest.mark.parametrize("grpc_target", ["tls"], indirect=True)

@@ -2,17 +2,22 @@
 
 HTTPS listeners offer HTTP/2 by ALPN on the domains whose rule has Http2 on (CreateRule /
 ModifyDomainAttributes); HTTP listeners with H2cSwitch take cleartext HTTP/2 with prior
-knowledge. Targets stay HTTP/1.1 (aiohttp backends) and see the usual forwarding headers.
+knowledge or by Upgrade (RFC 7540 3.2). Targets stay HTTP/1.1 (aiohttp backends) and see the
+usual forwarding headers.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import threading
+import time
 
 import pytest
 
 from backends import free_port
-from clb_support import create_clb_with_vip, create_listener, create_rules, register, upload, write
+from clb_support import create_clb_with_vip, create_listener, create_rules, register, task_status, upload, write
 from h2_support import DOMAIN, RawH2, curl, h2load
 
 pytestmark = pytest.mark.postgres
@@ -67,12 +72,63 @@ def test_create_listener_h2c_switch_prior_knowledge_h2_and_http11_both_served(se
     assert curl(vip, 8703, "/x", scheme="http")[0] == "1.1"
 
 
+def test_request_h2c_upgrade_h2c_switch_on_switches_else_http11_answers(server, client, http_backends, tmp_path):
+    backend = http_backends.start("upgraded")
+    lb_id, vip = create_clb_with_vip(client)
+    on_id, off_id = (create_listener(client, lb_id, "HTTP", [port], H2cSwitch=switch)[0]
+                     for port, switch in ((8710, True), (8711, False)))
+    for listener_id in (on_id, off_id):
+        (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/"}])
+        register(client, lb_id, listener_id, [backend.port], location_id)
+
+    # Debian's curl asks for h2c by Upgrade on http:// URLs with --http2.
+    version, body = curl(vip, 8710, "/up?x=1", "--http2", scheme="http")
+    seen = json.loads(body)
+    assert (version, seen["name"], seen["path"]) == ("2", "upgraded", "/up?x=1")
+    headers = {name.lower() for name in seen["headers"]}
+    assert not headers & {"upgrade", "http2-settings"}
+    assert curl(vip, 8711, "/", "--http2", scheme="http")[0] == "1.1"
+    # An HTTP2-Settings that is not base64url or not whole SETTINGS entries: the upgrade is
+    # ignored and the target never sees it.
+    for settings in ("%%%", "AAMAAA"):
+        version, body = curl(vip, 8710, "/bad", "-H", "Connection: Upgrade, HTTP2-Settings", "-H", "Upgrade: h2c",
+                             "-H", f"HTTP2-Settings: {settings}", scheme="http")
+        assert version == "1.1" and "upgrade" not in {name.lower() for name in json.loads(body)["headers"]}
+    # With a body the upgrade is ignored (RFC 7540 3.2 allows it) and HTTP/1.1 carries it whole.
+    upload_file = tmp_path / "body"
+    upload_file.write_bytes(b"y" * 100_000)
+    version, body = curl(vip, 8710, "/post", "--http2", "--data-binary", f"@{upload_file}", scheme="http")
+    assert (version, json.loads(body)["body_length"]) == ("1.1", 100_000)
+    nghttp = subprocess.run(["nghttp", "-u", "-v", "-H", f"host: {DOMAIN}", f"http://{vip}:8710/n"],
+                            capture_output=True, text=True, timeout=20)
+    assert nghttp.returncode == 0, nghttp.stderr
+    assert "HTTP Upgrade success" in nghttp.stdout and '"name": "upgraded"' in nghttp.stdout
+
+
 def test_request_h2load_many_streams_multiplexed_all_succeed(server, client, http_backends):
     _, vip, _ = https_listener(client, http_backends, 8704, http2=True)
 
     summary = h2load(vip, 8704, requests=400, clients=2, streams=20)
     assert "400 succeeded, 0 failed, 0 errored" in summary, summary
     assert "h2" in summary
+
+
+def test_request_h2_streams_keepalive_on_share_target_connections_off_one_each(server, client, http_backends):
+    pooled, unpooled = http_backends.start("pooled"), http_backends.start("unpooled")
+    lb_id, vip = create_clb_with_vip(client)
+    for port, keepalive, backend in ((8712, 1, pooled), (8713, 0, unpooled)):
+        (listener_id,) = create_listener(client, lb_id, "HTTPS", [port], Certificate=upload("rsa"),
+                                         KeepaliveEnable=keepalive)
+        (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/", "Http2": True}])
+        register(client, lb_id, listener_id, [backend.port], location_id)
+
+    for port in (8712, 8713):
+        summary = h2load(vip, port, requests=300, clients=1, streams=4)
+        assert "300 succeeded, 0 failed, 0 errored" in summary, summary
+    # At most one target connection per stream in flight, reused; without keep-alive, one per stream.
+    assert len(pooled.requests) == 300 and len(pooled.peers) <= 8
+    assert len(unpooled.requests) == 300 and len(unpooled.peers) == 300
+    assert all(seen["headers"].get("Connection", "").lower() != "close" for seen in pooled.requests)
 
 
 def test_request_stream_window_exhausted_other_streams_still_served(server, client, http_backends):
@@ -113,6 +169,35 @@ def test_request_h2_local_answers_and_head_match_http11(server, client, http_bac
         assert raw.fetch("/dead")[0] == 502
     finally:
         raw.close()
+
+
+def test_associate_customized_config_proxy_read_timeout_h2_stream_gets_504_from_silent_target(server, client):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.append(silent.accept()[0]), daemon=True).start()
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8714], Certificate=upload("rsa"))
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/", "Http2": True}])
+    register(client, lb_id, listener_id, [silent.getsockname()[1]], location_id)
+    # Not in the SDK's typed models (as in test_customized_config): called as JSON.
+    added = client.call_json("AddCustomizedConfig", {"ConfigName": "h2-timeout", "ConfigType": "CLB",
+                                                     "ConfigContent": "proxy_read_timeout 1s;"})["Response"]
+    config_id = added["ConfigId"]
+    associated = client.call_json("AssociateCustomizedConfig", {"UconfigId": config_id,
+                                                                "BindList": [{"LoadBalancerId": lb_id}]})["Response"]
+    assert task_status(client, associated["RequestId"]) == 0
+    raw = RawH2(vip, 8714)
+    try:
+        started = time.monotonic()
+        assert raw.fetch("/")[0] == 504
+        assert time.monotonic() - started < 5
+    finally:
+        raw.close()
+        silent.close()
+        for conn in held:
+            conn.close()
 
 
 def test_create_rule_session_expire_time_h2_cookie_pins_stream_to_target(server, client, http_backends):

@@ -5,8 +5,9 @@ Which protocol a client connection speaks is settled before any request: ``http_
 HTTP/2 straight to ``http_proxy.HttpSession``; otherwise a ``Negotiation`` takes the
 connection first. On TLS it reads the ALPN result (``tls.py`` offers ``h2`` only for domains
 whose rule has Http2 on); in cleartext (HTTP with H2cSwitch) it looks for the HTTP/2
-connection preface (prior knowledge, as gRPC clients send it). Then it moves the transport to
-an ``H2Session`` or an ``HttpSession`` and replays what it read.
+connection preface (prior knowledge, as gRPC clients send it) or a first request head asking
+to upgrade to h2c (``http2_upgrade``: answered 101, the request becomes stream 1). Then it
+moves the transport to an ``H2Session`` or an ``HttpSession`` and replays what it read.
 
 ``H2Session`` is the framing and state machine of python-hyper's ``h2`` (sans-IO) wired to the
 transport: each client stream becomes a ``http2_exchange.StreamExchange``, an HTTP/1.1
@@ -28,23 +29,26 @@ None of this blocks the event loop beyond one read's worth of frames, so other c
 from __future__ import annotations
 
 import asyncio
+import binascii
 import logging
 import time
 
-from h2.config import H2Configuration
-from h2.connection import H2Connection
-from h2.errors import ErrorCodes
-from h2.events import (
+from jh2.config import H2Configuration
+from jh2.connection import H2Connection
+from jh2.errors import ErrorCodes
+from jh2.events import (
     ConnectionTerminated, DataReceived, PingReceived, RemoteSettingsChanged, RequestReceived, StreamEnded,
     StreamReset, WindowUpdated,
 )
-from h2.exceptions import ProtocolError
-from h2.settings import SettingCodes, Settings
+from jh2.exceptions import ProtocolError
+from jh2.hyperframe.exceptions import HyperframeError
+from jh2.settings import SettingCodes, Settings
 
 from openclb.engine.embedded.http_headers import MAX_REQUEST_HEAD
 from openclb.engine.embedded.http_listener import HttpListener
 from openclb.engine.embedded.http_proxy import HttpSession
 from openclb.engine.embedded.http2_exchange import StreamExchange
+from openclb.engine.embedded.http2_upgrade import SWITCHING, Upgrade, asks_h2c, h2c_upgrade, without_upgrade
 
 log = logging.getLogger("openclb.engine.http2")
 
@@ -56,7 +60,12 @@ MAX_RESETS = 200
 MAX_SETTINGS = 100
 MAX_PINGS = 100
 
-_CONFIG = H2Configuration(client_side=False, header_encoding=None)
+# ``jh2`` is python-hyper's h2 with HPACK compiled (the same API; h2 in pure Python spent
+# about 40 % more CPU per stream, measured). Outbound fields are not re-validated: the
+# response heads sent are lower-cased by llhttp's parse and stripped of hop-by-hop fields
+# (``http2_exchange.RESPONSE_HOP``); what clients send is validated in full.
+_CONFIG = H2Configuration(client_side=False, header_encoding=None, validate_outbound_headers=False,
+                          normalize_outbound_headers=False)
 _monotonic = time.monotonic
 
 
@@ -88,11 +97,34 @@ class Negotiation(asyncio.Protocol):
         self.timer = asyncio.get_running_loop().call_later(wait, transport.close)
 
     def data_received(self, data: bytes) -> None:
-        self.early += data
-        if self.early.startswith(PREFACE):
+        early = self.early = self.early + data
+        if early.startswith(PREFACE):
             self._hand_over(H2Session)
-        elif not PREFACE.startswith(self.early):
+        elif PREFACE.startswith(early):
+            return
+        elif (end := early.find(b"\r\n\r\n")) >= 0:
+            upgrade = h2c_upgrade(early[:end])
+            if upgrade is not None and self._upgrade(upgrade, early[end + 4:]):
+                return
+            if asks_h2c(early[:end]):
+                self.early = without_upgrade(early[:end]) + early[end:]
             self._hand_over(HttpSession)
+        elif len(early) > MAX_REQUEST_HEAD:
+            self._hand_over(HttpSession)  # which answers 431
+
+    def _upgrade(self, upgrade: Upgrade, rest: bytes) -> bool:
+        """h2c by Upgrade (``http2_upgrade``): 101, then HTTP/2 with the request as stream 1;
+        False when HTTP2-Settings is unusable (the upgrade is then ignored)."""
+        session = H2Session(self.listener, self.listen_port)
+        try:
+            session.conn.initiate_upgrade_connection(upgrade.settings)
+        except (ProtocolError, ValueError, binascii.Error, HyperframeError):
+            return False
+        if self.timer is not None:
+            self.timer.cancel()
+        self.transport.set_protocol(session)
+        session.upgraded(self.transport, upgrade.headers, rest)
+        return True
 
     def eof_received(self) -> bool:
         return False
@@ -169,6 +201,20 @@ class H2Session(asyncio.Protocol):
         self.conn.initiate_connection()
         self.flush()
 
+    def upgraded(self, transport: asyncio.Transport, headers: list[tuple[bytes, bytes]], rest: bytes) -> None:
+        """Take over a connection upgraded from HTTP/1.1 (``Negotiation._upgrade``, which has
+        set up h2's side of it): the 101, the server preface, stream 1, then what followed."""
+        self.transport = transport
+        now = self.listener.take_client(self, transport)
+        if not now:
+            return
+        self.idle_since = now
+        transport.write(SWITCHING)
+        self.flush()
+        self._open_stream(1, headers, True)
+        if rest:
+            self.data_received(rest)
+
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
@@ -189,7 +235,7 @@ class H2Session(asyncio.Protocol):
     def _on_event(self, event) -> None:
         now = _monotonic()
         if isinstance(event, RequestReceived):
-            self._open_stream(event)
+            self._open_stream(event.stream_id, event.headers, event.stream_ended is not None)
         elif isinstance(event, DataReceived):
             stream = self.streams.get(event.stream_id)
             if stream is not None:
@@ -219,12 +265,12 @@ class H2Session(asyncio.Protocol):
             self.flush()
             self.close()
 
-    def _open_stream(self, event: RequestReceived) -> None:
+    def _open_stream(self, stream_id: int, headers: list[tuple[bytes, bytes]], ended: bool) -> None:
         if self.finishing:
-            self.conn.reset_stream(event.stream_id, ErrorCodes.REFUSED_STREAM)
+            self.conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
         self.listener.requests += 1
-        self.streams[event.stream_id] = StreamExchange(self, event.stream_id, event.headers, event.stream_ended)
+        self.streams[stream_id] = StreamExchange(self, stream_id, headers, ended)
 
     def _calm(self, what: str) -> None:
         """A flood: GOAWAY ENHANCE_YOUR_CALM, then the connection closes."""
@@ -237,11 +283,12 @@ class H2Session(asyncio.Protocol):
     def _wake(self, stream_id: int) -> None:
         if stream_id:
             stream = self.streams.get(stream_id)
-            if stream is not None:
+            if stream is not None and stream.window is not None:
                 stream.window.set()
         else:
             for stream in self.streams.values():
-                stream.window.set()
+                if stream.window is not None:
+                    stream.window.set()
 
     def eof_received(self) -> bool:
         return False
@@ -321,4 +368,10 @@ class H2Session(asyncio.Protocol):
             self.transport.close()
 
     def check_deadlines(self, now: float, head_timeout: float, response_timeout: float) -> None:
-        """Each stream keeps its target's deadline itself (``StreamExchange``)."""
+        """A stream whose target has been silent for ``response_timeout`` while it owes a
+        response is timed out (504 before the head, a reset after; ``StreamExchange.expire``)."""
+        if response_timeout > 0:
+            for stream in list(self.streams.values()):
+                waiting = stream.waiting_since
+                if waiting and now - waiting >= response_timeout:
+                    stream.expire()

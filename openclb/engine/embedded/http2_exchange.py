@@ -14,13 +14,18 @@ forwarding headers), connect to the rule's chosen target (another on failure, up
   windows and the client transport's write buffer; the target is read no faster. 1xx heads
   are not passed on; a HEAD request's response ends at its head.
 - Deadlines: a target silent for the listener's ``target_response_timeout`` while it owes a
-  response gets 504 before its head, a reset stream after it.
+  response gets 504 before its head, a reset stream after it. They are kept by the listener's
+  sweep (``H2Session.check_deadlines``), not by a timer per read.
 - ForwardType GRPC/GRPCS: the stream goes on over HTTP/2 instead (``http2_upstream``), so
   ``te: trailers``, trailers and gRPC status pass.
+- Target connections (``http2_targets.TargetLink``) are kept alive and reused across streams
+  when the listener's KeepaliveEnable is on (the listener's ``stream_pool``): one goes back
+  after a response that was read whole, with the request sent whole, no ``Connection: close``,
+  not close-delimited, not a HEAD's, and no bytes after it. A request on a pooled connection
+  that closes before answering goes again on a new one (idempotent methods without a body).
 - The stream's end (reset by the client, the connection lost) cancels the coroutine, which
   closes the target connection. Targets are counted (``active``/``total``) as HTTP/1.1's are;
-  each stream has a target connection of its own (no pooling: HTTP/2 is not the hot path),
-  counted against the engine's descriptor budget (503 when it is spent).
+  each stream in flight holds one descriptor of the engine's budget (503 when it is spent).
 """
 
 from __future__ import annotations
@@ -29,18 +34,19 @@ import asyncio
 import logging
 import time
 
-from h2.errors import ErrorCodes
-from h2.exceptions import ProtocolError
+from jh2.errors import ErrorCodes
+from jh2.exceptions import ProtocolError
 from httptools import HttpParserError, HttpResponseParser
 
 from openclb.engine.embedded.http_headers import LAST_CHUNK, chunk, cookie_value, forward_request, head_lines
+from openclb.engine.embedded.http2_targets import TargetExpired, TargetLink, open_link
 from openclb.engine.embedded.http2_upstream import TargetBrokeOff, h2_request_headers, relay_over_h2
 from openclb.engine.embedded.routing import RedirectRequest, redirect_location
 
 log = logging.getLogger("openclb.engine.http2")
 
-RESPONSE_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"))
-READ_SIZE = 65536
+RESPONSE_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"te"))
+_IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"))
 GRPC_FORWARD_TYPES = ("GRPC", "GRPCS")
 
 _monotonic = time.monotonic
@@ -54,31 +60,50 @@ class _TargetFailed(Exception):
         self.status = status
 
 
+class _StaleLink(Exception):
+    """A pooled target connection closed before answering: the request goes again on a new one."""
+
+
 class _Response:
-    """llhttp's callbacks for one response: head fields, body pieces, completion."""
+    """llhttp's callbacks for one response: head fields, body pieces, completion.
+
+    Interim (1xx) responses are skipped; bytes after the response (``stray``) are never
+    forwarded and keep the connection out of the pool."""
 
     def __init__(self) -> None:
+        self.parser = HttpResponseParser(self)
         self.headers: list[tuple[bytes, bytes]] = []
         self.status = 0
         self.head_done = False
         self.pieces: list[bytes] = []
         self.complete = False
+        self.stray = False
+        self.keep_alive = False  # llhttp forgets it once the message is complete
 
     def on_message_begin(self) -> None:
-        self.headers = []
-        self.head_done = self.complete = False
+        if self.complete:
+            self.stray = True
+        else:
+            self.headers = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.lower(), value))
+        if not self.stray:
+            self.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        self.head_done = True
+        status = self.parser.get_status_code()
+        if status >= 200 and not self.stray:
+            self.status = status
+            self.head_done = True
 
     def on_body(self, data: bytes) -> None:
-        self.pieces.append(data)
+        if not self.stray:
+            self.pieces.append(data)
 
     def on_message_complete(self) -> None:
-        self.complete = True
+        if self.head_done and not self.complete:
+            self.complete = True
+            self.keep_alive = self.parser.should_keep_alive()
 
 
 class StreamExchange:
@@ -89,14 +114,15 @@ class StreamExchange:
         self.stream_id = stream_id
         self.request_headers = headers
         self.has_body = not ended  # fixed at the head; the body's own end comes through ``body``
-        self.body: asyncio.Queue = asyncio.Queue()
-        self.window = asyncio.Event()
+        self.body: asyncio.Queue | None = asyncio.Queue() if self.has_body else None
+        self.window: asyncio.Event | None = None  # made when the stream first waits for window
         self.responded = False
         self.response_ended = False
         self.rule_cookie = b""
         self.forwarded: list[tuple[bytes, bytes]] = []
-        self.te_trailers = False
         self.target = None  # the target counted active for this stream (changes on a connect retry)
+        self.link: TargetLink | None = None
+        self.waiting_since = 0.0  # while the target owes bytes of the response (the session's sweep)
         self.task = session.listener.loop.create_task(self._run())
 
     # -- called by the session ------------------------------------------------------------
@@ -105,16 +131,24 @@ class StreamExchange:
         self.body.put_nowait((data, flow_length))
 
     def request_ended(self) -> None:
-        self.body.put_nowait(None)
+        if self.body is not None:
+            self.body.put_nowait(None)
 
     def cancel(self) -> None:
         self.task.cancel()
+
+    def expire(self) -> None:
+        """The target has been silent too long (``H2Session.check_deadlines``)."""
+        self.waiting_since = 0.0
+        if self.link is not None:
+            self.link.expire()
 
     # -- the exchange ---------------------------------------------------------------------
 
     async def _run(self) -> None:
         session = self.session
-        writer = None
+        link = None
+        reusable = False
         budget = None
         try:
             prepared = self._prepare()
@@ -132,14 +166,22 @@ class StreamExchange:
             if rule.spec.forward_type.upper() in GRPC_FORWARD_TYPES:
                 await self._relay_grpc(rule, target, method)
                 return
-            reader, writer = await self._connect(rule)
-            writer.write(head)
-            sending = None if not self.has_body else asyncio.ensure_future(self._send_body(writer, chunked))
-            try:
-                await self._relay_response(reader, method)
-            finally:
-                if sending is not None:
-                    sending.cancel()
+            link, reused = await self._connect(rule)
+            while True:
+                self.link = link
+                link.write(head)
+                sending = None if not self.has_body else asyncio.ensure_future(self._send_body(link, chunked))
+                try:
+                    reusable = await self._relay_response(link, method, retry=reused and sending is None)
+                except _StaleLink:
+                    link.release(False, 0.0)
+                    link, reused = await self._connect(rule, pooled=False)
+                    continue
+                finally:
+                    if sending is not None:
+                        reusable = reusable and sending.done() and not sending.cancelled() and not sending.exception()
+                        sending.cancel()
+                break
         except _TargetFailed as failed:
             if not self.responded:
                 self._local(failed.status)
@@ -157,8 +199,9 @@ class StreamExchange:
                 budget.release(1)
             if self.target is not None:
                 self.target.active -= 1
-            if writer is not None:
-                writer.transport.abort()
+            if link is not None:
+                link.release(reusable and session.listener.spec.keepalive and not session.listener.closing,
+                             _monotonic())
             session.stream_done(self)
 
     def _prepare(self):
@@ -183,9 +226,9 @@ class StreamExchange:
         chunked = self.has_body and not any(name == b"content-length" for name, _ in received)
         if chunked:
             received.append((b"transfer-encoding", b"chunked"))
-        forwarded = forward_request(received, session.client_ip_bytes, listener.stamps, listener.vip_bytes, False)
+        forwarded = forward_request(received, session.client_ip_bytes, listener.stamps, listener.vip_bytes,
+                                    listener.spec.keepalive)
         self.forwarded = forwarded.headers
-        self.te_trailers = any(name == b"te" and b"trailers" in value.lower() for name, value in received)
         rule, host, route_path = listener.route(forwarded.host, path)
         if method == b"CONNECT":
             return self._local(405)
@@ -207,24 +250,32 @@ class StreamExchange:
         """ForwardType GRPC/GRPCS: the stream goes on over HTTP/2 (``http2_upstream``)."""
         grpcs = rule.spec.forward_type.upper() == "GRPCS"
         path = next((value for name, value in self.request_headers if name == b":path"), b"/")
-        headers = h2_request_headers(method, path, b"https" if grpcs else b"http", self.forwarded, self.te_trailers)
-        timeout = self.session.listener.settings.connect_timeout
+        te_trailers = any(name == b"te" and b"trailers" in value.lower() for name, value in self.request_headers)
+        headers = h2_request_headers(method, path, b"https" if grpcs else b"http", self.forwarded, te_trailers)
+        listener = self.session.listener
         try:
-            await relay_over_h2(self, target.ip, target.port, grpcs, headers, timeout)
+            await relay_over_h2(self, listener.shared_targets, target.ip, target.port, grpcs, listener.spec.keepalive,
+                                headers, listener.settings.connect_timeout)
         except (OSError, asyncio.TimeoutError, TargetBrokeOff):
             raise _TargetFailed(502) from None
 
-    async def _connect(self, rule):
-        """A connection to ``self.target``, or to another target of the rule when it fails."""
+    async def _connect(self, rule, pooled: bool = True) -> tuple[TargetLink, bool]:
+        """(a link to ``self.target``, reused?): an idle one from the pool, else a new one, to
+        another target of the rule when connecting fails."""
         listener = self.session.listener
         settings = listener.settings
+        pool = listener.stream_pool
         tried = []
         while True:
             target = self.target
-            tls = {"ssl": listener.backend_tls()} if rule.upstream_tls else {}
+            key = (target.ip, target.port, "" if rule.upstream_tls else None)
+            link = pool.take(key) if pooled and listener.spec.keepalive else None
+            if link is not None:
+                link.in_use = True
+                return link, True
+            tls = listener.backend_tls() if rule.upstream_tls else None
             try:
-                async with asyncio.timeout(settings.connect_timeout):
-                    return await asyncio.open_connection(target.ip, target.port, **tls)
+                return await open_link(pool, key, target.ip, target.port, tls, settings.connect_timeout), False
             except (OSError, TimeoutError):
                 tried.append(target)
             retry = None
@@ -237,7 +288,7 @@ class StreamExchange:
             retry.total += 1
             self.target = retry
 
-    async def _send_body(self, writer: asyncio.StreamWriter, chunked: bool) -> None:
+    async def _send_body(self, writer: TargetLink, chunked: bool) -> None:
         session = self.session
         while (item := await self.body.get()) is not None:
             data, flow_length = item
@@ -249,43 +300,47 @@ class StreamExchange:
             writer.write(LAST_CHUNK)
             await writer.drain()
 
-    async def _relay_response(self, reader: asyncio.StreamReader, method: bytes) -> None:
-        session = self.session
-        timeout = session.listener.spec.target_response_timeout or None
+    async def _relay_response(self, link: TargetLink, method: bytes, retry: bool) -> bool:
+        """Relay the target's response; whether the link may carry another request after it.
+        ``retry``: the link came from the pool and the request can go again (``_StaleLink``)."""
         response = _Response()
-        parser = HttpResponseParser(response)
+        parser = response.parser
+        retry = retry and method in _IDEMPOTENT
         while True:
+            self.waiting_since = _monotonic()
             try:
-                async with asyncio.timeout(timeout):  # one timer, no task per read (wait_for makes one)
-                    data = await reader.read(READ_SIZE)
-            except asyncio.TimeoutError:
+                data = await link.read()
+            except TargetExpired:
                 raise _TargetFailed(504) from None
+            finally:
+                self.waiting_since = 0.0
             if not data:
+                if retry:
+                    raise _StaleLink
                 if response.head_done and not response.complete and not response.pieces:
                     response.complete = _close_delimited(response)
+                    response.stray = True  # the connection is gone with it
                 if not response.complete:
                     raise _TargetFailed(502)
             else:
+                retry = False
                 try:
                     parser.feed_data(data)
                 except HttpParserError:
                     raise _TargetFailed(502) from None
             if response.head_done and not self.responded:
-                status = parser.get_status_code()
-                if status < 200:
-                    response.head_done = response.complete = False
-                    continue
-                no_body = method == b"HEAD" or status in (204, 304)
-                self.send_head(status, response.headers, end=no_body or (response.complete and not response.pieces))
+                no_body = method == b"HEAD" or response.status in (204, 304)
+                self.send_head(response.status, response.headers,
+                               end=no_body or (response.complete and not response.pieces))
                 if no_body:
-                    return
+                    return method != b"HEAD" and response.complete and response.keep_alive and not response.stray
             pieces, response.pieces = response.pieces, []
             for index, piece in enumerate(pieces):
                 await self.send_data(piece, end=response.complete and index == len(pieces) - 1)
             if response.complete:
                 if not pieces and self.responded:
                     self.end_stream()
-                return
+                return response.keep_alive and not response.stray
 
     # -- towards the client ---------------------------------------------------------------
 
@@ -319,18 +374,33 @@ class StreamExchange:
         self.session.flush_soon()
 
     async def send_data(self, data: bytes, end: bool) -> None:
+        """DATA within the windows; ``end`` rides on the last frame (no empty DATA frame to end)."""
         session = self.session
         conn = session.conn
+        stream_id = self.stream_id
+        if len(data) <= conn.local_flow_control_window(stream_id) and len(data) <= conn.max_outbound_frame_size:
+            if session.closed:
+                raise asyncio.CancelledError
+            conn.send_data(stream_id, data, end_stream=end and not self.response_ended)
+            self.response_ended = self.response_ended or end
+            session.flush_soon()
+            if not session.writable.is_set():
+                await session.writable.wait()
+            return
         view = memoryview(data)
         while view:
             if session.closed:
                 raise asyncio.CancelledError
-            size = min(conn.local_flow_control_window(self.stream_id), conn.max_outbound_frame_size, len(view))
+            size = min(conn.local_flow_control_window(stream_id), conn.max_outbound_frame_size, len(view))
             if size <= 0:
+                if self.window is None:
+                    self.window = asyncio.Event()
                 self.window.clear()
                 await self.window.wait()
                 continue
-            conn.send_data(self.stream_id, view[:size].tobytes())
+            last = size == len(view) and end and not self.response_ended
+            conn.send_data(stream_id, view[:size].tobytes(), end_stream=last)
+            self.response_ended = self.response_ended or last
             view = view[size:]
             session.flush_soon()
             if not session.writable.is_set():

@@ -15,9 +15,12 @@ gets a new cookie. Re-sending the cookie on each response makes it lapse only af
 SessionExpireTime without requests, as the CLB's persistence does.
 
 Target connections are pooled per (ip, port, TLS server name) only when the listener's
-KeepaliveEnable is on; the pool keeps at most ``max_idle_per_target`` idle connections each,
+KeepaliveEnable is on (HTTP/1.1 clients' in ``pool``, HTTP/2 streams' in ``stream_pool``,
+see ``http2_targets``); a pool keeps at most ``max_idle_per_target`` idle connections each,
 closes those idle longer than ``idle_seconds`` on the listener's sweep, and those of
-targets no rule uses any more at once.
+targets no rule uses any more at once. HTTP/2 connections to gRPC targets carry many streams
+at once (``shared_targets``, see ``http2_upstream``); without KeepaliveEnable they close as
+soon as they carry none.
 
 Deadlines are kept by the listener's sweep, never by a timer per request: a client's request
 head must arrive within the spec's ``client_head_timeout`` (408), a target must not stay
@@ -204,6 +207,51 @@ class UpstreamPool:
                 connection.transport.close()
 
 
+class SharedConnections:
+    """HTTP/2 connections to targets, each carrying many streams at once (``http2_upstream``).
+
+    A connection (duck-typed: ``idle_since``, 0.0 while it carries streams, ``close()`` and
+    ``retire()``: no new streams, closed once those it carries end) stays listed from its
+    connect until it closes; one idle for ``idle_seconds`` is closed on the listener's sweep;
+    those of targets no rule uses any more, and all when the listener stops, are retired.
+    """
+
+    def __init__(self, idle_seconds: float = 60.0) -> None:
+        self.idle_seconds = idle_seconds
+        self._connections: dict[UpstreamKey, list] = {}
+
+    def __len__(self) -> int:
+        return sum(len(connections) for connections in self._connections.values())
+
+    def of(self, key: UpstreamKey) -> list:
+        return self._connections.get(key, [])
+
+    def add(self, key: UpstreamKey, connection) -> None:
+        self._connections.setdefault(key, []).append(connection)
+
+    def remove(self, key: UpstreamKey, connection) -> None:
+        connections = self._connections.get(key)
+        if connections and connection in connections:
+            connections.remove(connection)
+            if not connections:
+                del self._connections[key]
+
+    def prune(self, now: float) -> None:
+        for connections in list(self._connections.values()):
+            for connection in [c for c in connections if c.idle_since and now - c.idle_since >= self.idle_seconds]:
+                connection.close()
+
+    def retain(self, targets: set[tuple[str, int]]) -> None:
+        for key in [k for k in self._connections if (k[0], k[1]) not in targets]:
+            for connection in list(self._connections[key]):
+                connection.retire()
+
+    def close(self) -> None:
+        for connections in list(self._connections.values()):
+            for connection in list(connections):
+                connection.retire()
+
+
 class HttpListener(StreamListener):
     """An HTTP/HTTPS listener: rules, router and the target connection pool."""
 
@@ -223,6 +271,9 @@ class HttpListener(StreamListener):
         self.router: Router[RuleState] = Router(())
         self._routes: dict[tuple[bytes | None, bytes], Route] = {}
         self.pool = pool or UpstreamPool(budget=settings.descriptors)
+        # HTTP/2 streams' target connections (``http2_targets.TargetLink``), kept the same way.
+        self.stream_pool = UpstreamPool(budget=settings.descriptors)
+        self.shared_targets = SharedConnections()
         self.requests = 0
         self.closing = False
         self._backend_tls: ssl.SSLContext | None = None
@@ -256,10 +307,13 @@ class HttpListener(StreamListener):
         self.rules = states
         self.router = Router([(rule, states[rule.location_id]) for rule in rules])
         self._routes = {}
-        if self.spec.keepalive:
-            self.pool.retain({key for state in states.values() for key in state.targets})
-        else:
-            self.pool.close()
+        targets = {key for state in states.values() for key in state.targets}
+        for pool in (self.pool, self.stream_pool):
+            if self.spec.keepalive:
+                pool.retain(targets)
+            else:
+                pool.close()
+        self.shared_targets.retain(targets)
 
     def take_client(self, session, transport) -> float:
         """Admit a new client connection (HTTP/1.1 or HTTP/2 session) and count it; the time
@@ -310,6 +364,8 @@ class HttpListener(StreamListener):
             for session in list(self.connections):
                 session.check_deadlines(now, head_timeout, response_timeout)
         self.pool.prune(now)
+        self.stream_pool.prune(now)
+        self.shared_targets.prune(now)
 
     def backend_tls(self) -> ssl.SSLContext:
         """The client context for rules forwarding over HTTPS, made once per listener."""
@@ -320,6 +376,8 @@ class HttpListener(StreamListener):
     async def stop_accepting(self) -> None:
         self.closing = True
         self.pool.close()
+        self.stream_pool.close()
+        self.shared_targets.close()
         await super().stop_accepting()
 
     def finish_connections(self) -> None:
@@ -334,6 +392,6 @@ class HttpListener(StreamListener):
     def stats(self) -> dict:
         stats = super().stats()
         stats["requests"] = self.requests
-        stats["idle_upstreams"] = len(self.pool)
+        stats["idle_upstreams"] = len(self.pool) + len(self.stream_pool)
         stats["rules"] = [state.stats() for state in self.rules.values()]
         return stats
