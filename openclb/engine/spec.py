@@ -120,6 +120,9 @@ class RuleSpec:
     forward_type: str = "HTTP"
     default_server: bool = False
     http2: bool = False
+    # HTTPS only (a domain attribute): HTTP/3 over QUIC on the listener's port in UDP, advertised
+    # by Alt-Svc on the domain's HTTP/1.1 and HTTP/2 responses.
+    quic: bool = False
     tls: TlsSpec | None = None
     redirect: RedirectSpec | None = None
     # From a SERVER or LOCATION customized configuration; they replace the listener's (nginx's

@@ -96,6 +96,7 @@ class StreamExchange:
         self.rule_cookie = b""
         self.forwarded: list[tuple[bytes, bytes]] = []
         self.te_trailers = False
+        self.alt_svc: tuple[tuple[bytes, bytes], ...] = ()
         self.target = None  # the target counted active for this stream (changes on a connect retry)
         self.task = session.listener.loop.create_task(self._run())
 
@@ -192,6 +193,7 @@ class StreamExchange:
         if rule is None:
             return self._local(404)
         rule.requests += 1
+        self.alt_svc = rule.alt_svc
         if rule.redirect is not None:
             location = redirect_location(rule.redirect, RedirectRequest(host, route_path, listener.vip))
             return self._local(rule.redirect.code, [(b"location", location.encode("latin-1"))])
@@ -297,6 +299,7 @@ class StreamExchange:
         kept = [(name, value) for name, value in headers if name not in RESPONSE_HOP and name not in named]
         if self.rule_cookie:
             kept.append((b"set-cookie", self.rule_cookie))
+        kept.extend(self.alt_svc)
         self.responded = True
         self.response_ended = end
         session = self.session
