@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from backends import port_free
+from backends import free_port, port_free
 from clb_support import (
     checked, create_clb_with_vip, create_listener, create_rules, register, task_status, upload, write,
 )
@@ -157,3 +157,19 @@ def test_create_rule_sni_domains_quic_each_domain_gets_its_certificate_and_targe
     # A domain without Quic is not advertised, even on a listener whose UDP side is open.
     body = curl(vip, 8739, "/", "-k", "-D", "-", domain="plain.example.com")[1]
     assert "alt-svc" not in body.lower() and "plain-site" in body
+
+
+def test_request_h3_large_streamed_response_arrives_whole(server, client, http_backends):
+    _, vip, _ = quic_listener(client, http_backends, 8740, quic=True)
+
+    answer = h3_request(vip, 8740, "/stream/3000000")
+    assert (answer.status, len(answer.body)) == (200, 3_000_000)
+
+
+def test_request_h3_target_refuses_connection_502(server, client):
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTPS", [8741], Certificate=upload("rsa"))
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/", "Quic": True}])
+    register(client, lb_id, listener_id, [free_port()], location_id)
+
+    assert h3_request(vip, 8741).status == 502

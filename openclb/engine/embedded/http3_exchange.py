@@ -7,7 +7,8 @@ target (another on failure, up to ``connect_attempts``; then 502), sends the hea
 body, and relays the response as HEADERS and DATA frames.
 
 - Request: pseudo-headers become the request line and Host (``:authority``); a body without
-  Content-Length goes chunked; trailers end the body and are not passed on.
+  Content-Length goes chunked; trailers end the body and are not passed on. A customized
+  configuration's ``client_max_body_size`` answers a larger Content-Length with 413.
 - Response: parsed with llhttp; hop-by-hop headers are dropped; the rule's persistence cookie
   and the domain's ``Alt-Svc`` are added. The target is read no faster than the client
   acknowledges: past ``SEND_HIGH_WATER`` unacknowledged bytes on the stream the exchange
@@ -29,6 +30,7 @@ import time
 
 from httptools import HttpParserError, HttpResponseParser
 
+from openclb.engine.embedded.http_customized import body_too_large
 from openclb.engine.embedded.http_headers import LAST_CHUNK, chunk, cookie_value, forward_request, head_lines
 from openclb.engine.embedded.http3_rules import alt_svc_header
 from openclb.engine.embedded.routing import RedirectRequest, redirect_location
@@ -191,6 +193,9 @@ class H3Exchange:
         admission = listener.admission
         if admission is not None and admission.request_refused(forwarded.headers, session.client_ip):
             return self._local(403)
+        limit = rule.spec.max_body_size or listener.spec.max_body_size
+        if limit and self.has_body and body_too_large(forwarded.headers, limit):
+            return self._local(413)
         if rule.redirect is not None:
             location = redirect_location(rule.redirect, RedirectRequest(host, route_path, listener.vip))
             return self._local(rule.redirect.code, [(b"location", location.encode("latin-1"))])
@@ -300,7 +305,7 @@ class H3Exchange:
             await session.acked.wait()
 
     def _local(self, status: int, extra: list[tuple[bytes, bytes]] = ()) -> None:
-        """The load balancer's own answer (400, 403, 404, 405, 502, 503, 504, redirects)."""
+        """The load balancer's own answer (400, 403, 404, 405, 413, 502, 503, 504, redirects)."""
         session = self.session
         if session.closed:
             return None
