@@ -17,6 +17,7 @@ from backends import free_port, port_free
 from clb_support import (
     checked, create_clb_with_vip, create_listener, create_rules, register, task_status, upload, write,
 )
+from conftest import sdk_client
 from h2_support import DOMAIN, ca_file, curl
 from h3_support import h3_request, quic_answers
 
@@ -173,3 +174,23 @@ def test_request_h3_target_refuses_connection_502(server, client):
     register(client, lb_id, listener_id, [free_port()], location_id)
 
     assert h3_request(vip, 8741).status == 502
+
+
+def test_create_rule_quic_on_with_two_workers_every_h3_connection_served(server_factory, http_backends):
+    client = sdk_client(server_factory(workers=2).url)
+    _, vip, _ = quic_listener(client, http_backends, 8742, quic=True)
+
+    # Each QUIC connection comes from a new client port: the kernel spreads them over both workers.
+    assert [h3_request(vip, 8742).status for _ in range(8)] == [200] * 8
+
+
+def test_modify_block_ip_list_h3_request_refused_403_by_client_ip_field_and_by_peer(server, client, http_backends):
+    lb_id, vip, _ = quic_listener(client, http_backends, 8743, quic=True)
+    block = {"LoadBalancerIds": [lb_id], "ClientIPField": "X-Real-Client"}
+    write(client, "ModifyBlockIPList", {**block, "Type": "add_customized_field"})
+    write(client, "ModifyBlockIPList", {**block, "Type": "add_blocked", "BlockIPList": ["10.1.1.1"]})
+
+    assert h3_request(vip, 8743, headers=[(b"x-real-client", b"10.1.1.1")]).status == 403
+    assert h3_request(vip, 8743, headers=[(b"x-real-client", b"10.1.1.2")]).status == 200
+    write(client, "ModifyBlockIPList", {**block, "Type": "add_blocked", "BlockIPList": ["127.0.0.1"]})
+    assert h3_request(vip, 8743).status == 403
