@@ -254,7 +254,7 @@ class H3Session:
         elif isinstance(event, quic_events.ConnectionTerminated):
             self._terminated()
             return
-        elif isinstance(event, quic_events.StreamReset):
+        elif isinstance(event, (quic_events.StreamReset, quic_events.StopSendingReceived)):
             stream = self.streams.pop(event.stream_id, None)
             if stream is not None:
                 stream.cancel()
