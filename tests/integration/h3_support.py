@@ -68,16 +68,18 @@ def _configuration(domain: str) -> QuicConfiguration:
     return configuration
 
 
-async def _request(vip, port, method, path, body, domain, headers, timeout) -> H3Answer:
+async def _request(vip, port, method, path, body, domain, authority, headers, timeout) -> H3Answer:
     async with asyncio.timeout(timeout):
         async with connect(vip, port, configuration=_configuration(domain), create_protocol=_H3Client) as client:
-            return await client.request(method, f"{domain}:{port}", path, body, headers)
+            return await client.request(method, f"{authority or domain}:{port}", path, body, headers)
 
 
 def h3_request(vip: str, port: int, path: str = "/", method: str = "GET", body: bytes = b"",
-               domain: str = DOMAIN, headers: list[tuple[bytes, bytes]] = (), timeout: float = 10.0) -> H3Answer:
-    """One HTTP/3 request to ``domain`` at ``vip:port`` (UDP)."""
-    return asyncio.run(_request(vip, port, method, path, body, domain, list(headers), timeout))
+               domain: str = DOMAIN, headers: list[tuple[bytes, bytes]] = (), timeout: float = 10.0,
+               authority: str | None = None) -> H3Answer:
+    """One HTTP/3 request to ``domain`` (the TLS server name; ``authority``, when given, names
+    another host in the request) at ``vip:port`` (UDP)."""
+    return asyncio.run(_request(vip, port, method, path, body, domain, authority, list(headers), timeout))
 
 
 def quic_answers(vip: str, port: int, domain: str = DOMAIN, timeout: float = 2.0) -> bool:

@@ -112,6 +112,8 @@ def test_create_rule_quic_on_udp_listener_same_port_task_fails_with_reason(serve
     response = checked(client, "ModifyDomainAttributes", {
         "LoadBalancerId": lb_id, "ListenerId": listener_id, "Domain": DOMAIN, "Quic": True})
     assert task_status(client, response["RequestId"]) == 1
+    message = checked(client, "DescribeTaskStatus", {"TaskId": response["RequestId"]})["Message"]
+    assert "UDP port 8736" in message and "conflicts with Quic" in message
     (rule,) = checked(client, "DescribeListeners", {"LoadBalancerId": lb_id, "ListenerIds": [listener_id]}
                       )["Listeners"][0]["Rules"]
     assert rule["QuicStatus"] == "QUIC_INACTIVE"
@@ -123,6 +125,8 @@ def test_create_listener_udp_on_port_of_quic_domain_task_fails_https_keeps_servi
 
     response = checked(client, "CreateListener", {"LoadBalancerId": lb_id, "Protocol": "UDP", "Ports": [8737]})
     assert task_status(client, response["RequestId"]) == 1
+    message = checked(client, "DescribeTaskStatus", {"TaskId": response["RequestId"]})["Message"]
+    assert "UDP port 8737 is used by HTTP/3" in message
     assert [item["Protocol"] for item in checked(client, "DescribeListeners", {"LoadBalancerId": lb_id})["Listeners"]
             ] == ["HTTPS"]
     assert h3_request(vip, 8737).status == 200
@@ -194,3 +198,12 @@ def test_modify_block_ip_list_h3_request_refused_403_by_client_ip_field_and_by_p
     assert h3_request(vip, 8743, headers=[(b"x-real-client", b"10.1.1.2")]).status == 200
     write(client, "ModifyBlockIPList", {**block, "Type": "add_blocked", "BlockIPList": ["127.0.0.1"]})
     assert h3_request(vip, 8743).status == 403
+
+
+def test_request_h3_for_domain_without_quic_on_same_listener_gets_421(server, client, http_backends):
+    lb_id, vip, listener_id = quic_listener(client, http_backends, 8744, quic=True)
+    (other_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "other.example.com", "Url": "/"}])
+    register(client, lb_id, listener_id, [http_backends.start("other").port], other_id)
+
+    assert h3_request(vip, 8744, authority="other.example.com").status == 421
+    assert json.loads(h3_request(vip, 8744).body)["name"] == "h3"

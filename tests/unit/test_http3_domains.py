@@ -96,6 +96,13 @@ def test_certificate_choice_sni_exact_then_wildcard_then_default_server():
     assert common_name(None) == "CN=b.example.com"
 
 
+def test_certificate_choice_mutual_tls_domain_certificate_never_presented():
+    mutual = _tls("m.example.com", ca_pem="-----BEGIN CERTIFICATE-----")
+    spec = _https(_rule("loc-m", "m.example.com", True, mutual, default=True),
+                  _rule("loc-a", "a.example.com", True, A_TLS), sni=True)
+    assert CertificateChoice(spec).lookup("m.example.com")[0].subject.rfc4514_string() == "CN=a.example.com"
+
+
 def _handshake(server_name: str, spec: ListenerSpec) -> events.QuicEvent:
     """The client's last event of a handshake with a server choosing certificates for ``spec``."""
     choice = CertificateChoice(spec)

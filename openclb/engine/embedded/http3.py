@@ -70,13 +70,15 @@ def _served(tls: TlsSpec) -> Served:
 
 
 class CertificateChoice:
-    """Which certificate a QUIC handshake presents, by the server name the client asked for."""
+    """Which certificate a QUIC handshake presents, by the server name the client asked for:
+    only domains that serve HTTP/3 are candidates, so a mutual-TLS domain's certificate is never
+    presented without the client certificate it requires."""
 
     def __init__(self, spec: ListenerSpec) -> None:
         loaded: dict[TlsSpec, Served] = {}
         pairs = []
         if spec.sni:
-            for rule in sorted(spec.rules, key=lambda rule: not rule.default_server):
+            for rule in sorted(quic_rules(spec), key=lambda rule: not rule.default_server):
                 if rule.tls is not None and rule.tls.certificates:
                     served = loaded.get(rule.tls) or loaded.setdefault(rule.tls, _served(rule.tls))
                     pairs += [(domain, served) for domain in rule.domains]

@@ -9,6 +9,8 @@ body, and relays the response as HEADERS and DATA frames.
 - Request: pseudo-headers become the request line and Host (``:authority``); a body without
   Content-Length goes chunked; trailers end the body and are not passed on. A customized
   configuration's ``client_max_body_size`` answers a larger Content-Length with 413.
+- A request for a domain that serves no HTTP/3 (Quic off on its rule, or mutual TLS) gets 421
+  Misdirected Request: the handshake only ever presents certificates of domains that do.
 - Response: parsed with llhttp; hop-by-hop headers are dropped; the rule's persistence cookie
   and the domain's ``Alt-Svc`` are added. The target is read no faster than the client
   acknowledges: past ``SEND_HIGH_WATER`` unacknowledged bytes on the stream the exchange
@@ -32,7 +34,6 @@ from httptools import HttpParserError, HttpResponseParser
 
 from openclb.engine.embedded.http_customized import body_too_large
 from openclb.engine.embedded.http_headers import LAST_CHUNK, chunk, cookie_value, forward_request, head_lines
-from openclb.engine.embedded.http3_rules import alt_svc_header
 from openclb.engine.embedded.routing import RedirectRequest, redirect_location
 
 log = logging.getLogger("openclb.engine.http3")
@@ -91,7 +92,7 @@ class H3Exchange:
         self.queued = 0
         self.responded = False
         self.rule_cookie = b""
-        self.alt_svc = False
+        self.alt_svc: tuple[tuple[bytes, bytes], ...] = ()
         self.target = None
         self.task = session.loop.create_task(self._run())
 
@@ -188,7 +189,9 @@ class H3Exchange:
         rule, host, route_path = listener.route(forwarded.host, path)
         if rule is None:
             return self._local(404)
-        self.alt_svc = rule.spec.quic
+        if not rule.alt_svc:
+            return self._local(421)  # Misdirected: this domain serves no HTTP/3 (Quic off, or mutual TLS)
+        self.alt_svc = rule.alt_svc
         rule.requests += 1
         admission = listener.admission
         if admission is not None and admission.request_refused(forwarded.headers, session.client_ip):
@@ -288,8 +291,7 @@ class H3Exchange:
                 if name not in RESPONSE_HOP and name not in named and name != b"alt-svc"]
         if self.rule_cookie:
             kept.append((b"set-cookie", self.rule_cookie))
-        if self.alt_svc:
-            kept.append(alt_svc_header(self.session.endpoint.port))
+        kept.extend(self.alt_svc)
         self.responded = True
         self.session.h3.send_headers(self.stream_id, [(b":status", b"%d" % status), *kept], end_stream=end)
         self.session.transmit_soon()
@@ -305,7 +307,7 @@ class H3Exchange:
             await session.acked.wait()
 
     def _local(self, status: int, extra: list[tuple[bytes, bytes]] = ()) -> None:
-        """The load balancer's own answer (400, 403, 404, 405, 413, 502, 503, 504, redirects)."""
+        """The load balancer's own answer (400, 403, 404, 405, 413, 421, 502, 503, 504, redirects)."""
         session = self.session
         if session.closed:
             return None
