@@ -207,3 +207,13 @@ def test_request_h3_for_domain_without_quic_on_same_listener_gets_421(server, cl
 
     assert h3_request(vip, 8744, authority="other.example.com").status == 421
     assert json.loads(h3_request(vip, 8744).body)["name"] == "h3"
+
+
+def test_modify_listener_certificate_h3_handshakes_present_new_one_without_rebind(server, client, http_backends):
+    lb_id, vip, listener_id = quic_listener(client, http_backends, 8745, quic=True)
+    assert h3_request(vip, 8745).status == 200
+
+    write(client, "ModifyListener", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "Certificate": upload("ecdsa")})
+    # The client checks the name it asked for: only the new certificate (ec.example.com) passes.
+    assert h3_request(vip, 8745, domain="ec.example.com", authority=DOMAIN).status == 200
+    assert not quic_answers(vip, 8745, domain=DOMAIN)

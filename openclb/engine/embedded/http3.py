@@ -133,6 +133,7 @@ class Http3Endpoint(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.sessions: dict[bytes, H3Session] = {}
         self.closed = False
+        self.connections_open = 0
         self.connections_total = 0
         self.configure(listener.spec)
 
@@ -167,26 +168,25 @@ class Http3Endpoint(asyncio.DatagramProtocol):
             session = H3Session(self, header.destination_cid, addr[0])
             for cid in session.cids:
                 self.sessions[cid] = session
+            self.connections_open += 1
             self.connections_total += 1
         session.datagram_received(data, addr)
 
     def _admits(self, client_ip: str) -> bool:
         listener = self.listener
-        if self.closed or len(self.sessions) >= MAX_CONNECTIONS:
+        if self.closed or self.connections_open >= MAX_CONNECTIONS:
             return False
         if self.admission is not None and not self.admission.accepts(client_ip, self.port):
             listener.dropped += 1
             return False
         max_conn = listener.spec.max_conn
-        if max_conn > 0 and len(listener.connections) + self.connection_count() >= max_conn:
+        if max_conn > 0 and len(listener.connections) + self.connections_open >= max_conn:
             listener.dropped += 1
             return False
         return listener.bucket is None or listener.bucket.take(listener.loop.time())
 
-    def connection_count(self) -> int:
-        return len({id(session) for session in self.sessions.values()})
-
     def forget(self, session: H3Session) -> None:
+        self.connections_open -= 1
         for cid in session.cids:
             if self.sessions.get(cid) is session:
                 del self.sessions[cid]
@@ -205,9 +205,6 @@ class Http3Endpoint(asyncio.DatagramProtocol):
         if self.transport is not None:
             self.transport.close()
 
-    def stats(self) -> dict:
-        return {"port": self.port, "connections": self.connection_count(), "total": self.connections_total}
-
 
 class H3Session:
     """One QUIC connection of a client and its HTTP/3 request streams."""
@@ -221,7 +218,7 @@ class H3Session:
         self.quic = _SniQuicConnection(configuration=endpoint.configuration, choice=endpoint.choice,
                                        original_destination_connection_id=original_cid)
         self.h3: H3Connection | None = None
-        self.cids = {original_cid, self.quic.host_cid}
+        self.cids: set[bytes] | None = {original_cid, self.quic.host_cid}  # None once forgotten
         self.streams: dict[int, H3Exchange] = {}
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at: float | None = None
@@ -238,7 +235,7 @@ class H3Session:
 
     def _process(self) -> None:
         event = self.quic.next_event()
-        while event is not None:
+        while event is not None and not self.closed:
             self._on_quic_event(event)
             event = self.quic.next_event()
         self.transmit()
@@ -327,6 +324,8 @@ class H3Session:
         self._process()
 
     def _terminated(self) -> None:
+        if self.cids is None:
+            return
         self.closed = True
         self.acked.set()
         if self.timer is not None:
@@ -335,6 +334,7 @@ class H3Session:
             stream.cancel()
         self.streams.clear()
         self.endpoint.forget(self)
+        self.cids = None
 
     def close(self) -> None:
         if self.closed:

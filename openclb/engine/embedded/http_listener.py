@@ -343,7 +343,7 @@ class HttpListener(StreamListener):
         stats["requests"] = self.requests
         stats["idle_upstreams"] = len(self.pool)
         if self.http3 is not None:
-            stats["http3_connections"] = self.http3.connection_count()
+            stats["http3_connections"] = self.http3.connections_open
             stats["http3_total"] = self.http3.connections_total
         stats["rules"] = [state.stats() for state in self.rules.values()]
         return stats
