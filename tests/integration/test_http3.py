@@ -217,3 +217,10 @@ def test_modify_listener_certificate_h3_handshakes_present_new_one_without_rebin
     # The client checks the name it asked for: only the new certificate (ec.example.com) passes.
     assert h3_request(vip, 8745, domain="ec.example.com", authority=DOMAIN).status == 200
     assert not quic_answers(vip, 8745, domain=DOMAIN)
+
+
+def test_request_h3_upload_larger_than_queue_bound_reaches_target_whole(server, client, http_backends):
+    _, vip, _ = quic_listener(client, http_backends, 8746, quic=True)
+
+    posted = h3_request(vip, 8746, "/upload", method="POST", body=b"u" * 5_000_000, timeout=60)
+    assert (posted.status, json.loads(posted.body)["body_length"]) == (200, 5_000_000)
