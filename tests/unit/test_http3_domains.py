@@ -4,6 +4,7 @@ handshake presents per server name (aioquic client and server joined in memory, 
 from __future__ import annotations
 
 import datetime
+from dataclasses import replace
 
 from aioquic.h3.connection import H3_ALPN
 from aioquic.quic import events
@@ -76,6 +77,12 @@ def test_quic_rules_mutual_tls_domain_not_served():
     mutual = _tls("m.example.com", ca_pem="-----BEGIN CERTIFICATE-----")
     spec = _https(_rule("loc-m", "m.example.com", True, mutual), _rule("loc-a", "a.example.com", True, A_TLS), sni=True)
     assert [rule.location_id for rule in quic_rules(spec)] == ["loc-a"]
+
+
+def test_quic_rules_tls_protocols_without_tls13_none_served():
+    spec = _https(_rule("loc-a", "a.example.com", True))
+    assert quic_rules(replace(spec, tls_protocols=("TLSv1.2",))) == []
+    assert len(quic_rules(replace(spec, tls_protocols=("TLSv1.2", "TLSv1.3")))) == 1
 
 
 def test_alt_svc_header_port_h3_one_day():

@@ -4,7 +4,8 @@ Pure functions of the spec, shared by the HTTP/1.1 and HTTP/2 side (``http_liste
 ``Alt-Svc`` header) and the QUIC side (``http3``: whether the UDP socket is open), so the two
 never disagree. A domain serves HTTP/3 when its rule has Quic on, the listener is HTTPS and the
 domain's certificate (the rule's on SNI listeners, else the listener's) asks for no client
-certificate: QUIC with mutual TLS is not offered.
+certificate: QUIC with mutual TLS is not offered. QUIC is TLS 1.3 only, so a listener whose
+customized configuration leaves TLS 1.3 out of its ``ssl_protocols`` serves no HTTP/3.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ ALT_SVC_MAX_AGE = 86400
 
 def quic_rules(spec: ListenerSpec) -> list[RuleSpec]:
     """The rules whose domain serves HTTP/3 (empty: the listener opens no UDP socket)."""
-    if spec.protocol is not ListenerProtocol.HTTPS:
+    if spec.protocol is not ListenerProtocol.HTTPS or (spec.tls_protocols and "TLSv1.3" not in spec.tls_protocols):
         return []
     rules = []
     for rule in spec.rules:
