@@ -196,7 +196,8 @@ class ListenerSpec:
     head (then 408), ``target_response_timeout`` how long a target may stay silent while it
     owes a response (then 504); 0 is no limit. The control plane always sets both. ``h2c``
     (HTTP only, H2cSwitch): clients may speak cleartext HTTP/2 with prior knowledge; HTTPS
-    listeners offer HTTP/2 by ALPN per domain, as each rule's ``http2`` says.
+    listeners offer HTTP/2 by ALPN per domain, as each rule's ``http2`` says, and HTTP/3 on the
+    same port in UDP while some rule's ``quic`` is on.
 
     Of the CLB, repeated on each of its listeners so a change reaches them like any other:
     ``access_log`` (None: not logged) and ``source_ips``, the SNAT IPs connections to targets
