@@ -369,5 +369,10 @@ async def sync_http3(listener, free_bind: bool = False, reuse_port: bool = False
             f"UDP port {spec.port} on {listener.vip} (HTTP/3 of a domain with Quic on) is in use: "
             f"{failure.error.user_message}; a UDP or QUIC listener on this port conflicts with Quic",
             failure.error.operator_message)) from None
-    await asyncio.get_running_loop().create_datagram_endpoint(lambda: endpoint, sock=sock)
+    try:
+        await asyncio.get_running_loop().create_datagram_endpoint(lambda: endpoint, sock=sock)
+    except OSError as exc:
+        sock.close()
+        raise BindFailure(EngineError(f"Cannot serve UDP port {spec.port} on {listener.vip}: {exc.strerror or exc}",
+                                      f"listener {spec.listener_id}: QUIC endpoint failed: {exc!r}")) from exc
     listener.http3 = endpoint
