@@ -6,7 +6,8 @@ domains keep HTTP/1.1 and HTTP/2 only). Its ``Http3Endpoint`` is a datagram prot
 the listener's VIP and port in UDP: the engine opens it with the listener, rebinds nothing
 when domains change, and closes it when Quic goes off on every domain or the listener stops
 (``sync_http3``). A UDP or QUIC listener of the same CLB on that port holds the socket, so the
-bind fails and the task that turned Quic on is refused with that reason.
+bind fails and the task that turned Quic on is refused with that reason (and the engine refuses
+a datagram listener on a port an HTTP/3 side holds).
 
 QUIC and HTTP/3 are aioquic's sans-IO ``QuicConnection`` and ``H3Connection``; this module is
 the I/O around them: datagrams are routed to connections by destination connection id (every
@@ -15,8 +16,9 @@ speak get a Version Negotiation, each connection keeps one timer (aioquic's loss
 idle timeout). Each request stream becomes an ``http3_exchange.H3Exchange``: routed with the
 listener's router, carried to the target as HTTP/1.1 with the same forwarding headers.
 
-Certificates: the domain's (``tls.py``'s choice: exact, wildcard, regex; the default server's,
-else the first, when the server name matches none) on SNI listeners, else the listener's; the
+Certificates: on SNI listeners the domain's, among the domains that serve HTTP/3 (matched as
+``tls.py`` matches: exact, wildcard, regex; the default server's, else the first, when the
+server name matches none), else the listener's; the
 first certificate of a spec that carries several (aioquic signs with one key). aioquic has no
 certificate callback, so the choice is made by peeking at the ClientHello before aioquic reads
 it (``_SniContext``): a subclass hook on aioquic internals, pinned by the aioquic version range.
@@ -28,7 +30,6 @@ listener's max_conn / max_cps; blocked clients get 403 per request as on HTTP/1.
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from aioquic.buffer import Buffer
 from aioquic.h3.connection import H3_ALPN, H3Connection
@@ -50,8 +51,6 @@ from openclb.engine.embedded.routing import DomainTable, normalize_host
 from openclb.engine.embedded.tls import TlsConfigError
 from openclb.engine.embedded.http3_exchange import H3Exchange
 from openclb.engine.embedded.http3_rules import quic_rules
-
-log = logging.getLogger("openclb.engine.http3")
 
 IDLE_TIMEOUT = 60.0
 MAX_CONNECTIONS = 10_000
