@@ -166,19 +166,23 @@ class EmbeddedEngine:
                 await self._retire(listener)
         balancer.vip = state.vip
         failed: dict[str, EngineError] = {}
+        opening = []
+        # Updates first: one that frees a port (Quic turned off) does so before a new listener binds it.
         for spec in wanted.values():
             listener = balancer.listeners.get(spec.listener_id)
-            if listener is not None:
-                old = listener.spec
-                try:
-                    listener.update(spec)
-                except TlsConfigError as exc:
-                    failed[spec.listener_id] = EngineError(
-                        str(exc), f"listener {spec.listener_id}: TLS reconfiguration failed, old certificates kept")
-                    continue
-                self._watch(spec, old)
-                await self._sync_http3(listener, failed)
+            if listener is None:
+                opening.append(spec)
                 continue
+            old = listener.spec
+            try:
+                listener.update(spec)
+            except TlsConfigError as exc:
+                failed[spec.listener_id] = EngineError(
+                    str(exc), f"listener {spec.listener_id}: TLS reconfiguration failed, old certificates kept")
+                continue
+            self._watch(spec, old)
+            await self._sync_http3(listener, failed)
+        for spec in opening:
             holder = _http3_holder(balancer, spec)
             if holder is not None:
                 failed[spec.listener_id] = EngineError(
