@@ -171,13 +171,15 @@ def test_request_h3_large_streamed_response_arrives_whole(server, client, http_b
     assert (answer.status, len(answer.body)) == (200, 3_000_000)
 
 
-def test_request_h3_target_refuses_connection_502(server, client):
+def test_request_h3_target_refuses_connection_502_also_for_a_long_upload(server, client):
     lb_id, vip = create_clb_with_vip(client)
     (listener_id,) = create_listener(client, lb_id, "HTTPS", [8741], Certificate=upload("rsa"))
     (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/", "Quic": True}])
     register(client, lb_id, listener_id, [free_port()], location_id)
 
     assert h3_request(vip, 8741).status == 502
+    # Answered before the body ended: the client is told to stop sending, and still gets the 502.
+    assert h3_request(vip, 8741, method="POST", body=b"p" * 2_000_000).status == 502
 
 
 def test_create_rule_quic_on_with_two_workers_every_h3_connection_served(server_factory, http_backends):

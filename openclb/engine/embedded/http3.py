@@ -53,6 +53,8 @@ from openclb.engine.embedded.http3_exchange import H3Exchange
 from openclb.engine.embedded.http3_rules import quic_rules
 
 IDLE_TIMEOUT = 60.0
+H3_NO_ERROR = 0x100
+H3_REQUEST_REJECTED = 0x10B
 MAX_CONNECTIONS = 10_000
 
 Served = tuple[x509.Certificate, list[x509.Certificate], object]
@@ -273,7 +275,7 @@ class H3Session:
                     stream.request_ended()  # trailers end the request; their fields are not passed on
                 return
             if self.endpoint.closed:
-                self.quic.reset_stream(event.stream_id, 0x10B)  # H3_REQUEST_REJECTED
+                self.quic.reset_stream(event.stream_id, H3_REQUEST_REJECTED)
                 return
             self.listener.requests += 1
             self.streams[event.stream_id] = H3Exchange(self, event.stream_id, event.headers, event.stream_ended)
@@ -314,6 +316,13 @@ class H3Session:
     def stream_done(self, stream: H3Exchange) -> None:
         if self.streams.get(stream.stream_id) is stream:
             del self.streams[stream.stream_id]
+        if not stream.request_complete and not self.closed:
+            # Answered before the request body ended (404, 413, 502...): the rest is not wanted.
+            try:
+                self.quic.stop_stream(stream.stream_id, H3_NO_ERROR)
+            except ValueError:
+                return
+            self.transmit_soon()
 
     def _timer_fired(self) -> None:
         self.timer = self.timer_at = None
@@ -338,7 +347,7 @@ class H3Session:
     def close(self) -> None:
         if self.closed:
             return
-        self.quic.close(error_code=0x100, reason_phrase="listener stopped")  # H3_NO_ERROR
+        self.quic.close(error_code=H3_NO_ERROR, reason_phrase="listener stopped")
         self.transmit()
         self._terminated()
 

@@ -17,7 +17,8 @@ body, and relays the response as HEADERS and DATA frames.
   waits for the client's next datagrams.
 - Request bodies: aioquic opens flow-control windows as data arrives, so a body is queued for
   the target; a stream with more than ``MAX_QUEUED_BODY`` bytes waiting for a slow target is
-  reset (H3_EXCESSIVE_LOAD) rather than held in memory.
+  reset (H3_EXCESSIVE_LOAD) rather than held in memory. A stream answered before its body ended
+  (404, 413, 502...) gets STOP_SENDING from the session.
 - Deadlines: a target silent for ``target_response_timeout`` while it owes a response gets 504
   before its head, a reset stream after it. The stream's end (reset by the client, the
   connection lost) cancels the coroutine, which closes the target connection. Each stream has
@@ -88,6 +89,7 @@ class H3Exchange:
         self.stream_id = stream_id
         self.request_headers = headers
         self.has_body = not ended
+        self.request_complete = ended
         self.body: asyncio.Queue = asyncio.Queue()
         self.queued = 0
         self.responded = False
@@ -107,9 +109,10 @@ class H3Exchange:
                 return
             self.body.put_nowait(data)
         if ended:
-            self.body.put_nowait(None)
+            self.request_ended()
 
     def request_ended(self) -> None:
+        self.request_complete = True
         self.body.put_nowait(None)
 
     def cancel(self) -> None:
