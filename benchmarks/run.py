@@ -31,6 +31,7 @@ from benchmarks.convergence import run_convergence  # noqa: E402
 from benchmarks.dataplane import run_dataplane  # noqa: E402
 from benchmarks.durability import run_durability  # noqa: E402
 from benchmarks.http2 import run_http2  # noqa: E402
+from benchmarks.http3 import run_http3  # noqa: E402
 from benchmarks.reliability import run_reliability  # noqa: E402
 from benchmarks.harness import Bench  # noqa: E402
 from benchmarks.nodes import run_nodes  # noqa: E402
@@ -41,6 +42,7 @@ from benchmarks.workers import run_workers  # noqa: E402
 AREAS = {
     "dataplane": run_dataplane,
     "http2": run_http2,
+    "http3": run_http3,
     "convergence": run_convergence,
     "controlplane": run_controlplane,
     "scale": run_scale,

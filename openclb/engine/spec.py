@@ -120,6 +120,9 @@ class RuleSpec:
     forward_type: str = "HTTP"
     default_server: bool = False
     http2: bool = False
+    # HTTPS only (a domain attribute): HTTP/3 over QUIC on the listener's port in UDP, advertised
+    # by Alt-Svc on the domain's HTTP/1.1 and HTTP/2 responses.
+    quic: bool = False
     tls: TlsSpec | None = None
     redirect: RedirectSpec | None = None
     # From a SERVER or LOCATION customized configuration; they replace the listener's (nginx's
@@ -193,7 +196,8 @@ class ListenerSpec:
     head (then 408), ``target_response_timeout`` how long a target may stay silent while it
     owes a response (then 504); 0 is no limit. The control plane always sets both. ``h2c``
     (HTTP only, H2cSwitch): clients may speak cleartext HTTP/2 with prior knowledge; HTTPS
-    listeners offer HTTP/2 by ALPN per domain, as each rule's ``http2`` says.
+    listeners offer HTTP/2 by ALPN per domain, as each rule's ``http2`` says, and HTTP/3 on the
+    same port in UDP while some rule's ``quic`` is on.
 
     Of the CLB, repeated on each of its listeners so a change reaches them like any other:
     ``access_log`` (None: not logged) and ``source_ips``, the SNAT IPs connections to targets

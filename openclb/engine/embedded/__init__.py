@@ -12,6 +12,8 @@ Modules, from the socket-free core outwards:
 - ``http_headers``: sans-IO header rewriting between client and target;
 - ``http_listener``: HTTP/HTTPS listeners, per-rule state and cookie persistence, the target pool;
 - ``http_proxy`` / ``http_upstream``: the llhttp (httptools) proxy, client side and target side;
+- ``http3_rules`` / ``http3`` / ``http3_exchange``: HTTP/3 (aioquic) on the UDP side of HTTPS
+  listeners whose domains have Quic on, and its Alt-Svc advertisement;
 - ``udp``: UDP/QUIC listeners with one upstream socket per client flow;
 - ``health_probes`` / ``health_sockets`` / ``health``: what a probe sends and judges, the
   sockets that carry it (one private epoll), and the one-timer checker with its verdicts;

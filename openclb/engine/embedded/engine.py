@@ -32,6 +32,7 @@ from openclb.engine.embedded.binding import BindFailure, bind_datagram_sockets, 
 from openclb.engine.embedded.descriptors import DescriptorBudget
 from openclb.engine.embedded.http_listener import HttpListener, UpstreamPool
 from openclb.engine.embedded.http2 import http_session
+from openclb.engine.embedded.http3 import sync_http3
 from openclb.engine.embedded.listener import HealthView, ListenerCore, ListenerSettings, Sweeper, always_healthy
 from openclb.engine.embedded.tcp import StreamHandler, StreamListener, TcpRelay
 from openclb.engine.embedded.tls import TlsConfigError, terminates_tls
@@ -45,6 +46,16 @@ class _LoadBalancer:
         self.vip = vip
         self.listeners: dict[str, ListenerCore] = {}
         self.lock = asyncio.Lock()
+
+
+def _http3_holder(balancer: _LoadBalancer, spec: ListenerSpec) -> str | None:
+    """The HTTPS listener of this CLB whose HTTP/3 side holds a UDP port ``spec`` wants."""
+    if not spec.protocol.is_datagram:
+        return None
+    for listener in balancer.listeners.values():
+        if getattr(listener, "http3", None) is not None and listener.spec.port in spec.ports:
+            return listener.listener_id
+    return None
 
 
 class EmbeddedEngine:
@@ -155,25 +166,45 @@ class EmbeddedEngine:
                 await self._retire(listener)
         balancer.vip = state.vip
         failed: dict[str, EngineError] = {}
+        opening = []
+        # Updates first: one that frees a port (Quic turned off) does so before a new listener binds it.
         for spec in wanted.values():
             listener = balancer.listeners.get(spec.listener_id)
-            if listener is not None:
-                old = listener.spec
-                try:
-                    listener.update(spec)
-                except TlsConfigError as exc:
-                    failed[spec.listener_id] = EngineError(
-                        str(exc), f"listener {spec.listener_id}: TLS reconfiguration failed, old certificates kept")
-                    continue
-                self._watch(spec, old)
+            if listener is None:
+                opening.append(spec)
+                continue
+            old = listener.spec
+            try:
+                listener.update(spec)
+            except TlsConfigError as exc:
+                failed[spec.listener_id] = EngineError(
+                    str(exc), f"listener {spec.listener_id}: TLS reconfiguration failed, old certificates kept")
+                continue
+            self._watch(spec, old)
+            await self._sync_http3(listener, failed)
+        for spec in opening:
+            holder = _http3_holder(balancer, spec)
+            if holder is not None:
+                failed[spec.listener_id] = EngineError(
+                    f"UDP port {spec.port} is used by HTTP/3 of listener {holder} (a domain with Quic on)",
+                    f"listener {spec.listener_id}: UDP port {spec.port} held by the QUIC side of {holder}")
                 continue
             try:
-                balancer.listeners[spec.listener_id] = await self._open(state, spec)
+                listener = balancer.listeners[spec.listener_id] = await self._open(state, spec)
             except BindFailure as failure:
                 failed[spec.listener_id] = failure.error
                 continue
             self._watch(spec)
+            await self._sync_http3(listener, failed)
         return ApplyResult(failed=failed)
+
+    async def _sync_http3(self, listener: ListenerCore, failed: dict[str, EngineError]) -> None:
+        """The UDP side of an HTTPS listener whose domains have Quic on (``http3.sync_http3``)."""
+        if isinstance(listener, HttpListener):
+            try:
+                await sync_http3(listener, self._free_bind, self._reuse_port)
+            except BindFailure as failure:
+                failed[listener.listener_id] = failure.error
 
     def _must_rebind(self, listener: ListenerCore, spec: ListenerSpec, vip: str) -> bool:
         current = listener.spec

@@ -120,6 +120,7 @@ class StreamExchange:
         self.response_ended = False
         self.rule_cookie = b""
         self.forwarded: list[tuple[bytes, bytes]] = []
+        self.alt_svc: tuple[tuple[bytes, bytes], ...] = ()
         self.target = None  # the target counted active for this stream (changes on a connect retry)
         self.link: TargetLink | None = None
         self.waiting_since = 0.0  # while the target owes bytes of the response (the session's sweep)
@@ -235,6 +236,7 @@ class StreamExchange:
         if rule is None:
             return self._local(404)
         rule.requests += 1
+        self.alt_svc = rule.alt_svc
         if rule.redirect is not None:
             location = redirect_location(rule.redirect, RedirectRequest(host, route_path, listener.vip))
             return self._local(rule.redirect.code, [(b"location", location.encode("latin-1"))])
@@ -352,6 +354,7 @@ class StreamExchange:
         kept = [(name, value) for name, value in headers if name not in RESPONSE_HOP and name not in named]
         if self.rule_cookie:
             kept.append((b"set-cookie", self.rule_cookie))
+        kept.extend(self.alt_svc)
         self.responded = True
         self.response_ended = end
         session = self.session

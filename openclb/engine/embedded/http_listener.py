@@ -45,6 +45,7 @@ from openclb.engine.embedded.http_customized import added_header_lines
 from openclb.engine.embedded.balancer import Balancer, TargetState
 from openclb.engine.embedded.descriptors import DescriptorBudget
 from openclb.engine.embedded.http_headers import forwarding_stamps, stamp_lines
+from openclb.engine.embedded.http3_rules import alt_svc_header, quic_rules
 from openclb.engine.embedded.listener import MIN_SWEEP_INTERVAL, ListenerSettings
 from openclb.engine.embedded.routing import Router, normalize_host, split_target
 from openclb.engine.embedded.tcp import StreamHandler, StreamListener
@@ -63,7 +64,7 @@ class RuleState:
     __slots__ = (
         "spec", "location_id", "targets", "balancer", "cookie_name", "cookie_max_age",
         "by_token", "token_of", "upstream_tls", "redirect", "requests", "_health_view", "added_headers",
-        "body_limit", "response_lines",
+        "body_limit", "response_lines", "alt_svc",
     )
 
     def __init__(self, spec: RuleSpec, settings: ListenerSettings, previous: RuleState | None) -> None:
@@ -82,6 +83,7 @@ class RuleState:
         # Set with the listener's own settings by HttpListener._configure.
         self.body_limit = spec.max_body_size
         self.response_lines = self.added_headers
+        self.alt_svc: tuple[tuple[bytes, bytes], ...] = ()  # set by the listener (HTTP/3, see http3.py)
         self.redirect = spec.redirect
         self.upstream_tls = spec.forward_type.upper() in ("HTTPS", "GRPCS")
         self.balancer.scheduler = spec.scheduler
@@ -277,13 +279,14 @@ class HttpListener(StreamListener):
         self.requests = 0
         self.closing = False
         self._backend_tls: ssl.SSLContext | None = None
+        self.http3 = None  # the UDP side (http3.Http3Endpoint) while a domain has Quic on
         self.vip_bytes = vip.encode()
         super().__init__(load_balancer_id, vip, spec, settings, handler)
 
     def _configure(self, spec: ListenerSpec) -> None:
         super()._configure(spec)
-        self._set_rules(spec.rules)
         self.added_headers = added_header_lines(spec)
+        self._set_rules(spec.rules)
         # What every request needs of the settings, decided here once rather than per request.
         self.keepalive = spec.keepalive
         self.stamps = forwarding_stamps(b"https" if self.tls is not None else b"http", spec.port)
@@ -305,6 +308,7 @@ class HttpListener(StreamListener):
             else:
                 states[rule.location_id] = RuleState(rule, self.settings, None)
         self.rules = states
+        self._advertise_http3(rules)
         self.router = Router([(rule, states[rule.location_id]) for rule in rules])
         self._routes = {}
         targets = {key for state in states.values() for key in state.targets}
@@ -314,6 +318,15 @@ class HttpListener(StreamListener):
             else:
                 pool.close()
         self.shared_targets.retain(targets)
+
+    def _advertise_http3(self, rules: Sequence[RuleSpec]) -> None:
+        """Responses of domains that serve HTTP/3 carry ``Alt-Svc`` (HTTP/1.1 through the rule's
+        added header lines, HTTP/2 through ``RuleState.alt_svc``)."""
+        for rule in quic_rules(self.spec) if rules else ():
+            state = self.rules[rule.location_id]
+            name, value = alt_svc_header(self.spec.port)
+            state.alt_svc = ((name, value),)
+            state.added_headers = (state.added_headers or self.added_headers) + b"%s: %s\r\n" % (name, value)
 
     def take_client(self, session, transport) -> float:
         """Admit a new client connection (HTTP/1.1 or HTTP/2 session) and count it; the time
@@ -378,6 +391,9 @@ class HttpListener(StreamListener):
         self.pool.close()
         self.stream_pool.close()
         self.shared_targets.close()
+        if self.http3 is not None:
+            self.http3.close()
+            self.http3 = None
         await super().stop_accepting()
 
     def finish_connections(self) -> None:
@@ -393,5 +409,8 @@ class HttpListener(StreamListener):
         stats = super().stats()
         stats["requests"] = self.requests
         stats["idle_upstreams"] = len(self.pool) + len(self.stream_pool)
+        if self.http3 is not None:
+            stats["http3_connections"] = self.http3.connections_open
+            stats["http3_total"] = self.http3.connections_total
         stats["rules"] = [state.stats() for state in self.rules.values()]
         return stats

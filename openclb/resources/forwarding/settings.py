@@ -116,6 +116,7 @@ class RuleSettings:
             forward_type=self.forward_type,
             default_server=bool(self.default_server),
             http2=bool(self.http2),
+            quic=bool(self.quic),
             tls=tls,
             redirect=redirect,
         )
