@@ -12,6 +12,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from backends import NamedBackend
 from embedded_support import closed_by_peer, connect, fresh_vip, run, state, tcp_listener, who
 from openclb.engine.haproxy import HaproxyEngine
@@ -70,7 +72,8 @@ def test_apply_haproxy_slow_to_start_new_port_accepts_at_once_and_serves_early_c
 def test_apply_haproxy_slow_to_start_early_connection_of_client_the_security_group_drops_gets_nothing(tmp_path):
     backend = NamedBackend("guarded", b"\n")
     vip = fresh_vip()
-    only_localhost = AdmissionSpec(rules=(AdmissionRule(True, "127.0.0.1/32"),))
+    # The VIP too: HAProxy sees an early connection coming from the relay, whose source is the VIP.
+    only_localhost = AdmissionSpec(rules=(AdmissionRule(True, "127.0.0.1/32"), AdmissionRule(True, f"{vip}/32")))
 
     async def main():
         engine = HaproxyEngine(tmp_path / "haproxy", binary=slow_haproxy(tmp_path))
@@ -88,6 +91,31 @@ def test_apply_haproxy_slow_to_start_early_connection_of_client_the_security_gro
             for writer in (admitted_writer, dropped_writer):
                 writer.close()
             assert (await applying).failed == {}
+        finally:
+            await engine.close()
+
+    try:
+        run("uvloop", main)
+    finally:
+        backend.close()
+
+
+def test_apply_haproxy_slow_to_start_security_group_not_admitting_vip_port_refuses_until_haproxy_listens(tmp_path):
+    """The relay's source is the VIP: a security group that drops it would drop every early connection."""
+    backend = NamedBackend("late", b"\n")
+    vip = fresh_vip()
+    localhost_only = AdmissionSpec(rules=(AdmissionRule(True, "127.0.0.1/32"),))
+
+    async def main():
+        engine = HaproxyEngine(tmp_path / "haproxy", binary=slow_haproxy(tmp_path))
+        await engine.start()
+        try:
+            spec = tcp_listener("lbl-late", PORT, [backend.target()], admission=localhost_only, health_check=NO_CHECK)
+            applying = asyncio.ensure_future(engine.apply(state(vip, spec)))
+            with pytest.raises(ConnectionRefusedError):
+                await connect_soon(vip, PORT, "127.0.0.1")
+            assert (await applying).failed == {}
+            assert await who(vip, PORT, "127.0.0.1") == "late"
         finally:
             await engine.close()
 

@@ -22,9 +22,11 @@ Invariants:
   flight when HAProxy joined complete on ours.
 - A relayed connection is admitted here first by the listener's ``AdmissionSpec`` (the
   embedded engine's rules: security groups, blocked clients), because HAProxy sees it
-  coming from openclb's own address. For those few connections (the ones that arrive before
-  HAProxy has the port) HAProxy's session persistence by source and its access log see
-  openclb's address, not the client's.
+  coming from the relay, whose source is the VIP itself. A port whose security groups do
+  not admit the VIP is therefore not pre-bound (HAProxy would drop every relayed
+  connection). For those few connections (the ones that arrive before HAProxy has the
+  port) HAProxy's session persistence by source and its access log see the VIP, not the
+  client's address.
 - A port whose load failed, whose listener goes, or whose HAProxy socket never appears is
   closed at once (what queued on it gets a reset, as a refused connection would have).
 - On a kernel without ``SO_ATTACH_REUSEPORT_CBPF`` nothing is pre-bound: the port accepts
@@ -93,14 +95,14 @@ class PreBinder:
         address = runtime.normalise_address(vip)
         admission = Admission(spec.admission, "TCP", False)
         for port in ports:
-            if (address, port) in self._early:
+            if (address, port) in self._early or not admission.accepts(address, port):
                 continue
             try:
                 ((_, sock),) = bind_stream_sockets(vip, range(port, port + 1), BACKLOG, spec.listener_id,
                                                    reuse_port=True)
             except BindFailure as failure:
-                log.info("not pre-binding %s:%d: %s", vip, port, failure.error.operator_message)
-                continue
+                log.info("not pre-binding %s from port %d: %s", spec.listener_id, port, failure.error.operator_message)
+                return
             try:
                 sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_REUSEPORT_CBPF, _STEER_PROGRAM)
             except OSError as exc:
@@ -181,7 +183,8 @@ async def _relay(client: socket.socket, client_ip: str, early: _Early) -> None:
         client.close()
         return
     try:
-        upstream_reader, upstream_writer = await asyncio.open_connection(early.address, early.port)
+        upstream_reader, upstream_writer = await asyncio.open_connection(
+            early.address, early.port, local_addr=(early.address, 0))
     except OSError:
         client.close()
         return

@@ -53,6 +53,7 @@ log = logging.getLogger("openclb.engine.haproxy")
 QUERY_TIMEOUT = 1.0
 LOAD_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
+CLI_ANSWER_TIMEOUT = 2.0
 ADOPT_TIMEOUT = LOAD_TIMEOUT  # a master caught mid-reload gets as long as any reload
 CONFIG_NAME = "haproxy.cfg"
 _POLL = 0.01
@@ -228,9 +229,7 @@ class HaproxyProcess:
         raise HaproxyFailure(f"HAProxy did not start within {LOAD_TIMEOUT:.0f} s")
 
     async def _reload(self) -> bool:
-        before = await self.proc_state()
-        if before is None:
-            raise HaproxyFailure("HAProxy master CLI does not answer")
+        before = await self._answered_proc_state()
         try:
             await query_socket(self._socket_path(MASTER_SOCKET), "reload", timeout=0.5)
         except OSError:
@@ -244,6 +243,17 @@ class HaproxyProcess:
                 return state.current_worker is not None and state.current_worker != before.current_worker
             await asyncio.sleep(_LOAD_POLL)
         raise HaproxyFailure(f"HAProxy did not finish a reload within {LOAD_TIMEOUT:.0f} s")
+
+    async def _answered_proc_state(self) -> ProcState:
+        """``show proc`` asked until the master answers: on a busy host a master that has just
+        forked a worker may miss one query's timeout. HaproxyFailure if it never does."""
+        deadline = time.monotonic() + CLI_ANSWER_TIMEOUT
+        while self.running and time.monotonic() < deadline:
+            state = await self.proc_state()
+            if state is not None:
+                return state
+            await asyncio.sleep(_LOAD_POLL)
+        raise HaproxyFailure("HAProxy master CLI does not answer")
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stop the master and every worker; wait until gone.
