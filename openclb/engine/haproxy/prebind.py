@@ -22,8 +22,8 @@ Invariants:
   flight when HAProxy joined complete on ours.
 - A relayed connection is admitted here first by the listener's ``AdmissionSpec`` (the
   embedded engine's rules: security groups, blocked clients), because HAProxy sees it
-  coming from the relay, whose source is the VIP itself. A port whose security groups do
-  not admit the VIP is therefore not pre-bound (HAProxy would drop every relayed
+  coming from the relay, whose source is the VIP itself. A port whose security groups (or
+  block list) do not admit the VIP is therefore not pre-bound (HAProxy would drop every relayed
   connection). For those few connections (the ones that arrive before HAProxy has the
   port) HAProxy's session persistence by source and its access log see the VIP, not the
   client's address.
@@ -95,7 +95,7 @@ class PreBinder:
         address = runtime.normalise_address(vip)
         admission = Admission(spec.admission, "TCP", False)
         for port in ports:
-            if (address, port) in self._early or not admission.accepts(address, port):
+            if (address, port) in self._early or not _admits_relay(admission, address, port):
                 continue
             try:
                 ((_, sock),) = bind_stream_sockets(vip, range(port, port + 1), BACKLOG, spec.listener_id,
@@ -173,6 +173,11 @@ class PreBinder:
         finally:
             if self._early.get((early.address, early.port)) is early:
                 self.release({(early.address, early.port)})
+
+
+def _admits_relay(admission: Admission, vip: str, port: int) -> bool:
+    """Whether HAProxy would let the relay in: its connections come from the VIP itself."""
+    return admission.accepts(vip, port) and not admission.is_blocked(vip)
 
 
 async def _relay(client: socket.socket, client_ip: str, early: _Early) -> None:
