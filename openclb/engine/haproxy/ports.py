@@ -1,8 +1,8 @@
 """The ports of the HAProxy part, as the kernel sees them: may a listener have them, do they listen.
 
-HAProxy cannot be trusted to report a port another process holds (``haproxy -c`` binds
-nothing, and a failed bind aborts the whole load), so every port not already ours is bound
-and released here before a load (``precheck``). After a load, readiness is read from the
+HAProxy cannot be trusted to report a port another process holds (a failed bind aborts
+the whole load), so every port not already ours is bound and released here before a load
+(``precheck``). After a load, readiness is read from the
 kernel with a bind probe that never listens (``await_ports``), so no probe connection ever
 reaches a real server. Addresses are normalised (``runtime.normalise_address``) wherever a
 port is named by ``(address, port)``.
