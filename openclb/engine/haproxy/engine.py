@@ -1,8 +1,10 @@
-"""The HAProxy engine: TCP-class listeners served by one HAProxy, the rest by the embedded engine.
+"""The HAProxy engine: TCP, TCP_SSL, HTTP and HTTPS listeners served by one HAProxy, the rest
+by the embedded engine.
 
-``apply(state)`` splits one CLB's state: listeners ``served_by_haproxy`` (TCP, TCP_SSL) go
-to HAProxy, every other one (UDP, QUIC, HTTP, HTTPS) to an inner ``EmbeddedEngine``; the two
-results are merged, so the worker sees one engine. For the HAProxy part, Octavia's cycle:
+``apply(state)`` splits one CLB's state: listeners ``served_by_haproxy`` (TCP, TCP_SSL, and
+HTTP/HTTPS whose every feature is rendered, see ``render_http.layer7_renderable``) go to
+HAProxy, every other one (UDP, QUIC, and L7 listeners using what HAProxy is not given) to an
+inner ``EmbeddedEngine``; the two results are merged, so the worker sees one engine. For the HAProxy part, Octavia's cycle:
 
 1. Keep the latest HAProxy part of every CLB in memory; replace this CLB's.
 2. Refuse, per listener, what HAProxy cannot be trusted to report: a port range wider than
@@ -37,8 +39,9 @@ Everything that touches HAProxy runs under one lock (the configuration is global
 states that arrive while a load runs are deployed together by the next one (group commit),
 so concurrent changes to many CLBs cost one check and one reload, not one each. Applies of
 one CLB are serialised, so its latest state is the one served.
-Moving a port between the engines in a single apply (TCP→HTTP on one port) needs two
-applies; the API never asks for it in one.
+A listener may move between the engines in one apply (an HTTP listener that gains an access
+log goes to the embedded engine, and back when it loses it): the engine that lets the port
+go applies first (HAProxy when a port it serves goes embedded, the embedded engine otherwise).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ from openclb.engine.haproxy import adoption, ports, runtime
 from openclb.engine.haproxy.ports import Port, ports_of
 from openclb.engine.haproxy.process import CONFIG_NAME, HaproxyFailure, HaproxyProcess
 from openclb.engine.haproxy.render import (
-    FALLBACK_PREFIX, RenderedConfig, RuntimePaths, render, served_by_haproxy, server_name,
+    FALLBACK_PREFIX, RenderedConfig, RuntimePaths, render, served_by_haproxy, server_name, target_groups,
 )
 
 log = logging.getLogger("openclb.engine.haproxy")
@@ -169,10 +172,24 @@ class HaproxyEngine:
         theirs = tuple(l for l in state.listeners if not served_by_haproxy(l))
         async with self._lock_of(state.load_balancer_id):
             self._unclaimed.discard(state.load_balancer_id)
-            inner = await self._inner.apply(replace(state, listeners=theirs))
-            failed = dict(inner.failed)
-            failed.update(await self._converge(replace(state, listeners=mine)))
+            if self._leaving_haproxy(state.load_balancer_id, theirs):
+                failed = await self._converge(replace(state, listeners=mine))
+                inner = await self._inner.apply(replace(state, listeners=theirs))
+                failed.update(inner.failed)
+            else:
+                inner = await self._inner.apply(replace(state, listeners=theirs))
+                failed = dict(inner.failed)
+                failed.update(await self._converge(replace(state, listeners=mine)))
         return ApplyResult(failed=failed)
+
+    def _leaving_haproxy(self, load_balancer_id: str, theirs: tuple[ListenerSpec, ...]) -> bool:
+        """Whether a listener HAProxy serves now goes to the embedded engine (an HTTP listener
+        that gains an access log, a customized configuration...): HAProxy lets its port go first."""
+        served = self._states.get(load_balancer_id)
+        if served is None or not theirs:
+            return False
+        ports = {port for spec in served.listeners for port in spec.ports}
+        return any(port in ports for spec in theirs for port in spec.ports)
 
     async def remove(self, load_balancer_id: str) -> None:
         async with self._lock_of(load_balancer_id):
@@ -358,9 +375,10 @@ class HaproxyEngine:
         weights = {}
         for state in states.values():
             for spec in state.listeners:
-                for target in spec.targets:
-                    for name in (server_name(target), FALLBACK_PREFIX + server_name(target)):
-                        weights[(spec.listener_id, name)] = target.weight
+                for section, targets, _ in target_groups(spec):
+                    for target in targets:
+                        for name in (server_name(target), FALLBACK_PREFIX + server_name(target)):
+                            weights[(section, name)] = target.weight
         _write_atomically(self.paths.state_file, runtime.server_state_for(text, weights))
 
     def _prune_files(self, rendered: RenderedConfig) -> None:
@@ -377,10 +395,10 @@ class HaproxyEngine:
             return report
         rows = await self._stat_rows()
         for spec in state.listeners:
-            for target in spec.targets:
-                healthy, detail = runtime.classify_health(
-                    rows.get((spec.listener_id, server_name(target))), spec.health_check.enabled)
-                report.append(TargetHealth(spec.listener_id, target.ip, target.port, healthy, detail))
+            for section, targets, checked in target_groups(spec):
+                for target in targets:
+                    healthy, detail = runtime.classify_health(rows.get((section, server_name(target))), checked)
+                    report.append(TargetHealth(section, target.ip, target.port, healthy, detail))
         return report
 
     async def stats(self) -> LoadBalancerStats:
@@ -394,11 +412,15 @@ class HaproxyEngine:
             for spec in state.listeners:
                 counters = runtime.listener_counters(rows, spec.listener_id) or {
                     "active": 0, "total": 0, "dropped": 0, "bytes_in": 0, "bytes_out": 0}
-                targets = [{"ip": t.ip, "port": t.port, "weight": t.weight,
-                            **runtime.server_counters(rows, spec.listener_id, server_name(t))} for t in spec.targets]
+                groups = [(section, [{"ip": t.ip, "port": t.port, "weight": t.weight,
+                                      **runtime.server_counters(rows, section, server_name(t))} for t in targets])
+                          for section, targets, _ in target_groups(spec)]
                 merged.setdefault(lb_id, {})[spec.listener_id] = {
                     "protocol": str(spec.protocol), "vip": state.vip, "port": spec.port,
-                    "end_port": spec.end_port, **counters, "targets": targets}
+                    "end_port": spec.end_port, **counters, "targets": [t for _, ts in groups for t in ts]}
+                if spec.rules:
+                    merged[lb_id][spec.listener_id]["rules"] = [
+                        {"location_id": section, "targets": ts} for section, ts in groups]
         return merged
 
     async def _stat_rows(self) -> dict[tuple[str, str], dict[str, str]]:
