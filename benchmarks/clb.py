@@ -37,8 +37,9 @@ class OpenclbServer:
     """``openclb serve`` in its own process; ``restart()`` keeps the data dir."""
 
     def __init__(self, bench: Bench, name: str, vip_pool: str, log_level: str = "WARNING",
-                 workers: int = 1, metrics_port: int | None = None) -> None:
+                 workers: int = 1, metrics_port: int | None = None, engine: str = "embedded") -> None:
         self.bench = bench
+        self.engine = engine
         self.workers = workers
         self.metrics_port = metrics_port
         self.name = name
@@ -63,7 +64,7 @@ class OpenclbServer:
             "--data-dir", str(self.data_dir), "--vip-pool", self.vip_pool,
             "--rate-limit", f"*={RATE_LIMIT}", "--log-level", self.log_level,
             # Explicit: the CLI's default is one worker per core; the benchmarks compare like with like.
-            "--workers", str(self.workers),
+            "--workers", str(self.workers), "--engine", self.engine,
             "--metrics-listen", f"127.0.0.1:{self.metrics_port}" if self.metrics_port else "off",
         ]
 

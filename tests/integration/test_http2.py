@@ -14,6 +14,7 @@ import pytest
 from backends import free_port
 from clb_support import create_clb_with_vip, create_listener, create_rules, register, upload, write
 from h2_support import DOMAIN, RawH2, curl, h2load
+from l7_support import assert_served_by_test_engine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 

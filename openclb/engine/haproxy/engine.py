@@ -34,7 +34,9 @@ applies every CLB again, the first apply reloads the adopted master with the ful
 change nothing, and ``restored`` drops what no apply claimed. ``close`` (a stop, SIGTERM)
 stops HAProxy with the drain; ``detach`` (an upgrade restart) leaves it serving.
 
-An unchanged rendering is not reloaded, so applying the same state twice changes nothing.
+An unchanged rendering is not reloaded, so applying the same state twice changes nothing; one
+that changes only weights is made through the runtime API without a reload
+(``runtime_update``); any other change is structural and reloads.
 Everything that touches HAProxy runs under one lock (the configuration is global); CLB
 states that arrive while a load runs are deployed together by the next one (group commit),
 so concurrent changes to many CLBs cost one check and one reload, not one each. Applies of
@@ -56,7 +58,7 @@ from openclb.engine.contract import ApplyResult, EngineError, LoadBalancerStats,
 from openclb.engine.spec import ListenerSpec, LoadBalancerState
 from openclb.engine.embedded.engine import EmbeddedEngine
 from openclb.engine.haproxy.access_log import HaproxyLogReceiver
-from openclb.engine.haproxy import adoption, ports, runtime
+from openclb.engine.haproxy import adoption, ports, runtime, runtime_update
 from openclb.engine.haproxy.ports import Port, ports_of
 from openclb.engine.haproxy.process import CONFIG_NAME, HaproxyFailure, HaproxyProcess
 from openclb.engine.haproxy.render import (
@@ -259,7 +261,7 @@ class HaproxyEngine:
                 blamed = await self._deploy(states)
             except HaproxyFailure as exc:
                 log.error("HAProxy could not apply %s: %s", sorted(wanted_by_lb), exc)
-                error = EngineError("The load balancer data plane (HAProxy) could not apply the change", str(exc))
+                error = EngineError(_failure_message(str(exc)), str(exc))
                 for lb_id, specs in accepted.items():
                     previous = self._states.get(lb_id)
                     failed.update({s.listener_id: error for s in specs
@@ -327,6 +329,8 @@ class HaproxyEngine:
         running = self._process.running
         if rendered == self._served and (running or not states):
             return {}
+        if await self._reweigh(rendered):
+            return {}
         if not states and not running:
             self._served = rendered
             return {}
@@ -351,6 +355,27 @@ class HaproxyEngine:
         if not blamed:
             raise HaproxyFailure(f"HAProxy failed to load the configuration: {runtime.alerts(outcome.log)}")
         return blamed
+
+    async def _reweigh(self, rendered: RenderedConfig) -> bool:
+        """Serve ``rendered`` through the runtime API when it changes only weights
+        (``runtime_update``), without a reload; False: it needs one."""
+        served = self._served
+        if served is None or not self._process.running or rendered.files != served.files:
+            return False
+        changes = runtime_update.weight_changes(served.text, rendered.text)
+        if not changes:
+            return False
+        try:
+            answer = await self._process.query("; ".join(runtime_update.set_weight_commands(changes)))
+        except OSError as exc:
+            log.warning("HAProxy runtime API did not take the new weights, reloading instead: %s", exc)
+            return False
+        if answer.strip():
+            log.warning("HAProxy refused the new weights, reloading instead: %s", answer.strip())
+            return False
+        await asyncio.get_running_loop().run_in_executor(None, _write_atomically, self.config_path, rendered.text)
+        self._served = rendered
+        return True
 
     def _write_candidate(self, rendered: RenderedConfig) -> Path:
         """Write the referenced files (each atomically) and the configuration as a temp file."""
@@ -460,6 +485,15 @@ class HaproxyEngine:
             self._logs.close()
             self._states.clear()
             self._served = None
+
+
+def _failure_message(complaint: str) -> str:
+    """The API user's message for a configuration HAProxy refused: a certificate it could not
+    load is named as such (the embedded engine's TlsConfigError says the same)."""
+    lowered = complaint.lower()
+    if any(word in lowered for word in ("certificate", ".pem", "crt-list", "ssl")):
+        return "The load balancer data plane (HAProxy) could not load a certificate of the change"
+    return "The load balancer data plane (HAProxy) could not apply the change"
 
 
 def _settle(batch: list[tuple[LoadBalancerState, asyncio.Future]], failed: dict[str, EngineError]) -> None:
