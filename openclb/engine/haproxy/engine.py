@@ -19,6 +19,10 @@ inner ``EmbeddedEngine``; the two results are merged, so the worker sees one eng
 4. Return only when every new port is listening and every removed port is closed, as the
    kernel answers a bind probe (no probe connection ever reaches a real server).
 
+DeregisterTargetRst: the reload that removes a real server is followed by closing, on the old
+workers, the connections they carry to it (``shutdown sessions server``), as the embedded
+engine resets them; without it they run until they end.
+
 Draining, as the embedded engine does it: a reload leaves the established connections of
 every listener with the old worker, which closes its ports at once and lets them run. Those
 of a listener that left (or was rebound to another VIP, protocol or port) are cut
@@ -275,10 +279,13 @@ class HaproxyEngine:
                 accepted[lb_id] = [s for s in accepted[lb_id] if s.listener_id not in blamed]
         old_ports = ports_of(self._states.values()) | self._held
         retired = _retired_listeners(self._states, states)
+        deregistered = _deregistered_servers(self._states, states)
         self._states, self._held = states, set()
         await asyncio.get_running_loop().run_in_executor(None, adoption.save_states, self._states_file, states)
         if retired:
             await self._cut_later(retired)
+        if deregistered:
+            await self._reset_deregistered(deregistered)
         new_ports = ports_of(states.values())
         not_ready = await ports.await_ports(new_ports - old_ports, old_ports - new_ports, self._ready_timeout)
         for lb_id, specs in accepted.items():
@@ -304,6 +311,15 @@ class HaproxyEngine:
             cut = asyncio.get_running_loop().create_task(self._cut(workers, retired))
             self._cuts.add(cut)
             cut.add_done_callback(self._cuts.discard)
+
+    async def _reset_deregistered(self, servers: set[tuple[str, str]]) -> None:
+        """DeregisterTargetRst: connections the old workers carry to a deregistered real server
+        are closed at once (HAProxy closes them; it cannot send a reset)."""
+        for worker in await self._process.old_workers():
+            try:
+                await self._process.shutdown_server_sessions(worker, servers)
+            except OSError:
+                pass  # that worker has finished draining and exited
 
     async def _cut(self, workers: tuple[int, ...], retired: set[str]) -> None:
         await asyncio.sleep(self._drain_seconds)
@@ -512,6 +528,25 @@ def _retired_listeners(before: dict[str, LoadBalancerState], after: dict[str, Lo
 
     kept = bindings(after)
     return {listener_id for listener_id, binding in bindings(before).items() if kept.get(listener_id) != binding}
+
+
+def _deregistered_servers(before: dict[str, LoadBalancerState],
+                          after: dict[str, LoadBalancerState]) -> set[tuple[str, str]]:
+    """(section, server) of real servers gone from listeners that stay with DeregisterTargetRst on,
+    each with its fallback twin."""
+    old = {spec.listener_id: spec for state in before.values() for spec in state.listeners}
+    gone: set[tuple[str, str]] = set()
+    for state in after.values():
+        for spec in state.listeners:
+            previous = old.get(spec.listener_id)
+            if previous is None or not spec.deregister_target_rst:
+                continue
+            kept = {server_name(t) for t in spec.targets}
+            for target in previous.targets:
+                name = server_name(target)
+                if name not in kept:
+                    gone |= {(spec.listener_id, name), (spec.listener_id, FALLBACK_PREFIX + name)}
+    return gone
 
 
 def _write_atomically(path: Path, content: str) -> None:
