@@ -19,9 +19,8 @@ inner ``EmbeddedEngine``; the two results are merged, so the worker sees one eng
 4. Return only when every new port is listening and every removed port is closed, as the
    kernel answers a bind probe (no probe connection ever reaches a real server).
 
-DeregisterTargetRst: the reload that removes a real server is followed by closing, on the old
-workers, the connections they carry to it (``shutdown sessions server``), as the embedded
-engine resets them; without it they run until they end.
+DeregisterTargetRst: after the reload that removes a real server, the old workers' connections
+to it are closed at once (the embedded engine resets them); otherwise they run until they end.
 
 Draining, as the embedded engine does it: a reload leaves the established connections of
 every listener with the old worker, which closes its ports at once and lets them run. Those
@@ -45,9 +44,8 @@ Everything that touches HAProxy runs under one lock (the configuration is global
 states that arrive while a load runs are deployed together by the next one (group commit),
 so concurrent changes to many CLBs cost one check and one reload, not one each. Applies of
 one CLB are serialised, so its latest state is the one served.
-A listener may move between the engines in one apply (an HTTP listener that gains an access
-log goes to the embedded engine, and back when it loses it): the engine that lets the port
-go applies first (HAProxy when a port it serves goes embedded, the embedded engine otherwise).
+A listener may move between the engines in one apply (an HTTP listener that gains an access log
+goes embedded, and back when it loses it): the engine that lets its port go applies first.
 """
 
 from __future__ import annotations
@@ -62,7 +60,7 @@ from openclb.engine.contract import ApplyResult, EngineError, LoadBalancerStats,
 from openclb.engine.spec import ListenerSpec, LoadBalancerState
 from openclb.engine.embedded.engine import EmbeddedEngine
 from openclb.engine.haproxy.access_log import HaproxyLogReceiver
-from openclb.engine.haproxy import adoption, ports, runtime, runtime_update
+from openclb.engine.haproxy import adoption, ports, runtime, runtime_update, transitions
 from openclb.engine.haproxy.ports import Port, ports_of
 from openclb.engine.haproxy.process import CONFIG_NAME, HaproxyFailure, HaproxyProcess
 from openclb.engine.haproxy.render import (
@@ -178,7 +176,7 @@ class HaproxyEngine:
         theirs = tuple(l for l in state.listeners if not served_by_haproxy(l))
         async with self._lock_of(state.load_balancer_id):
             self._unclaimed.discard(state.load_balancer_id)
-            if self._leaving_haproxy(state.load_balancer_id, theirs):
+            if transitions.leaving_haproxy(self._states.get(state.load_balancer_id), theirs):
                 failed = await self._converge(replace(state, listeners=mine))
                 inner = await self._inner.apply(replace(state, listeners=theirs))
                 failed.update(inner.failed)
@@ -187,15 +185,6 @@ class HaproxyEngine:
                 failed = dict(inner.failed)
                 failed.update(await self._converge(replace(state, listeners=mine)))
         return ApplyResult(failed=failed)
-
-    def _leaving_haproxy(self, load_balancer_id: str, theirs: tuple[ListenerSpec, ...]) -> bool:
-        """Whether a listener HAProxy serves now goes to the embedded engine (an HTTP listener
-        that gains an access log, a customized configuration...): HAProxy lets its port go first."""
-        served = self._states.get(load_balancer_id)
-        if served is None or not theirs:
-            return False
-        ports = {port for spec in served.listeners for port in spec.ports}
-        return any(port in ports for spec in theirs for port in spec.ports)
 
     async def remove(self, load_balancer_id: str) -> None:
         async with self._lock_of(load_balancer_id):
@@ -265,12 +254,12 @@ class HaproxyEngine:
                 blamed = await self._deploy(states)
             except HaproxyFailure as exc:
                 log.error("HAProxy could not apply %s: %s", sorted(wanted_by_lb), exc)
-                error = EngineError(_failure_message(str(exc)), str(exc))
+                error = EngineError(transitions.failure_message(str(exc)), str(exc))
                 for lb_id, specs in accepted.items():
                     previous = self._states.get(lb_id)
                     failed.update({s.listener_id: error for s in specs
                                    if previous is None or s not in previous.listeners})
-                _settle(batch, failed)
+                transitions.settle(batch, failed)
                 return
             if not blamed:
                 break
@@ -278,8 +267,8 @@ class HaproxyEngine:
             for lb_id in accepted:
                 accepted[lb_id] = [s for s in accepted[lb_id] if s.listener_id not in blamed]
         old_ports = ports_of(self._states.values()) | self._held
-        retired = _retired_listeners(self._states, states)
-        deregistered = _deregistered_servers(self._states, states)
+        retired = transitions.retired_listeners(self._states, states)
+        deregistered = transitions.deregistered_servers(self._states, states)
         self._states, self._held = states, set()
         await asyncio.get_running_loop().run_in_executor(None, adoption.save_states, self._states_file, states)
         if retired:
@@ -297,7 +286,7 @@ class HaproxyEngine:
                         f"Port {missing[0]} on {vip} did not start listening",
                         f"listener {spec.listener_id}: HAProxy loaded but {vip}:{missing[0]} is not "
                         f"listening after {self._ready_timeout} s")
-        _settle(batch, failed)
+        transitions.settle(batch, failed)
 
     async def _cut_later(self, retired: set[str]) -> None:
         """Cut the connections the old workers hold of ``retired`` once the drain grace is over.
@@ -501,52 +490,6 @@ class HaproxyEngine:
             self._logs.close()
             self._states.clear()
             self._served = None
-
-
-def _failure_message(complaint: str) -> str:
-    """The API user's message for a configuration HAProxy refused: a certificate it could not
-    load is named as such (the embedded engine's TlsConfigError says the same)."""
-    lowered = complaint.lower()
-    if any(word in lowered for word in ("certificate", ".pem", "crt-list", "ssl")):
-        return "The load balancer data plane (HAProxy) could not load a certificate of the change"
-    return "The load balancer data plane (HAProxy) could not apply the change"
-
-
-def _settle(batch: list[tuple[LoadBalancerState, asyncio.Future]], failed: dict[str, EngineError]) -> None:
-    """Give each waiting apply the failures of its own listeners."""
-    for wanted, future in batch:
-        if not future.done():
-            mine = {s.listener_id for s in wanted.listeners}
-            future.set_result({listener_id: error for listener_id, error in failed.items() if listener_id in mine})
-
-
-def _retired_listeners(before: dict[str, LoadBalancerState], after: dict[str, LoadBalancerState]) -> set[str]:
-    """Listeners served ``before`` whose binding (VIP, protocol, ports) is gone ``after``."""
-    def bindings(states: dict[str, LoadBalancerState]) -> dict[str, tuple]:
-        return {spec.listener_id: (state.vip, spec.protocol, spec.ports)
-                for state in states.values() for spec in state.listeners}
-
-    kept = bindings(after)
-    return {listener_id for listener_id, binding in bindings(before).items() if kept.get(listener_id) != binding}
-
-
-def _deregistered_servers(before: dict[str, LoadBalancerState],
-                          after: dict[str, LoadBalancerState]) -> set[tuple[str, str]]:
-    """(section, server) of real servers gone from listeners that stay with DeregisterTargetRst on,
-    each with its fallback twin."""
-    old = {spec.listener_id: spec for state in before.values() for spec in state.listeners}
-    gone: set[tuple[str, str]] = set()
-    for state in after.values():
-        for spec in state.listeners:
-            previous = old.get(spec.listener_id)
-            if previous is None or not spec.deregister_target_rst:
-                continue
-            kept = {server_name(t) for t in spec.targets}
-            for target in previous.targets:
-                name = server_name(target)
-                if name not in kept:
-                    gone |= {(spec.listener_id, name), (spec.listener_id, FALLBACK_PREFIX + name)}
-    return gone
 
 
 def _write_atomically(path: Path, content: str) -> None:
