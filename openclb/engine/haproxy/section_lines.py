@@ -64,8 +64,9 @@ def check_lines(check: HealthCheckSpec) -> list[str]:
     if kind in ("HTTP", "HTTPS"):
         send = (f"http-check send meth {quote((check.http_method or 'HEAD').upper())} "
                 f"uri {quote(check.http_path or '/')} ver {quote(check.http_version or 'HTTP/1.1')}")
-        if check.http_domain:
-            send += f" hdr Host {quote(check.http_domain.replace('%', '%%'))}"
+        # No CheckDomain: the real server's IP, as the embedded checker sends (server names are ip:port).
+        host = check.http_domain.replace("%", "%%") if check.http_domain else "%[srv_name,regsub(:[0-9]+$,)]"
+        send += f" hdr Host {quote(host)}"
         lines += ["option httpchk", send, f"http-check expect rstatus {quote(status_pattern(check.http_code_mask))}"]
     elif kind == "CUSTOM":
         payload = _context_bytes(check.context_type, check.send_context)
