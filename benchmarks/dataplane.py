@@ -302,7 +302,7 @@ def run_dataplane(bench: Bench, progress: Callable[[str], None]) -> list[Section
             "target connections by default); openclb: an HTTP listener with one rule over the same two ports "
             "and KeepaliveEnable=1 (it adds X-Forwarded-For/Proto too). The KeepaliveEnable=0 row is the API's "
             "default: one target connection per request. The openclb --engine haproxy row is the same "
-            "listener rendered by the HAProxy engine (--workers 1: no nbthread line, so HAProxy runs one thread per core)."))
+            "listener rendered by the HAProxy engine (--workers 1: nbthread 1, as the hand-written one)."))
         http.checks.append(ratio_check("HTTP listener: requests/s vs HAProxy mode http", median(l7["openclb"]["rps"]),
                                        median(l7["haproxy"]["rps"]), ">=", 0.70))
         http.checks.append(ratio_check(

@@ -237,7 +237,7 @@ def _render(args: argparse.Namespace) -> int:
         return 2
     finally:
         store.close()
-    print(HaproxyEngine(settings.data_dir / "haproxy").render_config([state]), end="")
+    print(HaproxyEngine(settings.data_dir / "haproxy", threads=settings.workers).render_config([state]), end="")
     for spec in state.listeners:
         if not served_by_haproxy(spec):
             print(f"# {spec.listener_id} ({spec.protocol} {spec.port}) is served by the embedded engine")
