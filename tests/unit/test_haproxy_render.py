@@ -305,3 +305,26 @@ def test_bound_ports_rendered_config_gives_every_listener_port():
     assert runtime.bound_ports(text) == (
         {(VIP, 8201)} | {(VIP, port) for port in range(9000, 9010)} | {("127.1.0.6", 80), ("127.1.0.7", 80)})
     assert runtime.bound_ports("bind ipv6@::1:443 ssl crt x\nbind nonsense\n") == {("::1", 443)}
+
+
+def test_render_https_sni_crt_list_default_first_alpn_and_mutual_per_domain(tmp_path):
+    rendered = _render_into(tmp_path, "https_sni_mutual_http2")
+    (crt_list,) = [content for path, content in rendered.files.items() if path.suffix == ".crt-list"]
+    lines = crt_list.splitlines()
+    assert len(lines) == 3  # RSA and ECDSA of a.example.com, then RSA of *.b.example.com
+    assert all("[alpn h2,http/1.1 ca-file " in line and " verify required] a.example.com" in line for line in lines[:2])
+    assert lines[2].endswith("[alpn http/1.1] *.b.example.com")
+
+
+def test_served_by_haproxy_l7_features_it_does_not_render_stay_embedded():
+    rule = RuleSpec("loc-1", ("a.test",), "/", _targets(10))
+    plain = ListenerSpec("lbl-1", ListenerProtocol.HTTP, 80, rules=(rule,))
+    assert served_by_haproxy(plain)
+    for changed in (
+        {"h2c": True}, {"max_body_size": 10}, {"added_headers": (("x", "y"),)},
+        {"rules": (RuleSpec("loc-2", ("a.test",), "/", health_check=HealthCheckSpec(check_type="GRPC")),)},
+        {"rules": (RuleSpec("loc-3", ("~(unclosed",), "/"),)},
+    ):
+        assert not served_by_haproxy(ListenerSpec("lbl-1", ListenerProtocol.HTTP, 80, **{"rules": (rule,), **changed}))
+    trailing = RuleSpec("loc-4", ("www.example.*",), "/", tls=TlsSpec(certificates=(_self_signed("rsa"),)))
+    assert not served_by_haproxy(ListenerSpec("lbl-2", ListenerProtocol.HTTPS, 443, sni=True, rules=(trailing,)))

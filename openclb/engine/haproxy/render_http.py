@@ -338,13 +338,20 @@ def _crt_list(spec: ListenerSpec, paths: RuntimePaths, files: dict[Path, str]) -
         entries = [(spec.tls, False, ())]
     pem_paths: dict[tuple[str, str], Path] = {}
     lines = []
-    for tls, http2, domains in entries:
+    seen: set[str] = set()
+    for index, (tls, http2, domains) in enumerate(entries):
+        # A domain's first entry wins, as in the embedded DomainTable; a later entry left with no
+        # filter would take the certificate's own names as filters, so it is not written.
+        names = [d.lower() for d in domains if _PLAIN_SNI.match(d) and d.lower() not in seen]
+        seen.update(names)
+        if index and not names:
+            continue
         options = f"alpn {'h2,http/1.1' if http2 else 'http/1.1'}"
         if tls.ca_pem:
             ca = paths.certs_dir / f"{spec.listener_id}-ca-{_digest(tls.ca_pem)}.pem"
             files[ca] = pem_bundle(tls.ca_pem)
             options += f" ca-file {ca} verify {'optional' if tls.verify_client.upper() == 'OPTIONAL' else 'required'}"
-        filters = " ".join(d.lower() for d in domains if _PLAIN_SNI.match(d))
+        filters = " ".join(names)
         for certificate in (c for c in tls.certificates if c.key_pem):
             key = (certificate.cert_pem, certificate.key_pem)
             if key not in pem_paths:
