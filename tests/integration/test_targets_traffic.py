@@ -64,10 +64,9 @@ def test_deregister_targets_rst_on_established_connection_cut_new_ones_go_on(ser
         {"EniIp": "127.0.0.1", "Port": first.port}, {"EniIp": "127.0.0.1", "Port": second.port}],
         DeregisterTargetRst=True, HealthCheck={"HealthSwitch": 0}, Scheduler="LEAST_CONN")
     with socket.create_connection((vip, 8105), timeout=5) as established:
-        gone = established.recv(16)
-        kept = second if gone == b"first" else first
+        gone, kept = (first, second) if established.recv(16) == b"first" else (second, first)
         write(client, "DeregisterTargets", {"LoadBalancerId": lb_id, "ListenerId": listener_id,
-                                            "Targets": [{"EniIp": "127.0.0.1", "Port": (first if kept is second else second).port}]})
+                                            "Targets": [{"EniIp": "127.0.0.1", "Port": gone.port}]})
         try:
             established.sendall(b"still here?")
             cut = established.recv(64) in (b"", b"bye\n")

@@ -4,7 +4,8 @@ by the embedded engine.
 ``apply(state)`` splits one CLB's state: listeners ``served_by_haproxy`` (TCP, TCP_SSL, and
 HTTP/HTTPS whose every feature is rendered, see ``render_http.layer7_renderable``) go to
 HAProxy, every other one (UDP, QUIC, and L7 listeners using what HAProxy is not given) to an
-inner ``EmbeddedEngine``; the two results are merged, so the worker sees one engine. For the HAProxy part, Octavia's cycle:
+inner ``EmbeddedEngine``; the two results are merged, so the worker sees one engine. For the
+HAProxy part, Octavia's cycle:
 
 1. Keep the latest HAProxy part of every CLB in memory; replace this CLB's.
 2. Refuse, per listener, what HAProxy cannot be trusted to report: a port range wider than
@@ -44,8 +45,7 @@ Everything that touches HAProxy runs under one lock (the configuration is global
 states that arrive while a load runs are deployed together by the next one (group commit),
 so concurrent changes to many CLBs cost one check and one reload, not one each. Applies of
 one CLB are serialised, so its latest state is the one served.
-A listener may move between the engines in one apply (an HTTP listener that gains an access log
-goes embedded, and back when it loses it): the engine that lets its port go applies first.
+A listener may move between the engines in one apply: the one that lets its port go applies first.
 """
 
 from __future__ import annotations

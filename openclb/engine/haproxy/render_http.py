@@ -55,7 +55,7 @@ from pathlib import Path
 from openclb.protocols import ListenerProtocol
 from openclb.engine.haproxy.admission import admission_lines
 from openclb.engine.haproxy.section_lines import (
-    BALANCE, RuntimePaths, address, check_lines, pem_bundle, quote, server_lines, server_name,
+    BALANCE, RuntimePaths, address, check_lines, pem_bundle, quote, server_lines,
 )
 from openclb.engine.spec import ListenerSpec, LoadBalancerState, RedirectSpec, RuleSpec, TlsSpec
 
@@ -77,9 +77,10 @@ def layer7_renderable(spec: ListenerSpec) -> bool:
 
     Left to the embedded engine: H2cSwitch, access logs, blocked clients (answered 403 per
     request, also by a client-IP header), traffic faults, a customized configuration (body
-    limit, added headers, TLS versions or ciphers), GRPC health checks, regexes Python and
-    HAProxy may read differently (none that does not compile), and HTTPS with SNI whose
-    certificate domains are not plain names or one-label leading wildcards.
+    limit, added headers, TLS versions or ciphers), GRPC health checks, domain or URL regexes
+    Python cannot compile (the embedded router ignores them; HAProxy would refuse the whole
+    configuration) or holding a quote or newline, and HTTPS with SNI whose certificate domains
+    are not plain names or one-label leading wildcards.
     """
     if spec.protocol not in (ListenerProtocol.HTTP, ListenerProtocol.HTTPS):
         return False
@@ -369,6 +370,3 @@ def _digest(text: str) -> str:
 
 def _ms(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
-
-
-__all__ = ["http_sections", "layer7_renderable", "server_name"]
