@@ -185,20 +185,24 @@ def test_apply_haproxy_bind_lost_race_blames_listener_and_serves_the_rest(tmp_pa
     assert free_served and warm_served and not taken_rendered
 
 
-def test_modify_target_weight_haproxy_http_no_reload_keepalive_connection_served_on(
+def test_register_and_weight_haproxy_http_no_reload_keepalive_connection_served_on(
         haproxy_server, client, http_backends):
-    """A weight change goes through the runtime API: no reload, so an open keep-alive client
-    connection (which a reload would close after its response) keeps being served."""
-    target = http_backends.start("weighted")
+    """Weights and targets change through the runtime API: no reload, so an open keep-alive client
+    connection (which a reload would close after its response) keeps being served, by the new target."""
+    old, new = http_backends.start("old"), http_backends.start("new")
     lb_id, vip = create_clb(client)
     (listener_id,) = create_listener(client, lb_id, "HTTP", [8230])
     (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "w.test", "Url": "/"}])
-    register(client, lb_id, listener_id, [target.port], location_id)
+    register(client, lb_id, listener_id, [old.port], location_id)
     assert_served_by_test_engine(haproxy_server, listener_id)
     kept = connect(vip, 8230)
-    assert send(kept, "/before", host="w.test").status == 200
+    assert send(kept, "/before", host="w.test").json()["name"] == "old"
     write(client, "ModifyTargetWeight", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "LocationId": location_id,
-                                         "Weight": 40, "Targets": [{"EniIp": "127.0.0.1", "Port": target.port}]})
-    assert f"127.0.0.1:{target.port} weight 40" in haproxy_config(haproxy_server)
-    assert send(kept, "/after", host="w.test").json()["name"] == "weighted"
+                                         "Weight": 40, "Targets": [{"EniIp": "127.0.0.1", "Port": old.port}]})
+    assert f"127.0.0.1:{old.port} weight 40" in haproxy_config(haproxy_server)
+    register(client, lb_id, listener_id, [new.port], location_id)
+    write(client, "DeregisterTargets", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "LocationId": location_id,
+                                        "Targets": [{"EniIp": "127.0.0.1", "Port": old.port}]})
+    assert f"127.0.0.1:{old.port}" not in haproxy_config(haproxy_server)
+    assert [send(kept, f"/after/{i}", host="w.test").json()["name"] for i in range(3)] == ["new"] * 3
     kept.close()

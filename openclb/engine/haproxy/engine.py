@@ -39,8 +39,8 @@ change nothing, and ``restored`` drops what no apply claimed. ``close`` (a stop,
 stops HAProxy with the drain; ``detach`` (an upgrade restart) leaves it serving.
 
 An unchanged rendering is not reloaded, so applying the same state twice changes nothing; one
-that changes only weights is made through the runtime API without a reload
-(``runtime_update``); any other change is structural and reloads.
+that changes only real servers (weights, targets added or removed) is made through the runtime
+API without a reload (``runtime_update``); any other change is structural and reloads.
 Everything that touches HAProxy runs under one lock (the configuration is global); CLB
 states that arrive while a load runs are deployed together by the next one (group commit),
 so concurrent changes to many CLBs cost one check and one reload, not one each. Applies of
@@ -334,7 +334,7 @@ class HaproxyEngine:
         running = self._process.running
         if rendered == self._served and (running or not states):
             return {}
-        if await self._reweigh(rendered):
+        if await self._update_at_runtime(rendered, states):
             return {}
         if not states and not running:
             self._served = rendered
@@ -361,23 +361,23 @@ class HaproxyEngine:
             raise HaproxyFailure(f"HAProxy failed to load the configuration: {runtime.alerts(outcome.log)}")
         return blamed
 
-    async def _reweigh(self, rendered: RenderedConfig) -> bool:
-        """Serve ``rendered`` through the runtime API when it changes only weights
-        (``runtime_update``), without a reload; False: it needs one."""
+    async def _update_at_runtime(self, rendered: RenderedConfig, states: dict[str, LoadBalancerState]) -> bool:
+        """Serve ``rendered`` with no reload when only real servers change (``runtime_update``)."""
         served = self._served
         if served is None or not self._process.running or rendered.files != served.files:
             return False
-        changes = runtime_update.weight_changes(served.text, rendered.text)
-        if not changes:
+        commands = runtime_update.plan(served.text, rendered.text, {
+            spec.listener_id for state in states.values() for spec in state.listeners if spec.deregister_target_rst})
+        if not commands:
             return False
-        try:
-            answer = await self._process.query("; ".join(runtime_update.set_weight_commands(changes)))
-        except OSError as exc:
-            log.warning("HAProxy runtime API did not take the new weights, reloading instead: %s", exc)
-            return False
-        if answer.strip():
-            log.warning("HAProxy refused the new weights, reloading instead: %s", answer.strip())
-            return False
+        for command in commands:
+            try:
+                answer = (await self._process.query(command.command)).strip()
+            except OSError as exc:
+                answer = f"no answer ({exc})"
+            if command.expect is not None and answer != command.expect:
+                log.warning("HAProxy refused %r (%s): reloading instead", command.command, answer)
+                return False
         await asyncio.get_running_loop().run_in_executor(None, _write_atomically, self.config_path, rendered.text)
         self._served = rendered
         return True
