@@ -132,6 +132,8 @@ def _layer7_states(pki: TlsSpec) -> dict[str, list[LoadBalancerState]]:
             ListenerSpec("lbl-l7keep01", ListenerProtocol.HTTP, 81, keepalive=True, max_conn=1000, rules=(
                 RuleSpec("loc-keep0001", ("k.test",), "/", _targets(10), health_check=off,
                          redirect=None),)),
+            ListenerSpec("lbl-l7only01", ListenerProtocol.HTTP, 82, rules=(
+                RuleSpec("loc-only0001", ("only.test",), "/", _targets(10), default_server=True),)),
         ))],
         "https_sni_mutual_http2": [LoadBalancerState("lb-golden09", VIP, (
             ListenerSpec("lbl-l7sni001", ListenerProtocol.HTTPS, 443, sni=True, rules=(

@@ -21,8 +21,11 @@ anything is forwarded:
 4. No rule → 404; a rewrite rule → ``http-request redirect`` with the embedded Location
    (``routing.redirect_location``); otherwise the forwarding headers are stamped
    (X-Forwarded-For appended to, X-Real-IP, X-Forwarded-Proto, X-Forwarded-Port,
-   X-Client-Proto set, a missing Host gets the VIP) and ``use_backend %[var(txn.rule)]``
-   goes to the rule's backend, named by its location id.
+   X-Client-Proto set, a missing Host gets the VIP; ``option forwardfor if-none`` adds
+   X-Forwarded-For when the client sent none) and ``use_backend %[var(txn.rule)]`` goes to
+   the rule's backend, named by its location id. A listener every request of which goes to one
+   rule (one URL ``/``, every domain the default server's) renders none of this routing: its
+   frontend's ``default_backend`` is that rule's.
 
 Backends: the rule's scheduler, health check and real servers as a TCP listener's
 (``section_lines``); SessionExpireTime → cookie insertion with the embedded cookie name and
@@ -150,22 +153,25 @@ def _frontend(state: LoadBalancerState, spec: ListenerSpec, paths: RuntimePaths,
     lines += [f"    timeout client {spec.idle_timeout}s", f"    timeout http-keep-alive {spec.idle_timeout}s"]
     if spec.client_head_timeout > 0:
         lines.append(f"    timeout http-request {_ms(spec.client_head_timeout)}")
-    lines += [f"    {line}" for line in _routing_lines(spec)]
-    lines.append("    http-request deny deny_status 404 unless { var(txn.rule) -m found }")
+    routing = _routing_lines(spec)
+    only = next((r for r in spec.rules if r.redirect is None and routing == [_chosen(r)]), None)
+    if only is None:
+        lines += [f"    {line}" for line in routing]
+        lines.append("    http-request deny deny_status 404 unless { var(txn.rule) -m found }")
     for rule in spec.rules:
         if rule.redirect is not None:
             lines.append(f"    {_redirect_line(rule.location_id, rule.redirect, state.vip)}")
     vip_host = f"[{state.vip}]" if ":" in state.vip else state.vip
     lines += [
+        "    option forwardfor if-none",
         "    http-request set-header X-Forwarded-For \"%[req.fhdr(x-forwarded-for)], %[src]\" "
         "if { req.fhdr(x-forwarded-for) -m found }",
-        "    http-request set-header X-Forwarded-For %[src] unless { req.fhdr(x-forwarded-for) -m found }",
         "    http-request set-header X-Real-IP %[src]",
         f"    http-request set-header X-Forwarded-Proto {scheme}",
         f"    http-request set-header X-Forwarded-Port {spec.port}",
         f"    http-request set-header X-Client-Proto {scheme}",
         f"    http-request set-header Host {vip_host} unless {{ req.hdr(host) -m found }}",
-        "    use_backend %[var(txn.rule)]",
+        f"    default_backend {only.location_id}" if only is not None else "    use_backend %[var(txn.rule)]",
     ]
     return lines
 
@@ -206,9 +212,12 @@ def _routing_lines(spec: ListenerSpec) -> list[str]:
             if not any_path:
                 conditions += f" {{ var(txn.path) {url_match} {quote(url)} }}"
             guard = " !{ var(txn.rule) -m found }" if len(order) > 1 else ""
-            lines.append(f"http-request set-var(txn.rule) str({rule.location_id})"
-                         f"{' if' + guard + conditions if guard or conditions else ''}")
+            lines.append(_chosen(rule) + (f" if{guard}{conditions}" if guard or conditions else ""))
     return lines
+
+
+def _chosen(rule: RuleSpec) -> str:
+    return f"http-request set-var(txn.rule) str({rule.location_id})"
 
 
 def _domain_groups(rules: tuple[RuleSpec, ...]) -> list[tuple[str, str, list[RuleSpec]]]:
