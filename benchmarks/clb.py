@@ -64,7 +64,7 @@ class OpenclbServer:
             "--data-dir", str(self.data_dir), "--vip-pool", self.vip_pool,
             "--rate-limit", f"*={RATE_LIMIT}", "--log-level", self.log_level,
             # Explicit: the CLI's default is one worker per core; the benchmarks compare like with like.
-            "--workers", str(self.workers),
+            "--workers", str(self.workers), "--engine", self.engine,
             "--metrics-listen", f"127.0.0.1:{self.metrics_port}" if self.metrics_port else "off",
             "--engine", self.engine,
         ]

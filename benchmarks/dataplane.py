@@ -32,6 +32,7 @@ KEEPALIVE_PORT = 8080
 HTTP_PORT = 8081
 HTTP_NO_REUSE_PORT = 8082
 HTTP_DOMAIN = "bench.test"
+ENGINE_HAPROXY = "openclb --engine haproxy"
 BULK_PORT = 5201
 UDP_PAYLOAD = 64
 
@@ -98,6 +99,11 @@ def _start_testbed(bench: Bench) -> Testbed:
         create_http_listener(client, lb_id, backends, HTTP_NO_REUSE_PORT, keepalive=False)
     except Exception as exc:  # an engine without an L7 proxy: the HTTP part says so instead
         http_error = f"{type(exc).__name__}: {exc}"
+    # The HAProxy engine serving the same HTTP listener: openclb's rendering vs the hand-written one.
+    on_haproxy = clb.OpenclbServer(bench, "dp-openclb-haproxy", "127.82.0.0/24", engine="haproxy").start()
+    haproxy_client = on_haproxy.client()
+    haproxy_lb, haproxy_vip = clb.create_clb(haproxy_client, "bench-dataplane-haproxy")
+    create_http_listener(haproxy_client, haproxy_lb, backends, HTTP_PORT, keepalive=True)
     direct = Path("direct", "127.0.0.1", nginx_a, "127.0.0.1", iperf_port, None)
     return Testbed(
         paths=[
@@ -110,6 +116,7 @@ def _start_testbed(bench: Bench) -> Testbed:
             Path("haproxy", "127.0.0.1", ha_http, "", 0, haproxy.pid),
             Path("openclb", vip, HTTP_PORT, "", 0, server.pid),
             Path("openclb, KeepaliveEnable=0", vip, HTTP_NO_REUSE_PORT, "", 0, server.pid),
+            Path(ENGINE_HAPROXY, haproxy_vip, HTTP_PORT, "", 0, on_haproxy.pid),
         ],
         http_error=http_error,
     )
@@ -294,11 +301,19 @@ def run_dataplane(bench: Bench, progress: Callable[[str], None]) -> list[Section
             f"Host: {HTTP_DOMAIN}. HAProxy: mode http, nbthread 1, option forwardfor, roundrobin (it reuses "
             "target connections by default); openclb: an HTTP listener with one rule over the same two ports "
             "and KeepaliveEnable=1 (it adds X-Forwarded-For/Proto too). The KeepaliveEnable=0 row is the API's "
-            "default: one target connection per request."))
+            "default: one target connection per request. The openclb --engine haproxy row is the same "
+            "listener rendered by the HAProxy engine (--workers 1: nbthread 1, as the hand-written one)."))
         # Issue 17: at least 0.8× HAProxy's requests/s at no more than 1.25× its CPU per request.
         http.checks.append(ratio_check("HTTP listener: requests/s vs HAProxy mode http", median(l7["openclb"]["rps"]),
                                        median(l7["haproxy"]["rps"]), ">=", 0.80))
         http.checks.append(ratio_check(
             "HTTP listener: proxy CPU per request vs HAProxy mode http", median(l7["openclb"]["cpu_us"]),
             median(l7["haproxy"]["cpu_us"]), "<=", 1.25))
+        http.checks.append(ratio_check(
+            "HTTP listener, HAProxy engine: requests/s vs hand-written HAProxy mode http",
+            median(l7[ENGINE_HAPROXY]["rps"]), median(l7["haproxy"]["rps"]), ">=", 0.95))
+        http.checks.append(ratio_check(
+            "HTTP listener, HAProxy engine: proxy CPU per request vs hand-written HAProxy mode http",
+            median(l7[ENGINE_HAPROXY]["cpu_us"]), median(l7["haproxy"]["cpu_us"]), "<=", 1.05,
+            "openclb's process tree (HAProxy is its child) against the hand-written HAProxy"))
     return [tcp, http, udp]

@@ -106,7 +106,7 @@ def build_engine(settings: Settings) -> Engine:
 
         engine = HaproxyEngine(settings.data_dir / "haproxy", embedded=engine, binary=settings.haproxy_binary,
                                max_ports_per_listener=settings.max_port_range, drain_seconds=settings.drain_seconds,
-                               threads=settings.workers if settings.workers > 1 else None)
+                               threads=settings.workers)
     return FaultInjectingEngine(engine) if settings.fault_injection else engine
 
 

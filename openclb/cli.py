@@ -30,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", default="./openclb-data", help="where the store and accounts live")
     serve.add_argument("--engine", default="embedded", choices=["embedded", "haproxy"],
                        help="data plane: embedded (every protocol in-process) or haproxy "
-                            "(TCP/TCP_SSL by HAProxy, the rest embedded; HAProxy outlives a crash and the next "
+                            "(TCP, TCP_SSL, HTTP and HTTPS by HAProxy, UDP/QUIC and L7 listeners using what HAProxy is "
+                            "not given embedded; HAProxy outlives a crash and the next "
                             "start adopts it; SIGUSR2 stops openclb and leaves it serving)")
     serve.add_argument("--haproxy", default=None, metavar="PATH", help="HAProxy binary for --engine haproxy")
     serve.add_argument("--store", default=None, help="store URL (default: SQLite in the data dir), e.g. postgresql://...")
@@ -236,7 +237,7 @@ def _render(args: argparse.Namespace) -> int:
         return 2
     finally:
         store.close()
-    print(HaproxyEngine(settings.data_dir / "haproxy").render_config([state]), end="")
+    print(HaproxyEngine(settings.data_dir / "haproxy", threads=settings.workers).render_config([state]), end="")
     for spec in state.listeners:
         if not served_by_haproxy(spec):
             print(f"# {spec.listener_id} ({spec.protocol} {spec.port}) is served by the embedded engine")

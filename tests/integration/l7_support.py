@@ -168,3 +168,16 @@ def peer_certificate_cn(vip: str, port: int, server_name: str | None, context: s
         with context.wrap_socket(raw, server_hostname=server_name) as tls:
             subject = dict(item[0] for item in tls.getpeercert()["subject"])
             return subject["commonName"]
+
+
+# The engine serving a listener -----------------------------------------------------------
+
+
+def assert_served_by_test_engine(running, listener_id: str) -> None:
+    """On the HAProxy pass, ``listener_id`` is a frontend of the configuration HAProxy runs, so a
+    layer-7 test cannot pass on the embedded engine that serves what HAProxy is not given."""
+    settings = running.server.settings
+    if settings.engine != "haproxy":
+        return
+    config = (settings.data_dir / "haproxy" / "haproxy.cfg").read_text()
+    assert f"\nfrontend {listener_id}\n" in config, f"{listener_id} is not served by HAProxy"

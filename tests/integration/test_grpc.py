@@ -17,8 +17,9 @@ from clb_support import (
     wait_for, write,
 )
 from h2_support import DOMAIN
+from l7_support import assert_served_by_test_engine
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 
 SAY = "/openclb.test.Echo/Say"
 COUNT = "/openclb.test.Echo/Count"
@@ -111,6 +112,7 @@ def test_create_rule_forward_type_grpcs_https_listener_calls_and_trailers_pass(s
     (location_id,) = create_rules(client, lb_id, listener_id, [
         {"Domain": DOMAIN, "Url": "/", "ForwardType": "GRPCS", "Http2": True}])
     register(client, lb_id, listener_id, [grpc_target], location_id)
+    assert_served_by_test_engine(server, listener_id)
 
     credentials = grpc.ssl_channel_credentials(root_certificates=make_pki().ca.cert.encode())
     with grpc.secure_channel(f"{vip}:8721", credentials,

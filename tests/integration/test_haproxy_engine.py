@@ -19,11 +19,12 @@ import pytest
 
 from backends import accepts_tcp, first_bytes
 from clb_support import (
-    FAST_CHECK, create_clb_with_vip as create_clb, listener_with_targets, make_pki, target_health, upload, wait_for,
-    write,
+    FAST_CHECK, create_clb_with_vip as create_clb, create_listener, create_rules, listener_with_targets, make_pki,
+    register, target_health, upload, wait_for, write,
 )
 from conftest import make_settings, sdk_client, start_server, unique_vip_pool
 from gateway_support import OPENCLB
+from l7_support import assert_served_by_test_engine, connect, send
 from openclb.engine.haproxy.process import find_haproxy
 
 
@@ -182,3 +183,26 @@ def test_apply_haproxy_bind_lost_race_blames_listener_and_serves_the_rest(tmp_pa
     assert list(result.failed) == ["lbl-taken"]
     assert f"Port {taken} on {vip} is already in use" in result.failed["lbl-taken"].user_message
     assert free_served and warm_served and not taken_rendered
+
+
+def test_register_and_weight_haproxy_http_no_reload_keepalive_connection_served_on(
+        haproxy_server, client, http_backends):
+    """Weights and targets change through the runtime API: no reload, so an open keep-alive client
+    connection (which a reload would close after its response) keeps being served, by the new target."""
+    old, new = http_backends.start("old"), http_backends.start("new")
+    lb_id, vip = create_clb(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [8230])
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "w.test", "Url": "/"}])
+    register(client, lb_id, listener_id, [old.port], location_id)
+    assert_served_by_test_engine(haproxy_server, listener_id)
+    kept = connect(vip, 8230)
+    assert send(kept, "/before", host="w.test").json()["name"] == "old"
+    write(client, "ModifyTargetWeight", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "LocationId": location_id,
+                                         "Weight": 40, "Targets": [{"EniIp": "127.0.0.1", "Port": old.port}]})
+    assert f"127.0.0.1:{old.port} weight 40" in haproxy_config(haproxy_server)
+    register(client, lb_id, listener_id, [new.port], location_id)
+    write(client, "DeregisterTargets", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "LocationId": location_id,
+                                        "Targets": [{"EniIp": "127.0.0.1", "Port": old.port}]})
+    assert f"127.0.0.1:{old.port}" not in haproxy_config(haproxy_server)
+    assert [send(kept, f"/after/{i}", host="w.test").json()["name"] for i in range(3)] == ["new"] * 3
+    kept.close()

@@ -19,8 +19,9 @@ import pytest
 from backends import free_port
 from clb_support import create_clb_with_vip, create_listener, create_rules, register, task_status, upload, write
 from h2_support import DOMAIN, RawH2, curl, h2load
+from l7_support import assert_served_by_test_engine
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 
 
 def https_listener(client, http_backends, port: int, http2: bool, name: str = "h2",
@@ -159,6 +160,7 @@ def test_request_h2_local_answers_and_head_match_http11(server, client, http_bac
     app_id, dead_id = create_rules(client, lb_id, listener_id, [
         {"Domain": DOMAIN, "Url": "/app", "Http2": True}, {"Domain": DOMAIN, "Url": "/dead", "Http2": True}])
     register(client, lb_id, listener_id, [alive.port], app_id)
+    assert_served_by_test_engine(server, listener_id)
     register(client, lb_id, listener_id, [free_port()], dead_id)
     raw = RawH2(vip, 8706)
     try:
@@ -207,6 +209,7 @@ def test_create_rule_session_expire_time_h2_cookie_pins_stream_to_target(server,
     (location_id,) = create_rules(client, lb_id, listener_id, [
         {"Domain": DOMAIN, "Url": "/", "Http2": True, "SessionExpireTime": 60}])
     register(client, lb_id, listener_id, [one.port, two.port], location_id)
+    assert_served_by_test_engine(server, listener_id)
     raw = RawH2(vip, 8707)
     try:
         first = raw.request("/")
@@ -239,6 +242,7 @@ def test_create_rule_sni_domains_http2_offered_only_where_rule_has_it(server, cl
         {"Domain": "rsa.example.com", "Url": "/", "Certificate": upload("rsa"), "Http2": True},
         {"Domain": "ec.example.com", "Url": "/", "Certificate": upload("ecdsa")}])
     register(client, lb_id, listener_id, [rsa_site.port], rsa_id)
+    assert_served_by_test_engine(server, listener_id)
     register(client, lb_id, listener_id, [ec_site.port], ec_id)
 
     version, body = curl(vip, 8709, "/", "--http2", domain="rsa.example.com")

@@ -17,7 +17,7 @@ from backends import rss_bytes
 from clb_support import (
     checked, create_clb_with_vip, create_listener, create_rules, listener, register, upload, write,
 )
-from l7_support import connect, request, send
+from l7_support import assert_served_by_test_engine, connect, request, send
 
 pytestmark = pytest.mark.postgres
 
@@ -30,11 +30,13 @@ def http_listener(client, rules: list[dict], **extra) -> tuple[str, str, str, li
     return lb_id, vip, listener_id, create_rules(client, lb_id, listener_id, rules)
 
 
+@pytest.mark.haproxy
 def test_create_rule_exact_and_wildcard_domains_route_and_target_sees_client_ip(server, client, http_backends):
     exact, wildcard = http_backends.start("exact"), http_backends.start("wildcard")
     lb_id, vip, listener_id, (exact_id, wildcard_id) = http_listener(client, [
         {"Domain": "www.shop.test", "Url": "/"}, {"Domain": "*.shop.test", "Url": "/"}])
     register(client, lb_id, listener_id, [exact.port], exact_id)
+    assert_served_by_test_engine(server, listener_id)
     register(client, lb_id, listener_id, [wildcard.port], wildcard_id)
 
     direct = request(vip, PORT, "/a?b=1", host="www.shop.test", source_ip="127.0.0.77").json()
@@ -49,11 +51,13 @@ def test_create_rule_exact_and_wildcard_domains_route_and_target_sees_client_ip(
     assert via["headers"]["X-Forwarded-For"] == "203.0.113.9, 127.0.0.78"
 
 
+@pytest.mark.haproxy
 def test_request_host_matching_no_domain_goes_to_default_server_else_404(server, client, http_backends):
     first, second = http_backends.start("first"), http_backends.start("second")
     lb_id, vip, listener_id, (first_id, second_id) = http_listener(client, [
         {"Domain": "first.test", "Url": "/app"}, {"Domain": "second.test", "Url": "/"}])
     register(client, lb_id, listener_id, [first.port], first_id)
+    assert_served_by_test_engine(server, listener_id)
     register(client, lb_id, listener_id, [second.port], second_id)
 
     assert request(vip, PORT, "/app/x", host="unknown.test").json()["name"] == "first"
@@ -65,6 +69,7 @@ def test_request_host_matching_no_domain_goes_to_default_server_else_404(server,
     assert all(r["path"] != "/other" for r in first.requests)
 
 
+@pytest.mark.haproxy
 def test_request_rule_without_targets_503_and_dead_target_502(server, client, http_backends):
     dead = socket.socket()
     dead.bind(("127.0.0.1", 0))
@@ -73,15 +78,18 @@ def test_request_rule_without_targets_503_and_dead_target_502(server, client, ht
     lb_id, vip, listener_id, (_, dead_id) = http_listener(client, [
         {"Domain": "x.test", "Url": "/empty"}, {"Domain": "x.test", "Url": "/dead"}])
     register(client, lb_id, listener_id, [dead_port], dead_id)
+    assert_served_by_test_engine(server, listener_id)
 
     assert request(vip, PORT, "/empty", host="x.test").status == 503
     assert request(vip, PORT, "/dead", host="x.test").status == 502
 
 
+@pytest.mark.haproxy
 def test_request_malformed_request_line_gets_400_and_is_not_forwarded(server, client, http_backends):
     target = http_backends.start("target")
     lb_id, vip, listener_id, (location_id,) = http_listener(client, [{"Domain": "x.test", "Url": "/"}])
     register(client, lb_id, listener_id, [target.port], location_id)
+    assert_served_by_test_engine(server, listener_id)
 
     for garbage in (b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x.test\r\nBad Header\r\n\r\n",
                     b"GET /\x00 HTTP/1.1\r\nHost: x.test\r\n\r\n", b"GET /\r\n\r\n"):
@@ -103,12 +111,14 @@ def test_create_listener_http_spec_gets_documented_timeouts_and_view_does_not_sh
     assert [name for name in described if name.endswith("Timeout")] == ["IdleConnectTimeout"]
 
 
+@pytest.mark.haproxy
 def test_create_listener_keepalive_enabled_reuses_target_connections(server, client, http_backends):
     pooled, fresh = http_backends.start("pooled"), http_backends.start("fresh")
     for backend, keepalive in ((pooled, 1), (fresh, 0)):
         lb_id, vip, listener_id, (location_id,) = http_listener(
             client, [{"Domain": "k.test", "Url": "/"}], KeepaliveEnable=keepalive)
         register(client, lb_id, listener_id, [backend.port], location_id)
+        assert_served_by_test_engine(server, listener_id)
         for index in range(10):
             assert request(vip, PORT, f"/{index}", host="k.test").json()["name"] == backend.name
         keep_client = connect(vip, PORT)
@@ -133,10 +143,12 @@ def test_modify_rule_url_changed_open_keepalive_connection_follows_new_url(serve
     kept.close()
 
 
+@pytest.mark.haproxy
 def test_request_body_chunked_and_100_continue_streamed_to_target(server, client, http_backends):
     target = http_backends.start("upload")
     lb_id, vip, listener_id, (location_id,) = http_listener(client, [{"Domain": "u.test", "Url": "/"}])
     register(client, lb_id, listener_id, [target.port], location_id)
+    assert_served_by_test_engine(server, listener_id)
 
     connection = connect(vip, PORT)
     connection.putrequest("POST", "/chunked", skip_host=True)
@@ -162,10 +174,12 @@ def test_request_body_chunked_and_100_continue_streamed_to_target(server, client
     assert answer.startswith(b"HTTP/1.1 200 ")
 
 
+@pytest.mark.haproxy
 def test_request_head_and_pipelined_requests_answered_in_order(server, client, http_backends):
     target = http_backends.start("pipeline")
     lb_id, vip, listener_id, (location_id,) = http_listener(client, [{"Domain": "p.test", "Url": "/"}])
     register(client, lb_id, listener_id, [target.port], location_id)
+    assert_served_by_test_engine(server, listener_id)
 
     with socket.create_connection((vip, PORT), timeout=5) as raw:
         raw.sendall(b"HEAD /one HTTP/1.1\r\nHost: p.test\r\n\r\nGET /two HTTP/1.1\r\nHost: p.test\r\n\r\n"
@@ -178,10 +192,12 @@ def test_request_head_and_pipelined_requests_answered_in_order(server, client, h
     assert [r["path"] for r in target.requests] == ["/one", "/two", "/three"]
 
 
+@pytest.mark.haproxy
 def test_response_200mb_streams_through_with_bounded_memory(server, client, http_backends):
     target = http_backends.start("bulk")
     lb_id, vip, listener_id, (location_id,) = http_listener(client, [{"Domain": "s.test", "Url": "/"}])
     register(client, lb_id, listener_id, [target.port], location_id)
+    assert_served_by_test_engine(server, listener_id)
     size = 200 * 1024 * 1024
     before = peak = rss_bytes()
     started = time.monotonic()
@@ -200,10 +216,12 @@ def test_response_200mb_streams_through_with_bounded_memory(server, client, http
     assert peak - before < 64 << 20, f"RSS grew by {(peak - before) >> 20} MB"
 
 
+@pytest.mark.haproxy
 def test_websocket_upgrade_echoes_both_ways_through_the_listener(server, client, http_backends):
     target = http_backends.start("ws")
     lb_id, vip, listener_id, (location_id,) = http_listener(client, [{"Domain": "w.test", "Url": "/"}])
     register(client, lb_id, listener_id, [target.port], location_id)
+    assert_served_by_test_engine(server, listener_id)
     key = base64.b64encode(os.urandom(16)).decode()
 
     with socket.create_connection((vip, PORT), timeout=5) as raw:
@@ -245,11 +263,13 @@ def _ws_read_text(raw: socket.socket) -> str:
     return exactly(length).decode()
 
 
+@pytest.mark.haproxy
 def test_create_rule_session_expire_time_cookie_pins_client_to_target(server, client, http_backends):
     one, two = http_backends.start("one"), http_backends.start("two")
     lb_id, vip, listener_id, (location_id,) = http_listener(
         client, [{"Domain": "c.test", "Url": "/", "SessionExpireTime": 60}])
     register(client, lb_id, listener_id, [one.port, two.port], location_id)
+    assert_served_by_test_engine(server, listener_id)
 
     first = request(vip, PORT, "/", host="c.test")
     cookie = first.headers["set-cookie"]
@@ -261,6 +281,7 @@ def test_create_rule_session_expire_time_cookie_pins_client_to_target(server, cl
     assert spread == {"one", "two"}
 
 
+@pytest.mark.haproxy
 def test_manual_rewrite_rule_redirects_to_https_listener_with_location(server, client, http_backends):
     lb_id, vip = create_clb_with_vip(client)
     (http_id,) = create_listener(client, lb_id, "HTTP", [PORT])
@@ -276,6 +297,7 @@ def test_manual_rewrite_rule_redirects_to_https_listener_with_location(server, c
     assert moved.headers["location"] == "https://r.test:8443/new"
 
 
+@pytest.mark.haproxy
 def test_auto_rewrite_http_80_redirects_to_https_keeping_url(server, client, http_backends):
     lb_id, vip = create_clb_with_vip(client)
     (https_id,) = create_listener(client, lb_id, "HTTPS", [443], Certificate=upload("rsa"))

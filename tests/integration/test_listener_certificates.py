@@ -18,6 +18,8 @@ from tencentcloud.clb.v20180317 import models
 from clb_support import create_clb, create_listener, listener, make_pki, refused, task_status, upload, write
 from conftest import make_settings, sdk_client, start_server
 
+pytestmark = pytest.mark.haproxy
+
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):

@@ -20,7 +20,7 @@ from clb_support import checked, create_clb, create_listener, listener, listener
 from conftest import make_settings, sdk_client, start_server
 from openclb.config import Quotas
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 
 TCP_PORT, UDP_PORT, RANGE = 7080, 7053, (8100, 8105)
 FREE = 9001

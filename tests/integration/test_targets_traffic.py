@@ -13,7 +13,7 @@ from tencentcloud.clb.v20180317 import models
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from backends import first_bytes
-from clb_support import create_clb_with_vip as create_clb, listener_with_targets, task_status
+from clb_support import create_clb_with_vip as create_clb, listener_with_targets, task_status, write
 from conftest import sdk_client
 
 pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
@@ -56,6 +56,24 @@ def test_deregister_targets_established_connection_survives(server, client, name
         established.sendall(b"still here")
         assert established.recv(64) == b"still here"
     assert first_bytes(vip, 8103) == b"second"
+
+
+def test_deregister_targets_rst_on_established_connection_cut_new_ones_go_on(server, client, named_backends):
+    first, second = named_backends("first"), named_backends("second")
+    lb_id, vip, listener_id = listener_with_targets(client, "TCP", 8105, [
+        {"EniIp": "127.0.0.1", "Port": first.port}, {"EniIp": "127.0.0.1", "Port": second.port}],
+        DeregisterTargetRst=True, HealthCheck={"HealthSwitch": 0}, Scheduler="LEAST_CONN")
+    with socket.create_connection((vip, 8105), timeout=5) as established:
+        gone, kept = (first, second) if established.recv(16) == b"first" else (second, first)
+        write(client, "DeregisterTargets", {"LoadBalancerId": lb_id, "ListenerId": listener_id,
+                                            "Targets": [{"EniIp": "127.0.0.1", "Port": gone.port}]})
+        try:
+            established.sendall(b"still here?")
+            cut = established.recv(64) in (b"", b"bye\n")
+        except OSError:
+            cut = True
+        assert cut
+    assert first_bytes(vip, 8105) == kept.name.encode()
 
 
 def test_create_listener_least_conn_new_connection_goes_to_idle_target(server, client, named_backends):

@@ -23,7 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from openclb.protocols import ListenerProtocol
-from openclb.engine.spec import CertificateSpec, HealthCheckSpec, ListenerSpec, LoadBalancerState, Scheduler, TargetSpec, TlsSpec
+from openclb.engine.spec import (
+    CertificateSpec, HealthCheckSpec, ListenerSpec, LoadBalancerState, RedirectSpec, RuleSpec, Scheduler, TargetSpec,
+    TlsSpec,
+)
 from openclb.engine.haproxy import adoption, runtime
 from openclb.engine.haproxy.process import find_haproxy
 from openclb.engine.haproxy.render import RuntimePaths, render, served_by_haproxy, status_pattern
@@ -94,16 +97,58 @@ def _states() -> dict[str, list[LoadBalancerState]]:
         "tcp_ssl": [LoadBalancerState("lb-golden05", VIP, (
             ListenerSpec("lbl-tls00001", ListenerProtocol.TCP_SSL, 443, targets=_targets(10), tls=pki, proxy_protocol=True),
         ))],
+        **_layer7_states(pki),
         "several_load_balancers_and_delegated": [
             LoadBalancerState("lb-golden07", "127.1.0.7", (
                 ListenerSpec("lbl-udp00001", ListenerProtocol.UDP, 53, targets=_targets(10)),
                 ListenerSpec("lbl-tcp00007", ListenerProtocol.TCP, 80, targets=_targets(10)),
             )),
             LoadBalancerState("lb-golden06", "127.1.0.6", (
-                ListenerSpec("lbl-http0006", ListenerProtocol.HTTP, 80),
+                ListenerSpec("lbl-http0006", ListenerProtocol.HTTP, 80, h2c=True),
                 ListenerSpec("lbl-tcp00006", ListenerProtocol.TCP, 80, targets=_targets(10)),
             )),
         ],
+    }
+
+
+def _layer7_states(pki: TlsSpec) -> dict[str, list[LoadBalancerState]]:
+    """HTTP/HTTPS listeners: every domain and URL kind, default server, rewrite, persistence,
+    backend TLS and gRPC; HTTPS with SNI, mutual TLS and HTTP/2 per domain, and without SNI."""
+    off = HealthCheckSpec(enabled=False)
+    rsa_only = TlsSpec(certificates=(_self_signed("rsa"),))
+    rules = (
+        RuleSpec("loc-exact001", ("www.shop.test",), "/", _targets(10, 20), default_server=True),
+        RuleSpec("loc-exurl001", ("www.shop.test",), "=/login", _targets(10), health_check=off),
+        RuleSpec("loc-regex001", ("www.shop.test",), "~*\\.png$", _targets(10), scheduler=Scheduler.LEAST_CONN),
+        RuleSpec("loc-prefx001", ("*.shop.test", "shop.*"), "/api", _targets(10), session_expire_time=60,
+                 cookie_name="pin", forward_type="HTTPS"),
+        RuleSpec("loc-redir001", ("~^old[0-9]+\\.test$",), "/", redirect=RedirectSpec(301, "https", 443, take_url=True)),
+        RuleSpec("loc-grpc0001", ("grpc.test",), "/", _targets(10), forward_type="GRPC", scheduler=Scheduler.IP_HASH),
+    )
+    return {
+        "http_rules": [LoadBalancerState("lb-golden08", VIP, (
+            ListenerSpec("lbl-l7http01", ListenerProtocol.HTTP, 80, rules=rules, client_head_timeout=60,
+                         target_response_timeout=30, idle_timeout=75),
+            ListenerSpec("lbl-l7keep01", ListenerProtocol.HTTP, 81, keepalive=True, max_conn=1000, rules=(
+                RuleSpec("loc-keep0001", ("k.test",), "/", _targets(10), health_check=off,
+                         redirect=None),)),
+            ListenerSpec("lbl-l7only01", ListenerProtocol.HTTP, 82, rules=(
+                RuleSpec("loc-only0001", ("only.test",), "/", _targets(10), default_server=True),)),
+        ))],
+        "https_sni_mutual_http2": [LoadBalancerState("lb-golden09", VIP, (
+            ListenerSpec("lbl-l7sni001", ListenerProtocol.HTTPS, 443, sni=True, rules=(
+                RuleSpec("loc-sni00001", ("a.example.com",), "/", _targets(10), tls=pki, http2=True, default_server=True),
+                RuleSpec("loc-sni00002", ("*.b.example.com",), "/", _targets(10), tls=rsa_only),
+            )),
+        ))],
+        "https_one_certificate": [LoadBalancerState("lb-golden10", VIP, (
+            ListenerSpec("lbl-l7one001", ListenerProtocol.HTTPS, 8443, tls=rsa_only, rules=(
+                RuleSpec("loc-one00001", ("h2.example.com",), "/", _targets(10), http2=True, default_server=True),
+                RuleSpec("loc-one00002", ("h1.example.com",), "/", _targets(10)),
+                RuleSpec("loc-one00003", ("h1.example.com",), "/r", redirect=RedirectSpec(
+                    302, "http", 8080, host="new.example.com", path="/moved", take_url=False)),
+            )),
+        ))],
     }
 
 
@@ -153,13 +198,16 @@ def test_render_http_check_path_with_quote_cannot_add_directive():
     assert not any(line.strip().startswith("option httpclose") for line in text.splitlines())
 
 
-def test_served_by_haproxy_tcp_and_keyed_tcp_ssl_only():
+def test_served_by_haproxy_tcp_keyed_tcp_ssl_and_plain_l7_not_datagrams():
     tls = TlsSpec(certificates=(_self_signed("rsa"),))
     assert served_by_haproxy(ListenerSpec("a", ListenerProtocol.TCP, 1))
     assert served_by_haproxy(ListenerSpec("b", ListenerProtocol.TCP_SSL, 1, tls=tls))
     assert not served_by_haproxy(ListenerSpec("c", ListenerProtocol.TCP_SSL, 1))
-    for protocol in (ListenerProtocol.UDP, ListenerProtocol.QUIC, ListenerProtocol.HTTP, ListenerProtocol.HTTPS):
-        assert not served_by_haproxy(ListenerSpec("d", protocol, 1, tls=tls))
+    for protocol in (ListenerProtocol.HTTP, ListenerProtocol.HTTPS):
+        assert served_by_haproxy(ListenerSpec("d", protocol, 1, tls=tls))
+    assert not served_by_haproxy(ListenerSpec("e", ListenerProtocol.HTTPS, 1))
+    for protocol in (ListenerProtocol.UDP, ListenerProtocol.QUIC):
+        assert not served_by_haproxy(ListenerSpec("f", protocol, 1, tls=tls))
 
 
 @pytest.mark.parametrize("mask,pattern", [
@@ -259,3 +307,26 @@ def test_bound_ports_rendered_config_gives_every_listener_port():
     assert runtime.bound_ports(text) == (
         {(VIP, 8201)} | {(VIP, port) for port in range(9000, 9010)} | {("127.1.0.6", 80), ("127.1.0.7", 80)})
     assert runtime.bound_ports("bind ipv6@::1:443 ssl crt x\nbind nonsense\n") == {("::1", 443)}
+
+
+def test_render_https_sni_crt_list_default_first_alpn_and_mutual_per_domain(tmp_path):
+    rendered = _render_into(tmp_path, "https_sni_mutual_http2")
+    (crt_list,) = [content for path, content in rendered.files.items() if path.suffix == ".crt-list"]
+    lines = crt_list.splitlines()
+    assert len(lines) == 3  # RSA and ECDSA of a.example.com, then RSA of *.b.example.com
+    assert all("[alpn h2,http/1.1 ca-file " in line and " verify required] a.example.com" in line for line in lines[:2])
+    assert lines[2].endswith("[alpn http/1.1] *.b.example.com")
+
+
+def test_served_by_haproxy_l7_features_it_does_not_render_stay_embedded():
+    rule = RuleSpec("loc-1", ("a.test",), "/", _targets(10))
+    plain = ListenerSpec("lbl-1", ListenerProtocol.HTTP, 80, rules=(rule,))
+    assert served_by_haproxy(plain)
+    for changed in (
+        {"h2c": True}, {"max_body_size": 10}, {"added_headers": (("x", "y"),)},
+        {"rules": (RuleSpec("loc-2", ("a.test",), "/", health_check=HealthCheckSpec(check_type="GRPC")),)},
+        {"rules": (RuleSpec("loc-3", ("~(unclosed",), "/"),)},
+    ):
+        assert not served_by_haproxy(ListenerSpec("lbl-1", ListenerProtocol.HTTP, 80, **{"rules": (rule,), **changed}))
+    trailing = RuleSpec("loc-4", ("www.example.*",), "/", tls=TlsSpec(certificates=(_self_signed("rsa"),)))
+    assert not served_by_haproxy(ListenerSpec("lbl-2", ListenerProtocol.HTTPS, 443, sni=True, rules=(trailing,)))

@@ -1,4 +1,4 @@
-"""Reading the master CLI's answers a drain needs: the old workers, and their sessions per listener."""
+"""Reading the master CLI's answers a drain needs: the old workers, and their sessions per listener or server."""
 
 from __future__ import annotations
 
@@ -33,3 +33,8 @@ def test_sessions_of_listener_that_left_names_only_its_sessions():
     assert runtime.sessions_of(SHOW_SESS, {"lbl-gone"}) == ["0x55e6e6f451f0", "0x7fa308039d90"]
     assert runtime.sessions_of(SHOW_SESS, {"lbl-other"}) == []
     assert runtime.sessions_of("", {"lbl-gone"}) == []
+
+
+def test_sessions_to_deregistered_server_names_only_its_sessions():
+    assert runtime.sessions_to(SHOW_SESS, {("lbl-stays", "127.0.0.1:81")}) == ["0x55e6e6f45aa0"]
+    assert runtime.sessions_to(SHOW_SESS, {("lbl-gone", "127.0.0.1:81")}) == []

@@ -1,8 +1,11 @@
-"""The HAProxy engine: TCP-class listeners served by one HAProxy, the rest by the embedded engine.
+"""The HAProxy engine: TCP, TCP_SSL, HTTP and HTTPS listeners served by one HAProxy, the rest
+by the embedded engine.
 
-``apply(state)`` splits one CLB's state: listeners ``served_by_haproxy`` (TCP, TCP_SSL) go
-to HAProxy, every other one (UDP, QUIC, HTTP, HTTPS) to an inner ``EmbeddedEngine``; the two
-results are merged, so the worker sees one engine. For the HAProxy part, Octavia's cycle:
+``apply(state)`` splits one CLB's state: listeners ``served_by_haproxy`` (TCP, TCP_SSL, and
+HTTP/HTTPS whose every feature is rendered, see ``render_http.layer7_renderable``) go to
+HAProxy, every other one (UDP, QUIC, and L7 listeners using what HAProxy is not given) to an
+inner ``EmbeddedEngine``; the two results are merged, so the worker sees one engine. For the
+HAProxy part, Octavia's cycle:
 
 1. Keep the latest HAProxy part of every CLB in memory; replace this CLB's.
 2. Refuse, per listener, what HAProxy cannot be trusted to report: a port range wider than
@@ -22,6 +25,9 @@ results are merged, so the worker sees one engine. For the HAProxy part, Octavia
    as sock_diag reports, or as a bind probe answers) and every removed port is closed (no
    probe connection ever reaches a real server).
 
+DeregisterTargetRst: after the reload that removes a real server, the old workers' connections
+to it are closed at once (the embedded engine resets them); otherwise they run until they end.
+
 Draining, as the embedded engine does it: a reload leaves the established connections of
 every listener with the old worker, which closes its ports at once and lets them run. Those
 of a listener that left (or was rebound to another VIP, protocol or port) are cut
@@ -37,13 +43,14 @@ applies every CLB again, the first apply reloads the adopted master with the ful
 change nothing, and ``restored`` drops what no apply claimed. ``close`` (a stop, SIGTERM)
 stops HAProxy with the drain; ``detach`` (an upgrade restart) leaves it serving.
 
-An unchanged rendering is not reloaded, so applying the same state twice changes nothing.
+An unchanged rendering is not reloaded, so applying the same state twice changes nothing; one
+that changes only real servers (weights, targets added or removed) is made through the runtime
+API without a reload (``runtime_update``); any other change is structural and reloads.
 Everything that touches HAProxy runs under one lock (the configuration is global); CLB
 states that arrive while a load runs are deployed together by the next one (group commit),
 so concurrent changes to many CLBs cost one reload, not one each. Applies of
 one CLB are serialised, so its latest state is the one served.
-Moving a port between the engines in a single apply (TCP→HTTP on one port) needs two
-applies; the API never asks for it in one.
+A listener may move between the engines in one apply: the one that lets its port go applies first.
 """
 
 from __future__ import annotations
@@ -58,12 +65,12 @@ from openclb.engine.contract import ApplyResult, EngineError, LoadBalancerStats,
 from openclb.engine.spec import ListenerSpec, LoadBalancerState
 from openclb.engine.embedded.engine import EmbeddedEngine
 from openclb.engine.haproxy.access_log import HaproxyLogReceiver
-from openclb.engine.haproxy import adoption, ports, runtime
+from openclb.engine.haproxy import adoption, ports, runtime, runtime_update, transitions
 from openclb.engine.haproxy.prebind import PreBinder
 from openclb.engine.haproxy.ports import Port, ports_of
 from openclb.engine.haproxy.process import CONFIG_NAME, HaproxyFailure, HaproxyProcess
 from openclb.engine.haproxy.render import (
-    FALLBACK_PREFIX, RenderedConfig, RuntimePaths, render, served_by_haproxy, server_name,
+    FALLBACK_PREFIX, RenderedConfig, RuntimePaths, render, served_by_haproxy, server_name, target_groups,
 )
 
 log = logging.getLogger("openclb.engine.haproxy")
@@ -176,9 +183,14 @@ class HaproxyEngine:
         theirs = tuple(l for l in state.listeners if not served_by_haproxy(l))
         async with self._lock_of(state.load_balancer_id):
             self._unclaimed.discard(state.load_balancer_id)
-            inner = await self._inner.apply(replace(state, listeners=theirs))
-            failed = dict(inner.failed)
-            failed.update(await self._converge(replace(state, listeners=mine)))
+            if transitions.leaving_haproxy(self._states.get(state.load_balancer_id), theirs):
+                failed = await self._converge(replace(state, listeners=mine))
+                inner = await self._inner.apply(replace(state, listeners=theirs))
+                failed.update(inner.failed)
+            else:
+                inner = await self._inner.apply(replace(state, listeners=theirs))
+                failed = dict(inner.failed)
+                failed.update(await self._converge(replace(state, listeners=mine)))
         return ApplyResult(failed=failed)
 
     async def remove(self, load_balancer_id: str) -> None:
@@ -258,12 +270,12 @@ class HaproxyEngine:
                 blamed = await self._deploy(states)
             except HaproxyFailure as exc:
                 log.error("HAProxy could not apply %s: %s", sorted(wanted_by_lb), exc)
-                error = EngineError("The load balancer data plane (HAProxy) could not apply the change", str(exc))
+                error = EngineError(transitions.failure_message(str(exc)), str(exc))
                 for lb_id, specs in accepted.items():
                     previous = self._states.get(lb_id)
                     failed.update({s.listener_id: error for s in specs
                                    if previous is None or s not in previous.listeners})
-                _settle(batch, failed)
+                transitions.settle(batch, failed)
                 return
             if not blamed:
                 break
@@ -271,11 +283,14 @@ class HaproxyEngine:
             for lb_id in accepted:
                 accepted[lb_id] = [s for s in accepted[lb_id] if s.listener_id not in blamed]
         old_ports = ports_of(self._states.values()) | self._held
-        retired = _retired_listeners(self._states, states)
+        retired = transitions.retired_listeners(self._states, states)
+        deregistered = transitions.deregistered_servers(self._states, states)
         self._states, self._held = states, set()
         await asyncio.get_running_loop().run_in_executor(None, adoption.save_states, self._states_file, states)
         if retired:
             await self._cut_later(retired)
+        if deregistered:
+            await self._reset_deregistered(deregistered)
         new_ports = ports_of(states.values())
         self._prebind.release(self._prebind.bound() - new_ports)
         not_joined = await self._prebind.handover(new_ports - old_ports, self._ready_timeout)
@@ -290,7 +305,7 @@ class HaproxyEngine:
                         f"Port {missing[0]} on {vip} did not start listening",
                         f"listener {spec.listener_id}: HAProxy loaded but {vip}:{missing[0]} is not "
                         f"listening after {self._ready_timeout} s")
-        _settle(batch, failed)
+        transitions.settle(batch, failed)
 
     async def _cut_later(self, retired: set[str]) -> None:
         """Cut the connections the old workers hold of ``retired`` once the drain grace is over.
@@ -304,6 +319,15 @@ class HaproxyEngine:
             cut = asyncio.get_running_loop().create_task(self._cut(workers, retired))
             self._cuts.add(cut)
             cut.add_done_callback(self._cuts.discard)
+
+    async def _reset_deregistered(self, servers: set[tuple[str, str]]) -> None:
+        """DeregisterTargetRst: connections the old workers carry to a deregistered real server
+        are closed at once (HAProxy closes them; it cannot send a reset)."""
+        for worker in await self._process.old_workers():
+            try:
+                await self._process.shutdown_server_sessions(worker, servers)
+            except OSError:
+                pass  # that worker has finished draining and exited
 
     async def _cut(self, workers: tuple[int, ...], retired: set[str]) -> None:
         await asyncio.sleep(self._drain_seconds)
@@ -330,6 +354,8 @@ class HaproxyEngine:
         running = self._process.running
         if rendered == self._served and (running or not states):
             return {}
+        if await self._update_at_runtime(rendered, states):
+            return {}
         if not states and not running:
             self._served = rendered
             return {}
@@ -351,6 +377,27 @@ class HaproxyEngine:
         if not blamed:
             raise HaproxyFailure(f"HAProxy failed to load the configuration: {runtime.alerts(outcome.log)}")
         return blamed
+
+    async def _update_at_runtime(self, rendered: RenderedConfig, states: dict[str, LoadBalancerState]) -> bool:
+        """Serve ``rendered`` with no reload when only real servers change (``runtime_update``)."""
+        served = self._served
+        if served is None or not self._process.running or rendered.files != served.files:
+            return False
+        commands = runtime_update.plan(served.text, rendered.text, {
+            spec.listener_id for state in states.values() for spec in state.listeners if spec.deregister_target_rst})
+        if not commands:
+            return False
+        for command in commands:
+            try:
+                answer = (await self._process.query(command.command)).strip()
+            except OSError as exc:
+                answer = f"no answer ({exc})"
+            if command.expect is not None and answer != command.expect:
+                log.warning("HAProxy refused %r (%s): reloading instead", command.command, answer)
+                return False
+        await asyncio.get_running_loop().run_in_executor(None, _write_atomically, self.config_path, rendered.text)
+        self._served = rendered
+        return True
 
     def _write_candidate(self, rendered: RenderedConfig) -> Path:
         """Write the referenced files (each atomically) and the configuration as a temp file."""
@@ -375,9 +422,10 @@ class HaproxyEngine:
         weights = {}
         for state in states.values():
             for spec in state.listeners:
-                for target in spec.targets:
-                    for name in (server_name(target), FALLBACK_PREFIX + server_name(target)):
-                        weights[(spec.listener_id, name)] = target.weight
+                for section, targets, _ in target_groups(spec):
+                    for target in targets:
+                        for name in (server_name(target), FALLBACK_PREFIX + server_name(target)):
+                            weights[(section, name)] = target.weight
         _write_atomically(self.paths.state_file, runtime.server_state_for(text, weights))
 
     def _prune_files(self, rendered: RenderedConfig) -> None:
@@ -394,10 +442,10 @@ class HaproxyEngine:
             return report
         rows = await self._stat_rows()
         for spec in state.listeners:
-            for target in spec.targets:
-                healthy, detail = runtime.classify_health(
-                    rows.get((spec.listener_id, server_name(target))), spec.health_check.enabled)
-                report.append(TargetHealth(spec.listener_id, target.ip, target.port, healthy, detail))
+            for section, targets, checked in target_groups(spec):
+                for target in targets:
+                    healthy, detail = runtime.classify_health(rows.get((section, server_name(target))), checked)
+                    report.append(TargetHealth(section, target.ip, target.port, healthy, detail))
         return report
 
     async def stats(self) -> LoadBalancerStats:
@@ -411,11 +459,15 @@ class HaproxyEngine:
             for spec in state.listeners:
                 counters = runtime.listener_counters(rows, spec.listener_id) or {
                     "active": 0, "total": 0, "dropped": 0, "bytes_in": 0, "bytes_out": 0}
-                targets = [{"ip": t.ip, "port": t.port, "weight": t.weight,
-                            **runtime.server_counters(rows, spec.listener_id, server_name(t))} for t in spec.targets]
+                groups = [(section, [{"ip": t.ip, "port": t.port, "weight": t.weight,
+                                      **runtime.server_counters(rows, section, server_name(t))} for t in targets])
+                          for section, targets, _ in target_groups(spec)]
                 merged.setdefault(lb_id, {})[spec.listener_id] = {
                     "protocol": str(spec.protocol), "vip": state.vip, "port": spec.port,
-                    "end_port": spec.end_port, **counters, "targets": targets}
+                    "end_port": spec.end_port, **counters, "targets": [t for _, ts in groups for t in ts]}
+                if spec.rules:
+                    merged[lb_id][spec.listener_id]["rules"] = [
+                        {"location_id": section, "targets": ts} for section, ts in groups]
         return merged
 
     async def _stat_rows(self) -> dict[tuple[str, str], dict[str, str]]:
@@ -457,24 +509,6 @@ class HaproxyEngine:
             self._logs.close()
             self._states.clear()
             self._served = None
-
-
-def _settle(batch: list[tuple[LoadBalancerState, asyncio.Future]], failed: dict[str, EngineError]) -> None:
-    """Give each waiting apply the failures of its own listeners."""
-    for wanted, future in batch:
-        if not future.done():
-            mine = {s.listener_id for s in wanted.listeners}
-            future.set_result({listener_id: error for listener_id, error in failed.items() if listener_id in mine})
-
-
-def _retired_listeners(before: dict[str, LoadBalancerState], after: dict[str, LoadBalancerState]) -> set[str]:
-    """Listeners served ``before`` whose binding (VIP, protocol, ports) is gone ``after``."""
-    def bindings(states: dict[str, LoadBalancerState]) -> dict[str, tuple]:
-        return {spec.listener_id: (state.vip, spec.protocol, spec.ports)
-                for state in states.values() for spec in state.listeners}
-
-    kept = bindings(after)
-    return {listener_id for listener_id, binding in bindings(before).items() if kept.get(listener_id) != binding}
 
 
 def _write_atomically(path: Path, content: str) -> None:

@@ -46,7 +46,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from openclb.engine.haproxy.runtime import ProcState, parse_show_proc, sessions_of
+from openclb.engine.haproxy.runtime import ProcState, parse_show_proc, sessions_of, sessions_to
 
 log = logging.getLogger("openclb.engine.haproxy")
 
@@ -197,6 +197,17 @@ class HaproxyProcess:
         """
         master = self._socket_path(MASTER_SOCKET)
         sessions = sessions_of(await query_socket(master, f"@!{worker} show sess"), sections)
+        for start in range(0, len(sessions), _COMMANDS_PER_LINE):
+            batch = sessions[start:start + _COMMANDS_PER_LINE]
+            await query_socket(master, "; ".join(f"@!{worker} shutdown session {s}" for s in batch))
+
+    async def shutdown_server_sessions(self, worker: int, servers: Collection[tuple[str, str]]) -> None:
+        """Close every connection ``worker`` still carries to the (backend, server) named.
+
+        Raises OSError when the worker cannot be reached (it exited once it had drained).
+        """
+        master = self._socket_path(MASTER_SOCKET)
+        sessions = sessions_to(await query_socket(master, f"@!{worker} show sess"), servers)
         for start in range(0, len(sessions), _COMMANDS_PER_LINE):
             batch = sessions[start:start + _COMMANDS_PER_LINE]
             await query_socket(master, "; ".join(f"@!{worker} shutdown session {s}" for s in batch))

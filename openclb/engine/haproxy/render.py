@@ -2,8 +2,9 @@
 
 Octavia's model: the configuration is always rendered from the *full* desired state, never
 patched, so rendering the same states twice gives the same text byte for byte and the engine
-can skip a reload when nothing changed. One ``listen`` section per listener, named by its
-listener id (the runtime API reports per section, so health and counters map back to
+can skip a reload when nothing changed. One ``listen`` section per TCP/TCP_SSL listener, and
+one ``frontend`` per HTTP/HTTPS listener with a ``backend`` per rule (``render_http``, named by
+the location id), each named by its listener id (the runtime API reports per section, so health and counters map back to
 listeners without a lookup table). Servers are named ``<ip>:<port>`` of the real server:
 a name always means the same address, which is what lets ``server-state-file`` carry health
 verdicts across reloads safely.
@@ -56,7 +57,6 @@ User-supplied strings (HTTP check path, domain, method) are written in HAProxy's
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,41 +64,19 @@ from pathlib import Path
 from openclb.protocols import ListenerProtocol
 from openclb.engine.haproxy.admission import admission_lines
 from openclb.engine.haproxy.access_log import LOG_FORMAT
-from openclb.engine.spec import HealthCheckSpec, ListenerSpec, LoadBalancerState, Scheduler, TargetSpec
+from openclb.engine.haproxy.render_http import http_sections, layer7_renderable
+from openclb.engine.haproxy.section_lines import (
+    BALANCE, FALLBACK_PREFIX, STICK_TABLE_SIZE, RuntimePaths, address, check_lines, pem_bundle, quote,
+    server_lines, server_name, status_pattern,
+)
+from openclb.engine.spec import ListenerSpec, LoadBalancerState, TargetSpec
+
+__all__ = ["FALLBACK_PREFIX", "RenderedConfig", "RuntimePaths", "render", "served_by_haproxy", "server_name",
+           "status_pattern", "target_groups"]
 
 HEADER = "# Rendered by openclb from the desired state of every CLB. Do not edit: every change overwrites it.\n"
 CONNECT_TIMEOUT_SECONDS = 2
 RETRIES = 3
-ERROR_LIMIT = 3
-STICK_TABLE_SIZE = "100k"
-FALLBACK_PREFIX = "fallback-"
-_BALANCE = {
-    Scheduler.WRR: ("balance roundrobin",),
-    Scheduler.LEAST_CONN: ("balance leastconn",),
-    Scheduler.IP_HASH: ("balance source", "hash-type consistent"),
-}
-
-
-@dataclass(frozen=True)
-class RuntimePaths:
-    """Where the rendered configuration points HAProxy: its run dir and runtime API socket.
-
-    ``stats_socket`` is relative to the run dir, HAProxy's working directory, so a deep data
-    dir never hits the 108-byte limit of Unix socket paths.
-    """
-
-    run_dir: Path
-    stats_socket: str
-    # Where HAProxy sends the log lines of access-logged listeners (``access_log``); "": nowhere.
-    log_address: str = ""
-
-    @property
-    def state_file(self) -> Path:
-        return self.run_dir / "server-state"
-
-    @property
-    def certs_dir(self) -> Path:
-        return self.run_dir / "certs"
 
 
 @dataclass(frozen=True)
@@ -112,20 +90,25 @@ class RenderedConfig:
 def served_by_haproxy(spec: ListenerSpec) -> bool:
     """Whether HAProxy serves this listener; the embedded engine serves the others.
 
-    TCP, and TCP_SSL that has a certificate with its key. UDP and QUIC are datagram
-    protocols HAProxy 2.6 cannot balance; HTTP/HTTPS listeners carry forwarding rules whose
-    matching precedence (nginx's) and redirects the embedded engine implements.
+    TCP; TCP_SSL that has a certificate with its key; HTTP and HTTPS listeners whose every
+    feature ``render_http`` renders (``layer7_renderable``). UDP and QUIC are datagram
+    protocols HAProxy 2.6 cannot balance.
     """
     if spec.protocol is ListenerProtocol.TCP:
         return True
     if spec.protocol is ListenerProtocol.TCP_SSL:
         return spec.tls is not None and any(c.key_pem for c in spec.tls.certificates)
-    return False
+    return layer7_renderable(spec)
 
 
-def server_name(target: TargetSpec) -> str:
-    """The HAProxy server name of a real server: its address, so a name never changes meaning."""
-    return f"{target.ip}:{target.port}"
+def target_groups(spec: ListenerSpec) -> list[tuple[str, tuple[TargetSpec, ...], bool]]:
+    """(section, real servers, checked) of a listener HAProxy serves: its ``listen`` section, or
+    one backend per forwarding rule (named by the location id, as the embedded engine keys a
+    rule's health) for HTTP/HTTPS; a rewrite rule has none."""
+    if spec.protocol in (ListenerProtocol.HTTP, ListenerProtocol.HTTPS):
+        return [(rule.location_id, rule.targets, rule.health_check.enabled)
+                for rule in spec.rules if rule.redirect is None]
+    return [(spec.listener_id, spec.targets, spec.health_check.enabled)]
 
 
 def render(
@@ -161,8 +144,12 @@ def render(
     files: dict[Path, str] = {}
     for state in sorted(states, key=lambda s: s.load_balancer_id):
         for spec in sorted(state.listeners, key=lambda s: (s.port, s.listener_id)):
-            if served_by_haproxy(spec):
-                lines.append("")
+            if not served_by_haproxy(spec):
+                continue
+            lines.append("")
+            if spec.protocol in (ListenerProtocol.HTTP, ListenerProtocol.HTTPS):
+                lines += http_sections(state, spec, paths, files)
+            else:
                 lines += _listen_section(state, spec, paths, files)
     return RenderedConfig("\n".join(lines) + "\n", files)
 
@@ -173,18 +160,18 @@ def _listen_section(state: LoadBalancerState, spec: ListenerSpec, paths: Runtime
     lines = [
         f"listen {spec.listener_id}",
         f"    # {state.load_balancer_id} {spec.protocol} {state.vip}:{ports}",
-        f"    bind {_address(state.vip, ports)}{_tls_options(spec, paths, files)}",
+        f"    bind {address(state.vip, ports)}{_tls_options(spec, paths, files)}",
         "    mode tcp",
     ]
     lines += [f"    {line}" for line in admission_lines(spec, paths.certs_dir, files)]
-    lines += [f"    {line}" for line in _BALANCE[spec.scheduler]]
+    lines += [f"    {line}" for line in BALANCE[spec.scheduler]]
     if spec.max_conn > 0:
         lines.append(f"    maxconn {spec.max_conn}")
     if spec.max_cps > 0:
         lines.append(f"    rate-limit sessions {spec.max_cps}")
     lines += [f"    timeout client {spec.idle_timeout}s", f"    timeout server {spec.idle_timeout}s"]
     if spec.access_log is not None and paths.log_address:
-        lines += ["    log global", f"    log-format {_quote(LOG_FORMAT)}"]
+        lines += ["    log global", f"    log-format {quote(LOG_FORMAT)}"]
     if spec.session_expire_time > 0:
         lines += [
             f"    stick-table type {'ipv6' if ':' in state.vip else 'ip'} size {STICK_TABLE_SIZE} "
@@ -194,14 +181,10 @@ def _listen_section(state: LoadBalancerState, spec: ListenerSpec, paths: Runtime
     check = spec.health_check
     if check.enabled:
         lines.append("    option allbackups")
-        lines += [f"    {line}" for line in _check_lines(check)]
+        lines += [f"    {line}" for line in check_lines(check)]
     for target in spec.targets:
-        lines += [f"    {line}" for line in _server_lines(spec, target)]
+        lines += [f"    {line}" for line in server_lines(spec, target)]
     return lines
-
-
-def _address(ip: str, port: str) -> str:
-    return f"ipv6@{ip}:{port}" if ipaddress.ip_address(ip).version == 6 else f"{ip}:{port}"
 
 
 def _tls_options(spec: ListenerSpec, paths: RuntimePaths, files: dict[Path, str]) -> str:
@@ -211,87 +194,12 @@ def _tls_options(spec: ListenerSpec, paths: RuntimePaths, files: dict[Path, str]
     usable = [c for c in spec.tls.certificates if c.key_pem]
     for index, certificate in enumerate(usable):
         path = paths.certs_dir / f"{spec.listener_id}-{index}.pem"
-        files[path] = _pem_bundle(certificate.cert_pem, certificate.key_pem)
+        files[path] = pem_bundle(certificate.cert_pem, certificate.key_pem)
         options += f" crt {path}"
     if spec.tls.ca_pem:
         path = paths.certs_dir / f"{spec.listener_id}-ca.pem"
-        files[path] = _pem_bundle(spec.tls.ca_pem)
+        files[path] = pem_bundle(spec.tls.ca_pem)
         options += f" ca-file {path} verify {'optional' if spec.tls.verify_client == 'OPTIONAL' else 'required'}"
     return options
 
 
-def _pem_bundle(*pems: str) -> str:
-    return "".join(pem.strip() + "\n" for pem in pems)
-
-
-def _check_lines(check: HealthCheckSpec) -> list[str]:
-    lines = [f"timeout check {check.timeout}s"]
-    kind = check.check_type.upper()
-    if kind in ("HTTP", "HTTPS"):
-        send = (f"http-check send meth {_quote((check.http_method or 'HEAD').upper())} "
-                f"uri {_quote(check.http_path or '/')} ver {_quote(check.http_version or 'HTTP/1.1')}")
-        if check.http_domain:
-            send += f" hdr Host {_quote(check.http_domain.replace('%', '%%'))}"
-        lines += ["option httpchk", send, f"http-check expect rstatus {_quote(status_pattern(check.http_code_mask))}"]
-    elif kind == "CUSTOM":
-        payload = _context_bytes(check.context_type, check.send_context)
-        expect = _context_bytes(check.context_type, check.recv_context)
-        lines.append("option tcp-check")
-        if payload:
-            lines.append(f"tcp-check send-binary {payload.hex().upper()}")
-        if expect:
-            lines.append(f"tcp-check expect rbinary ^{expect.hex().upper()}")
-    return lines
-
-
-def status_pattern(code_mask: int) -> str:
-    """HttpCode bits (1=1xx, 2=2xx, 4=3xx, 8=4xx, 16=5xx) → a regex on the status code."""
-    classes = "".join(str(bit + 1) for bit in range(5) if code_mask & (1 << bit)) or "12345"
-    return f"^[{classes}]"
-
-
-def _context_bytes(context_type: str, text: str) -> bytes:
-    """SendContext/RecvContext as bytes, exactly as the embedded checker decodes them."""
-    if context_type.upper() == "HEX":
-        try:
-            return bytes.fromhex(text)
-        except ValueError:
-            pass
-    return text.encode("ascii", "replace")
-
-
-def _server_lines(spec: ListenerSpec, target: TargetSpec) -> list[str]:
-    if spec.end_port > spec.port:
-        offset = target.port - spec.port
-        address = f"{_address(target.ip, '')}{'+' if offset >= 0 else '-'}{abs(offset)}"
-    else:
-        address = _address(target.ip, str(target.port))
-    common = f"weight {target.weight}" + (" send-proxy-v2" if spec.proxy_protocol else "")
-    if spec.source_ips:  # SNAT IPs: spread over the real servers in their order, as HAProxy binds per server
-        common += f" source {spec.source_ips[spec.targets.index(target) % len(spec.source_ips)]}"
-    check = spec.health_check
-    if not check.enabled:
-        return [f"server {server_name(target)} {address} {common}"]
-    options = (f"check inter {check.interval}s fall {check.unhealthy_threshold} rise {check.healthy_threshold} "
-               f"observe layer4 error-limit {ERROR_LIMIT} on-error mark-down")
-    check_port = check.check_port if check.check_port not in (None, -1) else None
-    if check_port is None and spec.end_port > spec.port:
-        check_port = target.port
-    if check_port is not None:
-        options += f" port {check_port}"
-    if check.check_type.upper() == "HTTPS":
-        options += " check-ssl verify none"
-    return [
-        f"server {server_name(target)} {address} {common} {options}",
-        f"server {FALLBACK_PREFIX}{server_name(target)} {address} {common} backup",
-    ]
-
-
-def _quote(value: str) -> str:
-    """HAProxy strong quoting: nothing inside single quotes is expanded or escaped.
-
-    The configuration is line-based and no quote spans lines, so control characters are
-    percent-encoded (what they would be in a URL anyway) rather than written.
-    """
-    printable = "".join(ch if ch.isprintable() else f"%{ord(ch):02X}" for ch in value)
-    return "'" + printable.replace("'", "'\\''") + "'"

@@ -8,7 +8,8 @@
   the old workers, still finishing connections of earlier configurations. The master's pid
   is how an adopted master is known to be the one its CLI socket belongs to.
 - ``show sess`` → the sessions of given listeners, to cut what an old worker still carries
-  of a listener that left once its drain grace is over.
+  of a listener that left once its drain grace is over; and those to given real servers
+  (DeregisterTargetRst).
 - The master's log → which listener a failed load blames (a bind that lost a race).
 - ``show servers state`` → the state file the next load restores health from, adapted so
   the new configuration's weights and check ports win over the recorded ones.
@@ -141,6 +142,18 @@ def sessions_of(show_sess: str, sections: Collection[str]) -> list[str]:
         if session.startswith("0x"):
             frontend = next((f[3:] for f in rest.split() if f.startswith("fe=")), None)
             if frontend in sections:
+                found.append(session)
+    return found
+
+
+def sessions_to(show_sess: str, servers: Collection[tuple[str, str]]) -> list[str]:
+    """``show sess`` → the ids of the sessions going to any of ``servers`` (backend, server)."""
+    found = []
+    for line in show_sess.splitlines():
+        session, _, rest = line.partition(": ")
+        if session.startswith("0x"):
+            fields = dict(f.split("=", 1) for f in rest.split() if "=" in f)
+            if (fields.get("be"), fields.get("srv")) in servers:
                 found.append(session)
     return found
 
