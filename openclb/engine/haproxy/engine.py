@@ -65,7 +65,7 @@ from openclb.engine.contract import ApplyResult, EngineError, LoadBalancerStats,
 from openclb.engine.spec import ListenerSpec, LoadBalancerState
 from openclb.engine.embedded.engine import EmbeddedEngine
 from openclb.engine.haproxy.access_log import HaproxyLogReceiver
-from openclb.engine.haproxy import adoption, ports, runtime, runtime_update, transitions
+from openclb.engine.haproxy import adoption, ports, reports, runtime, runtime_update, transitions
 from openclb.engine.haproxy.prebind import PreBinder
 from openclb.engine.haproxy.ports import Port, ports_of
 from openclb.engine.haproxy.process import CONFIG_NAME, HaproxyFailure, HaproxyProcess
@@ -440,35 +440,12 @@ class HaproxyEngine:
         state = self._states.get(load_balancer_id)
         if state is None:
             return report
-        rows = await self._stat_rows()
-        for spec in state.listeners:
-            for section, targets, checked in target_groups(spec):
-                for target in targets:
-                    healthy, detail = runtime.classify_health(rows.get((section, server_name(target))), checked)
-                    report.append(TargetHealth(section, target.ip, target.port, healthy, detail))
-        return report
+        return report + reports.health_report(state, await self._stat_rows())
 
     async def stats(self) -> LoadBalancerStats:
-        """``{load_balancer_id: {listener_id: counters}}`` in the embedded engine's shape.
-
-        HAProxy counters restart with each new worker (every reload).
-        """
-        merged = {lb_id: dict(listeners) for lb_id, listeners in (await self._inner.stats()).items()}
+        """``{load_balancer_id: {listener_id: counters}}`` in the embedded engine's shape."""
         rows = await self._stat_rows() if self._states else {}
-        for lb_id, state in self._states.items():
-            for spec in state.listeners:
-                counters = runtime.listener_counters(rows, spec.listener_id) or {
-                    "active": 0, "total": 0, "dropped": 0, "bytes_in": 0, "bytes_out": 0}
-                groups = [(section, [{"ip": t.ip, "port": t.port, "weight": t.weight,
-                                      **runtime.server_counters(rows, section, server_name(t))} for t in targets])
-                          for section, targets, _ in target_groups(spec)]
-                merged.setdefault(lb_id, {})[spec.listener_id] = {
-                    "protocol": str(spec.protocol), "vip": state.vip, "port": spec.port,
-                    "end_port": spec.end_port, **counters, "targets": [t for _, ts in groups for t in ts]}
-                if spec.rules:
-                    merged[lb_id][spec.listener_id]["rules"] = [
-                        {"location_id": section, "targets": ts} for section, ts in groups]
-        return merged
+        return reports.merged_stats(await self._inner.stats(), self._states.values(), rows)
 
     async def _stat_rows(self) -> dict[tuple[str, str], dict[str, str]]:
         if not self._process.running:
