@@ -12,6 +12,7 @@ Clients are the standard library's ``http.client`` and ``ssl``: real HTTP and TL
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import http.client
 import json
 import socket
@@ -87,7 +88,8 @@ def partial_handler(handler, backend: HttpBackend):
 async def _describe(backend: HttpBackend, request: web.Request) -> web.Response:
     body = await request.read()
     seen = {"name": backend.name, "method": request.method, "path": request.path_qs,
-            "headers": dict(request.headers), "body_length": len(body)}
+            "headers": dict(request.headers), "body_length": len(body),
+            "body_sha256": hashlib.sha256(body).hexdigest()}
     backend.requests.append(seen)
     return web.json_response(seen, headers={"X-Backend": backend.name})
 

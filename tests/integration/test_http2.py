@@ -8,7 +8,9 @@ usual forwarding headers.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -104,6 +106,52 @@ def test_request_h2c_upgrade_h2c_switch_on_switches_else_http11_answers(server, 
                             capture_output=True, text=True, timeout=20)
     assert nghttp.returncode == 0, nghttp.stderr
     assert "HTTP Upgrade success" in nghttp.stdout and '"name": "upgraded"' in nghttp.stdout
+
+
+def test_request_h2c_upgrade_with_body_h2c_switch_off_proxied_as_http11_body_intact(
+        server, client, http_backends, tmp_path):
+    backend = http_backends.start("plain")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [8712], H2cSwitch=False)
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/"}])
+    register(client, lb_id, listener_id, [backend.port], location_id)
+
+    # What `curl --http2 -d` sends on http://: Connection: Upgrade, HTTP2-Settings and Upgrade: h2c.
+    for size, framing in ((3_000, ()), (1_000_000, ()), (200_000, ("-H", "Transfer-Encoding: chunked"))):
+        payload = os.urandom(size)
+        upload_file = tmp_path / f"body-{size}"
+        upload_file.write_bytes(payload)
+        version, body = curl(vip, 8712, "/post", "--http2", *framing, "--data-binary", f"@{upload_file}",
+                             scheme="http")
+        seen = json.loads(body)
+        assert (version, seen["method"], seen["body_length"]) == ("1.1", "POST", size)
+        assert seen["body_sha256"] == hashlib.sha256(payload).hexdigest()
+        assert not {name.lower() for name in seen["headers"]} & {"upgrade", "http2-settings"}
+    # The connection stays open after the ignored upgrade: a request pipelined behind the body is answered;
+    # with H2cSwitch on, an h2c upgrade after a connection's first request is ignored the same way.
+    (switch_id,) = create_listener(client, lb_id, "HTTP", [8713], H2cSwitch=True)
+    (switch_location,) = create_rules(client, lb_id, switch_id, [{"Domain": DOMAIN, "Url": "/"}])
+    register(client, lb_id, switch_id, [backend.port], switch_location)
+    upgrading = (b"POST /%s HTTP/1.1\r\nHost: " + DOMAIN.encode() + b"\r\nConnection: Upgrade, HTTP2-Settings%s\r\n"
+                 b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\nContent-Length: 5\r\n\r\nhello")
+    plain = b"GET /%s HTTP/1.1\r\nHost: " + DOMAIN.encode() + b"\r\n%s\r\n"
+    for port, pipelined, paths in (
+            (8712, upgrading % (b"first", b"") + plain % (b"second", b"Connection: close\r\n"), ["/first", "/second"]),
+            (8713, plain % (b"one", b"") + upgrading % (b"two", b", close"), ["/one", "/two"])):
+        answer = _exchange_raw(vip, port, pipelined)
+        assert answer.count(b"HTTP/1.1 200 ") == 2 and b" 101 " not in answer
+        assert [seen["path"] for seen in backend.requests[-2:]] == paths
+        assert [seen["body_length"] for seen in backend.requests[-2:] if seen["method"] == "POST"] == [5]
+
+
+def _exchange_raw(vip: str, port: int, data: bytes) -> bytes:
+    """All the listener answers to ``data`` until it closes the connection."""
+    with socket.create_connection((vip, port), timeout=10) as raw:
+        raw.sendall(data)
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    return answer
 
 
 def test_request_h2load_many_streams_multiplexed_all_succeed(server, client, http_backends):

@@ -16,7 +16,8 @@ waits there (back-pressure, as for a full target transport).
 2. Otherwise a target is chosen (the persistence cookie's, else the rule's scheduler), a
    connection taken from the pool or opened (``http_exchange``), and the head sent with
    hop-by-hop headers removed (``Connection``, the headers it names, ``Keep-Alive``,
-   ``Proxy-Connection``, ``TE``, ``Upgrade`` unless upgrading), ``X-Forwarded-For``
+   ``Proxy-Connection``, ``TE``, ``Upgrade`` unless upgrading; an ``h2c`` upgrade is ignored,
+   ``http_ignored_upgrade``), ``X-Forwarded-For``
    appended with the client address, ``X-Real-IP`` and ``X-Forwarded-Proto`` set, and
    ``Connection: close`` unless the listener keeps target connections alive (``http_headers``).
 3. Bodies stream both ways piece by piece, never buffered whole; a chunked body is re-framed
@@ -83,6 +84,7 @@ from openclb.engine.embedded.http_headers import (
     parsed_head_size,
     plain_request_head,
 )
+from openclb.engine.embedded.http_ignored_upgrade import UpgradeHandling
 from openclb.engine.embedded.http_lifecycle import SessionLifecycle
 from openclb.engine.embedded.http_listener import HttpListener, RuleState
 from openclb.engine.embedded.http_upstream import Upstream
@@ -101,7 +103,7 @@ class _Refused(Exception):
         self.response = response
 
 
-class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
+class HttpSession(TargetExchange, SessionLifecycle, UpgradeHandling, asyncio.Protocol):
     """One client connection of an HTTP/HTTPS listener (a tracked connection, see listener.py)."""
 
     __slots__ = (
@@ -111,7 +113,7 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
         "head_since", "unparsable", "upgraded", "early", "request_open", "response_open", "keep_client",
         "body_expected", "chunked_request", "head", "responded", "set_cookie", "tunnel", "reused", "rechunk", "out",
         "to_target", "upgrade_requested", "quiet_close", "quiet_since", "quiet_bytes", "log_entry", "log_marks",
-        "log_connection", "forward_lines",
+        "log_connection", "forward_lines", "resume_head",
     )
 
     def __init__(self, listener: HttpListener, listen_port: int) -> None:
@@ -146,6 +148,7 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
         self.in_head = True
         self.unparsable = False
         self.upgraded = False
+        self.resume_head: bytes | None = None
         self.early: list[bytes] = []
         self.request_open = False
         self.response_open = False
@@ -206,7 +209,8 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
         keep_alive = version == "1.1" and parser.should_keep_alive()
         request = RequestHead(method, url, headers, keep_alive, parser.should_upgrade())
         # What _event decides, without its calls: the next request waits while one is under way.
-        if self.events or self.request_open or self.response_open:
+        if ((request.upgrade and self.ignores_upgrade(request))
+                or self.events or self.request_open or self.response_open):
             self.events.append((_HEAD, request))
         elif not self.closed:
             self._on_request(request)
@@ -249,23 +253,23 @@ class HttpSession(TargetExchange, SessionLifecycle, asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except HttpParserUpgrade as upgrade:
-            self.upgraded = True
-            rest = data[upgrade.args[0]:]
-            if rest:
-                self.early.append(rest)
+            self.upgrade_stopped(data[upgrade.args[0]:])
         except HttpParserError as error:
-            cause = error.__context__
-            if isinstance(cause, _Refused):
-                self._unparsable(cause.response)
-            elif isinstance(cause, Exception):
-                self.fail("request from client", cause)
-                return
-            else:
-                self._unparsable(BAD_REQUEST)
+            self.parse_failed(error)
         else:
             if self.in_head and self.head_size > MAX_REQUEST_HEAD:
                 self._unparsable(HEAD_TOO_LARGE)
         self.drive()
+
+    def parse_failed(self, error: HttpParserError) -> None:
+        """A callback's refusal is answered in its turn; its bug resets the connection."""
+        cause = error.__context__
+        if isinstance(cause, _Refused):
+            self._unparsable(cause.response)
+        elif isinstance(cause, Exception):
+            self.fail("request from client", cause)
+        else:
+            self._unparsable(BAD_REQUEST)
 
     def _unparsable(self, response: bytes) -> None:
         """The request cannot be taken: ``response`` answers it in its turn, then the connection closes."""
