@@ -141,8 +141,14 @@ class PreBinder:
         for pair in ports:
             early = self._early.pop(pair, None)
             if early is not None:
-                if early.drain is not None and early.drain is not asyncio.current_task():
-                    early.drain.cancel()
+                if early.drain is not None:
+                    # A pending accept's reader is dropped with the socket: left to the cancelled
+                    # accept's own clean-up (a later loop turn), it would drop the reader of the
+                    # next socket given this descriptor number, such as the embedded engine's
+                    # listener taking the port over.
+                    early.drain.get_loop().remove_reader(early.sock.fileno())
+                    if early.drain is not asyncio.current_task():
+                        early.drain.cancel()
                 early.sock.close()
 
     async def close(self) -> None:
