@@ -78,7 +78,8 @@ _PLAIN_SNI = re.compile(r"^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$", re.IGNORECASE)
 def layer7_renderable(spec: ListenerSpec) -> bool:
     """Whether HAProxy can serve this HTTP/HTTPS listener exactly as the embedded engine would.
 
-    Left to the embedded engine: H2cSwitch, access logs, blocked clients (answered 403 per
+    Left to the embedded engine: H2cSwitch, domains with QUIC on (HTTP/3 shares the listener's
+    port in UDP, which HAProxy 2.6 cannot serve), access logs, blocked clients (answered 403 per
     request, also by a client-IP header), traffic faults, a customized configuration (body
     limit, added headers, TLS versions or ciphers), GRPC health checks, domain or URL regexes
     Python cannot compile (the embedded router ignores them; HAProxy would refuse the whole
@@ -91,7 +92,7 @@ def layer7_renderable(spec: ListenerSpec) -> bool:
             or spec.max_body_size or spec.added_headers or spec.tls_protocols or spec.tls_ciphers):
         return False
     for rule in spec.rules:
-        if rule.max_body_size or rule.added_headers or rule.health_check.check_type.upper() not in _RENDERED_CHECKS:
+        if rule.quic or rule.max_body_size or rule.added_headers or rule.health_check.check_type.upper() not in _RENDERED_CHECKS:
             return False
         if rule.forward_type.upper() not in _FORWARD_OPTIONS:
             return False
@@ -171,6 +172,9 @@ def _frontend(state: LoadBalancerState, spec: ListenerSpec, paths: RuntimePaths,
         f"    http-request set-header X-Forwarded-Port {spec.port}",
         f"    http-request set-header X-Client-Proto {scheme}",
         f"    http-request set-header Host {vip_host} unless {{ req.hdr(host) -m found }}",
+        # An h2c upgrade is not served here (H2cSwitch stays embedded): proxied as HTTP/1.1 without it.
+        "    http-request del-header HTTP2-Settings",
+        "    http-request del-header Upgrade if { req.hdr(upgrade) -i h2c }",
         f"    default_backend {only.location_id}" if only is not None else "    use_backend %[var(txn.rule)]",
     ]
     return lines
