@@ -24,9 +24,9 @@ def test_write_batch_request_record_escapes_what_the_client_sent(tmp_path):
     path = tmp_path / "t.log"
     headers = [(b"host", b"a.test"), (b"user-agent", b'quote" back\\slash')]
     connection = (True, "127.1.0.1", 443, "127.0.0.2", 4000, None)
-    record = ("request", 10.01, 10.0, b"GET", b'/p?q="x"', "1.1", tuple(headers), connection, "a.test", "127.0.0.1", 80,
-              200, 200, 80, 300, 2)
-    write_batch(path, [record], 1 << 20, 3)
+    request = (10.01, 10.0, b"GET", b'/p?q="x"', "1.1", tuple(headers), connection, "a.test", "127.0.0.1", 80, 200, 200,
+               80, 300, 2)
+    write_batch(path, [], 1 << 20, 3, requests=list(request))
     line = json.loads(path.read_text())
     assert line["http_user_agent"] == 'quote" back\\slash' and line["request"] == 'GET /p?q="x" HTTP/1.1'
     assert (line["protocol_type"], line["uri"], line["connection_requests"]) == ("HTTPS", "/p", 2)
@@ -51,13 +51,27 @@ def test_rotate_without_backups_drops_the_file(tmp_path):
 def test_write_batch_kept_templates_lines_carry_each_requests_own_fields(tmp_path):
     path = tmp_path / "t.log"
     connection = (False, "127.1.0.1", 80, "127.0.0.2", 4000, None)
-    def record(agent: bytes, ended: float, sent: int, count: int) -> tuple:
-        return ("request", ended, ended - 0.25, b"GET", b"/a", "1.1", ((b"host", b"a.test"), (b"user-agent", agent)),
+    def request(agent: bytes, ended: float, sent: int, count: int) -> tuple:
+        return (ended, ended - 0.25, b"GET", b"/a", "1.1", ((b"host", b"a.test"), (b"user-agent", agent)),
                 connection, "a.test", "127.0.0.1", 80, 200, 200, 80, sent, count)
     memo: dict = {}
-    write_batch(path, [record(b"one", 10.0, 300, 1)], 1 << 20, 3, memo)
-    write_batch(path, [record(b"one", 11.0, 301, 2), record(b'tw"o', 12.0, 302, 3)], 1 << 20, 3, memo)
+    write_batch(path, [], 1 << 20, 3, memo, [*request(b"one", 10.0, 300, 1)])
+    write_batch(path, [], 1 << 20, 3, memo, [*request(b"one", 11.0, 301, 2), *request(b'tw"o', 12.0, 302, 3)])
     lines = [json.loads(text) for text in path.read_text().splitlines()]
     assert [(line["bytes_sent"], line["connection_requests"], line["http_user_agent"]) for line in lines] == [
         (300, 1, "one"), (301, 2, "one"), (302, 3, 'tw"o')]
     assert {line["request_time"] for line in lines} == {0.25} and len(memo) == 2
+
+
+def test_write_batch_connection_records_and_many_requests_all_become_lines_in_chunks(tmp_path):
+    path = tmp_path / "t.log"
+    connection = (False, "127.1.0.1", 80, "127.0.0.2", 4000, None)
+    requests = [value for count in range(1, 601) for value in (
+        10.5, 10.0, b"GET", b"/n/%d" % count, "1.1", ((b"host", b"a.test"),), connection, "a.test", "127.0.0.1", 80,
+        200, 200, 80, count, count)]
+    layer4 = connection_record(1_800_000_000.0, "TCP", "127.1.0.1", 81, "127.0.0.3", 5, "127.0.0.1", 9, 4, 5, 0.0, None)
+    write_batch(path, [layer4], 1 << 20, 3, {}, requests)
+    lines = [json.loads(text) for text in path.read_text().splitlines()]
+    assert lines[0]["protocol_type"] == "TCP" and len(lines) == 601
+    assert [(line["uri"], line["bytes_sent"]) for line in lines[1:]] == [(f"/n/{n}", n) for n in range(1, 601)]
+    assert {line["request_time"] for line in lines[1:]} == {0.5}

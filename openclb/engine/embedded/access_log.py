@@ -11,6 +11,11 @@ The relay's cost is a tuple and a list append (``AccessLog.record``): no formatt
 lock. A record is ``(kind, ...)``: the writer thread formats a batch's records of one kind
 together (``LINE_FORMATS[kind](records, context)``, ``BatchContext``: the batch's clock and what
 the writer keeps between batches), so field names, decoding and escaping cost the loop nothing.
+HTTP requests, the most numerous, are not tuples but ``REQUEST_FIELDS`` values each laid end to
+end in one flat list (``AccessLog.requests``, ``http_access_log``): the loop keeps no record
+object per request (nothing for the garbage collector to count or visit), and the writer takes
+the list's columns by strided slices (``LINE_FORMATS["request"](values, context)``); a batch's
+request lines follow its layer-4 ones.
 A timer on the loop hands each log's batch to the book's one writer thread every
 ``FLUSH_SECONDS``, short so that the records waiting stay few (what a busy loop allocates
 meanwhile then reuses memory still in the CPU's cache, and so does the writer); the thread formats the lines and appends them to the file, which it opens per
@@ -40,19 +45,23 @@ log = logging.getLogger("openclb.engine.access_log")
 FLUSH_SECONDS = 0.05
 CHUNK_RECORDS = 256
 MAX_PENDING = 100_000
+REQUEST_FIELDS = 15
+MAX_REQUEST_VALUES = MAX_PENDING * REQUEST_FIELDS
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_BACKUPS = 5
 
 
 class AccessLog:
-    """The records of one log topic waiting for the writer thread."""
+    """The records of one log topic waiting for the writer thread: ``pending`` (record tuples)
+    and ``requests`` (HTTP requests, ``REQUEST_FIELDS`` values each, end to end)."""
 
-    __slots__ = ("book", "path", "pending", "armed", "dropped")
+    __slots__ = ("book", "path", "pending", "requests", "armed", "dropped")
 
     def __init__(self, book: AccessLogBook, path: Path) -> None:
         self.book = book
         self.path = path
         self.pending: list[tuple] = []
+        self.requests: list = []
         self.armed = False
         self.dropped = 0
 
@@ -62,6 +71,17 @@ class AccessLog:
             self.dropped += 1
             return
         pending.append(entry)
+        self.arm()
+
+    def record_request(self, fields: tuple) -> None:
+        requests = self.requests
+        if len(requests) >= MAX_REQUEST_VALUES:
+            self.dropped += 1
+            return
+        requests += fields
+        self.arm()
+
+    def arm(self) -> None:
         if not self.armed:
             self.armed = True
             self.book.loop.call_later(FLUSH_SECONDS, self.flush)
@@ -69,8 +89,9 @@ class AccessLog:
     def flush(self) -> None:
         self.armed = False
         batch, self.pending = self.pending, []
-        if batch:
-            self.book.submit(self.path, batch)
+        requests, self.requests = self.requests, []
+        if batch or requests:
+            self.book.submit(self.path, batch, requests)
 
 
 class AccessLogBook:
@@ -101,10 +122,10 @@ class AccessLogBook:
             found = self._logs[key] = AccessLog(self, self.directory / spec.logset_id / f"{spec.topic_id}.log")
         return found
 
-    def submit(self, path: Path, batch: list[tuple]) -> None:
+    def submit(self, path: Path, batch: list[tuple], requests: list) -> None:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="access-log")
-        self._executor.submit(write_batch, path, batch, self.max_bytes, self.backups, self._memo)
+        self._executor.submit(write_batch, path, batch, self.max_bytes, self.backups, self._memo, requests)
 
     async def close(self) -> None:
         """Write what is pending and wait for the writer thread to finish."""
@@ -115,8 +136,10 @@ class AccessLogBook:
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
 
 
-def write_batch(path: Path, batch: list[tuple], max_bytes: int, backups: int, memo: dict | None = None) -> None:
-    """Append ``batch`` as JSON lines to ``path``, rotating first if it would pass ``max_bytes``.
+def write_batch(path: Path, batch: list[tuple], max_bytes: int, backups: int, memo: dict | None = None,
+                requests: list | None = None) -> None:
+    """Append ``batch`` and then ``requests`` (``AccessLog.requests``) as JSON lines to ``path``,
+    rotating first if it would pass ``max_bytes``.
 
     Records are formatted ``CHUNK_RECORDS`` at a time: a formatter passes over a chunk's columns
     several times, and a chunk's stay in the CPU's cache where a whole batch's would not (a
@@ -131,6 +154,10 @@ def write_batch(path: Path, batch: list[tuple], max_bytes: int, backups: int, me
             records = list(records)
             chunks += [formats[kind](records[at:at + CHUNK_RECORDS], context).encode()
                        for at in range(0, len(records), CHUNK_RECORDS)]
+        if requests:
+            step = CHUNK_RECORDS * REQUEST_FIELDS
+            chunks += [formats["request"](requests[at:at + step], context).encode()
+                       for at in range(0, len(requests), step)]
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             size = path.stat().st_size
@@ -141,7 +168,8 @@ def write_batch(path: Path, batch: list[tuple], max_bytes: int, backups: int, me
         with open(path, "ab") as file:
             file.writelines(chunks)
     except Exception:
-        log.exception("access log %s: a batch of %d records was not written", path, len(batch))
+        log.exception("access log %s: a batch of %d records and %d requests was not written", path, len(batch),
+                      len(requests or ()) // REQUEST_FIELDS)
 
 
 def rotate(path: Path, backups: int) -> None:

@@ -4,12 +4,14 @@ An ``HttpSession`` whose listener is logged calls ``request_started`` when a req
 taken and ``request_finished`` when its response is complete (from a target, or answered by
 the load balancer itself). Nothing here runs for a listener that is not logged, and what runs
 for one that is only gathers references and numbers: what the connection fixes (addresses,
-ports, TLS) is gathered once per connection (``connection_fields``), and the request line
-and headers stay bytes until the writer thread turns the records into JSON lines
-(``_request_lines``), where what requests share is formatted once into a template.
-A record holds only strings, bytes, numbers and tuples of them (no parser or target
-objects, the format is named, not referenced): the garbage collector then stops tracking
-it at its first pass, so the records waiting for the writer cost no collection work. Byte counts are the client connection's, from the end
+ports, TLS) is gathered once per connection (``connection_fields``), what a request under way
+needs is kept in its session's own slots, and the request line and headers stay bytes until the
+writer thread turns them into JSON lines (``_request_lines``), where what requests share is
+formatted once into a template. A finished request is ``REQUEST_FIELDS`` values appended to its
+log's flat list (``AccessLog.requests``), not a record tuple: a logged request leaves one new
+container behind (its headers' tuple, plain values only, untracked by the garbage collector at
+its first pass). The values are strings, bytes, numbers and tuples of them (no parser or target
+objects, the format is named, not referenced). Byte counts are the client connection's, from the end
 of the previous request's record to the end of this one, so the records of one connection
 add up to what it carried.
 """
@@ -20,20 +22,30 @@ import time
 from itertools import repeat
 from operator import sub
 
-from openclb.engine.embedded.access_log import LINE_FORMATS, MAX_PENDING, json_text, tls_fields, tls_json
+from openclb.engine.embedded.access_log import (
+    LINE_FORMATS,
+    MAX_REQUEST_VALUES,
+    REQUEST_FIELDS,
+    json_text,
+    tls_fields,
+    tls_json,
+)
 from openclb.engine.embedded.http_headers import RequestHead
 
 _monotonic = time.monotonic
 
 
-def request_started(session, request: RequestHead) -> tuple:
-    """(start, head, HTTP version) of a request; its head is kept as it is, not taken apart.
+def request_started(session, request: RequestHead) -> None:
+    """Note a request's start, head (kept as it is, not taken apart) and HTTP version on its session.
 
-    A keep-alive request is HTTP/1.1 (``HttpSession.on_headers_complete`` keeps only those
-    alive), so only the others ask the parser, whose answer is a new string each time."""
+    Kept in the session's own slots, not a tuple: a request then allocates nothing here. A
+    keep-alive request is HTTP/1.1 (``HttpSession.on_headers_complete`` keeps only those alive),
+    so only the others ask the parser, whose answer is a new string each time."""
     if session.log_connection is None:
         session.log_connection = connection_fields(session)
-    return _monotonic(), request, "1.1" if request.keep_alive else session.parser.get_http_version()
+    session.log_started = _monotonic()
+    session.log_version = "1.1" if request.keep_alive else session.parser.get_http_version()
+    session.log_head = request
 
 
 def connection_fields(session) -> tuple:
@@ -49,16 +61,14 @@ def connection_fields(session) -> tuple:
 def request_finished(session, status: int, upstream_status: int = 0, sent: int = 0) -> None:
     """Hand the session's current request to the log; ``sent``: bytes the session wrote itself
     (a local response), which its counters do not see."""
-    started, head, version = session.log_entry
-    session.log_entry = None
+    head = session.log_head
+    session.log_head = None
     log = session.listener.access_log
     if log is None:
         return
-    marks = session.log_marks
     bytes_in = session.bytes_in
     bytes_out = session.bytes_out + sent
-    requests = marks[2] + 1
-    session.log_marks = (bytes_in, bytes_out, requests)
+    requests = session.log_requests + 1
     target = session.target if upstream_status or status >= 500 else None
     if target is None:
         server_name, target_ip, target_port = "", None, 0
@@ -66,18 +76,22 @@ def request_finished(session, status: int, upstream_status: int = 0, sent: int =
         rule = session.rule
         server_name = rule.spec.domains[0] if rule is not None else ""
         target_ip, target_port = target.ip, target.port
-    record = ("request", _monotonic(), started, head.method, head.target, version, tuple(head.headers),
+    fields = (_monotonic(), session.log_started, head.method, head.target, session.log_version, tuple(head.headers),
               session.log_connection, server_name, target_ip, target_port, status, upstream_status,
-              bytes_in - marks[0], bytes_out - marks[1], requests)
-    pending = log.pending
-    if log.armed and len(pending) < MAX_PENDING:
-        pending.append(record)
+              bytes_in - session.log_bytes_in, bytes_out - session.log_bytes_out, requests)
+    session.log_bytes_in = bytes_in
+    session.log_bytes_out = bytes_out
+    session.log_requests = requests
+    values = log.requests
+    if log.armed and len(values) < MAX_REQUEST_VALUES:
+        values += fields
     else:
-        log.record(record)
+        log.record_request(fields)
 
 
-def _request_lines(records: list[tuple], batch) -> str:
-    """The JSON lines of request records, in the field names of the CLB's CLS access log.
+def _request_lines(values: list, batch) -> str:
+    """The JSON lines of requests (``REQUEST_FIELDS`` values each, in ``request_finished``'s
+    order, end to end), in the field names of the CLB's CLS access log.
 
     A line is a template made from the fields a request shares with others (its connection,
     rule, target, statuses, request line, host, user agent, referer) and five that are its own
@@ -86,8 +100,9 @@ def _request_lines(records: list[tuple], batch) -> str:
     client repeating requests costs one f-string a line. Columns are taken apart and looked up
     with C-level loops (``zip``, ``map``), not a Python frame per record and field.
     """
-    (_, ended, started, methods, targets, versions, headers, connections, server_names, target_ips, target_ports,
-     statuses, upstream_statuses, request_lengths, bytes_sent, requests) = zip(*records)
+    (ended, started, methods, targets, versions, headers, connections, server_names, target_ips, target_ports,
+     statuses, upstream_statuses, request_lengths, bytes_sent, requests) = [
+        values[at::REQUEST_FIELDS] for at in range(REQUEST_FIELDS)]
     found = list(map(dict, headers))
     keys = list(zip(connections, server_names, target_ips, target_ports, statuses, upstream_statuses, methods, targets,
                     versions, map(dict.get, found, _HOST, _NONE), map(dict.get, found, _AGENT, _NONE),

@@ -273,7 +273,7 @@ class TargetExchange:
         if self.closed:
             return
         self.response_open = False
-        if self.log_entry is not None:
+        if self.log_head is not None:
             request_finished(self, upstream.status, upstream_status=upstream.status)
         self._detach()
         upstream.release(whole_request_sent=not self.request_open)

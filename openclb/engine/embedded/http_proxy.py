@@ -112,8 +112,9 @@ class HttpSession(TargetExchange, SessionLifecycle, UpgradeHandling, asyncio.Pro
         "client_full", "rule", "host", "method", "events", "url", "headers", "head_size", "head_unbounded", "in_head",
         "head_since", "unparsable", "upgraded", "early", "request_open", "response_open", "keep_client",
         "body_expected", "chunked_request", "head", "responded", "set_cookie", "tunnel", "reused", "rechunk", "out",
-        "to_target", "upgrade_requested", "quiet_close", "quiet_since", "quiet_bytes", "log_entry", "log_marks",
-        "log_connection", "forward_lines", "resume_head",
+        "to_target", "upgrade_requested", "quiet_close", "quiet_since", "quiet_bytes", "log_head", "log_started",
+        "log_version", "log_bytes_in", "log_bytes_out", "log_requests", "log_connection", "forward_lines",
+        "resume_head",
     )
 
     def __init__(self, listener: HttpListener, listen_port: int) -> None:
@@ -168,9 +169,12 @@ class HttpSession(TargetExchange, SessionLifecycle, UpgradeHandling, asyncio.Pro
         self.reused = False
         self.rechunk = False
         self.upgrade_requested = False
-        # The access-log record of the request under way, and the counters at the last one.
-        self.log_entry: tuple | None = None
-        self.log_marks = (0, 0, 0)
+        # The access log's account of the request under way (its head, start and HTTP version; no
+        # head: none), and the connection's counters at the end of its last record.
+        self.log_head: RequestHead | None = None
+        self.log_started = 0.0
+        self.log_version = "1.1"
+        self.log_bytes_in = self.log_bytes_out = self.log_requests = 0
         self.log_connection: tuple | None = None
 
     # -- llhttp callbacks (client request parser) -----------------------------------------
@@ -415,7 +419,7 @@ class HttpSession(TargetExchange, SessionLifecycle, UpgradeHandling, asyncio.Pro
         self.keep_client = request.keep_alive and not request.upgrade and not listener.closing
         self.upgrade_requested = request.upgrade
         if listener.access_log is not None:
-            self.log_entry = request_started(self, request)
+            request_started(self, request)
         method = request.method
         plain = plain_request_head(method, request.target, request.headers, self.forward_lines, listener.stamp_lines,
                                    listener.vip_bytes)
@@ -471,7 +475,7 @@ class HttpSession(TargetExchange, SessionLifecycle, UpgradeHandling, asyncio.Pro
         """Answer the current request from the load balancer itself."""
         close = not self.keep_client or (self.request_open and self.body_expected)
         response = local_response(status, extra_lines, close)
-        if self.log_entry is not None:
+        if self.log_head is not None:
             request_finished(self, status, sent=len(response))
         self._end_exchange()
         self.head = b""
