@@ -13,12 +13,11 @@ import json
 import os
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
-from backends import free_port
+from backends import SilentBackend, free_port
 from clb_support import create_clb_with_vip, create_listener, create_rules, register, task_status, upload, write
 from h2_support import DOMAIN, RawH2, curl, h2load
 from l7_support import assert_served_by_test_engine
@@ -222,15 +221,11 @@ def test_request_h2_local_answers_and_head_match_http11(server, client, http_bac
 
 
 def test_associate_customized_config_proxy_read_timeout_h2_stream_gets_504_from_silent_target(server, client):
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(8)
-    held: list[socket.socket] = []
-    threading.Thread(target=lambda: held.append(silent.accept()[0]), daemon=True).start()
+    silent = SilentBackend()
     lb_id, vip = create_clb_with_vip(client)
     (listener_id,) = create_listener(client, lb_id, "HTTPS", [8714], Certificate=upload("rsa"))
     (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/", "Http2": True}])
-    register(client, lb_id, listener_id, [silent.getsockname()[1]], location_id)
+    register(client, lb_id, listener_id, [silent.port], location_id)
     # Not in the SDK's typed models (as in test_customized_config): called as JSON.
     added = client.call_json("AddCustomizedConfig", {"ConfigName": "h2-timeout", "ConfigType": "CLB",
                                                      "ConfigContent": "proxy_read_timeout 1s;"})["Response"]
@@ -246,8 +241,6 @@ def test_associate_customized_config_proxy_read_timeout_h2_stream_gets_504_from_
     finally:
         raw.close()
         silent.close()
-        for conn in held:
-            conn.close()
 
 
 def test_create_rule_session_expire_time_h2_cookie_pins_stream_to_target(server, client, http_backends):
