@@ -147,6 +147,9 @@ class StreamExchange(TargetExchange):
             return self._local(404)
         rule.requests += 1
         self.alt_svc = rule.alt_svc
+        refusal = self._refusal(rule, forwarded)
+        if refusal:
+            return self._local(refusal)
         return self._choose_target(rule, forwarded, host, route_path, method, path, chunked)
 
     async def _relay_grpc(self, rule, target, method: bytes) -> None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from openclb.engine.embedded.http_customized import body_too_large
 from openclb.engine.embedded.stream_exchange import TargetExchange, TargetFailed, local_answer
 
 log = logging.getLogger("openclb.engine.http3")
@@ -119,7 +118,7 @@ class H3Exchange(TargetExchange):
         """(rule, target, head bytes, chunked?, method), or None when answered locally."""
         session = self.session
         listener = session.listener
-        request = self._request(join_cookies=False, keepalive=False)
+        request = self._request(join_cookies=True, keepalive=False)
         if request is None:
             return None
         method, path, forwarded, chunked = request
@@ -130,12 +129,9 @@ class H3Exchange(TargetExchange):
             return self._local(421)  # Misdirected: this domain serves no HTTP/3 (Quic off, or mutual TLS)
         self.alt_svc = rule.alt_svc
         rule.requests += 1
-        admission = listener.admission
-        if admission is not None and admission.request_refused(forwarded.headers, session.client_ip):
-            return self._local(403)
-        limit = rule.spec.max_body_size or listener.spec.max_body_size
-        if limit and self.has_body and body_too_large(forwarded.headers, limit):
-            return self._local(413)
+        refusal = self._refusal(rule, forwarded)
+        if refusal:
+            return self._local(refusal)
         return self._choose_target(rule, forwarded, host, route_path, method, path, chunked)
 
     async def _connect(self, rule) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -20,6 +20,7 @@ import time
 
 from httptools import HttpParserError, HttpResponseParser
 
+from openclb.engine.embedded.http_customized import body_too_large
 from openclb.engine.embedded.http_headers import LAST_CHUNK, chunk, cookie_value, forward_request, head_lines
 from openclb.engine.embedded.routing import RedirectRequest, redirect_location
 
@@ -143,6 +144,18 @@ class TargetExchange:
             received.append((b"transfer-encoding", b"chunked"))
         forwarded = forward_request(received, session.client_ip_bytes, listener.stamps, listener.vip_bytes, keepalive)
         return method, path, forwarded, chunked
+
+    def _refusal(self, rule, forwarded) -> int:
+        """403 for a blocked client (by its address or the ClientIPField header), 413 for a
+        declared body over the rule's limit, as HTTP/1.1 answers them; 0 to go on."""
+        listener = self.session.listener
+        admission = listener.admission
+        if admission is not None and admission.request_refused(forwarded.headers, self.session.client_ip):
+            return 403
+        limit = rule.spec.max_body_size or listener.spec.max_body_size
+        if limit and self.has_body and body_too_large(forwarded.headers, limit):
+            return 413
+        return 0
 
     def _choose_target(self, rule, forwarded, host: str, route_path: str, method: bytes, path: bytes, chunked: bool):
         """(rule, target, head bytes, chunked?, method) for a routed request, or None when answered
