@@ -66,23 +66,41 @@ def _start_haproxy(bench: Bench, port: int, backends: list[tuple[str, int]], bun
     return service
 
 
-def _start_openclb(bench: Bench, backends: list[tuple[str, int]], cert: str, key: str):
-    server = clb.OpenclbServer(bench, "h2-openclb", "127.83.0.0/24").start()
+def start_openclb(bench: Bench, name: str, network: str, port: int, backends: list[tuple[str, int]], cert: str,
+                  key: str, listener_fields: dict, rule_fields: dict):
+    """An openclb server with one HTTPS listener on ``port`` and one rule for DOMAIN over
+    ``backends``; (server, VIP). ``listener_fields``/``rule_fields`` add to the API calls."""
+    server = clb.OpenclbServer(bench, name, network).start()
     client = server.client()
-    lb_id, vip = clb.create_clb(client, "bench-http2")
+    lb_id, vip = clb.create_clb(client, f"bench-{name}")
     created = clb.call(client, "CreateListener", {
-        "LoadBalancerId": lb_id, "Protocol": "HTTPS", "Ports": [H2_PORT], "KeepaliveEnable": 1,
+        "LoadBalancerId": lb_id, "Protocol": "HTTPS", "Ports": [port], **listener_fields,
         "Certificate": {"CertName": "bench", "CertContent": cert, "CertKey": key}})
     clb.wait_task(client, created["RequestId"])
     listener_id = created["ListenerIds"][0]
     rule = clb.call(client, "CreateRule", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "Rules": [
-        {"Domain": DOMAIN, "Url": "/", "Http2": True, "HealthCheck": clb.HEALTH_OFF}]})
+        {"Domain": DOMAIN, "Url": "/", **rule_fields, "HealthCheck": clb.HEALTH_OFF}]})
     clb.wait_task(client, rule["RequestId"])
     registered = clb.call(client, "RegisterTargets", {
         "LoadBalancerId": lb_id, "ListenerId": listener_id, "LocationId": rule["LocationIds"][0],
         "Targets": [{"EniIp": ip, "Port": port} for ip, port in backends]})
     clb.wait_task(client, registered["RequestId"])
     return server, vip
+
+
+def measure(bench: Bench, rounds: int, requests: int, paths: dict[str, tuple[Callable, str, int, int]]) -> dict:
+    """Each path (name: (driver, host, port, pid of the server measured)) in turn, ``rounds``
+    times: per name the requests/s and server CPU µs per request of each round, and failures."""
+    series = {name: {"rps": [], "cpu_us": [], "failed": 0} for name in paths}
+    for _ in range(rounds):
+        for name, (drive, host, port, pid) in paths.items():
+            with CpuMeter(pid) as meter:
+                result = drive(bench, host, port, requests)
+            series[name]["rps"].append(result["rps"])
+            series[name]["failed"] += result["failed"]
+            if result["succeeded"]:
+                series[name]["cpu_us"].append(meter.cpu / result["succeeded"] * 1e6)
+    return series
 
 
 def _h2load(bench: Bench, host: str, port: int, requests: int) -> dict:
@@ -103,18 +121,11 @@ def run_http2(bench: Bench, progress: Callable[[str], None]) -> list[Section]:
     peers.start_nginx(bench, "h2-nginx", backends)
     cert, key = _certificate()
     haproxy = _start_haproxy(bench, ha_port, backends, cert + key)
-    server, vip = _start_openclb(bench, backends, cert, key)
-    paths = {"haproxy": ("127.0.0.1", ha_port, haproxy.pid), "openclb": (vip, H2_PORT, server.pid)}
-    series = {name: {"rps": [], "cpu_us": [], "failed": 0} for name in paths}
+    server, vip = start_openclb(bench, "h2-openclb", "127.83.0.0/24", H2_PORT, backends, cert, key,
+                                {"KeepaliveEnable": 1}, {"Http2": True})
     progress("HTTP/2 (h2load)")
-    for _ in range(rounds):
-        for name, (host, port, pid) in paths.items():
-            with CpuMeter(pid) as meter:
-                result = _h2load(bench, host, port, requests)
-            series[name]["rps"].append(result["rps"])
-            series[name]["failed"] += result["failed"]
-            if result["succeeded"]:
-                series[name]["cpu_us"].append(meter.cpu / result["succeeded"] * 1e6)
+    series = measure(bench, rounds, requests, {"haproxy": (_h2load, "127.0.0.1", ha_port, haproxy.pid),
+                                               "openclb": (_h2load, vip, H2_PORT, server.pid)})
     section = Section("HTTP/2 to clients (HTTPS, ALPN h2)")
     table = Table("HTTP/2: h2load through an HTTPS listener", ["Path", "Requests/s", "Proxy CPU µs/request",
                                                               "Failed (all runs)"])

@@ -14,31 +14,12 @@ import json
 import sys
 from collections.abc import Callable
 
-from benchmarks import clb, peers
-from benchmarks.harness import Bench, CpuMeter, free_ports, median
-from benchmarks.http2 import CLIENTS, DOMAIN, STREAMS, _certificate, _h2load
+from benchmarks import peers
+from benchmarks.harness import Bench, free_ports, median
+from benchmarks.http2 import CLIENTS, DOMAIN, STREAMS, _certificate, _h2load, measure, start_openclb
 from benchmarks.report import Section, Table, fmt, ratio_check
 
 H3_PORT = 8443
-
-
-def _start_openclb(bench: Bench, backends: list[tuple[str, int]], cert: str, key: str):
-    server = clb.OpenclbServer(bench, "h3-openclb", "127.84.0.0/24").start()
-    client = server.client()
-    lb_id, vip = clb.create_clb(client, "bench-http3")
-    created = clb.call(client, "CreateListener", {
-        "LoadBalancerId": lb_id, "Protocol": "HTTPS", "Ports": [H3_PORT],
-        "Certificate": {"CertName": "bench", "CertContent": cert, "CertKey": key}})
-    clb.wait_task(client, created["RequestId"])
-    listener_id = created["ListenerIds"][0]
-    rule = clb.call(client, "CreateRule", {"LoadBalancerId": lb_id, "ListenerId": listener_id, "Rules": [
-        {"Domain": DOMAIN, "Url": "/", "Http2": True, "Quic": True, "HealthCheck": clb.HEALTH_OFF}]})
-    clb.wait_task(client, rule["RequestId"])
-    registered = clb.call(client, "RegisterTargets", {
-        "LoadBalancerId": lb_id, "ListenerId": listener_id, "LocationId": rule["LocationIds"][0],
-        "Targets": [{"EniIp": ip, "Port": port} for ip, port in backends]})
-    clb.wait_task(client, registered["RequestId"])
-    return server, vip
 
 
 def _h3_load(bench: Bench, host: str, port: int, requests: int) -> dict:
@@ -54,18 +35,11 @@ def run_http3(bench: Bench, progress: Callable[[str], None]) -> list[Section]:
     backends = [("127.0.0.1", nginx_a), ("127.0.0.1", nginx_b)]
     peers.start_nginx(bench, "h3-nginx", backends)
     cert, key = _certificate()
-    server, vip = _start_openclb(bench, backends, cert, key)
-    drivers = {"HTTP/2 (h2load)": _h2load, "HTTP/3 (aioquic client)": _h3_load}
-    series = {name: {"rps": [], "cpu_us": [], "failed": 0} for name in drivers}
+    server, vip = start_openclb(bench, "h3-openclb", "127.84.0.0/24", H3_PORT, backends, cert, key, {},
+                                {"Http2": True, "Quic": True})
     progress("HTTP/3 beside HTTP/2")
-    for _ in range(rounds):
-        for name, drive in drivers.items():
-            with CpuMeter(server.pid) as meter:
-                result = drive(bench, vip, H3_PORT, requests)
-            series[name]["rps"].append(result["rps"])
-            series[name]["failed"] += result["failed"]
-            if result["succeeded"]:
-                series[name]["cpu_us"].append(meter.cpu / result["succeeded"] * 1e6)
+    series = measure(bench, rounds, requests, {"HTTP/2 (h2load)": (_h2load, vip, H3_PORT, server.pid),
+                                               "HTTP/3 (aioquic client)": (_h3_load, vip, H3_PORT, server.pid)})
     section = Section("HTTP/3 to clients (HTTPS with Quic on)")
     table = Table("HTTP/3 beside HTTP/2 on one HTTPS listener", ["Protocol", "Requests/s", "openclb CPU µs/request",
                                                                  "Failed (all runs)"])

@@ -100,6 +100,14 @@ class NamedBackend(TcpBackend):
         conn.sendall(b"bye\n")
 
 
+class SilentBackend(TcpBackend):
+    """Accepts and reads, never answers: a target that owes a response it will not give."""
+
+    def talk(self, conn: socket.socket) -> None:
+        while conn.recv(65536):
+            pass
+
+
 class CannedBackend(TcpBackend):
     """Reads one request and answers it with one canned reply, then closes."""
 

@@ -8,14 +8,13 @@ ids, SERVER/LOCATION bindings) change nothing.
 
 from __future__ import annotations
 
-import socket
 import ssl
-import threading
 import time
 
 import pytest
 from tencentcloud.clb.v20180317 import models
 
+from backends import SilentBackend
 from clb_support import (
     checked as checked_typed, create_clb_with_vip, create_listener, create_rules, refused, register, task_status,
     trusting_context, upload,
@@ -87,12 +86,8 @@ def test_set_customized_config_bind_body_limit_413_header_added_and_unbind_resto
 
 
 def test_associate_customized_config_proxy_read_timeout_gives_504_from_silent_target(server, client):
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(8)
-    held: list[socket.socket] = []
-    threading.Thread(target=lambda: held.append(silent.accept()[0]), daemon=True).start()
-    lb_id, vip = http_clb(client, silent.getsockname()[1])
+    silent = SilentBackend()
+    lb_id, vip = http_clb(client, silent.port)
     config_id = checked(client, "AddCustomizedConfig", {"ConfigName": "timeout", "ConfigType": "CLB",
                                                         "ConfigContent": "proxy_read_timeout 1s;"})["ConfigId"]
     associate = models.AssociateCustomizedConfigRequest()
@@ -104,8 +99,6 @@ def test_associate_customized_config_proxy_read_timeout_gives_504_from_silent_ta
     assert request(vip, PORT, "/", host="config.test").status == 504
     assert time.monotonic() - started < 5
     silent.close()
-    for conn in held:
-        conn.close()
 
 
 def test_modify_customized_config_bound_clb_serves_new_content(server, client, http_backends):

@@ -45,21 +45,14 @@ async def connect_soon(vip: str, port: int, client_ip: str | None = None, timeou
             await asyncio.sleep(0.002)
 
 
-def test_apply_haproxy_slow_to_start_new_port_accepts_at_once_and_serves_early_connection(tmp_path):
-    backend = NamedBackend("early", b"\n")
-    vip = fresh_vip()
+def on_slow_haproxy(directory: Path, backend: NamedBackend, scenario) -> None:
+    """Run ``await scenario(engine)`` on an engine whose HAProxy is slow to start; close both after."""
 
     async def main():
-        engine = HaproxyEngine(tmp_path / "haproxy", binary=slow_haproxy(tmp_path))
+        engine = HaproxyEngine(directory / "haproxy", binary=slow_haproxy(directory))
         await engine.start()
         try:
-            applying = asyncio.ensure_future(engine.apply(state(vip, tcp_listener("lbl-early", PORT, [backend.target()], health_check=NO_CHECK))))
-            reader, writer = await connect_soon(vip, PORT)
-            assert not applying.done()  # accepted while HAProxy is still starting
-            assert await asyncio.wait_for(reader.readline(), 10) == b"early\n"
-            writer.close()
-            assert (await applying).failed == {}
-            assert await who(vip, PORT) == "early"
+            await scenario(engine)
         finally:
             await engine.close()
 
@@ -67,6 +60,23 @@ def test_apply_haproxy_slow_to_start_new_port_accepts_at_once_and_serves_early_c
         run("uvloop", main)
     finally:
         backend.close()
+
+
+def test_apply_haproxy_slow_to_start_new_port_accepts_at_once_and_serves_early_connection(tmp_path):
+    backend = NamedBackend("early", b"\n")
+    vip = fresh_vip()
+
+    async def scenario(engine):
+        spec = tcp_listener("lbl-early", PORT, [backend.target()], health_check=NO_CHECK)
+        applying = asyncio.ensure_future(engine.apply(state(vip, spec)))
+        reader, writer = await connect_soon(vip, PORT)
+        assert not applying.done()  # accepted while HAProxy is still starting
+        assert await asyncio.wait_for(reader.readline(), 10) == b"early\n"
+        writer.close()
+        assert (await applying).failed == {}
+        assert await who(vip, PORT) == "early"
+
+    on_slow_haproxy(tmp_path, backend, scenario)
 
 
 def test_apply_haproxy_slow_to_start_early_connection_of_client_the_security_group_drops_gets_nothing(tmp_path):
@@ -75,29 +85,21 @@ def test_apply_haproxy_slow_to_start_early_connection_of_client_the_security_gro
     # The VIP too: HAProxy sees an early connection coming from the relay, whose source is the VIP.
     only_localhost = AdmissionSpec(rules=(AdmissionRule(True, "127.0.0.1/32"), AdmissionRule(True, f"{vip}/32")))
 
-    async def main():
-        engine = HaproxyEngine(tmp_path / "haproxy", binary=slow_haproxy(tmp_path))
-        await engine.start()
-        try:
-            spec = tcp_listener("lbl-guarded", PORT, [backend.target()], admission=only_localhost,
-                                health_check=NO_CHECK)
-            applying = asyncio.ensure_future(engine.apply(state(vip, spec)))
-            admitted_reader, admitted_writer = await connect_soon(vip, PORT, "127.0.0.1")
-            dropped_reader, dropped_writer = await connect_soon(vip, PORT, "127.0.0.77")
-            assert not applying.done()
-            assert await closed_by_peer(dropped_reader, 10)
-            assert await asyncio.wait_for(admitted_reader.readline(), 10) == b"guarded\n"
-            assert backend.accepted == 1
-            for writer in (admitted_writer, dropped_writer):
-                writer.close()
-            assert (await applying).failed == {}
-        finally:
-            await engine.close()
+    async def scenario(engine):
+        spec = tcp_listener("lbl-guarded", PORT, [backend.target()], admission=only_localhost,
+                            health_check=NO_CHECK)
+        applying = asyncio.ensure_future(engine.apply(state(vip, spec)))
+        admitted_reader, admitted_writer = await connect_soon(vip, PORT, "127.0.0.1")
+        dropped_reader, dropped_writer = await connect_soon(vip, PORT, "127.0.0.77")
+        assert not applying.done()
+        assert await closed_by_peer(dropped_reader, 10)
+        assert await asyncio.wait_for(admitted_reader.readline(), 10) == b"guarded\n"
+        assert backend.accepted == 1
+        for writer in (admitted_writer, dropped_writer):
+            writer.close()
+        assert (await applying).failed == {}
 
-    try:
-        run("uvloop", main)
-    finally:
-        backend.close()
+    on_slow_haproxy(tmp_path, backend, scenario)
 
 
 def test_apply_haproxy_slow_to_start_security_group_not_admitting_vip_port_refuses_until_haproxy_listens(tmp_path):
@@ -106,20 +108,12 @@ def test_apply_haproxy_slow_to_start_security_group_not_admitting_vip_port_refus
     vip = fresh_vip()
     localhost_only = AdmissionSpec(rules=(AdmissionRule(True, "127.0.0.1/32"),))
 
-    async def main():
-        engine = HaproxyEngine(tmp_path / "haproxy", binary=slow_haproxy(tmp_path))
-        await engine.start()
-        try:
-            spec = tcp_listener("lbl-late", PORT, [backend.target()], admission=localhost_only, health_check=NO_CHECK)
-            applying = asyncio.ensure_future(engine.apply(state(vip, spec)))
-            with pytest.raises(ConnectionRefusedError):
-                await connect_soon(vip, PORT, "127.0.0.1")
-            assert (await applying).failed == {}
-            assert await who(vip, PORT, "127.0.0.1") == "late"
-        finally:
-            await engine.close()
+    async def scenario(engine):
+        spec = tcp_listener("lbl-late", PORT, [backend.target()], admission=localhost_only, health_check=NO_CHECK)
+        applying = asyncio.ensure_future(engine.apply(state(vip, spec)))
+        with pytest.raises(ConnectionRefusedError):
+            await connect_soon(vip, PORT, "127.0.0.1")
+        assert (await applying).failed == {}
+        assert await who(vip, PORT, "127.0.0.1") == "late"
 
-    try:
-        run("uvloop", main)
-    finally:
-        backend.close()
+    on_slow_haproxy(tmp_path, backend, scenario)

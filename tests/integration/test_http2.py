@@ -13,13 +13,12 @@ import json
 import os
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
-from backends import free_port
-from clb_support import create_clb_with_vip, create_listener, create_rules, register, task_status, upload, write
+from backends import SilentBackend, free_port
+from clb_support import checked, create_clb_with_vip, create_listener, create_rules, register, task_status, upload, write
 from h2_support import DOMAIN, RawH2, curl, h2load
 from l7_support import assert_served_by_test_engine
 
@@ -222,15 +221,11 @@ def test_request_h2_local_answers_and_head_match_http11(server, client, http_bac
 
 
 def test_associate_customized_config_proxy_read_timeout_h2_stream_gets_504_from_silent_target(server, client):
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(8)
-    held: list[socket.socket] = []
-    threading.Thread(target=lambda: held.append(silent.accept()[0]), daemon=True).start()
+    silent = SilentBackend()
     lb_id, vip = create_clb_with_vip(client)
     (listener_id,) = create_listener(client, lb_id, "HTTPS", [8714], Certificate=upload("rsa"))
     (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/", "Http2": True}])
-    register(client, lb_id, listener_id, [silent.getsockname()[1]], location_id)
+    register(client, lb_id, listener_id, [silent.port], location_id)
     # Not in the SDK's typed models (as in test_customized_config): called as JSON.
     added = client.call_json("AddCustomizedConfig", {"ConfigName": "h2-timeout", "ConfigType": "CLB",
                                                      "ConfigContent": "proxy_read_timeout 1s;"})["Response"]
@@ -246,8 +241,6 @@ def test_associate_customized_config_proxy_read_timeout_h2_stream_gets_504_from_
     finally:
         raw.close()
         silent.close()
-        for conn in held:
-            conn.close()
 
 
 def test_create_rule_session_expire_time_h2_cookie_pins_stream_to_target(server, client, http_backends):
@@ -297,3 +290,29 @@ def test_create_rule_sni_domains_http2_offered_only_where_rule_has_it(server, cl
     assert (version, json.loads(body)["name"]) == ("2", "rsa-site")
     version, body = curl(vip, 8709, "/", "--http2", domain="ec.example.com")
     assert (version, json.loads(body)["name"]) == ("1.1", "ec-site")
+
+
+def test_request_h2_blocked_client_and_body_over_limit_refused_403_413_as_http11(server, client, http_backends):
+    backend = http_backends.start("guarded")
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [8711], H2cSwitch=True)
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/"}])
+    register(client, lb_id, listener_id, [backend.port], location_id)
+    for params in ({"Type": "add_customized_field"}, {"Type": "add_blocked", "BlockIPList": ["10.1.2.3"]}):
+        job_id = checked(client, "ModifyBlockIPList",
+                         {"LoadBalancerIds": [lb_id], "ClientIPField": "X-Real-Client", **params})["JodId"]
+        assert task_status(client, job_id) == 0
+    config_id = checked(client, "SetCustomizedConfigForLoadBalancer", {
+        "OperationType": "ADD", "ConfigName": "limit", "ConfigContent": "client_max_body_size 1k;"})["ConfigId"]
+    write(client, "SetCustomizedConfigForLoadBalancer",
+          {"OperationType": "BIND", "UconfigId": config_id, "LoadBalancerIds": [lb_id]})
+
+    def status(*options: str) -> str:
+        return subprocess.run(["curl", "-sS", "--max-time", "10", "--http2-prior-knowledge", "-o", "/dev/null",
+                               "-w", "%{http_version} %{http_code}", "-H", f"Host: {DOMAIN}", *options,
+                               f"http://{vip}:8711/"], capture_output=True, text=True, timeout=20).stdout
+
+    assert status("-H", "X-Real-Client: 10.1.2.3") == "2 403"
+    assert status("--data-binary", "x" * 2048) == "2 413"
+    assert status("--data-binary", "x" * 100) == "2 200"
+    assert len(backend.requests) == 1

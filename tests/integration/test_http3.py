@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from backends import free_port, port_free
+from backends import CannedBackend, free_port, port_free
 from clb_support import (
     checked, create_clb_with_vip, create_listener, create_rules, register, task_status, upload, write,
 )
@@ -226,3 +226,19 @@ def test_request_h3_upload_larger_than_queue_bound_reaches_target_whole(server, 
 
     posted = h3_request(vip, 8746, "/upload", method="POST", body=b"u" * 5_000_000, timeout=60)
     assert (posted.status, json.loads(posted.body)["body_length"]) == (200, 5_000_000)
+
+
+def test_request_h3_target_sends_bytes_after_its_response_client_gets_that_response_only(server, client):
+    """What a target sends after a complete response is no part of it (as on HTTP/1.1 and HTTP/2)."""
+    first = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"
+    backend = CannedBackend(first + b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond")
+    try:
+        lb_id, vip = create_clb_with_vip(client)
+        (listener_id,) = create_listener(client, lb_id, "HTTPS", [8747], Certificate=upload("rsa"))
+        (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/", "Quic": True}])
+        register(client, lb_id, listener_id, [backend.port], location_id)
+
+        answer = h3_request(vip, 8747)
+        assert (answer.status, answer.body) == (200, b"first")
+    finally:
+        backend.close()

@@ -14,6 +14,8 @@ Modules, from the socket-free core outwards:
 - ``http_proxy`` / ``http_upstream``: the llhttp (httptools) proxy, client side and target side;
 - ``http3_rules`` / ``http3`` / ``http3_exchange``: HTTP/3 (aioquic) on the UDP side of HTTPS
   listeners whose domains have Quic on, and its Alt-Svc advertisement;
+- ``stream_exchange``: what HTTP/2's and HTTP/3's client streams share on their way to an
+  HTTP/1.1 target (routing, connect retries, body, llhttp response relay);
 - ``udp``: UDP/QUIC listeners with one upstream socket per client flow;
 - ``health_probes`` / ``health_sockets`` / ``health``: what a probe sends and judges, the
   sockets that carry it (one private epoll), and the one-timer checker with its verdicts;

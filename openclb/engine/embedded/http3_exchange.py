@@ -1,10 +1,12 @@
 """One HTTP/3 request stream of a client, carried to a target as one HTTP/1.1 request.
 
-The HTTP/3 counterpart of ``http2_exchange.StreamExchange``, kept apart so each follows its own
-framing: a coroutine per stream routes the request like an HTTP/1.1 one (``HttpListener.route``:
-the same 404/405/redirect/403/503 answers and forwarding headers), connects to the rule's chosen
-target (another on failure, up to ``connect_attempts``; then 502), sends the head, streams the
-body, and relays the response as HEADERS and DATA frames.
+The HTTP/3 counterpart of ``http2_exchange.StreamExchange``; both are
+``stream_exchange.TargetExchange``s (the request preparation, connect retries, body and llhttp
+response relay they share), this one with HTTP/3's framing and checks. A coroutine per stream
+routes the request like an HTTP/1.1 one (``HttpListener.route``: the same
+404/405/redirect/403/503 answers and forwarding headers), connects to the rule's chosen target
+(another on failure, up to ``connect_attempts``; then 502), sends the head, streams the body,
+and relays the response as HEADERS and DATA frames.
 
 - Request: pseudo-headers become the request line and Host (``:authority``); a body without
   Content-Length goes chunked; trailers end the body and are not passed on. A customized
@@ -29,13 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
-from httptools import HttpParserError, HttpResponseParser
-
-from openclb.engine.embedded.http_customized import body_too_large
-from openclb.engine.embedded.http_headers import LAST_CHUNK, chunk, cookie_value, forward_request, head_lines
-from openclb.engine.embedded.routing import RedirectRequest, redirect_location
+from openclb.engine.embedded.stream_exchange import TargetExchange, TargetFailed, local_answer
 
 log = logging.getLogger("openclb.engine.http3")
 
@@ -46,56 +43,17 @@ MAX_QUEUED_BODY = 4 * 1024 * 1024
 H3_INTERNAL_ERROR = 0x102
 H3_EXCESSIVE_LOAD = 0x107
 
-_monotonic = time.monotonic
 
-
-class _TargetFailed(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-class _Response:
-    """llhttp's callbacks for one response."""
-
-    def __init__(self) -> None:
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.head_done = False
-        self.pieces: list[bytes] = []
-        self.complete = False
-
-    def on_message_begin(self) -> None:
-        self.headers = []
-        self.head_done = self.complete = False
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.lower(), value))
-
-    def on_headers_complete(self) -> None:
-        self.head_done = True
-
-    def on_body(self, data: bytes) -> None:
-        self.pieces.append(data)
-
-    def on_message_complete(self) -> None:
-        self.complete = True
-
-
-class H3Exchange:
+class H3Exchange(TargetExchange):
     """A client request stream and its target request; see the module docstring."""
 
+    RESPONSE_DROPPED = RESPONSE_HOP | {b"alt-svc"}
+
     def __init__(self, session, stream_id: int, headers: list[tuple[bytes, bytes]], ended: bool) -> None:
-        self.session = session
-        self.stream_id = stream_id
-        self.request_headers = headers
-        self.has_body = not ended
+        super().__init__(session, stream_id, headers, ended)
         self.request_complete = ended
         self.body: asyncio.Queue = asyncio.Queue()
         self.queued = 0
-        self.responded = False
-        self.rule_cookie = b""
-        self.alt_svc: tuple[tuple[bytes, bytes], ...] = ()
-        self.target = None
         self.task = session.loop.create_task(self._run())
 
     # -- called by the session ------------------------------------------------------------
@@ -122,22 +80,14 @@ class H3Exchange:
 
     async def _run(self) -> None:
         session = self.session
-        listener = session.listener
         writer = None
-        budget = None
         try:
             prepared = self._prepare()
             if prepared is None:
                 return
             rule, target, head, chunked, method = prepared
-            if not listener.budget.admits(1):
-                self._local(503)
+            if not self._admit(target):
                 return
-            budget = listener.budget
-            budget.used += 1
-            self.target = target
-            target.active += 1
-            target.total += 1
             reader, writer = await self._connect(rule)
             writer.write(head)
             sending = None if not self.has_body else asyncio.ensure_future(self._send_body(writer, chunked))
@@ -146,7 +96,7 @@ class H3Exchange:
             finally:
                 if sending is not None:
                     sending.cancel()
-        except _TargetFailed as failed:
+        except TargetFailed as failed:
             if not self.responded:
                 self._local(failed.status)
             else:
@@ -156,13 +106,10 @@ class H3Exchange:
         except (ConnectionError, OSError):
             self.reset(H3_INTERNAL_ERROR)
         except Exception:
-            log.exception("http3: unexpected error on a stream of listener %s", listener.listener_id)
+            log.exception("http3: unexpected error on a stream of listener %s", session.listener.listener_id)
             self.reset(H3_INTERNAL_ERROR)
         finally:
-            if budget is not None:
-                budget.release(1)
-            if self.target is not None:
-                self.target.active -= 1
+            self._let_go()
             if writer is not None:
                 writer.transport.abort()
             session.stream_done(self)
@@ -171,24 +118,10 @@ class H3Exchange:
         """(rule, target, head bytes, chunked?, method), or None when answered locally."""
         session = self.session
         listener = session.listener
-        pseudo: dict[bytes, bytes] = {}
-        received: list[tuple[bytes, bytes]] = []
-        for name, value in self.request_headers:
-            if name.startswith(b":"):
-                pseudo[name] = value
-            elif name != b"host" or b":authority" not in pseudo:
-                received.append((name, value))
-        method, path = pseudo.get(b":method"), pseudo.get(b":path")
-        if method is None or (path is None and method != b"CONNECT"):
-            return self._local(400)
-        if b":authority" in pseudo:
-            received.insert(0, (b"host", pseudo[b":authority"]))
-        chunked = self.has_body and not any(name == b"content-length" for name, _ in received)
-        if chunked:
-            received.append((b"transfer-encoding", b"chunked"))
-        forwarded = forward_request(received, session.client_ip_bytes, listener.stamps, listener.vip_bytes, False)
-        if method == b"CONNECT":
-            return self._local(405)
+        request = self._request(join_cookies=True, keepalive=False)
+        if request is None:
+            return None
+        method, path, forwarded, chunked = request
         rule, host, route_path = listener.route(forwarded.host, path)
         if rule is None:
             return self._local(404)
@@ -196,110 +129,46 @@ class H3Exchange:
             return self._local(421)  # Misdirected: this domain serves no HTTP/3 (Quic off, or mutual TLS)
         self.alt_svc = rule.alt_svc
         rule.requests += 1
-        admission = listener.admission
-        if admission is not None and admission.request_refused(forwarded.headers, session.client_ip):
-            return self._local(403)
-        limit = rule.spec.max_body_size or listener.spec.max_body_size
-        if limit and self.has_body and body_too_large(forwarded.headers, limit):
-            return self._local(413)
-        if rule.redirect is not None:
-            location = redirect_location(rule.redirect, RedirectRequest(host, route_path, listener.vip))
-            return self._local(rule.redirect.code, [(b"location", location.encode("latin-1"))])
-        target = rule.pinned(cookie_value(forwarded.cookie, rule.cookie_name)) if rule.cookie_name else None
-        target = target or rule.pick(session.client_ip, _monotonic())
-        if target is None:
-            return self._local(503)
-        self.rule_cookie = rule.set_cookie(target) if rule.cookie_name else b""
-        head = b"%s %s HTTP/1.1\r\n%s" % (method, path, head_lines(forwarded.headers))
-        return rule, target, head, chunked, method
+        refusal = self._refusal(rule, forwarded)
+        if refusal:
+            return self._local(refusal)
+        return self._choose_target(rule, forwarded, host, route_path, method, path, chunked)
 
-    async def _connect(self, rule):
+    async def _connect(self, rule) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A connection to ``self.target``, or to another target of the rule when it fails."""
         listener = self.session.listener
-        settings = listener.settings
-        tried = []
-        while True:
-            target = self.target
+
+        async def connect_one(target) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
             tls = {"ssl": listener.backend_tls()} if rule.upstream_tls else {}
-            try:
-                async with asyncio.timeout(settings.connect_timeout):
-                    return await asyncio.open_connection(target.ip, target.port, **tls)
-            except (OSError, TimeoutError):
-                tried.append(target)
-            retry = None
-            if len(tried) < settings.connect_attempts:
-                retry = rule.pick(self.session.client_ip, _monotonic(), exclude=tried)
-            if retry is None:
-                raise _TargetFailed(502)
-            target.active -= 1
-            retry.active += 1
-            retry.total += 1
-            self.target = retry
+            async with asyncio.timeout(listener.settings.connect_timeout):
+                return await asyncio.open_connection(target.ip, target.port, **tls)
 
-    async def _send_body(self, writer: asyncio.StreamWriter, chunked: bool) -> None:
-        while (data := await self.body.get()) is not None:
-            self.queued -= len(data)
-            writer.write(chunk(data) if chunked else data)
-            await writer.drain()
-        if chunked:
-            writer.write(LAST_CHUNK)
-            await writer.drain()
+        return await self._connect_any(rule, connect_one)
 
-    async def _relay_response(self, reader: asyncio.StreamReader, method: bytes) -> None:
-        timeout = self.session.listener.spec.target_response_timeout or None
-        response = _Response()
-        parser = HttpResponseParser(response)
-        while True:
-            try:
-                async with asyncio.timeout(timeout):
-                    data = await reader.read(READ_SIZE)
-            except TimeoutError:
-                raise _TargetFailed(504) from None
-            if not data:
-                if response.head_done and not response.complete and not response.pieces:
-                    names = {name for name, _ in response.headers}
-                    response.complete = b"content-length" not in names and b"transfer-encoding" not in names
-                if not response.complete:
-                    raise _TargetFailed(502)
-            else:
-                try:
-                    parser.feed_data(data)
-                except HttpParserError:
-                    raise _TargetFailed(502) from None
-            if response.head_done and not self.responded:
-                status = parser.get_status_code()
-                if status < 200:
-                    response.head_done = response.complete = False
-                    continue
-                no_body = method == b"HEAD" or status in (204, 304)
-                self._send_head(status, response.headers, end=no_body or (response.complete and not response.pieces))
-                if no_body:
-                    return
-            pieces, response.pieces = response.pieces, []
-            for index, piece in enumerate(pieces):
-                await self._send_data(piece, end=response.complete and index == len(pieces) - 1)
-            if response.complete:
-                if not pieces and self.responded:
-                    await self._send_data(b"", end=True)
-                return
+    def _body_taken(self, data: bytes) -> bytes:
+        self.queued -= len(data)
+        return data
+
+    def _body_sent(self, data: bytes) -> None:
+        pass
+
+    async def _read_target(self, reader: asyncio.StreamReader) -> bytes:
+        """The target's next bytes; 504 when it stays silent for ``target_response_timeout``."""
+        try:
+            async with asyncio.timeout(self.session.listener.spec.target_response_timeout or None):
+                return await reader.read(READ_SIZE)
+        except TimeoutError:
+            raise TargetFailed(504) from None
 
     # -- towards the client ---------------------------------------------------------------
 
-    def _send_head(self, status: int, headers: list[tuple[bytes, bytes]], end: bool) -> None:
-        named = set()
-        for name, value in headers:
-            if name == b"connection":
-                named.update(token.strip().lower() for token in value.split(b","))
-        kept = [(name, value) for name, value in headers
-                if name not in RESPONSE_HOP and name not in named and name != b"alt-svc"]
-        if self.rule_cookie:
-            kept.append((b"set-cookie", self.rule_cookie))
-        kept.extend(self.alt_svc)
+    def send_head(self, status: int, headers: list[tuple[bytes, bytes]], end: bool) -> None:
+        kept = self._client_headers(headers)
         self.responded = True
         self.session.h3.send_headers(self.stream_id, [(b":status", b"%d" % status), *kept], end_stream=end)
         self.session.transmit_soon()
 
-    async def _send_data(self, data: bytes, end: bool) -> None:
+    async def send_data(self, data: bytes, end: bool) -> None:
         session = self.session
         if session.closed:
             raise asyncio.CancelledError
@@ -309,14 +178,15 @@ class H3Exchange:
             session.acked.clear()
             await session.acked.wait()
 
+    async def _end_response(self) -> None:
+        await self.send_data(b"", end=True)
+
     def _local(self, status: int, extra: list[tuple[bytes, bytes]] = ()) -> None:
         """The load balancer's own answer (400, 403, 404, 405, 413, 421, 502, 503, 504, redirects)."""
         session = self.session
         if session.closed:
             return None
-        body = b"<html><body><h1>%d</h1></body></html>" % status
-        headers = [(b":status", b"%d" % status), (b"content-type", b"text/html"),
-                   (b"content-length", b"%d" % len(body)), *extra]
+        headers, body = local_answer(status, extra)
         session.h3.send_headers(self.stream_id, headers)
         session.h3.send_data(self.stream_id, body, end_stream=True)
         self.responded = True

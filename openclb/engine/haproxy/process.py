@@ -42,7 +42,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,19 +195,20 @@ class HaproxyProcess:
 
         Raises OSError when the worker cannot be reached (it exited once it had drained).
         """
-        master = self._socket_path(MASTER_SOCKET)
-        sessions = sessions_of(await query_socket(master, f"@!{worker} show sess"), sections)
-        for start in range(0, len(sessions), _COMMANDS_PER_LINE):
-            batch = sessions[start:start + _COMMANDS_PER_LINE]
-            await query_socket(master, "; ".join(f"@!{worker} shutdown session {s}" for s in batch))
+        await self._shutdown_shown(worker, lambda shown: sessions_of(shown, sections))
 
     async def shutdown_server_sessions(self, worker: int, servers: Collection[tuple[str, str]]) -> None:
         """Close every connection ``worker`` still carries to the (backend, server) named.
 
         Raises OSError when the worker cannot be reached (it exited once it had drained).
         """
+        await self._shutdown_shown(worker, lambda shown: sessions_to(shown, servers))
+
+    async def _shutdown_shown(self, worker: int, select: Callable[[str], list[str]]) -> None:
+        """Close the sessions ``select`` picks from ``worker``'s ``show sess``, a batch of
+        commands per line to the master."""
         master = self._socket_path(MASTER_SOCKET)
-        sessions = sessions_to(await query_socket(master, f"@!{worker} show sess"), servers)
+        sessions = select(await query_socket(master, f"@!{worker} show sess"))
         for start in range(0, len(sessions), _COMMANDS_PER_LINE):
             batch = sessions[start:start + _COMMANDS_PER_LINE]
             await query_socket(master, "; ".join(f"@!{worker} shutdown session {s}" for s in batch))

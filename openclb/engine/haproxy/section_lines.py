@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+from openclb.engine.embedded.health_probes import decode_context
 from openclb.engine.spec import HealthCheckSpec, ListenerSpec, Scheduler, TargetSpec
 
 ERROR_LIMIT = 3
@@ -69,8 +70,8 @@ def check_lines(check: HealthCheckSpec) -> list[str]:
         send += f" hdr Host {quote(host)}"
         lines += ["option httpchk", send, f"http-check expect rstatus {quote(status_pattern(check.http_code_mask))}"]
     elif kind == "CUSTOM":
-        payload = _context_bytes(check.context_type, check.send_context)
-        expect = _context_bytes(check.context_type, check.recv_context)
+        payload = decode_context(check.context_type, check.send_context)
+        expect = decode_context(check.context_type, check.recv_context)
         lines.append("option tcp-check")
         if payload:
             lines.append(f"tcp-check send-binary {payload.hex().upper()}")
@@ -83,16 +84,6 @@ def status_pattern(code_mask: int) -> str:
     """HttpCode bits (1=1xx, 2=2xx, 4=3xx, 8=4xx, 16=5xx) → a regex on the status code."""
     classes = "".join(str(bit + 1) for bit in range(5) if code_mask & (1 << bit)) or "12345"
     return f"^[{classes}]"
-
-
-def _context_bytes(context_type: str, text: str) -> bytes:
-    """SendContext/RecvContext as bytes, exactly as the embedded checker decodes them."""
-    if context_type.upper() == "HEX":
-        try:
-            return bytes.fromhex(text)
-        except ValueError:
-            pass
-    return text.encode("ascii", "replace")
 
 
 def server_lines(spec: ListenerSpec, target: TargetSpec) -> list[str]:
