@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +64,7 @@ HTTPS_LOG_FIELDS = '"ssl_protocol":"%sslv","ssl_cipher":"%sslc","ssl_server_name
 # The request line's two spaces, "HTTP/1.x" and CRLF around method and URI.
 _LINE_EXTRA = 12
 _NO_TARGET = b'"upstream_addr":"-:-"'
+_NOT_PARSED = b'"request_length":-,'
 
 
 def http_log_lines(spec: ListenerSpec, certs_dir: Path, files: dict[Path, str]) -> list[str]:
@@ -75,6 +77,8 @@ def http_log_lines(spec: ListenerSpec, certs_dir: Path, files: dict[Path, str]) 
                   .replace("{names}", str(names)).replace("{tls}", HTTPS_LOG_FIELDS if https else ""))
     return [
         "log global",
+        # A connection closed before sending a request writes no line, as on the embedded engine.
+        "option dontlognull",
         f"log-format {quote(log_format)}",
         f"http-request capture req.fhdr(host) len {CAPTURE_BYTES}",
         f"http-request capture req.fhdr(user-agent) len {CAPTURE_BYTES}",
@@ -106,6 +110,7 @@ class HaproxyLogReceiver(asyncio.DatagramProtocol):
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=("127.0.0.1", 0))
+        _make_room(self.transport.get_extra_info("socket"))
         host, port = self.transport.get_extra_info("sockname")[:2]
         self.address = f"{host}:{port}"
 
@@ -151,6 +156,8 @@ class HaproxyLogReceiver(asyncio.DatagramProtocol):
             return
         if _NO_TARGET in head:
             head = head.replace(_NO_TARGET, b'"upstream_addr":"-"', 1)
+        if _NOT_PARSED in head:  # a request HAProxy refused before its rules ran (400)
+            head = head.replace(_NOT_PARSED, b'"request_length":0,', 1)
         access_log = found[0]
         access_log.record(("line", head.decode() + (
             f'{seconds},"upstream_response_time":{seconds if upstream != b"-" else _DASH},'
@@ -158,3 +165,17 @@ class HaproxyLogReceiver(asyncio.DatagramProtocol):
 
 
 _DASH = '"-"'
+RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024
+
+
+def _make_room(sock) -> None:
+    """A receive buffer that holds a burst of request lines while the loop is busy (a datagram
+    that finds it full is dropped by the kernel): forced past ``rmem_max`` when privileged."""
+    for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER_BYTES)
+            return
+        except OSError:
+            continue
