@@ -21,7 +21,7 @@ from clb_support import (
     checked, create_clb_with_vip, create_listener, create_rules, listener_with_targets, refused, register,
     trusting_context, typed, upload, wait_for, write,
 )
-from l7_support import request
+from l7_support import assert_served_by_test_engine, request
 
 pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 
@@ -88,11 +88,15 @@ def test_set_load_balancer_cls_log_http_requests_written_with_clb_fields(server,
     wait_for(lambda: checked(client, "DescribeLoadBalancers", {"LoadBalancerIds": [lb_id]})
              ["LoadBalancerSet"][0]["LogTopicId"] == topic_id, 5)
 
+    assert_served_by_test_engine(server, listener_id)
+
     assert request(vip, HTTP_PORT, "/shop?item=1", host="www.logged.test",
                    headers={"User-Agent": "openclb-test", "Referer": "http://ref.test/"}).status == 200
     assert request(vip, HTTP_PORT, "/elsewhere", host="www.logged.test").status == 404
-    wait_for(lambda: len(log_lines(server, logset_id, topic_id)) == 2, 5)
-    served, unrouted = log_lines(server, logset_id, topic_id)
+    hostile = 'x","status":1,"a":"\\\t\xe9'
+    assert request(vip, HTTP_PORT, "/shop", host="www.logged.test", headers={"User-Agent": hostile}).status == 200
+    wait_for(lambda: len(log_lines(server, logset_id, topic_id)) == 3, 5)
+    served, unrouted, escaped = log_lines(server, logset_id, topic_id)
     assert served["request"] == "GET /shop?item=1 HTTP/1.1" and served["uri"] == "/shop"
     assert (served["status"], served["upstream_status"]) == (200, "200")
     assert (served["server_addr"], served["server_port"], served["protocol_type"]) == (vip, HTTP_PORT, "HTTP")
@@ -104,6 +108,27 @@ def test_set_load_balancer_cls_log_http_requests_written_with_clb_fields(server,
     assert served["request_length"] > 0 and served["bytes_sent"] > 0 and served["request_time"] >= 0
     assert time.strptime(served["time_local"], "%d/%b/%Y:%H:%M:%S %z")
     assert (unrouted["status"], unrouted["upstream_status"], unrouted["upstream_addr"]) == (404, "-", "-")
+    assert unrouted["upstream_response_time"] == "-" and unrouted["server_name"] == ""
+    assert (escaped["http_user_agent"], escaped["status"], escaped["http_referer"]) == (hostile, 200, "")
+
+
+def test_set_load_balancer_cls_log_empty_ids_http_unbound_lines_stop(server, client, http_backends):
+    backend = http_backends.start("http-unbound")
+    logset_id, topic_id = logset_and_topic(client)
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [HTTP_PORT + 2])
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "www.unbound.test", "Url": "/"}])
+    register(client, lb_id, listener_id, [backend.port], location_id)
+    bind(client, lb_id, logset_id, topic_id)
+    assert_served_by_test_engine(server, listener_id)
+    assert request(vip, HTTP_PORT + 2, "/", host="www.unbound.test").status == 200
+    (line,) = wait_and_read(server, logset_id, topic_id, 1)
+    assert (line["protocol_type"], line["server_port"], line["connection_requests"]) == ("HTTP", HTTP_PORT + 2, 1)
+
+    bind(client, lb_id, "", "")
+    assert request(vip, HTTP_PORT + 2, "/", host="www.unbound.test").status == 200
+    time.sleep(0.6)
+    assert len(log_lines(server, logset_id, topic_id)) == 1
 
 
 def test_set_load_balancer_cls_log_empty_ids_unbind_and_lines_stop(server, client, named_backends):
@@ -181,6 +206,7 @@ def test_set_load_balancer_cls_log_https_request_line_carries_tls_version_and_sn
     (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "rsa.example.com", "Url": "/"}])
     register(client, lb_id, listener_id, [backend.port], location_id)
     bind(client, lb_id, logset_id, topic_id)
+    assert_served_by_test_engine(server, listener_id)
     reply = request(vip, HTTP_PORT + 10, "/", host="rsa.example.com", tls=trusting_context(),
                     server_name="rsa.example.com")
     assert reply.status == 200
@@ -202,3 +228,44 @@ def test_create_load_balancer_access_log_topic_id_starts_bound_and_unknown_refus
     assert wait_and_read(server, logset_id, topic_id, 1)[0]["server_port"] == TCP_PORT + 1
     refused(client, "CreateLoadBalancer", {"LoadBalancerType": "OPEN", "AccessLogTopicId": "no-such-topic"},
             "InvalidParameterValue", lb_id=lb_id)
+
+
+def test_set_load_balancer_cls_log_haproxy_and_embedded_lines_agree_field_by_field(server, client, http_backends):
+    """The same request to a listener HAProxy serves and to one the embedded engine keeps
+    (H2cSwitch) writes the same fields with the same values, but for the listener's own
+    port, the client's port and the times taken."""
+    backend = http_backends.start("both-engines")
+    logset_id, topic_id = logset_and_topic(client)
+    lb_id, vip = create_clb_with_vip(client)
+    ports = {"haproxy": HTTP_PORT + 3, "embedded": HTTP_PORT + 4}
+    dead_port = closed_port()
+    for engine, port in ports.items():
+        (listener_id,) = create_listener(client, lb_id, "HTTP", [port], H2cSwitch=engine == "embedded")
+        location_id, dead_id = create_rules(client, lb_id, listener_id, [{"Domain": "www.both.test", "Url": "/a"},
+                                                                          {"Domain": "www.both.test", "Url": "/dead"}])
+        register(client, lb_id, listener_id, [backend.port], location_id)
+        register(client, lb_id, listener_id, [dead_port], dead_id)
+        if engine == "haproxy":
+            assert_served_by_test_engine(server, listener_id)
+    bind(client, lb_id, logset_id, topic_id)
+    headers = {"User-Agent": 'agent "\\\xe9', "Referer": "http://ref.test/?a=1"}
+    for port in ports.values():
+        assert request(vip, port, "/a%20b/c?d=\"e\"", host="www.both.test", headers=headers).status == 200
+        assert request(vip, port, "/elsewhere", host="www.both.test").status == 404
+        assert request(vip, port, "/a/post", host="www.both.test", method="POST", body=b"x" * 300).status == 200
+        assert request(vip, port, "/dead", host="www.both.test").status == 502
+    lines = wait_and_read(server, logset_id, topic_id, 8)
+    by_port = {port: [line for line in lines if line["server_port"] == port] for port in ports.values()}
+    own = {"server_port", "remote_port", "request_time", "upstream_response_time", "time_local", "bytes_sent"}
+    for haproxy_line, embedded_line in zip(by_port[ports["haproxy"]], by_port[ports["embedded"]], strict=True):
+        assert set(haproxy_line) == set(embedded_line)
+        assert {k: v for k, v in haproxy_line.items() if k not in own} == {
+            k: v for k, v in embedded_line.items() if k not in own}
+        assert {k: type(v) for k, v in haproxy_line.items()} == {k: type(v) for k, v in embedded_line.items()}
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound and released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from openclb.protocols import ListenerProtocol
 from openclb.engine.spec import (
-    CertificateSpec, HealthCheckSpec, ListenerSpec, LoadBalancerState, RedirectSpec, RuleSpec, Scheduler, TargetSpec,
+    AccessLogSpec, CertificateSpec, HealthCheckSpec, ListenerSpec, LoadBalancerState, RedirectSpec, RuleSpec, Scheduler, TargetSpec,
     TlsSpec,
 )
 from openclb.engine.haproxy import adoption, runtime
@@ -116,6 +116,7 @@ def _layer7_states(pki: TlsSpec) -> dict[str, list[LoadBalancerState]]:
     backend TLS and gRPC; HTTPS with SNI, mutual TLS and HTTP/2 per domain, and without SNI."""
     off = HealthCheckSpec(enabled=False)
     rsa_only = TlsSpec(certificates=(_self_signed("rsa"),))
+    logged = AccessLogSpec("logset-1", "topic-1")
     rules = (
         RuleSpec("loc-exact001", ("www.shop.test",), "/", _targets(10, 20), default_server=True),
         RuleSpec("loc-exurl001", ("www.shop.test",), "=/login", _targets(10), health_check=off),
@@ -141,6 +142,15 @@ def _layer7_states(pki: TlsSpec) -> dict[str, list[LoadBalancerState]]:
                 RuleSpec("loc-sni00002", ("*.b.example.com",), "/", _targets(10), tls=rsa_only),
             )),
         ))],
+        "access_logged_http_https": [LoadBalancerState("lb-golden11", VIP, (
+            ListenerSpec("lbl-l7log001", ListenerProtocol.HTTP, 80, access_log=logged, rules=(
+                RuleSpec("loc-log00001", ("~^www\\.log\\.test$",), "/", _targets(10), default_server=True),
+                RuleSpec("loc-log00002", ("none.log.test",), "/", ()),
+            )),
+            ListenerSpec("lbl-l7log002", ListenerProtocol.HTTPS, 443, tls=rsa_only, access_log=logged, rules=(
+                RuleSpec("loc-log00003", ("s.log.test",), "/", _targets(10), default_server=True),)),
+            ListenerSpec("lbl-tcplog01", ListenerProtocol.TCP, 9000, access_log=logged, targets=_targets(10)),
+        ))],
         "https_one_certificate": [LoadBalancerState("lb-golden10", VIP, (
             ListenerSpec("lbl-l7one001", ListenerProtocol.HTTPS, 8443, tls=rsa_only, rules=(
                 RuleSpec("loc-one00001", ("h2.example.com",), "/", _targets(10), http2=True, default_server=True),
@@ -156,7 +166,7 @@ CASES = sorted(_states())
 
 
 def _render_into(run_dir: Path, name: str):
-    return render(_states()[name], RuntimePaths(run_dir, STATS))
+    return render(_states()[name], RuntimePaths(run_dir, STATS, log_address="127.0.0.1:5140"))
 
 
 @pytest.mark.parametrize("name", CASES)

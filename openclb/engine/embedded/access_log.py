@@ -264,5 +264,11 @@ def _connection_line(r: tuple, batch: BatchContext) -> str:
         % (batch.time_local(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], tls_json(r[12])))
 
 
+def _finished_lines(records: list[tuple], batch: BatchContext) -> str:
+    """Lines another engine formatted whole (HAProxy's HTTP requests): ``("line", text)``."""
+    return "".join([record[1] for record in records])
+
+
 _KIND = itemgetter(0)
-LINE_FORMATS: dict[str, Callable[[list[tuple], BatchContext], str]] = {"connection": _connection_lines}
+LINE_FORMATS: dict[str, Callable[[list[tuple], BatchContext], str]] = {
+    "connection": _connection_lines, "line": _finished_lines}

@@ -63,7 +63,7 @@ from pathlib import Path
 
 from openclb.protocols import ListenerProtocol
 from openclb.engine.haproxy.admission import admission_lines
-from openclb.engine.haproxy.access_log import LOG_FORMAT
+from openclb.engine.haproxy.access_log import LOG_FORMAT, LOG_LINE_BYTES
 from openclb.engine.haproxy.render_http import http_sections, layer7_renderable
 from openclb.engine.haproxy.section_lines import (
     BALANCE, FALLBACK_PREFIX, STICK_TABLE_SIZE, RuntimePaths, address, check_lines, pem_bundle, quote,
@@ -129,7 +129,7 @@ def render(
     states = list(states)
     if paths.log_address and any(spec.access_log is not None and served_by_haproxy(spec)
                                  for state in states for spec in state.listeners):
-        lines.append(f"    log {paths.log_address} local0 info")
+        lines.append(f"    log {paths.log_address} len {LOG_LINE_BYTES} format raw local0 info")
     lines += [
         "",
         "defaults",

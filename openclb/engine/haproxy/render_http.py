@@ -56,6 +56,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from openclb.protocols import ListenerProtocol
+from openclb.engine.haproxy.access_log import http_log_lines
 from openclb.engine.haproxy.admission import admission_lines
 from openclb.engine.haproxy.section_lines import (
     BALANCE, RuntimePaths, address, check_lines, pem_bundle, quote, server_lines,
@@ -79,7 +80,7 @@ def layer7_renderable(spec: ListenerSpec) -> bool:
     """Whether HAProxy can serve this HTTP/HTTPS listener exactly as the embedded engine would.
 
     Left to the embedded engine: H2cSwitch, domains with QUIC on (HTTP/3 shares the listener's
-    port in UDP, which HAProxy 2.6 cannot serve), access logs, blocked clients (answered 403 per
+    port in UDP, which HAProxy 2.6 cannot serve), blocked clients (answered 403 per
     request, also by a client-IP header), traffic faults, a customized configuration (body
     limit, added headers, TLS versions or ciphers), GRPC health checks, domain or URL regexes
     Python cannot compile (the embedded router ignores them; HAProxy would refuse the whole
@@ -88,7 +89,7 @@ def layer7_renderable(spec: ListenerSpec) -> bool:
     """
     if spec.protocol not in (ListenerProtocol.HTTP, ListenerProtocol.HTTPS):
         return False
-    if (spec.h2c or spec.access_log is not None or spec.admission.blocked or spec.traffic_faults
+    if (spec.h2c or spec.admission.blocked or spec.traffic_faults
             or spec.max_body_size or spec.added_headers or spec.tls_protocols or spec.tls_ciphers):
         return False
     for rule in spec.rules:
@@ -154,6 +155,8 @@ def _frontend(state: LoadBalancerState, spec: ListenerSpec, paths: RuntimePaths,
     lines += [f"    timeout client {spec.idle_timeout}s", f"    timeout http-keep-alive {spec.idle_timeout}s"]
     if spec.client_head_timeout > 0:
         lines.append(f"    timeout http-request {_ms(spec.client_head_timeout)}")
+    if spec.access_log is not None and paths.log_address:
+        lines += [f"    {line}" for line in http_log_lines(spec, paths.certs_dir, files)]
     routing = _routing_lines(spec)
     only = next((r for r in spec.rules if r.redirect is None and routing == [_chosen(r)]), None)
     if only is None:
