@@ -36,6 +36,16 @@ def https_listener(client, http_backends, port: int, http2: bool, name: str = "h
     return lb_id, vip, listener_id
 
 
+def h2c_listener(client, http_backends, port: int, name: str):
+    """An HTTP listener with H2cSwitch and one rule (DOMAIN, /) over a backend named ``name``:
+    (the backend, the CLB id, its VIP)."""
+    backend = http_backends.start(name)
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [port], H2cSwitch=True)
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/"}])
+    register(client, lb_id, listener_id, [backend.port], location_id)
+    return backend, lb_id, vip
+
 def test_create_rule_http2_https_client_speaks_h2_target_gets_forwarding_headers(
         server, client, http_backends, tmp_path):
     _, vip, _ = https_listener(client, http_backends, 8701, http2=True)
@@ -63,11 +73,7 @@ def test_modify_domain_attributes_http2_on_client_switches_from_http11_to_h2(ser
 
 
 def test_create_listener_h2c_switch_prior_knowledge_h2_and_http11_both_served(server, client, http_backends):
-    backend = http_backends.start("h2c")
-    lb_id, vip = create_clb_with_vip(client)
-    (listener_id,) = create_listener(client, lb_id, "HTTP", [8703], H2cSwitch=True)
-    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/"}])
-    register(client, lb_id, listener_id, [backend.port], location_id)
+    _, _, vip = h2c_listener(client, http_backends, 8703, "h2c")
 
     version, body = curl(vip, 8703, "/x", "--http2-prior-knowledge", scheme="http")
     assert (version, json.loads(body)["name"]) == ("2", "h2c")
@@ -293,11 +299,7 @@ def test_create_rule_sni_domains_http2_offered_only_where_rule_has_it(server, cl
 
 
 def test_request_h2_blocked_client_and_body_over_limit_refused_403_413_as_http11(server, client, http_backends):
-    backend = http_backends.start("guarded")
-    lb_id, vip = create_clb_with_vip(client)
-    (listener_id,) = create_listener(client, lb_id, "HTTP", [8711], H2cSwitch=True)
-    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": DOMAIN, "Url": "/"}])
-    register(client, lb_id, listener_id, [backend.port], location_id)
+    backend, lb_id, vip = h2c_listener(client, http_backends, 8711, "guarded")
     for params in ({"Type": "add_customized_field"}, {"Type": "add_blocked", "BlockIPList": ["10.1.2.3"]}):
         job_id = checked(client, "ModifyBlockIPList",
                          {"LoadBalancerIds": [lb_id], "ClientIPField": "X-Real-Client", **params})["JodId"]
