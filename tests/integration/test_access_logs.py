@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from clb_support import (
     checked, create_clb_with_vip, create_listener, create_rules, listener_with_targets, refused, register,
     trusting_context, typed, upload, wait_for, write,
 )
+from h3_support import DOMAIN as H3_DOMAIN, h3_request
 from l7_support import assert_served_by_test_engine, request
 
 pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
@@ -269,3 +271,36 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_set_load_balancer_cls_log_http2_and_http3_requests_written_as_http11_lines(server, client, http_backends):
+    """Streams are requests too: an h2c request, an HTTP/3 one and a local 404 over HTTP/2 each
+    write the HTTP/1.1 line's fields, with their protocol version."""
+    backend = http_backends.start("streams-logged")
+    logset_id, topic_id = logset_and_topic(client)
+    lb_id, vip = create_clb_with_vip(client)
+    (h2c_id,) = create_listener(client, lb_id, "HTTP", [HTTP_PORT + 20], H2cSwitch=True)
+    (quic_id,) = create_listener(client, lb_id, "HTTPS", [HTTP_PORT + 21], Certificate=upload("rsa"))
+    for listener_id, rule in ((h2c_id, {"Domain": "h2.logged.test", "Url": "/h2"}),
+                              (quic_id, {"Domain": H3_DOMAIN, "Url": "/", "Quic": True})):
+        (location_id,) = create_rules(client, lb_id, listener_id, [rule])
+        register(client, lb_id, listener_id, [backend.port], location_id)
+    bind(client, lb_id, logset_id, topic_id)
+
+    for path in ("/h2?x=1", "/nowhere"):
+        subprocess.run(["curl", "-sS", "--max-time", "10", "--http2-prior-knowledge", "-o", "/dev/null",
+                        "-H", "Host: h2.logged.test", "-A", "openclb-h2", f"http://{vip}:{HTTP_PORT + 20}{path}"],
+                       check=True, timeout=20)
+    assert h3_request(vip, HTTP_PORT + 21, "/h3", headers=[(b"user-agent", b"openclb-h3")]).status == 200
+
+    lines = {line["request"]: line for line in wait_and_read(server, logset_id, topic_id, 3)}
+    h2 = lines["GET /h2?x=1 HTTP/2.0"]
+    assert (h2["status"], h2["upstream_status"], h2["http_host"], h2["http_user_agent"]) == (
+        200, "200", "h2.logged.test", "openclb-h2")
+    assert (h2["server_port"], h2["upstream_addr"], h2["protocol_type"]) == (
+        HTTP_PORT + 20, f"127.0.0.1:{backend.port}", "HTTP")
+    assert lines["GET /nowhere HTTP/2.0"]["status"] == 404
+    h3 = lines["GET /h3 HTTP/3.0"]
+    assert (h3["status"], h3["protocol_type"], h3["ssl_protocol"], h3["ssl_server_name"]) == (
+        200, "HTTPS", "TLSv1.3", H3_DOMAIN)
+    assert h3["http_user_agent"] == "openclb-h3" and h3["bytes_sent"] > 0

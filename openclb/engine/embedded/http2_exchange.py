@@ -39,6 +39,7 @@ from jh2.errors import ErrorCodes
 from jh2.exceptions import ProtocolError
 
 from openclb.engine.embedded.http2_targets import TargetExpired, TargetLink, open_link
+from openclb.engine.embedded.http_access_log import stream_finished
 from openclb.engine.embedded.http2_upstream import TargetBrokeOff, h2_request_headers, relay_over_h2
 from openclb.engine.embedded.stream_exchange import StaleLink, TargetExchange, TargetFailed, local_answer
 
@@ -128,6 +129,8 @@ class StreamExchange(TargetExchange):
             log.exception("http2: unexpected error on a stream of listener %s", session.listener.listener_id)
             self.reset(ErrorCodes.INTERNAL_ERROR)
         finally:
+            if session.listener.access_log is not None:
+                stream_finished(self, "2.0")
             self._let_go()
             if link is not None:
                 link.release(reusable and session.listener.spec.keepalive and not session.listener.closing,
@@ -203,6 +206,7 @@ class StreamExchange(TargetExchange):
     def send_head(self, status: int, headers: list[tuple[bytes, bytes]], end: bool) -> None:
         kept = self._client_headers(headers)
         self.responded = True
+        self.log_status = status
         self.response_ended = end
         session = self.session
         session.conn.send_headers(self.stream_id, [(b":status", b"%d" % status), *kept], end_stream=end)
@@ -228,6 +232,7 @@ class StreamExchange(TargetExchange):
         session = self.session
         conn = session.conn
         stream_id = self.stream_id
+        self.log_out += len(data)
         if len(data) <= conn.local_flow_control_window(stream_id) and len(data) <= conn.max_outbound_frame_size:
             if session.closed:
                 raise asyncio.CancelledError
@@ -267,6 +272,7 @@ class StreamExchange(TargetExchange):
         if session.closed:
             return None
         headers, body = local_answer(status, extra)
+        self.log_status, self.log_out = status, len(body)
         try:
             session.conn.send_headers(self.stream_id, headers)
             session.conn.send_data(self.stream_id, body, end_stream=True)

@@ -104,11 +104,13 @@ class _SniContext(quic_tls.Context):
     """aioquic's TLS context, choosing its certificate from the ClientHello's server name."""
 
     choice: CertificateChoice | None = None
+    sni_seen = ""  # the ClientHello's server name, for the access log
 
     def _server_handle_hello(self, input_buf: Buffer, initial_buf: Buffer, handshake_buf: Buffer) -> None:
         if self.choice is not None:
             start = input_buf.tell()
             server_name = quic_tls.pull_client_hello(input_buf).server_name
+            self.sni_seen = server_name or ""
             input_buf.seek(start)
             self.certificate, self.certificate_chain, self.certificate_private_key = self.choice.lookup(server_name)
         super()._server_handle_hello(input_buf, initial_buf, handshake_buf)
@@ -167,6 +169,7 @@ class Http3Endpoint(asyncio.DatagramProtocol):
             if not self._admits(addr[0]):
                 return
             session = H3Session(self, header.destination_cid, addr[0])
+            session.client_port = addr[1]
             for cid in session.cids:
                 self.sessions[cid] = session
             self.connections_open += 1

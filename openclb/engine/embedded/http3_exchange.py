@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from openclb.engine.embedded.http_access_log import stream_finished
 from openclb.engine.embedded.stream_exchange import TargetExchange, TargetFailed, local_answer
 
 log = logging.getLogger("openclb.engine.http3")
@@ -109,6 +110,8 @@ class H3Exchange(TargetExchange):
             log.exception("http3: unexpected error on a stream of listener %s", session.listener.listener_id)
             self.reset(H3_INTERNAL_ERROR)
         finally:
+            if session.listener.access_log is not None:
+                stream_finished(self, "3.0")
             self._let_go()
             if writer is not None:
                 writer.transport.abort()
@@ -165,6 +168,7 @@ class H3Exchange(TargetExchange):
     def send_head(self, status: int, headers: list[tuple[bytes, bytes]], end: bool) -> None:
         kept = self._client_headers(headers)
         self.responded = True
+        self.log_status = status
         self.session.h3.send_headers(self.stream_id, [(b":status", b"%d" % status), *kept], end_stream=end)
         self.session.transmit_soon()
 
@@ -172,6 +176,7 @@ class H3Exchange(TargetExchange):
         session = self.session
         if session.closed:
             raise asyncio.CancelledError
+        self.log_out += len(data)
         session.h3.send_data(self.stream_id, data, end_stream=end)
         session.transmit_soon()
         while session.unsent(self.stream_id) > SEND_HIGH_WATER and not session.closed:
@@ -187,6 +192,7 @@ class H3Exchange(TargetExchange):
         if session.closed:
             return None
         headers, body = local_answer(status, extra)
+        self.log_status, self.log_out = status, len(body)
         session.h3.send_headers(self.stream_id, headers)
         session.h3.send_data(self.stream_id, body, end_stream=True)
         self.responded = True

@@ -89,6 +89,59 @@ def request_finished(session, status: int, upstream_status: int = 0, sent: int =
         log.record_request(fields)
 
 
+def stream_finished(exchange, version: str) -> None:
+    """Hand an HTTP/2 or HTTP/3 stream's request to the log: the HTTP/1.1 line with ``version``
+    (``2.0``, ``3.0``); ``request_length`` counts the head as its fields would be written in
+    HTTP/1.1 plus the body. A stream reset before any answer writes nothing, as a connection
+    closed before a whole request does on HTTP/1.1."""
+    status = exchange.log_status
+    if not status:
+        return
+    session = exchange.session
+    connection = getattr(session, "log_connection", None)
+    if connection is None:
+        connection = session.log_connection = _stream_connection(session)
+    method = path = b""
+    kept = []
+    head_size = 0
+    for name, value in exchange.request_headers:
+        head_size += len(name) + len(value) + 4
+        if name == b":method":
+            method = value
+        elif name == b":path":
+            path = value
+        elif name == b":authority":
+            kept.append((b"host", value))
+        elif name in _STREAM_LOGGED:
+            kept.append((name, value))
+    requests = getattr(session, "log_requests", 0) + 1
+    session.log_requests = requests
+    upstream = exchange.log_upstream
+    target = exchange.target if upstream or status >= 500 else None
+    rule = exchange.log_rule
+    if target is None:
+        server_name, target_ip, target_port = "", None, 0
+    else:
+        server_name = rule.spec.domains[0] if rule is not None else ""
+        target_ip, target_port = target.ip, target.port
+    session.listener.access_log.record_request((
+        _monotonic(), exchange.log_started, method, path, version, tuple(kept), connection, server_name, target_ip,
+        target_port, status, upstream, head_size + exchange.log_in, exchange.log_out, requests))
+
+
+def _stream_connection(session) -> tuple:
+    """``connection_fields`` of an HTTP/2 session (TCP) or an HTTP/3 one (QUIC: TLS 1.3 always)."""
+    if getattr(session, "transport", None) is not None:
+        return connection_fields(session)
+    listener = session.listener
+    sni = getattr(getattr(session.quic, "tls", None), "sni_seen", "")
+    return (True, listener.vip, listener.spec.port, session.client_ip, getattr(session, "client_port", 0),
+            ("TLSv1.3", "", sni))
+
+
+_STREAM_LOGGED = frozenset((b"host", b"user-agent", b"referer"))
+
+
 def _request_lines(values: list, batch) -> str:
     """The JSON lines of requests (``REQUEST_FIELDS`` values each, in ``request_finished``'s
     order, end to end), in the field names of the CLB's CLS access log.

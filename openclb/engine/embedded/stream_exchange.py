@@ -112,6 +112,10 @@ class TargetExchange:
         self.alt_svc: tuple[tuple[bytes, bytes], ...] = ()
         self.target = None  # the target counted active for this stream (changes on a connect retry)
         self.budget = None  # the engine's descriptor budget, once this stream holds one of it
+        # What the access log needs at the stream's end (``http_access_log.stream_finished``).
+        self.log_started = _monotonic()
+        self.log_rule = None
+        self.log_status = self.log_upstream = self.log_in = self.log_out = 0
 
     # -- the request ----------------------------------------------------------------------
 
@@ -169,6 +173,7 @@ class TargetExchange:
         if target is None:
             return self._local(503)
         self.rule_cookie = rule.set_cookie(target) if rule.cookie_name else b""
+        self.log_rule = rule
         head = b"%s %s HTTP/1.1\r\n%s" % (method, path, head_lines(forwarded.headers))
         return rule, target, head, chunked, method
 
@@ -218,6 +223,7 @@ class TargetExchange:
     async def _send_body(self, writer, chunked: bool) -> None:
         while (item := await self.body.get()) is not None:
             data = self._body_taken(item)
+            self.log_in += len(data)
             if data:
                 writer.write(chunk(data) if chunked else data)
                 await writer.drain()
@@ -250,6 +256,7 @@ class TargetExchange:
                     raise TargetFailed(502) from None
             if response.head_done and not self.responded:
                 no_body = method == b"HEAD" or response.status in (204, 304)
+                self.log_upstream = response.status
                 self.send_head(response.status, response.headers,
                                end=no_body or (response.complete and not response.pieces))
                 if no_body:
