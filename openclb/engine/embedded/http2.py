@@ -174,6 +174,8 @@ class H2Session(asyncio.Protocol):
         self.idle_since = 0.0
         self.bytes_in = 0
         self.bytes_out = 0
+        self.log_connection = None  # the access log's fields of this connection, once a request is logged
+        self.log_requests = 0
         self.closed = False
         self.finishing = False
         self.quiet_close = False

@@ -168,8 +168,7 @@ class Http3Endpoint(asyncio.DatagramProtocol):
                 return
             if not self._admits(addr[0]):
                 return
-            session = H3Session(self, header.destination_cid, addr[0])
-            session.client_port = addr[1]
+            session = H3Session(self, header.destination_cid, addr)
             for cid in session.cids:
                 self.sessions[cid] = session
             self.connections_open += 1
@@ -213,12 +212,14 @@ class Http3Endpoint(asyncio.DatagramProtocol):
 class H3Session:
     """One QUIC connection of a client and its HTTP/3 request streams."""
 
-    def __init__(self, endpoint: Http3Endpoint, original_cid: bytes, client_ip: str) -> None:
+    def __init__(self, endpoint: Http3Endpoint, original_cid: bytes, client_addr: tuple) -> None:
         self.endpoint = endpoint
         self.listener = endpoint.listener
         self.loop = self.listener.loop
-        self.client_ip = client_ip
-        self.client_ip_bytes = client_ip.encode()
+        self.client_ip, self.client_port = client_addr[0], client_addr[1]
+        self.client_ip_bytes = self.client_ip.encode()
+        self.log_connection = None  # the access log's fields of this connection, once a request is logged
+        self.log_requests = 0
         self.quic = _SniQuicConnection(configuration=endpoint.configuration, choice=endpoint.choice,
                                        original_destination_connection_id=original_cid)
         self.h3: H3Connection | None = None

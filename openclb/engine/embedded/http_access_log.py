@@ -98,7 +98,7 @@ def stream_finished(exchange, version: str) -> None:
     if not status:
         return
     session = exchange.session
-    connection = getattr(session, "log_connection", None)
+    connection = session.log_connection
     if connection is None:
         connection = session.log_connection = _stream_connection(session)
     method = path = b""
@@ -114,8 +114,7 @@ def stream_finished(exchange, version: str) -> None:
             kept.append((b"host", value))
         elif name in _STREAM_LOGGED:
             kept.append((name, value))
-    requests = getattr(session, "log_requests", 0) + 1
-    session.log_requests = requests
+    requests = session.log_requests = session.log_requests + 1
     upstream = exchange.log_upstream
     target = exchange.target if upstream or status >= 500 else None
     rule = exchange.log_rule
@@ -131,12 +130,12 @@ def stream_finished(exchange, version: str) -> None:
 
 def _stream_connection(session) -> tuple:
     """``connection_fields`` of an HTTP/2 session (TCP) or an HTTP/3 one (QUIC: TLS 1.3 always)."""
-    if getattr(session, "transport", None) is not None:
+    quic = getattr(session, "quic", None)
+    if quic is None:
         return connection_fields(session)
     listener = session.listener
-    sni = getattr(getattr(session.quic, "tls", None), "sni_seen", "")
-    return (True, listener.vip, listener.spec.port, session.client_ip, getattr(session, "client_port", 0),
-            ("TLSv1.3", "", sni))
+    return (True, listener.vip, listener.spec.port, session.client_ip, session.client_port,
+            ("TLSv1.3", "", quic.tls.sni_seen))
 
 
 _STREAM_LOGGED = frozenset((b"host", b"user-agent", b"referer"))
