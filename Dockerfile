@@ -10,8 +10,10 @@
 # --network host); the SDK, tccli and Terraform only need the API port.
 
 FROM python:3.11-slim AS build
+# gcc builds the compiled access-log recorder (optional: without it the wheel is pure Python).
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY openclb ./openclb
 RUN pip wheel --no-cache-dir --no-deps -w /wheels .
 

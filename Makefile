@@ -19,7 +19,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(RUNTIME_INSTALLED): $(BIN)/python pyproject.toml
+# setup.py builds the optional compiled parts (with a C compiler; else their Python stand-ins run).
+$(RUNTIME_INSTALLED): $(BIN)/python pyproject.toml setup.py $(wildcard openclb/*/*/*.c openclb/*/*/*.h)
 	$(BIN)/pip install -q -e .
 	touch $@
 
@@ -36,7 +37,8 @@ setup: $(DEV_INSTALLED)
 run: $(RUNTIME_INSTALLED)
 	$(BIN)/openclb serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
-# HAProxy, Node and npm (apt-get as root, else the command to run) and tests/node's packages.
+# HAProxy, Node and npm, a C compiler and Python's headers (apt-get as root, else the command to
+# run) and tests/node's packages.
 provision-test:
 	scripts/provision-deps test
 

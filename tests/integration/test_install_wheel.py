@@ -2,7 +2,7 @@
 
 The package is built with ``pip wheel`` from a copy of the sources, installed into a new venv
 (``python -m venv``; pip reaches the package index), and nothing of this checkout is on that
-venv's path. Then: the wheel holds the package only, the venv got the runtime dependencies and
+venv's path. Then: the wheel holds the package only (with its compiled part: gcc is there), the venv got the runtime dependencies and
 no test tool; ``openclb serve`` on an empty data dir generates its key and answers the official
 SDK (CLB and the admin API); and the pytest plugin is found through its ``pytest11`` entry point
 by a suite that names nothing but the ``openclb_server`` fixture. About a minute, once.
@@ -53,8 +53,8 @@ def run(args: list, env: dict, cwd: Path | None = None, timeout: float = 600) ->
 def test_pip_install_wheel_fresh_venv_serve_empty_dir_answers_sdk_and_plugin_loads(tmp_path):
     source = tmp_path / "src"
     source.mkdir()
-    shutil.copytree(REPO / "openclb", source / "openclb", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
+    shutil.copytree(REPO / "openclb", source / "openclb", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
         shutil.copy(REPO / name, source / name)
     env = outside_checkout_env()
     venv = tmp_path / "venv"
@@ -67,10 +67,13 @@ def test_pip_install_wheel_fresh_venv_serve_empty_dir_answers_sdk_and_plugin_loa
 
     names = zipfile.ZipFile(wheel).namelist()
     assert all(n.startswith(("openclb/", "openclb-")) for n in names), names
+    # make test provisions gcc: the wheel carries the compiled access-log recorder, and it loads.
+    assert any(n.startswith("openclb/engine/embedded/_access_lines.") and n.endswith(".so") for n in names), names
     installed = {line.split("==")[0].lower() for line in run([pip, "freeze"], env).stdout.split()}
     assert {"aiohttp", "sqlalchemy", "cryptography", "httptools"} <= installed
     assert not installed & {"hypothesis", "pytest-xdist", "tencentcloud-sdk-python-clb", "tccli-intl-en", "py-spy"}
-    location = run([python, "-c", "import openclb; print(openclb.__file__)"], env, cwd=tmp_path).stdout
+    location = run([python, "-c", "import openclb.engine.embedded.http_access_log as h; assert h.compiled; "
+                                  "import openclb; print(openclb.__file__)"], env, cwd=tmp_path).stdout
     assert location.startswith(str(venv)), location
 
     serve = ServeProcess(["--listen", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "empty"),

@@ -83,6 +83,9 @@ def modules_of(root: Path, package: str = PACKAGE) -> dict[str, Path]:
         if parts[-1] == "__init__":
             parts = parts[:-1]
         found[".".join(parts)] = path
+    for path in sorted((root / package).rglob("*.c")):  # compiled modules (setup.py): they import nothing of ours
+        if f"PyInit_{path.stem}" in path.read_text():
+            found[".".join(path.relative_to(root).with_suffix("").parts)] = path
     return found
 
 
@@ -106,6 +109,8 @@ def imports_of(root: Path, package: str = PACKAGE) -> list[Import]:
     edges: list[Import] = []
     for module, path in modules.items():
         relative_path = path.relative_to(root).as_posix()
+        if path.suffix != ".py":
+            continue
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
             if isinstance(node, ast.Import):
                 targets = [target for alias in node.names for target in _resolve(alias.name, [], modules)]

@@ -11,10 +11,10 @@ The relay's cost is a tuple and a list append (``AccessLog.record``): no formatt
 lock. A record is ``(kind, ...)``: the writer thread formats a batch's records of one kind
 together (``LINE_FORMATS[kind](records, context)``, ``BatchContext``: the batch's clock and what
 the writer keeps between batches), so field names, decoding and escaping cost the loop nothing.
-HTTP requests, the most numerous, are not tuples but ``REQUEST_FIELDS`` values each laid end to
-end in one flat list (``AccessLog.requests``, ``http_access_log``): the loop keeps no record
-object per request (nothing for the garbage collector to count or visit), and the writer takes
-the list's columns by strided slices (``LINE_FORMATS["request"](values, context)``); a batch's
+HTTP requests, the most numerous, are kept by a recorder (``AccessLog.requests``,
+``http_access_log``): compiled code that keeps C records and writes their lines without the GIL
+(``_access_lines``), or, where it was not built, ``REQUEST_FIELDS`` values a request laid end to
+end in one flat list. Either way the loop keeps no Python record object per request. A batch's
 request lines follow its layer-4 ones.
 A timer on the loop hands each log's batch to the book's one writer thread every
 ``FLUSH_SECONDS``, short so that the records waiting stay few (what a busy loop allocates
@@ -46,14 +46,13 @@ FLUSH_SECONDS = 0.05
 CHUNK_RECORDS = 256
 MAX_PENDING = 100_000
 REQUEST_FIELDS = 15
-MAX_REQUEST_VALUES = MAX_PENDING * REQUEST_FIELDS
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_BACKUPS = 5
 
 
 class AccessLog:
     """The records of one log topic waiting for the writer thread: ``pending`` (record tuples)
-    and ``requests`` (HTTP requests, ``REQUEST_FIELDS`` values each, end to end)."""
+    and ``requests`` (HTTP requests: a recorder, ``REQUEST_LOG["recorder"]``)."""
 
     __slots__ = ("book", "path", "pending", "requests", "armed", "dropped")
 
@@ -61,7 +60,7 @@ class AccessLog:
         self.book = book
         self.path = path
         self.pending: list[tuple] = []
-        self.requests: list = []
+        self.requests = REQUEST_LOG["recorder"](self.arm, MAX_PENDING)
         self.armed = False
         self.dropped = 0
 
@@ -73,14 +72,6 @@ class AccessLog:
         pending.append(entry)
         self.arm()
 
-    def record_request(self, fields: tuple) -> None:
-        requests = self.requests
-        if len(requests) >= MAX_REQUEST_VALUES:
-            self.dropped += 1
-            return
-        requests += fields
-        self.arm()
-
     def arm(self) -> None:
         if not self.armed:
             self.armed = True
@@ -89,8 +80,8 @@ class AccessLog:
     def flush(self) -> None:
         self.armed = False
         batch, self.pending = self.pending, []
-        requests, self.requests = self.requests, []
-        if batch or requests:
+        requests = self.requests.take()
+        if batch or requests is not None:
             self.book.submit(self.path, batch, requests)
 
 
@@ -122,7 +113,7 @@ class AccessLogBook:
             found = self._logs[key] = AccessLog(self, self.directory / spec.logset_id / f"{spec.topic_id}.log")
         return found
 
-    def submit(self, path: Path, batch: list[tuple], requests: list) -> None:
+    def submit(self, path: Path, batch: list[tuple], requests) -> None:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="access-log")
         self._executor.submit(write_batch, path, batch, self.max_bytes, self.backups, self._memo, requests)
@@ -137,13 +128,14 @@ class AccessLogBook:
 
 
 def write_batch(path: Path, batch: list[tuple], max_bytes: int, backups: int, memo: dict | None = None,
-                requests: list | None = None) -> None:
-    """Append ``batch`` and then ``requests`` (``AccessLog.requests``) as JSON lines to ``path``,
+                requests=None) -> None:
+    """Append ``batch`` and then ``requests`` (what ``AccessLog.requests`` gave) as JSON lines to ``path``,
     rotating first if it would pass ``max_bytes``.
 
     Records are formatted ``CHUNK_RECORDS`` at a time: a formatter passes over a chunk's columns
     several times, and a chunk's stay in the CPU's cache where a whole batch's would not (a
-    batch of 3,000 requests formatted at once cost twice as much a line). ``memo``: what the writer keeps from one batch to the next (``BatchContext.memo``); it is
+    batch of 3,000 requests formatted at once cost twice as much a line; the compiled request
+    formatter takes as many a time as well). ``memo``: what the writer keeps from one batch to the next (``BatchContext.memo``); it is
     only ever touched by the one thread that writes a book's batches.
     """
     try:
@@ -155,9 +147,7 @@ def write_batch(path: Path, batch: list[tuple], max_bytes: int, backups: int, me
             chunks += [formats[kind](records[at:at + CHUNK_RECORDS], context).encode()
                        for at in range(0, len(records), CHUNK_RECORDS)]
         if requests:
-            step = CHUNK_RECORDS * REQUEST_FIELDS
-            chunks += [formats["request"](requests[at:at + step], context).encode()
-                       for at in range(0, len(requests), step)]
+            chunks.append(REQUEST_LOG["lines"](requests, context))
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             size = path.stat().st_size
@@ -169,7 +159,7 @@ def write_batch(path: Path, batch: list[tuple], max_bytes: int, backups: int, me
             file.writelines(chunks)
     except Exception:
         log.exception("access log %s: a batch of %d records and %d requests was not written", path, len(batch),
-                      len(requests or ()) // REQUEST_FIELDS)
+                      len(requests or ()))
 
 
 def rotate(path: Path, backups: int) -> None:
@@ -272,3 +262,6 @@ def _finished_lines(records: list[tuple], batch: BatchContext) -> str:
 _KIND = itemgetter(0)
 LINE_FORMATS: dict[str, Callable[[list[tuple], BatchContext], str]] = {
     "connection": _connection_lines, "line": _finished_lines}
+# How HTTP requests are kept and written (``http_access_log`` sets both, compiled or Python):
+# "recorder" (arm, limit) → the recorder of one log; "lines" (what its take() gave, context) → bytes.
+REQUEST_LOG: dict[str, Callable] = {}

@@ -6,14 +6,17 @@ the load balancer itself). Nothing here runs for a listener that is not logged, 
 for one that is only gathers references and numbers: what the connection fixes (addresses,
 ports, TLS) is gathered once per connection (``connection_fields``), what a request under way
 needs is kept in its session's own slots, and the request line and headers stay bytes until the
-writer thread turns them into JSON lines (``_request_lines``), where what requests share is
-formatted once into a template. A finished request is ``REQUEST_FIELDS`` values appended to its
-log's flat list (``AccessLog.requests``), not a record tuple: a logged request leaves one new
-container behind (its headers' tuple, plain values only, untracked by the garbage collector at
-its first pass). The values are strings, bytes, numbers and tuples of them (no parser or target
-objects, the format is named, not referenced). Byte counts are the client connection's, from the end
-of the previous request's record to the end of this one, so the records of one connection
-add up to what it carried.
+writer thread turns them into JSON lines. The values are strings, bytes, numbers and tuples of
+them (no parser or target objects: the format is named, not referenced). Byte counts are the
+client connection's, from the end of the previous request's record to the end of this one, so
+the records of one connection add up to what it carried.
+
+Both hooks, the log's recorder and the formatter are compiled code where the extension
+``_access_lines`` was built (``_access_records.c``: C records, no Python object per request;
+``_access_lines.c``: lines written without the GIL), else the Python below
+(``python_request_started``, ``PythonRequests``, ``_request_lines``, where what requests share is
+formatted once into a template). Both write the same bytes (a unit test compares them); issue
+16's budget (logging at most 10% of a request's cost) is met only by the compiled ones.
 """
 
 from __future__ import annotations
@@ -23,19 +26,25 @@ from itertools import repeat
 from operator import sub
 
 from openclb.engine.embedded.access_log import (
-    LINE_FORMATS,
-    MAX_REQUEST_VALUES,
+    CHUNK_RECORDS,
     REQUEST_FIELDS,
+    REQUEST_LOG,
+    BatchContext,
     json_text,
     tls_fields,
     tls_json,
 )
 from openclb.engine.embedded.http_headers import RequestHead
 
+try:
+    from openclb.engine.embedded import _access_lines as compiled
+except ImportError:  # built without a C compiler (setup.py: the extension is optional)
+    compiled = None
+
 _monotonic = time.monotonic
 
 
-def request_started(session, request: RequestHead) -> None:
+def python_request_started(session, request: RequestHead) -> None:
     """Note a request's start, head (kept as it is, not taken apart) and HTTP version on its session.
 
     Kept in the session's own slots, not a tuple: a request then allocates nothing here. A
@@ -48,6 +57,16 @@ def request_started(session, request: RequestHead) -> None:
     session.log_head = request
 
 
+def python_request_finished(session, status: int, upstream_status: int = 0, sent: int = 0) -> None:
+    """Hand the session's current request to its listener's log; ``sent``: bytes the session wrote
+    itself (a local response), which its counters do not see."""
+    log = session.listener.access_log
+    if log is None:
+        session.log_head = None
+        return
+    log.requests.record(session, status, upstream_status, sent)
+
+
 def connection_fields(session) -> tuple:
     """(HTTPS, VIP, listen port, client IP, client port, TLS) of a session: the same for each of its requests."""
     listener = session.listener
@@ -58,35 +77,60 @@ def connection_fields(session) -> tuple:
             tls_fields(transport.get_extra_info("ssl_object")) if https else None)
 
 
-def request_finished(session, status: int, upstream_status: int = 0, sent: int = 0) -> None:
-    """Hand the session's current request to the log; ``sent``: bytes the session wrote itself
-    (a local response), which its counters do not see."""
-    head = session.log_head
-    session.log_head = None
-    log = session.listener.access_log
-    if log is None:
-        return
-    bytes_in = session.bytes_in
-    bytes_out = session.bytes_out + sent
-    requests = session.log_requests + 1
-    target = session.target if upstream_status or status >= 500 else None
-    if target is None:
-        server_name, target_ip, target_port = "", None, 0
-    else:
-        rule = session.rule
-        server_name = rule.spec.domains[0] if rule is not None else ""
-        target_ip, target_port = target.ip, target.port
-    fields = (_monotonic(), session.log_started, head.method, head.target, session.log_version, tuple(head.headers),
-              session.log_connection, server_name, target_ip, target_port, status, upstream_status,
-              bytes_in - session.log_bytes_in, bytes_out - session.log_bytes_out, requests)
-    session.log_bytes_in = bytes_in
-    session.log_bytes_out = bytes_out
-    session.log_requests = requests
-    values = log.requests
-    if log.armed and len(values) < MAX_REQUEST_VALUES:
+class PythonRequests:
+    """The HTTP requests of one log, where the compiled ``RequestRecorder`` was not built:
+    ``REQUEST_FIELDS`` values a request, end to end in one flat list, so that a logged request
+    leaves one new container behind (its headers' tuple, plain values only, untracked by the
+    garbage collector at its first pass) and no record object."""
+
+    __slots__ = ("values", "limit", "arm", "armed", "dropped")
+
+    def __init__(self, arm, limit: int) -> None:
+        self.values: list = []
+        self.arm = arm
+        self.limit = limit * REQUEST_FIELDS
+        self.armed = False
+        self.dropped = 0
+
+    def record(self, session, status: int, upstream_status: int = 0, sent: int = 0) -> None:
+        """The session's current request (``RequestRecorder.record`` in Python)."""
+        head = session.log_head
+        session.log_head = None
+        bytes_in = session.bytes_in
+        bytes_out = session.bytes_out + sent
+        requests = session.log_requests + 1
+        target = session.target if upstream_status or status >= 500 else None
+        if target is None:
+            server_name, target_ip, target_port = "", None, 0
+        else:
+            rule = session.rule
+            server_name = rule.spec.domains[0] if rule is not None else ""
+            target_ip, target_port = target.ip, target.port
+        fields = (_monotonic(), session.log_started, head.method, head.target, session.log_version,
+                  tuple(head.headers), session.log_connection, server_name, target_ip, target_port, status,
+                  upstream_status, bytes_in - session.log_bytes_in, bytes_out - session.log_bytes_out, requests)
+        session.log_bytes_in = bytes_in
+        session.log_bytes_out = bytes_out
+        session.log_requests = requests
+        self.append(fields)
+
+    def append(self, fields: tuple) -> None:
+        values = self.values
+        if len(values) >= self.limit:
+            self.dropped += 1
+            return
         values += fields
-    else:
-        log.record_request(fields)
+        if not self.armed:
+            self.armed = True
+            self.arm()
+
+    def take(self) -> list | None:
+        self.armed = False
+        values, self.values = self.values, []
+        return values or None
+
+    def __len__(self) -> int:
+        return len(self.values) // REQUEST_FIELDS
 
 
 def stream_finished(exchange, version: str) -> None:
@@ -123,7 +167,7 @@ def stream_finished(exchange, version: str) -> None:
     else:
         server_name = rule.spec.domains[0] if rule is not None else ""
         target_ip, target_port = target.ip, target.port
-    session.listener.access_log.record_request((
+    session.listener.access_log.requests.append((
         _monotonic(), exchange.log_started, method, path, version, tuple(kept), connection, server_name, target_ip,
         target_port, status, upstream, head_size + exchange.log_in, exchange.log_out, requests))
 
@@ -139,6 +183,12 @@ def _stream_connection(session) -> tuple:
 
 
 _STREAM_LOGGED = frozenset((b"host", b"user-agent", b"referer"))
+
+
+def python_request_lines(values: list, batch: BatchContext) -> bytes:
+    """The JSON lines of a ``PythonRequests`` batch, ``CHUNK_RECORDS`` requests at a time."""
+    step = CHUNK_RECORDS * REQUEST_FIELDS
+    return b"".join([_request_lines(values[at:at + step], batch).encode() for at in range(0, len(values), step)])
 
 
 def _request_lines(values: list, batch) -> str:
@@ -208,4 +258,11 @@ _HOST, _AGENT, _REFERER, _NONE = repeat(b"host"), repeat(b"user-agent"), repeat(
 _METHODS = {method: method.decode() for method in (
     b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE")}
 
-LINE_FORMATS["request"] = _request_lines
+if compiled is None:
+    request_started, request_finished = python_request_started, python_request_finished
+    REQUEST_LOG.update(recorder=PythonRequests, lines=python_request_lines)
+else:
+    compiled.configure(connection_fields)
+    request_started, request_finished = compiled.request_started, compiled.request_finished
+    REQUEST_LOG.update(recorder=compiled.RequestRecorder,
+                       lines=lambda batch, context: compiled.request_lines(batch, context.offset))

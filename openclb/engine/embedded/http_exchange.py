@@ -274,7 +274,7 @@ class TargetExchange:
             return
         self.response_open = False
         if self.log_head is not None:
-            request_finished(self, upstream.status, upstream_status=upstream.status)
+            request_finished(self, upstream.status, upstream.status)
         self._detach()
         upstream.release(whole_request_sent=not self.request_open)
         self._end_exchange()

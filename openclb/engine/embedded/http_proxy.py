@@ -476,7 +476,7 @@ class HttpSession(TargetExchange, SessionLifecycle, UpgradeHandling, asyncio.Pro
         close = not self.keep_client or (self.request_open and self.body_expected)
         response = local_response(status, extra_lines, close)
         if self.log_head is not None:
-            request_finished(self, status, sent=len(response))
+            request_finished(self, status, 0, len(response))
         self._end_exchange()
         self.head = b""
         self.response_open = False
