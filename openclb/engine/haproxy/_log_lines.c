@@ -8,6 +8,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 #define MAX_FRAME_BYTES (1 << 20)
@@ -15,7 +16,7 @@
 #define TAIL "\"request_time\":"
 #define NO_TARGET "\"upstream_addr\":\"-:-\""
 #define NO_TARGET_FIX "\"upstream_addr\":\"-\""
-#define NOT_PARSED "\"request_length\":-,"
+#define LENGTH "\"request_length\":"
 #define NOT_PARSED_FIX "\"request_length\":0,"
 
 typedef struct {
@@ -68,19 +69,53 @@ static int split7(const char *p, Py_ssize_t n, const char **part, Py_ssize_t *le
 }
 
 static int is_ascii(const char *p, Py_ssize_t n) {
-    for (Py_ssize_t i = 0; i < n; i++)
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t word;
+        memcpy(&word, p + i, 8);
+        if (word & 0x8080808080808080ULL)
+            return 0;
+    }
+    for (; i < n; i++)
         if ((unsigned char)p[i] >= 0x80)
             return 0;
     return 1;
+}
+
+/* The last ``what`` in [p, p + n). */
+static const char *find_last(const char *p, Py_ssize_t n, const char *what, Py_ssize_t w) {
+    for (const char *at = p + n - w; at >= p; at--)
+        if (*at == *what && memcmp(at, what, w) == 0)
+            return at;
+    return NULL;
 }
 
 static int same(const char *p, Py_ssize_t n, const char *s) {
     return (Py_ssize_t)strlen(s) == n && memcmp(p, s, n) == 0;
 }
 
+/* ``value`` milliseconds as seconds with three decimals ("12.345"); returns the length. */
+static int format_seconds(char *into, long long value) {
+    char digits[24];
+    int n = 0;
+    long long whole = value / 1000;
+    do {
+        digits[n++] = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole);
+    int size = 0;
+    while (n)
+        into[size++] = digits[--n];
+    int thousandths = (int)(value % 1000);
+    into[size++] = '.';
+    into[size++] = (char)('0' + thousandths / 100);
+    into[size++] = (char)('0' + thousandths / 10 % 10);
+    into[size++] = (char)('0' + thousandths % 10);
+    return size;
+}
+
 /* Appends the completed line to the group of its listener: 1 done, 0 not a line this reads, -1 error. */
-static int complete(const char *msg, Py_ssize_t n, Group **groups, Py_ssize_t *count, Py_ssize_t *room,
-                    Text *scratch) {
+static int complete(const char *msg, Py_ssize_t n, Group **groups, Py_ssize_t *count, Py_ssize_t *room) {
     const char *part[7];
     Py_ssize_t len[7];
     while (n > 0 && msg[n - 1] == '\n')
@@ -118,15 +153,12 @@ static int complete(const char *msg, Py_ssize_t n, Group **groups, Py_ssize_t *c
         }
         Py_DECREF(checked);
     }
-    scratch->size = 0;
-    const char *hit = find(head, head_size, NO_TARGET, sizeof(NO_TARGET) - 1);
-    if (hit) {
-        if (text_add(scratch, head, hit - head) || text_add(scratch, NO_TARGET_FIX, sizeof(NO_TARGET_FIX) - 1)
-            || text_add(scratch, hit + sizeof(NO_TARGET) - 1, head + head_size - hit - (sizeof(NO_TARGET) - 1)))
-            return -1;
-    } else if (text_add(scratch, head, head_size)) {
-        return -1;
-    }
+    const char *end = head + head_size;
+    const char *target = find(head, head_size, NO_TARGET, sizeof(NO_TARGET) - 1);
+    const char *after = target ? target + sizeof(NO_TARGET) - 1 : head;
+    const char *parsed = find_last(after, end - after, LENGTH, sizeof(LENGTH) - 1);
+    if (parsed && (end - parsed < (Py_ssize_t)sizeof(LENGTH) + 1 || memcmp(parsed + sizeof(LENGTH) - 1, "-,", 2) != 0))
+        parsed = NULL;
     Group *group = NULL;
     for (Py_ssize_t i = 0; i < *count; i++)
         if ((*groups)[i].key_size == len[1] && memcmp((*groups)[i].key, part[1], len[1]) == 0) {
@@ -150,18 +182,21 @@ static int complete(const char *msg, Py_ssize_t n, Group **groups, Py_ssize_t *c
         group->text = (Text){NULL, 0, 0};
     }
     Text *out = &group->text;
-    const char *line = scratch->data;
-    Py_ssize_t line_size = scratch->size;
-    hit = find(line, line_size, NOT_PARSED, sizeof(NOT_PARSED) - 1);
-    if (hit) {
-        if (text_add(out, line, hit - line) || text_add(out, NOT_PARSED_FIX, sizeof(NOT_PARSED_FIX) - 1)
-            || text_add(out, hit + sizeof(NOT_PARSED) - 1, line + line_size - hit - (sizeof(NOT_PARSED) - 1)))
+    const char *from = head;
+    if (target) {
+        if (text_add(out, from, target - from) || text_add(out, NO_TARGET_FIX, sizeof(NO_TARGET_FIX) - 1))
             return -1;
-    } else if (text_add(out, line, line_size)) {
-        return -1;
+        from = after;
     }
+    if (parsed) {
+        if (text_add(out, from, parsed - from) || text_add(out, NOT_PARSED_FIX, sizeof(NOT_PARSED_FIX) - 1))
+            return -1;
+        from = parsed + sizeof(LENGTH) + 1;
+    }
+    if (text_add(out, from, end - from))
+        return -1;
     char seconds[40];
-    int seconds_size = snprintf(seconds, sizeof seconds, "%lld.%03lld", value / 1000, value % 1000);
+    int seconds_size = format_seconds(seconds, value);
     static const char upstream_field[] = ",\"upstream_response_time\":";
     static const char requests_field[] = ",\"connection_requests\":";
     if (text_add(out, seconds, seconds_size) || text_add(out, upstream_field, sizeof(upstream_field) - 1))
@@ -198,7 +233,6 @@ static PyObject *complete_frames(PyObject *self, PyObject *arg) {
     const char *data = view.buf;
     Py_ssize_t end = view.len, at = 0, count = 0, room = 0;
     Group *groups = NULL;
-    Text scratch = {NULL, 0, 0};
     PyObject *others = PyList_New(0), *result = NULL, *by_listener = NULL;
     if (!others)
         goto done;
@@ -233,7 +267,7 @@ static PyObject *complete_frames(PyObject *self, PyObject *arg) {
             Py_ssize_t len[7];
             if (split7(message, size, part, len) && !same(part[5], len[5], "-"))
                 continue;
-            int done_line = complete(message, size, &groups, &count, &room, &scratch);
+            int done_line = complete(message, size, &groups, &count, &room);
             if (done_line < 0)
                 goto done;
             if (done_line)
@@ -263,7 +297,6 @@ done:
     for (Py_ssize_t i = 0; i < count; i++)
         PyMem_Free(groups[i].text.data);
     PyMem_Free(groups);
-    PyMem_Free(scratch.data);
     Py_XDECREF(by_listener);
     Py_XDECREF(others);
     PyBuffer_Release(&view);

@@ -9,7 +9,9 @@ three decimals), ``upstream_response_time`` (the same when a target answered, el
 ``connection_requests`` (1 when the variable is unset), ``"upstream_addr":"-"`` for ``-:-`` (no
 target connected) and ``"request_length":0`` for ``-`` (a request refused before the rules ran).
 Client text in the line is escaped by HAProxy (``json(ascii)``): a quote there is always after a
-backslash, so the first ``"upstream_addr":"-:-"`` or ``"request_length":-,`` is the field itself.
+backslash, so ``"upstream_addr":"-:-"`` (the first, before any client text) and ``"request_length":-,``
+(the last ``"request_length":``, after it: searched from the end, where the field is) can only be the
+fields themselves.
 
 ``complete_frames`` reads the ring's TCP stream (octet counting: ``<length> <message>``, no
 newline) and returns, for a chunk holding many frames, one text per listener (its completed
@@ -31,7 +33,7 @@ except ImportError:  # the extension is optional (setup.py): built where a compi
 COMPILED = complete_frames is not None
 TAIL = b'"request_time":'
 NO_TARGET = b'"upstream_addr":"-:-"'
-NOT_PARSED = b'"request_length":-,'
+LENGTH = b'"request_length":'
 # The longest frame the ring forwards (HAProxy's buffer, ``tune.bufsize``, is 16 KiB by default): longer is garbage.
 MAX_FRAME_BYTES = 1 << 20
 _MAX_MS_DIGITS = 15
@@ -56,10 +58,12 @@ def complete_line(message: bytes) -> tuple[str, str] | None:
         return None
     value = 0 if negative else int(digits)
     seconds = f"{value // 1000}.{value % 1000:03d}"
-    if NO_TARGET in head:
-        head = head.replace(NO_TARGET, b'"upstream_addr":"-"', 1)
-    if NOT_PARSED in head:
-        head = head.replace(NOT_PARSED, b'"request_length":0,', 1)
+    target = head.find(NO_TARGET)
+    parsed = head.rfind(LENGTH, target + len(NO_TARGET) if target >= 0 else 0)
+    if parsed >= 0 and head[parsed + len(LENGTH):parsed + len(LENGTH) + 2] == b"-,":
+        head = head[:parsed] + b'"request_length":0,' + head[parsed + len(LENGTH) + 2:]
+    if target >= 0:
+        head = head[:target] + b'"upstream_addr":"-"' + head[target + len(NO_TARGET):]
     try:
         text = head.decode()
     except UnicodeDecodeError:
