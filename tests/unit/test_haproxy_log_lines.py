@@ -1,5 +1,6 @@
 """HAProxy's HTTP request lines from the ring: completed alike by the C extension and the Python fallback."""
 
+import asyncio
 import json
 
 import pytest
@@ -118,3 +119,50 @@ def test_complete_frames_c_odd_streams_same_as_python(chunk):
 
 def test_complete_frames_without_extension_is_python():
     assert log_lines.complete_frames is (complete_frames_c or complete_frames_py)
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.records: list[tuple] = []
+
+    def record(self, entry: tuple) -> None:
+        self.records.append(entry)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_ring_connection_frames_split_across_reads_written_once_each(compiled, monkeypatch):
+    """The receiver's TCP side as HAProxy's ring forwarder uses it: frames cut anywhere, a
+    reconnection (a new worker), and what waits unread when the receiver closes."""
+    from openclb.engine.haproxy import access_log
+
+    if compiled and complete_frames_c is None:
+        pytest.skip("the C extension is not built (setup.py build_ext)")
+    monkeypatch.setattr(log_lines, "complete_frames", complete_frames_c if compiled else complete_frames_py)
+
+    logs = {"lbl-1": _Log(), "lbl-2": _Log()}
+
+    async def scenario() -> None:
+        receiver = access_log.HaproxyLogReceiver(lambda name: (logs[name], "HTTP") if name in logs else None)
+        await receiver.start()
+        host, port = receiver.ring_address.split(":")
+        stream = frames(*[line(listener=f"lbl-{1 + n % 2}", uri=f"/{n}") for n in range(40)], line(via="1"),
+                        line(listener="unknown"))
+        _, writer = await asyncio.open_connection(host, int(port))
+        for at in range(0, len(stream), 997):
+            writer.write(stream[at:at + 997])
+            await writer.drain()
+            await asyncio.sleep(0.005)
+        writer.close()
+        _, writer = await asyncio.open_connection(host, int(port))
+        writer.write(frames(line(uri="/again")))
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        receiver.close()
+        writer.close()
+
+    asyncio.run(scenario())
+    uris = {name: [json.loads(one)["uri"] for entry in log.records for one in entry[1].splitlines()]
+            for name, log in logs.items()}
+    assert uris["lbl-1"] == [f"/{n}" for n in range(0, 40, 2)] + ["/again"]
+    assert uris["lbl-2"] == [f"/{n}" for n in range(1, 40, 2)]
+    assert all(kind == "line" for log in logs.values() for kind, _ in log.records)
