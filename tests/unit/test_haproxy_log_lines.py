@@ -156,13 +156,16 @@ def test_ring_connection_frames_split_across_reads_written_once_each(compiled, m
         _, writer = await asyncio.open_connection(host, int(port))
         writer.write(frames(line(uri="/again")))
         await writer.drain()
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.005)
+        writer.write(frames(line(uri="/last")))
+        await writer.drain()
+        await asyncio.sleep(0.002)
         receiver.close()
         writer.close()
 
     asyncio.run(scenario())
     uris = {name: [json.loads(one)["uri"] for entry in log.records for one in entry[1].splitlines()]
             for name, log in logs.items()}
-    assert uris["lbl-1"] == [f"/{n}" for n in range(0, 40, 2)] + ["/again"]
+    assert uris["lbl-1"] == [f"/{n}" for n in range(0, 40, 2)] + ["/again", "/last"]
     assert uris["lbl-2"] == [f"/{n}" for n in range(1, 40, 2)]
     assert all(kind == "line" for log in logs.values() for kind, _ in log.records)
