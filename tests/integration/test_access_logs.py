@@ -23,7 +23,7 @@ from clb_support import (
     trusting_context, typed, upload, wait_for, write,
 )
 from h3_support import DOMAIN as H3_DOMAIN, h3_request
-from l7_support import assert_served_by_test_engine, request
+from l7_support import assert_served_by_test_engine, connect, request, send
 
 pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 
@@ -309,7 +309,8 @@ def test_set_load_balancer_cls_log_http2_and_http3_requests_written_as_http11_li
 def test_set_load_balancer_cls_log_haproxy_reload_midway_and_long_head_each_written_once(server, client,
                                                                                           http_backends):
     """HAProxy's ring closes when a reload stops the old worker: a request that worker finishes
-    still writes its line (by UDP), and so does a head too long for a ring frame, once each."""
+    still writes its line (by UDP), and so does a head too long for a ring frame, once each; a
+    keep-alive connection's requests are counted."""
     if server.server.settings.engine != "haproxy":
         pytest.skip("the ring and its UDP side path are the HAProxy engine's")
     backend = http_backends.start("reloaded")
@@ -320,7 +321,9 @@ def test_set_load_balancer_cls_log_haproxy_reload_midway_and_long_head_each_writ
     register(client, lb_id, listener_id, [backend.port], location_id)
     bind(client, lb_id, logset_id, topic_id)
     assert_served_by_test_engine(server, listener_id)
-    assert request(vip, HTTP_PORT + 5, "/before", host="www.reload.test").status == 200
+    kept = connect(vip, HTTP_PORT + 5)
+    assert [send(kept, path, host="www.reload.test").status for path in ("/before", "/kept")] == [200, 200]
+    kept.close()
     long_agent = "a" * 1500
     assert request(vip, HTTP_PORT + 5, "/long", host="www.reload.test",
                    headers={"User-Agent": long_agent}).status == 200
@@ -334,10 +337,11 @@ def test_set_load_balancer_cls_log_haproxy_reload_midway_and_long_head_each_writ
     assert midway.recv(65536).startswith(b"HTTP/1.1 200")
     midway.close()
     assert request(vip, HTTP_PORT + 5, "/after", host="www.reload.test").status == 200
-    lines = wait_and_read(server, logset_id, topic_id, 4)
+    wait_and_read(server, logset_id, topic_id, 5)
     time.sleep(0.3)
     lines = log_lines(server, logset_id, topic_id)
-    assert sorted(line["uri"] for line in lines) == ["/after", "/before", "/long", "/midway"]
+    assert sorted(line["uri"] for line in lines) == ["/after", "/before", "/kept", "/long", "/midway"]
+    assert [line["connection_requests"] for line in lines if line["uri"] in ("/before", "/kept")] == [1, 2]
     (long_line,) = [line for line in lines if line["uri"] == "/long"]
     assert long_line["http_user_agent"] == long_agent and long_line["status"] == 200
     assert all(line["upstream_addr"] == f"127.0.0.1:{backend.port}" and line["request_time"] >= 0 for line in lines)
