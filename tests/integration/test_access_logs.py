@@ -309,8 +309,9 @@ def test_set_load_balancer_cls_log_http2_and_http3_requests_written_as_http11_li
 def test_set_load_balancer_cls_log_haproxy_reload_midway_and_long_head_each_written_once(server, client,
                                                                                           http_backends):
     """HAProxy's ring closes when a reload stops the old worker: a request that worker finishes
-    still writes its line (by UDP), and so does a head too long for a ring frame, once each; a
-    keep-alive connection's requests are counted."""
+    still writes its line (by UDP), and so does a line too long for a ring frame (escaped client
+    text past 16 KiB), once each; a long head that fits stays on the ring; a keep-alive
+    connection's requests are counted."""
     if server.server.settings.engine != "haproxy":
         pytest.skip("the ring and its UDP side path are the HAProxy engine's")
     backend = http_backends.start("reloaded")
@@ -324,9 +325,11 @@ def test_set_load_balancer_cls_log_haproxy_reload_midway_and_long_head_each_writ
     kept = connect(vip, HTTP_PORT + 5)
     assert [send(kept, path, host="www.reload.test").status for path in ("/before", "/kept")] == [200, 200]
     kept.close()
-    long_agent = "a" * 1500
+    long_agent, huge_agent = "a" * 1500, "\xe9" * 2048
     assert request(vip, HTTP_PORT + 5, "/long", host="www.reload.test",
                    headers={"User-Agent": long_agent}).status == 200
+    assert request(vip, HTTP_PORT + 5, "/huge", host="www.reload.test",
+                   headers={"User-Agent": huge_agent, "Referer": huge_agent}).status == 200
     workers = haproxy_workers(server)
     midway = socket.create_connection((vip, HTTP_PORT + 5), timeout=5)
     midway.sendall(b"GET /midway HTTP/1.1\r\nHost: www.reload.test\r\n")
@@ -337,10 +340,12 @@ def test_set_load_balancer_cls_log_haproxy_reload_midway_and_long_head_each_writ
     assert midway.recv(65536).startswith(b"HTTP/1.1 200")
     midway.close()
     assert request(vip, HTTP_PORT + 5, "/after", host="www.reload.test").status == 200
-    wait_and_read(server, logset_id, topic_id, 5)
+    wait_and_read(server, logset_id, topic_id, 6)
     time.sleep(0.3)
     lines = log_lines(server, logset_id, topic_id)
-    assert sorted(line["uri"] for line in lines) == ["/after", "/before", "/kept", "/long", "/midway"]
+    assert sorted(line["uri"] for line in lines) == ["/after", "/before", "/huge", "/kept", "/long", "/midway"]
+    (huge_line,) = [line for line in lines if line["uri"] == "/huge"]
+    assert huge_line["http_user_agent"] == huge_line["http_referer"] == huge_agent
     assert [line["connection_requests"] for line in lines if line["uri"] in ("/before", "/kept")] == [1, 2]
     (long_line,) = [line for line in lines if line["uri"] == "/long"]
     assert long_line["http_user_agent"] == long_agent and long_line["status"] == 200

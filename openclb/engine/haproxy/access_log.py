@@ -32,9 +32,10 @@ HAProxy forwards over one TCP connection to this receiver (``RingConnection``), 
 instead, the frontend's second log target, taking only lines of level ``err``: a line logged
 while the worker stops (HAProxy closes a ring's connection at once when a reload starts, and the
 lines the old worker still writes would be lost), and a line that may pass the 16 KiB a forwarded
-frame holds (``tune.bufsize``: a request head over ``RING_HEAD_BYTES``, client text escaped up to
-six times its size). Such a line carries a mark (``txn.udp``) and is logged at ``err``; the ring
-has its copy too (a log target takes every level up to its own), which the receiver skips.
+frame holds (``tune.bufsize``; a head over ``RING_HEAD_BYTES`` has its method and client text
+measured escaped, and goes past ``RING_ESCAPED_BYTES``: escaping makes text up to six times
+longer). Such a line carries a mark (``txn.udp``) and is logged at ``err``; the ring has its copy
+too (a log target takes every level up to its own), which the receiver skips.
 """
 
 from __future__ import annotations
@@ -80,8 +81,11 @@ HTTPS_LOG_FIELDS = '"ssl_protocol":"%sslv","ssl_cipher":"%sslc","ssl_server_name
 _LINE_EXTRA = 12
 RING = "openclb-access-log"
 RING_BYTES = 8 * 1024 * 1024
-# A head this long may make a line (its URI twice, three headers, escaped up to 6x) pass a ring frame's 16 KiB.
+# A head this long may make a line (its URI twice, three headers, escaped up to 6x) pass a ring frame's 16 KiB...
 RING_HEAD_BYTES = 1100
+# ... and does when its method, escaped URI (twice) and headers pass this: a frame holds 16,378 bytes,
+# the rest of the line at most ~1,300 (a 253-byte server name included) and the SNI 1,530 escaped.
+RING_ESCAPED_BYTES = 13_000
 
 
 def ring_lines(address: str) -> list[str]:
@@ -117,7 +121,13 @@ def http_log_lines(spec: ListenerSpec, certs_dir: Path, files: dict[Path, str], 
         "http-request set-var(txn.request_length) method,length",
         "http-request set-var(txn.request_length) url,length,add(txn.request_length)",
         f"http-request set-var(txn.request_length) req.hdrs,length,add(txn.request_length),add({_LINE_EXTRA})",
-        f"http-request set-var(txn.udp) int(1) if {{ var(txn.request_length) -m int gt {RING_HEAD_BYTES} }}"
+        # Escaped, the client's text of a long head: it may not fit a ring frame.
+        f"http-request set-var(txn.escaped) method,length if {{ var(txn.request_length) -m int gt {RING_HEAD_BYTES} }}",
+        "http-request set-var(txn.escaped) capture.req.uri,json(ascii),length,mul(2),add(txn.escaped)"
+        " if { var(txn.escaped) -m found }",
+        *(f"http-request set-var(txn.escaped) capture.req.hdr({n}),json(ascii),length,add(txn.escaped)"
+          " if { var(txn.escaped) -m found }" for n in range(3)),
+        f"http-request set-var(txn.udp) int(1) if {{ var(txn.escaped) -m int gt {RING_ESCAPED_BYTES} }}"
         " || { stopping }",
         "http-request set-log-level err if { var(txn.udp) -m found }",
         "http-request set-var(txn.request_length) req.body_size,add(txn.request_length)",
