@@ -8,6 +8,8 @@ EXTENSIONS = [
     Extension("openclb.engine.embedded._access_lines",
               ["openclb/engine/embedded/_access_lines.c", "openclb/engine/embedded/_access_records.c"],
               depends=["openclb/engine/embedded/_access_log.h"], optional=True),
+    # HAProxy's HTTP access-log lines completed per chunk (engine/haproxy/log_lines.py falls back to Python).
+    Extension("openclb.engine.haproxy._log_lines", ["openclb/engine/haproxy/_log_lines.c"], optional=True),
 ]
 
 setup(ext_modules=EXTENSIONS)

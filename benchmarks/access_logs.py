@@ -6,8 +6,9 @@ CLS log set and topic (SetLoadBalancerClsLog), so every request it serves is wri
 line. wrk drives both in turn each round; proxy CPU per request is read from /proc/<pid>/stat
 of the one openclb process around each run. Target: logging costs at most 10% (issue 16).
 The same pair again on an openclb started with ``--engine haproxy``: HAProxy serves both
-listeners and prints the logged one's lines, openclb's receiver completes and writes them; its
-CPU is that of openclb's process tree (HAProxy's master and worker are its children).
+listeners and prints the logged one's lines into a ring forwarded to openclb over TCP, whose
+receiver completes (``_log_lines``) and writes them; its CPU is that of openclb's process tree
+(HAProxy's master and worker are its children).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def run_access_logs(bench: Bench, progress: Callable[[str], None]) -> list[Secti
         f"Host: {HTTP_DOMAIN}; one openclb process per engine serves both its CLBs (with --engine haproxy, CPU "
         f"is openclb's process tree, HAProxy included). The logged CLBs wrote {lines[0]:,} (embedded) and "
         f"{lines[1]:,} (HAProxy) JSON lines (wrk -c{WRK_CONNECTIONS}); the embedded engine batches records every "
-        "0.05 s for a writer thread, HAProxy sends each line to openclb's UDP receiver."))
+        "0.05 s for a writer thread, HAProxy writes its lines into a ring forwarded over TCP to openclb, "
+        "which completes and writes them every 0.02 s."))
     for _, _, suffix in ENGINES:
         on, off = series[f"access log on{suffix}"], series[f"access log off{suffix}"]
         section.checks.append(ratio_check(f"Access log on{suffix}: proxy CPU per request vs off",

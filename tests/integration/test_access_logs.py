@@ -23,7 +23,7 @@ from clb_support import (
     trusting_context, typed, upload, wait_for, write,
 )
 from h3_support import DOMAIN as H3_DOMAIN, h3_request
-from l7_support import assert_served_by_test_engine, request
+from l7_support import assert_served_by_test_engine, connect, request, send
 
 pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
 
@@ -304,3 +304,57 @@ def test_set_load_balancer_cls_log_http2_and_http3_requests_written_as_http11_li
     assert (h3["status"], h3["protocol_type"], h3["ssl_protocol"], h3["ssl_server_name"]) == (
         200, "HTTPS", "TLSv1.3", H3_DOMAIN)
     assert h3["http_user_agent"] == "openclb-h3" and h3["bytes_sent"] > 0
+
+
+def test_set_load_balancer_cls_log_haproxy_reload_midway_and_long_head_each_written_once(server, client,
+                                                                                          http_backends):
+    """HAProxy's ring closes when a reload stops the old worker: a request that worker finishes
+    still writes its line (by UDP), and so does a line too long for a ring frame (escaped client
+    text past 16 KiB), once each; a long head that fits stays on the ring; a keep-alive
+    connection's requests are counted."""
+    if server.server.settings.engine != "haproxy":
+        pytest.skip("the ring and its UDP side path are the HAProxy engine's")
+    backend = http_backends.start("reloaded")
+    logset_id, topic_id = logset_and_topic(client)
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, "HTTP", [HTTP_PORT + 5])
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "www.reload.test", "Url": "/"}])
+    register(client, lb_id, listener_id, [backend.port], location_id)
+    bind(client, lb_id, logset_id, topic_id)
+    assert_served_by_test_engine(server, listener_id)
+    kept = connect(vip, HTTP_PORT + 5)
+    assert [send(kept, path, host="www.reload.test").status for path in ("/before", "/kept")] == [200, 200]
+    kept.close()
+    long_agent, huge_agent = "a" * 1500, "\xe9" * 2048
+    assert request(vip, HTTP_PORT + 5, "/long", host="www.reload.test",
+                   headers={"User-Agent": long_agent}).status == 200
+    assert request(vip, HTTP_PORT + 5, "/huge", host="www.reload.test",
+                   headers={"User-Agent": huge_agent, "Referer": huge_agent}).status == 200
+    workers = haproxy_workers(server)
+    midway = socket.create_connection((vip, HTTP_PORT + 5), timeout=5)
+    midway.sendall(b"GET /midway HTTP/1.1\r\nHost: www.reload.test\r\n")
+    (other_id,) = create_listener(client, lb_id, "HTTP", [HTTP_PORT + 6])
+    assert_served_by_test_engine(server, other_id)
+    wait_for(lambda: haproxy_workers(server) - workers, 10)
+    midway.sendall(b"\r\n")
+    assert midway.recv(65536).startswith(b"HTTP/1.1 200")
+    midway.close()
+    assert request(vip, HTTP_PORT + 5, "/after", host="www.reload.test").status == 200
+    wait_and_read(server, logset_id, topic_id, 6)
+    time.sleep(0.3)
+    lines = log_lines(server, logset_id, topic_id)
+    assert sorted(line["uri"] for line in lines) == ["/after", "/before", "/huge", "/kept", "/long", "/midway"]
+    (huge_line,) = [line for line in lines if line["uri"] == "/huge"]
+    assert huge_line["http_user_agent"] == huge_line["http_referer"] == huge_agent
+    assert [line["connection_requests"] for line in lines if line["uri"] in ("/before", "/kept")] == [1, 2]
+    (long_line,) = [line for line in lines if line["uri"] == "/long"]
+    assert long_line["http_user_agent"] == long_agent and long_line["status"] == 200
+    assert all(line["upstream_addr"] == f"127.0.0.1:{backend.port}" and line["request_time"] >= 0 for line in lines)
+
+
+def haproxy_workers(server) -> set[int]:
+    """The pids of the HAProxy master's workers (a reload forks a new one; the old one drains)."""
+    pid_file = Path(server.server.settings.data_dir) / "haproxy" / "haproxy.pid"
+    master = int(pid_file.read_text().split()[0])
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return {int(pid) for pid in children}

@@ -166,7 +166,7 @@ CASES = sorted(_states())
 
 
 def _render_into(run_dir: Path, name: str):
-    return render(_states()[name], RuntimePaths(run_dir, STATS, log_address="127.0.0.1:5140"))
+    return render(_states()[name], RuntimePaths(run_dir, STATS, log_address="127.0.0.1:5140", log_ring_address="127.0.0.1:5141"))
 
 
 @pytest.mark.parametrize("name", CASES)

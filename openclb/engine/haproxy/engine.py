@@ -151,7 +151,8 @@ class HaproxyEngine:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._process.executable()
         await self._logs.start()
-        self.paths = replace(self.paths, log_address=self._logs.address)
+        self.paths = replace(self.paths, log_address=self._logs.address,
+                             log_ring_address=self._logs.ring_address)
         if await self._process.adopt():
             self._states = adoption.load_states(self._states_file) or {}
             self._unclaimed = set(self._states)

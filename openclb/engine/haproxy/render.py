@@ -63,7 +63,7 @@ from pathlib import Path
 
 from openclb.protocols import ListenerProtocol
 from openclb.engine.haproxy.admission import admission_lines
-from openclb.engine.haproxy.access_log import LOG_FORMAT, LOG_LINE_BYTES
+from openclb.engine.haproxy.access_log import LOG_FORMAT, LOG_LINE_BYTES, ring_lines
 from openclb.engine.haproxy.render_http import http_sections, layer7_renderable
 from openclb.engine.haproxy.section_lines import (
     BALANCE, FALLBACK_PREFIX, STICK_TABLE_SIZE, RuntimePaths, address, check_lines, pem_bundle, quote,
@@ -130,6 +130,11 @@ def render(
     if paths.log_address and any(spec.access_log is not None and served_by_haproxy(spec)
                                  for state in states for spec in state.listeners):
         lines.append(f"    log {paths.log_address} len {LOG_LINE_BYTES} format raw local0 info")
+    if paths.log_address and paths.log_ring_address and any(
+            spec.access_log is not None and served_by_haproxy(spec)
+            and spec.protocol in (ListenerProtocol.HTTP, ListenerProtocol.HTTPS)
+            for state in states for spec in state.listeners):
+        lines += ["", *ring_lines(paths.log_ring_address)]
     lines += [
         "",
         "defaults",

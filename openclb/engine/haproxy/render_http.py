@@ -155,8 +155,8 @@ def _frontend(state: LoadBalancerState, spec: ListenerSpec, paths: RuntimePaths,
     lines += [f"    timeout client {spec.idle_timeout}s", f"    timeout http-keep-alive {spec.idle_timeout}s"]
     if spec.client_head_timeout > 0:
         lines.append(f"    timeout http-request {_ms(spec.client_head_timeout)}")
-    if spec.access_log is not None and paths.log_address:
-        lines += [f"    {line}" for line in http_log_lines(spec, paths.certs_dir, files)]
+    if spec.access_log is not None and paths.log_address and paths.log_ring_address:
+        lines += [f"    {line}" for line in http_log_lines(spec, paths.certs_dir, files, paths.log_address)]
     routing = _routing_lines(spec)
     only = next((r for r in spec.rules if r.redirect is None and routing == [_chosen(r)]), None)
     if only is None:

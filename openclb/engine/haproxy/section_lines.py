@@ -36,6 +36,8 @@ class RuntimePaths:
     stats_socket: str
     # Where HAProxy sends the log lines of access-logged listeners (``access_log``); "": nowhere.
     log_address: str = ""
+    # The TCP port HAProxy forwards its ring of HTTP request lines to (``access_log.RING``); "": none.
+    log_ring_address: str = ""
 
     @property
     def state_file(self) -> Path:
