@@ -67,12 +67,14 @@ def test_pip_install_wheel_fresh_venv_serve_empty_dir_answers_sdk_and_plugin_loa
 
     names = zipfile.ZipFile(wheel).namelist()
     assert all(n.startswith(("openclb/", "openclb-")) for n in names), names
-    # make test provisions gcc: the wheel carries the compiled access-log recorder, and it loads.
-    assert any(n.startswith("openclb/engine/embedded/_access_lines.") and n.endswith(".so") for n in names), names
+    # make test provisions gcc: the wheel carries the compiled access-log parts, and they load.
+    for compiled in ("openclb/engine/embedded/_access_lines.", "openclb/engine/haproxy/_log_lines."):
+        assert any(n.startswith(compiled) and n.endswith(".so") for n in names), names
     installed = {line.split("==")[0].lower() for line in run([pip, "freeze"], env).stdout.split()}
     assert {"aiohttp", "sqlalchemy", "cryptography", "httptools"} <= installed
     assert not installed & {"hypothesis", "pytest-xdist", "tencentcloud-sdk-python-clb", "tccli-intl-en", "py-spy"}
     location = run([python, "-c", "import openclb.engine.embedded.http_access_log as h; assert h.compiled; "
+                                  "import openclb.engine.haproxy._log_lines; "
                                   "import openclb; print(openclb.__file__)"], env, cwd=tmp_path).stdout
     assert location.startswith(str(venv)), location
 
