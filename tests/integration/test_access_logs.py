@@ -22,6 +22,7 @@ from clb_support import (
     checked, create_clb_with_vip, create_listener, create_rules, listener_with_targets, refused, register,
     trusting_context, typed, upload, wait_for, write,
 )
+from conftest import sdk_client
 from h3_support import DOMAIN as H3_DOMAIN, h3_request
 from l7_support import assert_served_by_test_engine, connect, request, send
 
@@ -306,14 +307,14 @@ def test_set_load_balancer_cls_log_http2_and_http3_requests_written_as_http11_li
     assert h3["http_user_agent"] == "openclb-h3" and h3["bytes_sent"] > 0
 
 
-def test_set_load_balancer_cls_log_haproxy_reload_midway_and_long_head_each_written_once(server, client,
+def test_set_load_balancer_cls_log_haproxy_reload_midway_and_long_head_each_written_once(server_factory,
                                                                                           http_backends):
     """HAProxy's ring closes when a reload stops the old worker: a request that worker finishes
     still writes its line (by UDP), and so does a line too long for a ring frame (escaped client
     text past 16 KiB), once each; a long head that fits stays on the ring; a keep-alive
     connection's requests are counted."""
-    if server.server.settings.engine != "haproxy":
-        pytest.skip("the ring and its UDP side path are the HAProxy engine's")
+    server = server_factory(engine="haproxy")  # the ring and its UDP side path are the HAProxy engine's
+    client = sdk_client(server.url)
     backend = http_backends.start("reloaded")
     logset_id, topic_id = logset_and_topic(client)
     lb_id, vip = create_clb_with_vip(client)
