@@ -136,9 +136,11 @@ def test_request_lines_compiled_and_python_write_the_same_bytes():
 def test_request_lines_compiled_value_of_wrong_type_raises_type_error():
     compiled = _compiled()
     values = _tricky_requests(3)
-    values[15 + 3] = "/not-bytes"
     recorder = compiled.RequestRecorder(lambda: None, 10)
-    for at in range(0, len(values), 15):
-        recorder.append(tuple(values[at:at + 15]))
+    recorder.append(tuple(values[:15]))
+    with pytest.raises(TypeError):
+        recorder.append(tuple(values[15:18]) + ("/not-bytes",) + tuple(values[19:30]))
+    assert len(recorder) == 1
+    recorder.append(tuple(values[15:23]) + (80,) + tuple(values[24:30]))  # a target address that is no str
     with pytest.raises(TypeError):
         compiled.request_lines(recorder.take(), 0.0)

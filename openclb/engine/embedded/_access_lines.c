@@ -6,10 +6,11 @@
  * formatter costs more a line than the whole budget of issue 16 (logging at most 10% of a
  * request's cost): a line here is one pass over a few hundred bytes.
  *
- * Records are taken CHUNK at a time in two phases. With the GIL held, each record's values are
- * checked and read (pointers into the bytes and str objects the batch keeps alive, which are
- * immutable; the time_local text). Then, without the GIL, the lines are written into a growing
- * buffer, so the event loop runs while lines are formatted. A value of an unexpected type raises
+ * A batch is taken in two phases, each once: with the GIL held, every record's values are checked
+ * and read (pointers into the batch's text arena and into the str objects it keeps alive, which
+ * are immutable; the time_local text); then, without the GIL, the lines are written into one
+ * buffer, so the event loop runs while lines are formatted. Once, not per chunk: each time the
+ * writer thread takes the GIL back it waits for the loop to give it up, two context switches. A value of an unexpected type raises
  * TypeError, as the Python formatter would fail on it.
  */
 #include "_access_log.h"
@@ -18,7 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-#define CHUNK 256
 #define STAMP_BYTES 48
 
 typedef struct {
@@ -33,7 +33,7 @@ typedef struct {
     text_t tls[3];
     long long port, client_port, target_port, status, upstream_status, length, sent, requests;
     int https, has_tls, has_target;
-    int stamp; /* index into the chunk's stamps */
+    Py_ssize_t stamp; /* index into the batch's stamps */
 } record_t;
 
 typedef struct {
@@ -125,16 +125,14 @@ typedef struct {
 } stamp_t;
 
 /* nginx's $time_local of a second, as time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(second)). */
-static int stamp_of(long long second, stamp_t *stamps, int *count)
+/* ``stamps`` has room for one a record: a batch's records are mostly in time order, so the last
+ * few seconds are looked at first. */
+static Py_ssize_t stamp_of(long long second, stamp_t *stamps, Py_ssize_t *count)
 {
-    for (int i = *count - 1; i >= 0; i--)
+    for (Py_ssize_t i = *count - 1; i >= 0 && i >= *count - 8; i--)
         if (stamps[i].second == second)
             return i;
-    int at = *count;
-    if (at == CHUNK) /* never: a chunk has at most CHUNK records */
-        at = 0;
-    else
-        (*count)++;
+    Py_ssize_t at = (*count)++;
     time_t when = (time_t)second;
     struct tm local;
     stamps[at].second = second;
@@ -154,19 +152,28 @@ static int read_optional(PyObject *value, text_t *out, const char *what)
     return read_text(value, out, what);
 }
 
-static int read_record(const stored_t *s, record_t *r, double offset, stamp_t *stamps, int *stamp_count)
+static int read_record(const stored_t *s, const char *arena, record_t *r, double offset, stamp_t *stamps,
+                       Py_ssize_t *stamp_count)
 {
-    if (!PyBytes_Check(s->method) || !PyBytes_Check(s->target) || !PyUnicode_Check(s->version)
-        || !PyUnicode_Check(s->server_name) || (s->target_ip != NULL && !PyUnicode_Check(s->target_ip))) {
-        PyErr_SetString(PyExc_TypeError, "access log: method and target bytes, version and names str expected");
+    if (!PyUnicode_Check(s->version) || !PyUnicode_Check(s->server_name)
+        || (s->target_ip != NULL && !PyUnicode_Check(s->target_ip))) {
+        PyErr_SetString(PyExc_TypeError, "access log: version and names str expected");
         return -1;
     }
-    if (read_text(s->method, &r->method, "method") || read_text(s->target, &r->target, "target")
-        || read_text(s->version, &r->version, "version") || read_optional(s->host, &r->host, "host")
-        || read_optional(s->agent, &r->agent, "user agent") || read_optional(s->referer, &r->referer, "referer")
-        || read_connection(s->connection, r) || read_text(s->server_name, &r->server_name, "server name")
+    if (read_text(s->version, &r->version, "version") || read_connection(s->connection, r)
+        || read_text(s->server_name, &r->server_name, "server name")
         || read_optional(s->target_ip, &r->target_ip, "target ip"))
         return -1;
+    const char *text = arena + s->text;
+    r->method = (text_t){text, s->method_n};
+    text += s->method_n;
+    r->target = (text_t){text, s->target_n};
+    text += s->target_n;
+    r->host = (text_t){text, s->host_n};
+    text += s->host_n;
+    r->agent = (text_t){text, s->agent_n};
+    text += s->agent_n;
+    r->referer = (text_t){text, s->referer_n};
     r->has_target = s->target_ip != NULL;
     r->target_port = s->target_port;
     r->status = s->status;
@@ -378,15 +385,15 @@ static char *write_line(char *out, const record_t *r, const stamp_t *stamps)
     return out;
 }
 
-static int write_chunk(buffer_t *b, const record_t *records, int count, const stamp_t *stamps)
+static int write_lines(buffer_t *b, const record_t *records, Py_ssize_t count, const stamp_t *stamps)
 {
     size_t bound = 0;
-    for (int i = 0; i < count; i++)
+    for (Py_ssize_t i = 0; i < count; i++)
         bound += line_bound(&records[i]);
     if (buffer_reserve(b, bound))
         return -1;
     char *out = b->p + b->n;
-    for (int i = 0; i < count; i++)
+    for (Py_ssize_t i = 0; i < count; i++)
         out = write_line(out, &records[i], stamps);
     b->n = (size_t)(out - b->p);
     return 0;
@@ -398,29 +405,25 @@ static PyObject *request_lines(PyObject *module, PyObject *args)
     double offset;
     if (!PyArg_ParseTuple(args, "O!d:request_lines", &RequestBatchType, &batch, &offset))
         return NULL;
-    record_t *records = PyMem_RawMalloc(sizeof(record_t) * CHUNK);
-    stamp_t *stamps = PyMem_RawMalloc(sizeof(stamp_t) * CHUNK);
+    Py_ssize_t count = batch->count, stamp_count = 0;
+    record_t *records = PyMem_RawMalloc(sizeof(record_t) * (size_t)(count ? count : 1));
+    stamp_t *stamps = PyMem_RawMalloc(sizeof(stamp_t) * (size_t)(count ? count : 1));
     buffer_t buffer = {NULL, 0, 0};
     PyObject *result = NULL;
     int failed = records == NULL || stamps == NULL;
     if (failed)
         PyErr_NoMemory();
-    Py_INCREF(batch);
-    for (Py_ssize_t at = 0; at < batch->count && !failed; at += CHUNK) {
-        int count = 0, stamp_count = 0;
-        for (; count < CHUNK && at + count < batch->count && !failed; count++)
-            failed = read_record(&batch->items[at + count], &records[count], offset, stamps, &stamp_count);
-        if (failed)
-            break;
+    for (Py_ssize_t i = 0; i < count && !failed; i++)
+        failed = read_record(&batch->items[i], batch->arena, &records[i], offset, stamps, &stamp_count);
+    if (!failed) {
         Py_BEGIN_ALLOW_THREADS
-        failed = write_chunk(&buffer, records, count, stamps) ? 2 : 0;
+        failed = write_lines(&buffer, records, count, stamps);
         Py_END_ALLOW_THREADS
-        if (failed == 2)
+        if (failed)
             PyErr_NoMemory();
+        else
+            result = PyBytes_FromStringAndSize(buffer.p ? buffer.p : "", (Py_ssize_t)buffer.n);
     }
-    if (!failed)
-        result = PyBytes_FromStringAndSize(buffer.p ? buffer.p : "", (Py_ssize_t)buffer.n);
-    Py_DECREF(batch);
     PyMem_RawFree(records);
     PyMem_RawFree(stamps);
     free(buffer.p);

@@ -6,11 +6,15 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-/* One request: strong references to what the client sent and the connection's fields (tuple of
- * http_access_log.connection_fields), numbers as C numbers. host/agent/referer/target_ip: NULL when
- * absent. */
+/* One request. What the client sent (method, target, Host, User-Agent, Referer) is copied into
+ * the recorder's text arena, laid end to end from ``text`` (so the request's own Python objects are
+ * freed on the loop as when nothing is logged); what outlives requests (the version string, the
+ * connection's fields of http_access_log.connection_fields, the rule's domain, the target's
+ * address) is held by strong references (target_ip NULL: no target). */
 typedef struct {
-    PyObject *method, *target, *version, *host, *agent, *referer, *connection, *server_name, *target_ip;
+    PyObject *version, *connection, *server_name, *target_ip;
+    size_t text;
+    Py_ssize_t method_n, target_n, host_n, agent_n, referer_n;
     double ended, started;
     long long target_port, status, upstream_status, length, sent, requests;
 } stored_t;
@@ -20,6 +24,7 @@ typedef struct {
     PyObject_HEAD
     stored_t *items;
     Py_ssize_t count;
+    char *arena;
 } batch_object;
 
 extern PyTypeObject RequestBatchType;

@@ -2,11 +2,13 @@
  *
  * RequestRecorder does, in compiled code, what http_access_log.request_finished and
  * PythonRequests do in Python: it reads the session's fields, keeps the request as a C record
- * (strong references to the method, target, version, Host, User-Agent and Referer values, the
- * connection's fields and the target's address; numbers as C numbers) and updates the session's
- * counters. No Python container is made or kept per request (nothing for the garbage collector to
- * count or visit, and a request's other headers are freed as on an unlogged request). take()
- * hands the records to the writer thread as a RequestBatch.
+ * (what the client sent copied into a text arena; references to what outlives the request: the
+ * version, the connection's fields, the rule's domain, the target's address; numbers as C
+ * numbers) and updates the session's counters. No Python object is made or kept per request:
+ * nothing for the garbage collector to count or visit, and the request's own objects are freed
+ * on the loop, where their memory is used again at once, as on an unlogged request. take() hands
+ * the records and their arena to the writer thread as a RequestBatch; the next batch starts at
+ * the sizes the previous one reached.
  *
  * Attributes are read as Python reads them (PyObject_GetAttr), except that a __slots__ member of a
  * type with the generic attribute access is read at its offset, found once per type: the loop's
@@ -105,12 +107,7 @@ static double monotonic(void)
 
 static void stored_clear(stored_t *s)
 {
-    Py_CLEAR(s->method);
-    Py_CLEAR(s->target);
     Py_CLEAR(s->version);
-    Py_CLEAR(s->host);
-    Py_CLEAR(s->agent);
-    Py_CLEAR(s->referer);
     Py_CLEAR(s->connection);
     Py_CLEAR(s->server_name);
     Py_CLEAR(s->target_ip);
@@ -121,28 +118,86 @@ static int is_name(PyObject *name, const char *wanted, Py_ssize_t size)
     return PyBytes_Check(name) && PyBytes_GET_SIZE(name) == size && memcmp(PyBytes_AS_STRING(name), wanted, size) == 0;
 }
 
-/* Host, User-Agent and Referer of (name, value) pairs (a list or tuple): the last of each, as dict() keeps. */
-static int stored_headers(stored_t *s, PyObject *headers)
+typedef struct {
+    char *p;
+    size_t n, capacity;
+} arena_t;
+
+static int arena_reserve(arena_t *arena, size_t more, size_t hint)
 {
+    if (arena->n + more <= arena->capacity)
+        return 0;
+    size_t capacity = arena->capacity ? arena->capacity : 65536;
+    if (!arena->capacity && hint > capacity)
+        capacity = hint;
+    while (capacity < arena->n + more)
+        capacity *= 2;
+    char *p = PyMem_RawRealloc(arena->p, capacity);
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    arena->p = p;
+    arena->capacity = capacity;
+    return 0;
+}
+
+static int bytes_of(PyObject *value, const char *what)
+{
+    if (PyBytes_Check(value))
+        return 0;
+    PyErr_Format(PyExc_TypeError, "access log %s: bytes expected, not %.50s", what, Py_TYPE(value)->tp_name);
+    return -1;
+}
+
+/* Copy the method, target and the last Host, User-Agent and Referer of ``headers`` ((name, value)
+ * pairs in a list or tuple, as dict() keeps the last) into the arena, recording their lengths. */
+static int stored_text(stored_t *s, arena_t *arena, size_t hint, PyObject *method, PyObject *target,
+                       PyObject *headers)
+{
+    if (bytes_of(method, "method") || bytes_of(target, "target"))
+        return -1;
     PyObject *sequence = PySequence_Fast(headers, "access log headers: a sequence of pairs expected");
     if (sequence == NULL)
         return -1;
+    PyObject *found[3] = {NULL, NULL, NULL};
     Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence);
     PyObject **items = PySequence_Fast_ITEMS(sequence);
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *pair = items[i];
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || bytes_of(PyTuple_GET_ITEM(pair, 1), "header")) {
             Py_DECREF(sequence);
-            PyErr_SetString(PyExc_TypeError, "access log headers: (name, value) pairs expected");
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "access log headers: (name, value) pairs expected");
             return -1;
         }
         PyObject *name = PyTuple_GET_ITEM(pair, 0);
-        PyObject **slot = is_name(name, "host", 4) ? &s->host
-                          : is_name(name, "user-agent", 10) ? &s->agent
-                          : is_name(name, "referer", 7) ? &s->referer : NULL;
-        if (slot != NULL)
-            Py_XSETREF(*slot, Py_NewRef(PyTuple_GET_ITEM(pair, 1)));
+        int at = is_name(name, "host", 4) ? 0 : is_name(name, "user-agent", 10) ? 1 : is_name(name, "referer", 7) ? 2 : -1;
+        if (at >= 0)
+            found[at] = PyTuple_GET_ITEM(pair, 1);
     }
+    s->method_n = PyBytes_GET_SIZE(method);
+    s->target_n = PyBytes_GET_SIZE(target);
+    s->host_n = found[0] ? PyBytes_GET_SIZE(found[0]) : 0;
+    s->agent_n = found[1] ? PyBytes_GET_SIZE(found[1]) : 0;
+    s->referer_n = found[2] ? PyBytes_GET_SIZE(found[2]) : 0;
+    size_t size = (size_t)(s->method_n + s->target_n + s->host_n + s->agent_n + s->referer_n);
+    if (arena_reserve(arena, size, hint)) {
+        Py_DECREF(sequence);
+        return -1;
+    }
+    s->text = arena->n;
+    char *out = arena->p + arena->n;
+    memcpy(out, PyBytes_AS_STRING(method), (size_t)s->method_n);
+    out += s->method_n;
+    memcpy(out, PyBytes_AS_STRING(target), (size_t)s->target_n);
+    out += s->target_n;
+    for (int i = 0; i < 3; i++)
+        if (found[i] != NULL) {
+            memcpy(out, PyBytes_AS_STRING(found[i]), (size_t)PyBytes_GET_SIZE(found[i]));
+            out += PyBytes_GET_SIZE(found[i]);
+        }
+    arena->n += size;
     Py_DECREF(sequence);
     return 0;
 }
@@ -153,7 +208,8 @@ static void batch_dealloc(batch_object *self)
 {
     for (Py_ssize_t i = 0; i < self->count; i++)
         stored_clear(&self->items[i]);
-    PyMem_Free(self->items);
+    PyMem_RawFree(self->items);
+    PyMem_RawFree(self->arena);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -180,6 +236,10 @@ typedef struct {
     PyObject_HEAD
     stored_t *items;
     Py_ssize_t count, capacity, limit;
+    arena_t arena;
+    /* What the previous batch needed: the next one starts at that size, not growing through it again. */
+    Py_ssize_t capacity_hint;
+    size_t arena_hint;
     long long dropped;
     PyObject *arm; /* called when a batch's first request arrives (AccessLog.arm) */
     int armed;
@@ -194,6 +254,8 @@ static int recorder_init(recorder_object *self, PyObject *args, PyObject *kwargs
         return -1;
     Py_XSETREF(self->arm, Py_NewRef(arm));
     self->limit = limit;
+    self->capacity_hint = 1024;
+    self->arena_hint = 65536;
     return 0;
 }
 
@@ -215,7 +277,8 @@ static void recorder_dealloc(recorder_object *self)
     recorder_clear(self);
     for (Py_ssize_t i = 0; i < self->count; i++)
         stored_clear(&self->items[i]);
-    PyMem_Free(self->items);
+    PyMem_RawFree(self->items);
+    PyMem_RawFree(self->arena.p);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -224,12 +287,13 @@ static PyObject *recorder_keep(recorder_object *self, stored_t *s)
 {
     if (self->count >= self->limit) {
         self->dropped++;
+        self->arena.n = s->text;
         stored_clear(s);
         Py_RETURN_NONE;
     }
     if (self->count == self->capacity) {
-        Py_ssize_t capacity = self->capacity ? self->capacity * 2 : 1024;
-        stored_t *items = PyMem_Realloc(self->items, sizeof(stored_t) * (size_t)capacity);
+        Py_ssize_t capacity = self->capacity ? self->capacity * 2 : self->capacity_hint;
+        stored_t *items = PyMem_RawRealloc(self->items, sizeof(stored_t) * (size_t)capacity);
         if (items == NULL) {
             stored_clear(s);
             return PyErr_NoMemory();
@@ -313,11 +377,14 @@ static PyObject *recorder_record(recorder_object *self, PyObject *const *args, P
     s.ended = monotonic();
     s.status = status;
     s.upstream_status = upstream;
+    size_t mark = self->arena.n;
     PyObject *head = slot_get(session, &S_LOG_HEAD), *started = NULL, *in = NULL, *headers = NULL;
+    PyObject *method = NULL, *target = NULL;
     if (head == NULL || slot_set(session, &S_LOG_HEAD, Py_None))
         goto failed;
-    if ((s.method = slot_get(head, &S_METHOD)) == NULL || (s.target = slot_get(head, &S_HEAD_TARGET)) == NULL
-        || (headers = slot_get(head, &S_HEADERS)) == NULL || stored_headers(&s, headers)
+    if ((method = slot_get(head, &S_METHOD)) == NULL || (target = slot_get(head, &S_HEAD_TARGET)) == NULL
+        || (headers = slot_get(head, &S_HEADERS)) == NULL
+        || stored_text(&s, &self->arena, self->arena_hint, method, target, headers)
         || (s.version = slot_get(session, &S_LOG_VERSION)) == NULL
         || (s.connection = slot_get(session, &S_LOG_CONNECTION)) == NULL
         || (started = slot_get(session, &S_LOG_STARTED)) == NULL)
@@ -341,12 +408,17 @@ static PyObject *recorder_record(recorder_object *self, PyObject *const *args, P
     if (advance_counters(session, in, bytes_out, s.requests))
         goto failed;
     Py_DECREF(head);
+    Py_DECREF(method);
+    Py_DECREF(target);
     Py_DECREF(started);
     Py_DECREF(in);
     Py_DECREF(headers);
     return recorder_keep(self, &s);
 failed:
+    self->arena.n = mark;
     Py_XDECREF(head);
+    Py_XDECREF(method);
+    Py_XDECREF(target);
     Py_XDECREF(started);
     Py_XDECREF(in);
     Py_XDECREF(headers);
@@ -365,14 +437,13 @@ static PyObject *recorder_append(recorder_object *self, PyObject *fields)
     stored_t s = {0};
     s.ended = PyFloat_AsDouble(v[0]);
     s.started = PyFloat_AsDouble(v[1]);
-    if (PyErr_Occurred() || stored_headers(&s, v[5]) || read_long(v[9], &s.target_port) || read_long(v[10], &s.status)
+    size_t mark = self->arena.n;
+    if (PyErr_Occurred() || read_long(v[9], &s.target_port) || read_long(v[10], &s.status)
         || read_long(v[11], &s.upstream_status) || read_long(v[12], &s.length) || read_long(v[13], &s.sent)
-        || read_long(v[14], &s.requests)) {
-        stored_clear(&s);
+        || read_long(v[14], &s.requests) || stored_text(&s, &self->arena, self->arena_hint, v[2], v[3], v[5])) {
+        self->arena.n = mark;
         return NULL;
     }
-    s.method = Py_NewRef(v[2]);
-    s.target = Py_NewRef(v[3]);
     s.version = Py_NewRef(v[4]);
     s.connection = Py_NewRef(v[6]);
     s.server_name = Py_NewRef(v[7]);
@@ -391,8 +462,14 @@ static PyObject *recorder_take(recorder_object *self, PyObject *unused)
         return NULL;
     batch->items = self->items;
     batch->count = self->count;
+    batch->arena = self->arena.p;
+    self->capacity_hint = self->capacity;
+    self->arena_hint = self->arena.capacity;
     self->items = NULL;
     self->count = self->capacity = 0;
+    self->arena.p = NULL;
+    self->arena.n = 0;
+    self->arena.capacity = 0;
     return (PyObject *)batch;
 }
 
