@@ -35,7 +35,10 @@ lines the old worker still writes would be lost), and a line that may pass the 1
 frame holds (``tune.bufsize``; a head over ``RING_HEAD_BYTES`` has its method and client text
 measured escaped, and goes past ``RING_ESCAPED_BYTES``: escaping makes text up to six times
 longer). Such a line carries a mark (``txn.udp``) and is logged at ``err``; the ring has its copy
-too (a log target takes every level up to its own), which the receiver skips.
+too (a log target takes every level up to its own), which the receiver skips. The mark is set
+when the request or its response head is taken; a response whose head came before a reload and
+whose body ends after it is logged to the ring the stopping worker has closed, and its line is
+lost (as is what the old worker's ring still held when the reload began).
 """
 
 from __future__ import annotations
