@@ -75,6 +75,11 @@ class Verdict(StrEnum):
     CLOSE = "Close"
 
 
+# Read on every pick of a target: a module global, not ``Verdict.DEAD``, which Python 3.11 looks up
+# through ``EnumType.__getattr__`` at about twice the cost of the whole ``serves`` read otherwise.
+_DEAD = Verdict.DEAD
+
+
 class HealthState:
     """The verdict on one server of one listener, moved only by probe results (sans-IO).
 
@@ -93,7 +98,7 @@ class HealthState:
     @property
     def serves(self) -> bool:
         """Whether new traffic may go to this server."""
-        return self.verdict is not Verdict.DEAD
+        return self.verdict is not _DEAD
 
     @property
     def reported_healthy(self) -> bool:
