@@ -60,19 +60,16 @@ static int buffer_reserve(buffer_t *b, size_t more)
 
 /* -- phase 1: reading values (GIL held) ---------------------------------------------------- */
 
+/* A str's UTF-8 text (every text the batch still references is ours and a str: what the client
+ * sent is in the arena). */
 static int read_text(PyObject *value, text_t *out, const char *what)
 {
-    if (PyBytes_Check(value)) {
-        out->p = PyBytes_AS_STRING(value);
-        out->n = PyBytes_GET_SIZE(value);
-        return 0;
+    if (!PyUnicode_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "access log %s: str expected, not %.50s", what, Py_TYPE(value)->tp_name);
+        return -1;
     }
-    if (PyUnicode_Check(value)) {
-        out->p = PyUnicode_AsUTF8AndSize(value, &out->n);
-        return out->p == NULL ? -1 : 0;
-    }
-    PyErr_Format(PyExc_TypeError, "access log %s: bytes or str expected, not %.50s", what, Py_TYPE(value)->tp_name);
-    return -1;
+    out->p = PyUnicode_AsUTF8AndSize(value, &out->n);
+    return out->p == NULL ? -1 : 0;
 }
 
 static int read_int(PyObject *value, long long *out, const char *what)
@@ -106,15 +103,9 @@ static int read_connection(PyObject *connection, record_t *r)
         PyErr_SetString(PyExc_TypeError, "access log TLS: a 3-tuple expected");
         return -1;
     }
-    for (int i = 0; i < 3; i++) {
-        PyObject *part = PyTuple_GET_ITEM(tls, i);
-        if (!PyUnicode_Check(part)) {
-            PyErr_SetString(PyExc_TypeError, "access log TLS: str expected");
+    for (int i = 0; i < 3; i++)
+        if (read_text(PyTuple_GET_ITEM(tls, i), &r->tls[i], "TLS"))
             return -1;
-        }
-        if (read_text(part, &r->tls[i], "TLS"))
-            return -1;
-    }
     return 0;
 }
 
@@ -124,9 +115,9 @@ typedef struct {
     size_t n;
 } stamp_t;
 
-/* nginx's $time_local of a second, as time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(second)). */
-/* ``stamps`` has room for one a record: a batch's records are mostly in time order, so the last
- * few seconds are looked at first. */
+/* nginx's $time_local of a second, as time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(second)).
+ * ``stamps`` has room for one a record: a batch's records are mostly in time order, so only the
+ * last few seconds are looked at before a new one is made. */
 static Py_ssize_t stamp_of(long long second, stamp_t *stamps, Py_ssize_t *count)
 {
     for (Py_ssize_t i = *count - 1; i >= 0 && i >= *count - 8; i--)
@@ -155,11 +146,6 @@ static int read_optional(PyObject *value, text_t *out, const char *what)
 static int read_record(const stored_t *s, const char *arena, record_t *r, double offset, stamp_t *stamps,
                        Py_ssize_t *stamp_count)
 {
-    if (!PyUnicode_Check(s->version) || !PyUnicode_Check(s->server_name)
-        || (s->target_ip != NULL && !PyUnicode_Check(s->target_ip))) {
-        PyErr_SetString(PyExc_TypeError, "access log: version and names str expected");
-        return -1;
-    }
     if (read_text(s->version, &r->version, "version") || read_connection(s->connection, r)
         || read_text(s->server_name, &r->server_name, "server name")
         || read_optional(s->target_ip, &r->target_ip, "target ip"))

@@ -32,11 +32,11 @@ static slot_t S_LOG_HEAD = {"log_head"}, S_LOG_STARTED = {"log_started"}, S_LOG_
               S_DOMAINS = {"domains"}, S_IP = {"ip"}, S_PORT = {"port"}, S_METHOD = {"method"},
               S_HEAD_TARGET = {"target"}, S_HEADERS = {"headers"}, S_KEEP_ALIVE = {"keep_alive"},
               S_PARSER = {"parser"}, S_LISTENER = {"listener"}, S_ACCESS_LOG = {"access_log"},
-              S_REQUESTS = {"requests"}, S_RECORD = {"record"};
+              S_REQUESTS = {"requests"};
 static slot_t *const SLOTS[] = {&S_LOG_HEAD, &S_LOG_STARTED, &S_LOG_VERSION, &S_LOG_CONNECTION, &S_LOG_BYTES_IN,
                                 &S_LOG_BYTES_OUT, &S_LOG_REQUESTS, &S_BYTES_IN, &S_BYTES_OUT, &S_TARGET, &S_RULE,
                                 &S_SPEC, &S_DOMAINS, &S_IP, &S_PORT, &S_METHOD, &S_HEAD_TARGET, &S_HEADERS,
-                                &S_KEEP_ALIVE, &S_PARSER, &S_LISTENER, &S_ACCESS_LOG, &S_REQUESTS, &S_RECORD};
+                                &S_KEEP_ALIVE, &S_PARSER, &S_LISTENER, &S_ACCESS_LOG, &S_REQUESTS};
 
 static PyObject *connection_fields = NULL; /* http_access_log.connection_fields */
 static PyObject *version_1_1 = NULL, *empty_text = NULL, *get_http_version = NULL;
@@ -606,15 +606,14 @@ PyObject *request_finished(PyObject *module, PyObject *const *args, Py_ssize_t n
             return NULL;
         Py_RETURN_NONE;
     }
-    PyObject *recorder = slot_get(log, &S_REQUESTS), *done;
+    PyObject *recorder = slot_get(log, &S_REQUESTS), *done = NULL;
     Py_DECREF(log);
     if (recorder == NULL)
         return NULL;
     if (Py_IS_TYPE(recorder, &RequestRecorderType))
         done = recorder_record((recorder_object *)recorder, args, nargs);
     else
-        done = PyObject_VectorcallMethod(S_RECORD.name, (PyObject *[]){recorder, args[0], args[1],
-                                         nargs > 2 ? args[2] : NULL, nargs > 3 ? args[3] : NULL}, 1 + nargs, NULL);
+        PyErr_SetString(PyExc_TypeError, "access log: the log's recorder is not a RequestRecorder");
     Py_DECREF(recorder);
     return done;
 }
