@@ -49,6 +49,20 @@ def bind(client, lb_id: str, logset_id: str, topic_id: str) -> None:
     write(client, "SetLoadBalancerClsLog", {"LoadBalancerId": lb_id, "LogSetId": logset_id, "LogTopicId": topic_id})
 
 
+def logged_listener(server, client, backend, protocol: str, port: int, domain: str,
+                    **listener_fields) -> tuple[str, str, str, str]:
+    """A CLB whose one listener has one rule (``domain`` at /) on ``backend``, bound to a new log set
+    and topic: (its VIP, its id, the log set, the topic). On the HAProxy pass HAProxy serves it."""
+    logset_id, topic_id = logset_and_topic(client)
+    lb_id, vip = create_clb_with_vip(client)
+    (listener_id,) = create_listener(client, lb_id, protocol, [port], **listener_fields)
+    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": domain, "Url": "/"}])
+    register(client, lb_id, listener_id, [backend.port], location_id)
+    bind(client, lb_id, logset_id, topic_id)
+    assert_served_by_test_engine(server, listener_id)
+    return vip, lb_id, logset_id, topic_id
+
+
 def test_create_cls_log_set_typed_model_and_describe_cls_log_set_show_it(server, client):
     assert typed("DescribeClsLogSet", checked(client, "DescribeClsLogSet", {})).LogsetId == ""
     created = client.CreateClsLogSet(models.CreateClsLogSetRequest())
@@ -117,13 +131,8 @@ def test_set_load_balancer_cls_log_http_requests_written_with_clb_fields(server,
 
 def test_set_load_balancer_cls_log_empty_ids_http_unbound_lines_stop(server, client, http_backends):
     backend = http_backends.start("http-unbound")
-    logset_id, topic_id = logset_and_topic(client)
-    lb_id, vip = create_clb_with_vip(client)
-    (listener_id,) = create_listener(client, lb_id, "HTTP", [HTTP_PORT + 2])
-    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "www.unbound.test", "Url": "/"}])
-    register(client, lb_id, listener_id, [backend.port], location_id)
-    bind(client, lb_id, logset_id, topic_id)
-    assert_served_by_test_engine(server, listener_id)
+    vip, lb_id, logset_id, topic_id = logged_listener(server, client, backend, "HTTP", HTTP_PORT + 2,
+                                                      "www.unbound.test")
     assert request(vip, HTTP_PORT + 2, "/", host="www.unbound.test").status == 200
     (line,) = wait_and_read(server, logset_id, topic_id, 1)
     assert (line["protocol_type"], line["server_port"], line["connection_requests"]) == ("HTTP", HTTP_PORT + 2, 1)
@@ -203,13 +212,8 @@ def wait_and_read(server, logset_id: str, topic_id: str, count: int) -> list[dic
 
 def test_set_load_balancer_cls_log_https_request_line_carries_tls_version_and_sni(server, client, http_backends):
     backend = http_backends.start("tls-logged")
-    logset_id, topic_id = logset_and_topic(client)
-    lb_id, vip = create_clb_with_vip(client)
-    (listener_id,) = create_listener(client, lb_id, "HTTPS", [HTTP_PORT + 10], Certificate=upload("rsa"))
-    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "rsa.example.com", "Url": "/"}])
-    register(client, lb_id, listener_id, [backend.port], location_id)
-    bind(client, lb_id, logset_id, topic_id)
-    assert_served_by_test_engine(server, listener_id)
+    vip, _, logset_id, topic_id = logged_listener(server, client, backend, "HTTPS", HTTP_PORT + 10,
+                                                  "rsa.example.com", Certificate=upload("rsa"))
     reply = request(vip, HTTP_PORT + 10, "/", host="rsa.example.com", tls=trusting_context(),
                     server_name="rsa.example.com")
     assert reply.status == 200
@@ -316,13 +320,8 @@ def test_set_load_balancer_cls_log_haproxy_reload_midway_and_long_head_each_writ
     server = server_factory(engine="haproxy")  # the ring and its UDP side path are the HAProxy engine's
     client = sdk_client(server.url)
     backend = http_backends.start("reloaded")
-    logset_id, topic_id = logset_and_topic(client)
-    lb_id, vip = create_clb_with_vip(client)
-    (listener_id,) = create_listener(client, lb_id, "HTTP", [HTTP_PORT + 5])
-    (location_id,) = create_rules(client, lb_id, listener_id, [{"Domain": "www.reload.test", "Url": "/"}])
-    register(client, lb_id, listener_id, [backend.port], location_id)
-    bind(client, lb_id, logset_id, topic_id)
-    assert_served_by_test_engine(server, listener_id)
+    vip, lb_id, logset_id, topic_id = logged_listener(server, client, backend, "HTTP", HTTP_PORT + 5,
+                                                      "www.reload.test")
     kept = connect(vip, HTTP_PORT + 5)
     assert [send(kept, path, host="www.reload.test").status for path in ("/before", "/kept")] == [200, 200]
     kept.close()
